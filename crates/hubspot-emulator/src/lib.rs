@@ -1,0 +1,1 @@
+//! A local HubSpot tickets batch-upsert emulator (work in progress).

@@ -1,0 +1,3 @@
+//! `hubspot-emulator` binary (work in progress).
+
+fn main() {}

@@ -1,0 +1,139 @@
+//! The spec's examples, and the wire quirks HubSpot is known for, decode into the
+//! generated types. If a spec edit makes an example undecodable, this fails.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
+
+use hubspot_tickets_client::types::{ApiError, TicketUpsertBatch, TicketUpsertBatchResult};
+use serde_json::{Value, json};
+
+fn spec() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../spec/openapi.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_yaml_ng::from_str(&text).unwrap()
+}
+
+fn example(name: &str) -> Value {
+    spec()["components"]["examples"][name]["value"].clone()
+}
+
+#[test]
+fn request_example_decodes_and_round_trips() {
+    let spec = spec();
+    let value = spec["paths"]["/crm/v3/objects/tickets/batch/upsert"]["post"]["requestBody"]["content"]
+        ["application/json"]["examples"]["twoTickets"]["value"]
+        .clone();
+    let body: TicketUpsertBatch = serde_json::from_value(value.clone()).unwrap();
+    assert_eq!(body.inputs.len(), 2);
+    assert_eq!(
+        body.inputs[0].id_property.as_deref(),
+        Some("external_ticket_id")
+    );
+    assert_eq!(body.inputs[1].properties["closed_date"], "1732752000000");
+    assert_eq!(serde_json::to_value(&body).unwrap(), value);
+}
+
+#[test]
+fn ok_example_with_null_requested_at_url_and_warnings() {
+    let body: TicketUpsertBatchResult =
+        serde_json::from_value(example("CreatedAndUpdated")).unwrap();
+    assert_eq!(body.status, "COMPLETE");
+    assert_eq!(body.requested_at, None);
+    assert!(body.errors.is_empty() && body.num_errors.is_none());
+    let created = &body.results[0];
+    assert!(created.new);
+    assert_eq!(created.id, "91422310517");
+    assert_eq!(created.created_at.timestamp_millis(), 1_795_857_243_311);
+    assert!(created.url.as_deref().unwrap().ends_with("/91422310517"));
+    let updated = &body.results[1];
+    assert!(!updated.new);
+    assert_eq!(
+        updated.warnings[0].category.as_deref(),
+        Some("PROPERTY_VALUE_TRUNCATED")
+    );
+    assert_eq!(updated.warnings[0].context["property"], "subject");
+    // HubSpot sends null property values despite the string typing.
+    assert_eq!(updated.properties["hs_ticket_priority"], None);
+}
+
+#[test]
+fn partial_failure_example_keeps_errors() {
+    let body: TicketUpsertBatchResult = serde_json::from_value(example("PartialFailure")).unwrap();
+    assert_eq!(body.num_errors, Some(1));
+    assert_eq!(body.results.len(), 1);
+    let err = &body.errors[0];
+    assert_eq!(err.category.as_deref(), Some("VALIDATION_ERROR"));
+    assert_eq!(
+        err.context["objectWriteTraceId"],
+        ["8e0b7d52-0c61-4b0e-9d8e-6f3a4c2d1e90"]
+    );
+    assert_eq!(err.context["id"], ["ZD-48214"]);
+}
+
+#[test]
+fn all_failed_207_with_empty_results_and_object_subcategory() {
+    let body: TicketUpsertBatchResult = serde_json::from_value(example("AllFailed")).unwrap();
+    assert!(body.results.is_empty());
+    assert_eq!(
+        body.errors[0].sub_category,
+        Some(json!({"reason": "PROPERTY_DOESNT_EXIST"}))
+    );
+}
+
+#[test]
+fn error_bodies_decode_including_unknown_fields_and_429s() {
+    let validation: ApiError = serde_json::from_value(example("ValidationError")).unwrap();
+    assert_eq!(validation.category.as_deref(), Some("VALIDATION_ERROR"));
+    assert_eq!(
+        validation.correlation_id.unwrap().to_string(),
+        "6c0b3f55-1e9a-4c5d-b0c2-7f3d2a1e9b84"
+    );
+    let auth: ApiError = serde_json::from_value(example("AuthError")).unwrap();
+    assert_eq!(auth.category.as_deref(), Some("INVALID_AUTHENTICATION"));
+    let ten: ApiError = serde_json::from_value(example("TenSecondlyLimit")).unwrap();
+    assert_eq!(ten.category, None);
+    assert_eq!(ten.error_type.as_deref(), Some("RATE_LIMIT"));
+    assert_eq!(ten.policy_name.as_deref(), Some("TEN_SECONDLY_ROLLING"));
+    let daily: ApiError = serde_json::from_value(example("DailyLimit")).unwrap();
+    assert_eq!(daily.policy_name.as_deref(), Some("DAILY"));
+    let internal: ApiError = serde_json::from_value(example("InternalError")).unwrap();
+    assert_eq!(internal.message.as_deref(), Some("internal error"));
+    // An empty object is a valid (if useless) error body.
+    let empty: ApiError = serde_json::from_value(json!({})).unwrap();
+    assert_eq!(empty, ApiError::default());
+}
+
+#[test]
+fn unknown_status_values_and_fields_do_not_break_decoding() {
+    let mut value = example("CreatedAndUpdated");
+    value["status"] = json!("SOMETHING_NEW");
+    value["brandNewEnvelopeField"] = json!({"nested": [1, 2]});
+    value["results"][0]["brandNewResultField"] = json!(true);
+    let body: TicketUpsertBatchResult = serde_json::from_value(value).unwrap();
+    assert_eq!(body.status, "SOMETHING_NEW");
+}
+
+#[test]
+fn every_example_in_the_spec_is_tested() {
+    let names: Vec<String> = spec()["components"]["examples"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let tested = [
+        "CreatedAndUpdated",
+        "PartialFailure",
+        "AllFailed",
+        "ValidationError",
+        "AuthError",
+        "TenSecondlyLimit",
+        "DailyLimit",
+        "InternalError",
+    ];
+    for name in &names {
+        assert!(
+            tested.contains(&name.as_str()),
+            "example {name} is not decoded by a test"
+        );
+    }
+}
