@@ -1,1 +1,278 @@
-//! A local HubSpot tickets batch-upsert emulator (work in progress).
+//! A local stand-in for HubSpot's tickets batch upsert endpoint
+//! (`POST /crm/v3/objects/tickets/batch/upsert`), for integration tests, demos and
+//! benchmarks.
+//!
+//! It speaks the endpoint as HubSpot does on the wire: bearer-token auth, HubSpot-shaped
+//! `400`/`401`/`409`/`429` bodies, `207` answers with per-input errors when every input
+//! has a distinct `objectWriteTraceId`, a rolling rate-limit window and a daily budget per
+//! token with the `X-HubSpot-RateLimit-*` headers, and a real, inspectable store behind
+//! it. Faults (429s, 5xx with JSON or HTML bodies, dropped connections before or after
+//! the write, delays, 409s, truncated bodies, unexpected 201s, partial writes) can be
+//! injected with seeded, reproducible probabilities.
+//!
+//! The emulator is written from the observed wire behaviour, independently of any
+//! client crate, so that a client and the emulator cannot share a mistake.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use hubspot_emulator::{Emulator, EmulatorConfig, RateLimitConfig};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # tokio::runtime::Runtime::new()?.block_on(async {
+//! let emu = Emulator::start(
+//!     EmulatorConfig::default()
+//!         .with_tokens(["tok"])
+//!         .with_rate_limit(RateLimitConfig::per_window(40, Duration::from_secs(1))),
+//! )
+//! .await?;
+//!
+//! let response = reqwest::Client::new()
+//!     .post(format!("{}/crm/v3/objects/tickets/batch/upsert", emu.base_url()))
+//!     .bearer_auth("tok")
+//!     .json(&serde_json::json!({"inputs": [{
+//!         "idProperty": "external_ticket_id",
+//!         "id": "ZD-1",
+//!         "objectWriteTraceId": "t-1",
+//!         "properties": {"subject": "Printer jams", "hs_ticket_priority": "HIGH"}
+//!     }]}))
+//!     .send()
+//!     .await?;
+//! assert_eq!(response.status(), 200);
+//! assert_eq!(response.headers()["x-hubspot-ratelimit-remaining"], "39");
+//!
+//! let ticket = emu.store().get_by_unique("external_ticket_id", "ZD-1").expect("written");
+//! assert_eq!(ticket.properties["subject"], "Printer jams");
+//! assert_eq!(emu.stats().records_created, 1);
+//! emu.shutdown().await?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })
+//! # }
+//! ```
+//!
+//! See the crate's README for the full list of rules, admin routes and fault kinds.
+
+mod config;
+mod fast;
+mod faults;
+mod limiter;
+mod schema;
+mod server;
+mod stats;
+mod store;
+mod upsert;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{
+    DEFAULT_FIRST_OBJECT_ID, DEFAULT_MAX_ID_LENGTH, DEFAULT_MAX_INPUTS, DEFAULT_PORTAL_ID,
+    DEFAULT_TOKEN, DEFAULT_UNIQUE_PROPERTY, EmulatorConfig, MAX_STRING_VALUE_LENGTH, PropertyDef,
+    PropertyKind, RateLimitConfig, RequestedAt, builtin_ticket_properties,
+};
+pub use faults::{FaultConfig, FaultKind};
+pub use limiter::Policy;
+pub use schema::DEFAULT_ECHO;
+pub use server::{ADMIN_PREFIX, UPSERT_PATH};
+pub use stats::{RequestLogEntry, StatsSnapshot};
+pub use store::{DuplicateCreate, Store, StoreError, StoredTicket};
+
+use schema::Schema;
+use server::{Shared, router, serve};
+
+/// Why the emulator could not start, or could not save its state.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    /// The configuration is inconsistent.
+    #[error("invalid emulator configuration: {0}")]
+    Config(String),
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The state file could not be read or written.
+    #[error("state file {path}: {source}")]
+    State {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// A running emulator. Dropping it stops the server (without saving state); call
+/// [`Emulator::shutdown`] to stop it cleanly and write the state file.
+pub struct Emulator {
+    addr: SocketAddr,
+    base_url: String,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Emulator {
+    /// Starts the server on the configured address (by default an ephemeral port on
+    /// 127.0.0.1) in the current tokio runtime. It is accepting connections when this
+    /// returns. Loads the state file first, if one is configured and exists.
+    pub async fn start(config: EmulatorConfig) -> Result<Self, EmulatorError> {
+        config.faults.validate().map_err(EmulatorError::Config)?;
+        if let Some(rl) = &config.rate_limit
+            && (rl.max_requests == 0 || rl.interval.is_zero())
+        {
+            return Err(EmulatorError::Config(
+                "the rate limit needs max_requests > 0 and a non-zero interval (use without_rate_limits() to turn it off)"
+                    .to_owned(),
+            ));
+        }
+        if config.max_inputs == 0 || config.max_id_length == 0 {
+            return Err(EmulatorError::Config(
+                "max_inputs and max_id_length must be positive".to_owned(),
+            ));
+        }
+        if !config.accept_any_token && config.tokens.iter().all(String::is_empty) {
+            return Err(EmulatorError::Config(
+                "no token configured (use with_tokens or with_any_token)".to_owned(),
+            ));
+        }
+        let schema = Arc::new(Schema::compile(&config).map_err(EmulatorError::Config)?);
+        let store = Store::new(Arc::clone(&schema), config.first_object_id);
+        if let Some(path) = &config.state_file
+            && path.exists()
+        {
+            let n = store.load(path).map_err(|source| EmulatorError::State {
+                path: path.clone(),
+                source,
+            })?;
+            tracing::info!(path = %path.display(), tickets = n, "state loaded");
+        }
+        let listener =
+            TcpListener::bind(config.bind)
+                .await
+                .map_err(|source| EmulatorError::Bind {
+                    addr: config.bind,
+                    source,
+                })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| EmulatorError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let mut url_addr = addr;
+        if url_addr.ip().is_unspecified() {
+            url_addr.set_ip(if addr.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        let base_url = format!("http://{url_addr}");
+        let shared = Arc::new(Shared::new(config, schema, store));
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(serve(
+            listener,
+            router(Arc::clone(&shared)),
+            shutdown.clone(),
+        ));
+        tracing::info!(%base_url, "hubspot emulator listening");
+        Ok(Self {
+            addr,
+            base_url,
+            shared,
+            shutdown,
+            task: Some(task),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT` (no trailing slash).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The full URL of the upsert endpoint.
+    pub fn upsert_url(&self) -> String {
+        format!("{}{UPSERT_PATH}", self.base_url)
+    }
+
+    /// The socket address listened on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The configuration in force (faults as at start; see [`Emulator::set_faults`]).
+    pub fn config(&self) -> &EmulatorConfig {
+        &self.shared.config
+    }
+
+    /// The ticket store (a cheap, thread-safe handle).
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// A copy of the counters and the recent request log.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.snapshot()
+    }
+
+    /// Empties the store, the counters and the rate-limit windows, and re-seeds the
+    /// fault RNG (so the fault sequence starts over).
+    pub fn reset(&self) {
+        self.shared.reset();
+    }
+
+    /// Replaces the fault configuration (and re-seeds the RNG with its seed).
+    pub fn set_faults(&self, faults: FaultConfig) -> Result<(), EmulatorError> {
+        faults.validate().map_err(EmulatorError::Config)?;
+        self.shared.control().faults = faults::FaultEngine::new(faults);
+        Ok(())
+    }
+
+    /// Writes the state file now (no-op without one).
+    pub fn save_state(&self) -> Result<(), EmulatorError> {
+        if let Some(path) = &self.shared.config.state_file {
+            self.shared
+                .store
+                .save(path)
+                .map_err(|source| EmulatorError::State {
+                    path: path.clone(),
+                    source,
+                })?;
+            tracing::info!(path = %path.display(), tickets = self.shared.store.count(), "state saved");
+        }
+        Ok(())
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish (up to 2 s), and
+    /// writes the state file if one is configured.
+    pub async fn shutdown(mut self) -> Result<(), EmulatorError> {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.save_state()
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}

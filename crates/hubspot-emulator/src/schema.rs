@@ -1,0 +1,324 @@
+//! The compiled ticket property schema and value validation.
+
+use crate::config::{EmulatorConfig, MAX_STRING_VALUE_LENGTH, PropertyDef, PropertyKind};
+use crate::fast::{FastMap, map_with_capacity};
+
+/// Index of a property in [`Schema::defs`].
+pub(crate) type PropId = u16;
+
+/// Properties the emulator computes rather than stores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Derived {
+    ObjectId,
+    CreateDate,
+    LastModified,
+}
+
+/// Property names echoed on every result (when they exist in the schema), besides the
+/// `idProperty` and the properties the input sent.
+pub const DEFAULT_ECHO: [&str; 8] = [
+    "hs_object_id",
+    "createdate",
+    "hs_lastmodifieddate",
+    "hs_pipeline",
+    "hs_pipeline_stage",
+    "hs_ticket_priority",
+    "subject",
+    "content",
+];
+
+/// One problem with one input, as reported in a 207 error or a refused batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Detail {
+    pub code: &'static str,
+    pub message: String,
+    pub property: Option<String>,
+}
+
+impl Detail {
+    pub fn new(code: &'static str, message: String, property: Option<&str>) -> Self {
+        Self {
+            code,
+            message,
+            property: property.map(str::to_owned),
+        }
+    }
+}
+
+pub(crate) struct Schema {
+    pub defs: Vec<PropertyDef>,
+    by_name: FastMap<String, PropId>,
+    /// Each name as a JSON object key, `"name":`, escaped once.
+    pub key_json: Vec<Vec<u8>>,
+    /// For each property, its slot in the store's unique indexes (if unique).
+    pub unique_slot: Vec<Option<usize>>,
+    /// Property of each unique slot.
+    pub unique_props: Vec<PropId>,
+    pub derived: Vec<Option<Derived>>,
+    pub echo_default: Vec<PropId>,
+    pub create_defaults: Vec<(PropId, String)>,
+    pub required_on_create: Vec<PropId>,
+}
+
+impl Schema {
+    pub fn compile(config: &EmulatorConfig) -> Result<Self, String> {
+        let defs = config.properties.clone();
+        if defs.len() > usize::from(u16::MAX) {
+            return Err("too many properties".to_owned());
+        }
+        let mut by_name = map_with_capacity(defs.len());
+        let mut unique_slot = Vec::with_capacity(defs.len());
+        let mut unique_props = Vec::new();
+        let mut derived = Vec::with_capacity(defs.len());
+        for (i, def) in defs.iter().enumerate() {
+            let id = PropId::try_from(i).map_err(|_| "too many properties".to_owned())?;
+            if def.name.is_empty() {
+                return Err("a property has an empty name".to_owned());
+            }
+            if by_name.insert(def.name.clone(), id).is_some() {
+                return Err(format!("property {:?} is defined twice", def.name));
+            }
+            if let PropertyKind::Enumeration(o) | PropertyKind::Checkboxes(o) = &def.kind
+                && o.is_empty()
+            {
+                return Err(format!("property {:?} has no options", def.name));
+            }
+            let d = match def.name.as_str() {
+                "hs_object_id" => Some(Derived::ObjectId),
+                "createdate" => Some(Derived::CreateDate),
+                "hs_lastmodifieddate" => Some(Derived::LastModified),
+                _ => None,
+            };
+            derived.push(d);
+            if def.unique && d.is_none() {
+                unique_slot.push(Some(unique_props.len()));
+                unique_props.push(id);
+            } else {
+                unique_slot.push(None);
+            }
+        }
+        if unique_props.is_empty() {
+            return Err("the schema has no unique property, so no upsert could succeed".to_owned());
+        }
+        let echo_default = DEFAULT_ECHO
+            .iter()
+            .filter_map(|n| by_name.get(*n).copied())
+            .collect();
+        let mut create_defaults = Vec::new();
+        for (name, value) in &config.create_defaults {
+            let id = *by_name
+                .get(name)
+                .ok_or_else(|| format!("create default for unknown property {name:?}"))?;
+            if let Err(d) = validate_value(&defs[usize::from(id)], value) {
+                return Err(format!("create default {name}={value:?}: {}", d.message));
+            }
+            create_defaults.push((id, value.clone()));
+        }
+        let mut required_on_create = Vec::new();
+        for name in &config.required_on_create {
+            let id = *by_name
+                .get(name)
+                .ok_or_else(|| format!("required property {name:?} is not in the schema"))?;
+            required_on_create.push(id);
+        }
+        let key_json = defs
+            .iter()
+            .map(|d| {
+                let mut k = serde_json::to_vec(&d.name).unwrap_or_default();
+                k.push(b':');
+                k
+            })
+            .collect();
+        Ok(Self {
+            defs,
+            by_name,
+            key_json,
+            unique_slot,
+            unique_props,
+            derived,
+            echo_default,
+            create_defaults,
+            required_on_create,
+        })
+    }
+
+    pub fn lookup(&self, name: &str) -> Option<PropId> {
+        self.by_name.get(name).copied()
+    }
+
+    pub fn def(&self, id: PropId) -> &PropertyDef {
+        &self.defs[usize::from(id)]
+    }
+
+    pub fn name(&self, id: PropId) -> &str {
+        &self.defs[usize::from(id)].name
+    }
+
+    pub fn len(&self) -> usize {
+        self.defs.len()
+    }
+}
+
+/// Checks one non-empty-or-empty string value against a property's type. `""` always
+/// passes: it clears the value.
+pub(crate) fn validate_value(def: &PropertyDef, value: &str) -> Result<(), Detail> {
+    if value.is_empty() {
+        return Ok(());
+    }
+    let name = def.name.as_str();
+    let bad = |code: &'static str, what: &str| {
+        Err(Detail::new(
+            code,
+            format!("{value:?} is not a valid {what} for property \"{name}\""),
+            Some(name),
+        ))
+    };
+    match &def.kind {
+        PropertyKind::String => {
+            if value.len() > MAX_STRING_VALUE_LENGTH
+                && value.chars().count() > MAX_STRING_VALUE_LENGTH
+            {
+                return Err(Detail::new(
+                    "VALUE_TOO_LONG",
+                    format!(
+                        "Property \"{name}\" value is longer than {MAX_STRING_VALUE_LENGTH} characters"
+                    ),
+                    Some(name),
+                ));
+            }
+            Ok(())
+        }
+        PropertyKind::Number => {
+            if is_decimal_number(value) {
+                Ok(())
+            } else {
+                bad("INVALID_NUMBER", "number")
+            }
+        }
+        PropertyKind::Bool => {
+            if value == "true" || value == "false" {
+                Ok(())
+            } else {
+                bad("INVALID_BOOLEAN", "boolean (use \"true\" or \"false\")")
+            }
+        }
+        PropertyKind::Enumeration(options) => {
+            if options.iter().any(|o| o == value) {
+                Ok(())
+            } else {
+                Err(Detail::new(
+                    "INVALID_OPTION",
+                    format!(
+                        "{value:?} was not one of the allowed options for property \"{name}\": [{}]",
+                        options.join(", ")
+                    ),
+                    Some(name),
+                ))
+            }
+        }
+        PropertyKind::Checkboxes(options) => {
+            for part in value.split(';') {
+                if !options.iter().any(|o| o == part) {
+                    return Err(Detail::new(
+                        "INVALID_OPTION",
+                        format!(
+                            "{part:?} was not one of the allowed options for property \"{name}\": [{}]",
+                            options.join(", ")
+                        ),
+                        Some(name),
+                    ));
+                }
+            }
+            Ok(())
+        }
+        PropertyKind::Date => {
+            if let Ok(ms) = value.parse::<i64>() {
+                if ms.rem_euclid(86_400_000) == 0 {
+                    Ok(())
+                } else {
+                    Err(Detail::new(
+                        "INVALID_DATE",
+                        format!(
+                            "{value} is not midnight UTC; date property \"{name}\" needs epoch milliseconds at midnight UTC"
+                        ),
+                        Some(name),
+                    ))
+                }
+            } else if chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok() {
+                Ok(())
+            } else {
+                bad("INVALID_DATE", "date")
+            }
+        }
+        PropertyKind::DateTime => {
+            if value.parse::<i64>().is_ok() || chrono::DateTime::parse_from_rfc3339(value).is_ok() {
+                Ok(())
+            } else {
+                bad("INVALID_DATETIME", "datetime")
+            }
+        }
+    }
+}
+
+fn is_decimal_number(s: &str) -> bool {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = match digits.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (digits, None),
+    };
+    let all_digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    match frac {
+        None => all_digits(int),
+        Some(f) => (all_digits(int) || int.is_empty()) && all_digits(f),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn values() {
+        let n = PropertyDef::number("n");
+        for ok in ["0", "42", "-1.5", ".5", ""] {
+            assert!(validate_value(&n, ok).is_ok(), "{ok}");
+        }
+        for bad in ["abc", "1e5", "1.", "--1", "NaN", " 1"] {
+            assert!(validate_value(&n, bad).is_err(), "{bad}");
+        }
+        let b = PropertyDef::boolean("b");
+        assert!(validate_value(&b, "true").is_ok());
+        assert!(validate_value(&b, "yes").is_err());
+        let d = PropertyDef::date("d");
+        assert!(validate_value(&d, "1732752000000").is_ok());
+        assert!(validate_value(&d, "2024-11-28").is_ok());
+        assert!(validate_value(&d, "1732752000001").is_err());
+        let dt = PropertyDef::datetime("dt");
+        assert!(validate_value(&dt, "1732752000001").is_ok());
+        assert!(validate_value(&dt, "2024-11-28T10:00:00.000Z").is_ok());
+        assert!(validate_value(&dt, "yesterday").is_err());
+        let c = PropertyDef::checkboxes("c", ["A", "B"]);
+        assert!(validate_value(&c, "A;B").is_ok());
+        assert!(validate_value(&c, "A;C").is_err());
+        let e = PropertyDef::enumeration("e", ["LOW"]);
+        let err = validate_value(&e, "URGENT").unwrap_err();
+        assert_eq!(err.code, "INVALID_OPTION");
+    }
+
+    #[test]
+    fn default_schema_compiles() {
+        let s = Schema::compile(&EmulatorConfig::default()).unwrap();
+        assert_eq!(s.unique_props.len(), 1);
+        assert!(s.lookup("hs_object_id").is_some());
+        assert!(s.unique_slot[usize::from(s.lookup("hs_object_id").unwrap())].is_none());
+        assert_eq!(s.echo_default.len(), DEFAULT_ECHO.len());
+        assert!(
+            Schema::compile(&EmulatorConfig {
+                properties: crate::config::builtin_ticket_properties(),
+                ..EmulatorConfig::default()
+            })
+            .is_err()
+        );
+    }
+}

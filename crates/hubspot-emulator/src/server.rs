@@ -1,0 +1,650 @@
+//! The HTTP side: routes, the upsert handler, fault realisation, connection handling.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde::Deserialize;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
+use uuid::Uuid;
+
+use crate::config::{EmulatorConfig, RequestedAt};
+use crate::faults::{FaultDecision, FaultEngine, FaultKind};
+use crate::limiter::{Admission, Limiter, Policy, RateHeaders};
+use crate::schema::Schema;
+use crate::stats::{Outcome, Stats, StatsSnapshot};
+use crate::store::Store;
+use crate::upsert::{ApiErrorOut, Ctx, process};
+
+/// The upsert path of CRM v3.
+pub const UPSERT_PATH: &str = "/crm/v3/objects/tickets/batch/upsert";
+/// Prefix of the emulator's own routes.
+pub const ADMIN_PREFIX: &str = "/__emulator";
+
+const JSON: &str = "application/json;charset=utf-8";
+
+/// Limiter and fault RNG: the per-request decisions, behind one small lock.
+pub(crate) struct Control {
+    pub limiter: Limiter,
+    pub faults: FaultEngine,
+}
+
+pub(crate) struct Shared {
+    pub config: EmulatorConfig,
+    pub schema: Arc<Schema>,
+    pub store: Store,
+    pub stats: Stats,
+    pub control: Mutex<Control>,
+    successes: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(config: EmulatorConfig, schema: Arc<Schema>, store: Store) -> Self {
+        let control = Control {
+            limiter: Limiter::new(config.rate_limit.clone()),
+            faults: FaultEngine::new(config.faults.clone()),
+        };
+        Self {
+            stats: Stats::new(config.request_log_capacity),
+            control: Mutex::new(control),
+            config,
+            schema,
+            store,
+            successes: AtomicU64::new(0),
+        }
+    }
+
+    pub fn control(&self) -> MutexGuard<'_, Control> {
+        self.control.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let mut s = self.stats.snapshot();
+        let (created, updated) = self.store.write_counts();
+        s.records_created = created;
+        s.records_updated = updated;
+        s.duplicate_creates = self.store.duplicate_creates();
+        s
+    }
+
+    pub fn reset(&self) {
+        self.store.clear();
+        self.stats.reset();
+        let mut c = self.control();
+        c.limiter.reset();
+        let faults = c.faults.config().clone();
+        c.faults = FaultEngine::new(faults);
+        self.successes.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Per-connection handle that lets a handler close its own connection.
+#[derive(Clone)]
+struct ConnCtx {
+    kill: CancellationToken,
+}
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    let limit = shared.config.max_body_bytes;
+    Router::new()
+        .route(UPSERT_PATH, post(upsert_v3))
+        .route(
+            "/crm/objects/{version}/tickets/batch/upsert",
+            post(upsert_dated),
+        )
+        .route("/__emulator/health", get(admin_health))
+        .route("/__emulator/stats", get(admin_stats))
+        .route("/__emulator/reset", post(admin_reset))
+        .route("/__emulator/properties", get(admin_properties))
+        .route("/__emulator/tickets", get(admin_list).post(admin_insert))
+        .route("/__emulator/tickets/count", get(admin_count))
+        .route("/__emulator/tickets/{object_id}", get(admin_get))
+        .route(
+            "/__emulator/tickets/by/{property}/{value}",
+            get(admin_get_by_unique),
+        )
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(shared)
+}
+
+/// Accepts connections until `shutdown`, serving each with hyper (HTTP/1.1 and h2c).
+/// A connection is dropped (socket closed, no response) when its handler asks for it.
+pub(crate) async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) {
+    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    conns.spawn(serve_connection(
+                        stream,
+                        peer,
+                        router.clone(),
+                        Arc::clone(&builder),
+                        shutdown.clone(),
+                    ));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    drop(listener);
+    // Open connections finish their in-flight request (bounded), then are closed.
+    let drain = async { while conns.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(2), drain)
+        .await
+        .is_err()
+    {
+        conns.abort_all();
+        while conns.join_next().await.is_some() {}
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    shutdown: CancellationToken,
+) {
+    let _ = stream.set_nodelay(true);
+    let kill = CancellationToken::new();
+    let ctx = ConnCtx { kill: kill.clone() };
+    let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(ctx.clone());
+        router.clone().oneshot(req)
+    });
+    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+    tokio::pin!(conn);
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            res = conn.as_mut() => {
+                if let Err(e) = res {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                break;
+            }
+            () = kill.cancelled() => {
+                tracing::debug!(%peer, "closing connection without a response (fault)");
+                break;
+            }
+            () = shutdown.cancelled(), if !draining => {
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Responses.
+
+fn rate_headers(h: &mut HeaderMap, rl: RateHeaders) {
+    fn put(h: &mut HeaderMap, name: &'static str, v: u64) {
+        h.insert(HeaderName::from_static(name), HeaderValue::from(v));
+    }
+    if let Some((max, remaining, interval)) = rl.rolling {
+        put(h, "x-hubspot-ratelimit-max", u64::from(max));
+        put(h, "x-hubspot-ratelimit-remaining", u64::from(remaining));
+        put(h, "x-hubspot-ratelimit-interval-milliseconds", interval);
+    }
+    if let Some((daily, remaining)) = rl.daily {
+        put(h, "x-hubspot-ratelimit-daily", daily);
+        put(h, "x-hubspot-ratelimit-daily-remaining", remaining);
+    }
+}
+
+fn respond(
+    status: u16,
+    content_type: &'static str,
+    body: impl Into<Body>,
+    rl: RateHeaders,
+    correlation: Uuid,
+) -> Response {
+    let mut resp = Response::new(body.into());
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&correlation.to_string()) {
+        h.insert(HeaderName::from_static("x-hubspot-correlation-id"), v);
+    }
+    rate_headers(h, rl);
+    resp
+}
+
+fn rate_limit_body(policy: Policy, portal_id: u64, correlation: Uuid) -> Vec<u8> {
+    let (message, group) = match policy {
+        Policy::TenSecondlyRolling => (
+            "You have reached your ten_secondly_rolling limit.",
+            format!("api-calls:{portal_id}"),
+        ),
+        Policy::Daily => (
+            "You have reached your daily limit.",
+            format!("api-calls-daily:{portal_id}"),
+        ),
+    };
+    serde_json::to_vec(&serde_json::json!({
+        "status": "error",
+        "message": message,
+        "errorType": "RATE_LIMIT",
+        "correlationId": correlation,
+        "policyName": policy.as_str(),
+        "groupName": group,
+    }))
+    .unwrap_or_default()
+}
+
+fn too_many(
+    policy: Policy,
+    retry_after: Option<u64>,
+    rl: RateHeaders,
+    portal_id: u64,
+    correlation: Uuid,
+) -> Response {
+    let mut resp = respond(
+        429,
+        JSON,
+        rate_limit_body(policy, portal_id, correlation),
+        rl,
+        correlation,
+    );
+    if let Some(secs) = retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
+}
+
+fn server_error(status: u16, html: bool, rl: RateHeaders, correlation: Uuid) -> Response {
+    let reason = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    if html {
+        let body = format!(
+            "<!DOCTYPE html>\n<html><head><title>{status} {reason}</title></head>\
+             <body><h1>{status} {reason}</h1><p>The server could not complete your request. \
+             Please try again later.</p><hr><p>correlation id {correlation}</p></body></html>\n"
+        );
+        respond(status, "text/html; charset=utf-8", body, rl, correlation)
+    } else {
+        let message = match status {
+            500 => "internal error".to_owned(),
+            _ => format!("{reason}: the request could not be completed, please retry"),
+        };
+        let body = ApiErrorOut::new(&message, correlation, "INTERNAL_ERROR").to_vec();
+        respond(status, JSON, body, rl, correlation)
+    }
+}
+
+/// Closes the request's connection without answering. The returned future only
+/// completes if the connection outlives the close (it should not).
+async fn drop_connection(conn: Option<&ConnCtx>) -> Response {
+    match conn {
+        Some(c) => {
+            c.kill.cancel();
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+        None => {
+            // Not served by our accept loop: a body that fails makes hyper abort the
+            // connection instead.
+            Response::new(Body::new(FailingBody))
+        }
+    }
+}
+
+/// A response body whose first poll fails.
+struct FailingBody;
+
+impl hyper::body::Body for FailingBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(Some(Err(std::io::Error::other(
+            "connection dropped (fault)",
+        ))))
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The upsert handler.
+
+async fn upsert_v3(
+    State(s): State<Arc<Shared>>,
+    conn: Option<Extension<ConnCtx>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(&s, conn.as_ref().map(|c| &c.0), &headers, &body, false).await
+}
+
+async fn upsert_dated(
+    State(s): State<Arc<Shared>>,
+    Path(_version): Path<String>,
+    conn: Option<Extension<ConnCtx>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    handle(&s, conn.as_ref().map(|c| &c.0), &headers, &body, true).await
+}
+
+enum Auth<'h> {
+    Ok(&'h str),
+    Missing,
+    Invalid,
+}
+
+fn authenticate<'h>(config: &EmulatorConfig, headers: &'h HeaderMap) -> Auth<'h> {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Auth::Missing;
+    };
+    let value = value.trim();
+    let token = match value.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        _ => return Auth::Invalid,
+    };
+    if token.is_empty() {
+        return Auth::Missing;
+    }
+    if config.accept_any_token || config.tokens.iter().any(|t| t == token) {
+        Auth::Ok(token)
+    } else {
+        Auth::Invalid
+    }
+}
+
+async fn handle(
+    s: &Shared,
+    conn: Option<&ConnCtx>,
+    headers: &HeaderMap,
+    body: &[u8],
+    dated: bool,
+) -> Response {
+    let seq = s.stats.begin();
+    let received_ms = Utc::now().timestamp_millis();
+    let correlation = Uuid::new_v4();
+    let mut outcome = Outcome::default();
+
+    let token = match authenticate(&s.config, headers) {
+        Auth::Ok(t) => t,
+        other => {
+            let message = match other {
+                Auth::Missing => {
+                    "Authentication credentials not found. This API supports OAuth 2.0 and private app access tokens, sent as 'Authorization: Bearer <token>'."
+                }
+                _ => {
+                    "The access token provided is invalid, expired or not recognised by this emulator."
+                }
+            };
+            outcome.status = Some(401);
+            s.stats.record(seq, outcome);
+            let body = ApiErrorOut::new(message, correlation, "INVALID_AUTHENTICATION").to_vec();
+            return respond(401, JSON, body, RateHeaders::default(), correlation);
+        }
+    };
+
+    let (admission, decision) = {
+        let mut c = s.control();
+        let admission = c.limiter.admit(token, Instant::now(), received_ms);
+        let decision = match admission {
+            Admission::Allowed(_) => c.faults.decide(),
+            Admission::Limited { .. } => FaultDecision::default(),
+        };
+        (admission, decision)
+    };
+    let rl = admission.headers();
+    if let Admission::Limited {
+        policy,
+        retry_after,
+        ..
+    } = admission
+    {
+        outcome.status = Some(429);
+        outcome.policy = Some(policy);
+        outcome.limiter_429 = true;
+        s.stats.record(seq, outcome);
+        tracing::debug!(%policy, "rate limited");
+        return too_many(policy, retry_after, rl, s.config.portal_id, correlation);
+    }
+
+    // Faults that answer without touching the store.
+    if let Some(kind) = decision.kind {
+        let early = match kind {
+            FaultKind::RateLimit429 | FaultKind::RateLimit429NoRetryAfter => {
+                outcome.status = Some(429);
+                outcome.policy = Some(Policy::TenSecondlyRolling);
+                let retry = (kind == FaultKind::RateLimit429).then_some(1);
+                Some(too_many(
+                    Policy::TenSecondlyRolling,
+                    retry,
+                    rl,
+                    s.config.portal_id,
+                    correlation,
+                ))
+            }
+            FaultKind::Http500 | FaultKind::Http502 | FaultKind::Http503 | FaultKind::Http504 => {
+                let status = kind.server_error_status().unwrap_or(500);
+                outcome.status = Some(status);
+                outcome.html = decision.html;
+                Some(server_error(status, decision.html, rl, correlation))
+            }
+            FaultKind::Conflict409 => {
+                outcome.status = Some(409);
+                let body = ApiErrorOut::new(
+                    "Conflict while writing the batch: another request is updating the same records. Please retry.",
+                    correlation,
+                    "CONFLICT",
+                )
+                .to_vec();
+                Some(respond(409, JSON, body, rl, correlation))
+            }
+            FaultKind::CloseBeforeResponse => {
+                outcome.fault = Some(kind);
+                s.stats.record(seq, outcome);
+                tracing::info!(seq, fault = %kind, "injecting fault");
+                return drop_connection(conn).await;
+            }
+            _ => None,
+        };
+        if let Some(resp) = early {
+            outcome.fault = Some(kind);
+            s.stats.record(seq, outcome);
+            tracing::info!(seq, fault = %kind, "injecting fault");
+            return resp;
+        }
+    }
+
+    let requested_at_null = match s.config.requested_at {
+        RequestedAt::Null => true,
+        RequestedAt::Timestamp => false,
+        RequestedAt::Alternate => s
+            .successes
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(2),
+    };
+    let ctx = Ctx {
+        schema: &s.schema,
+        store: &s.store,
+        config: &s.config,
+        correlation,
+        received_ms,
+        fold_errors: dated,
+        requested_at_null,
+        partial_write: decision.partial_write,
+    };
+    let processed = process(&ctx, body);
+    outcome.inputs = processed.inputs;
+    outcome.created = processed.created;
+    outcome.updated = processed.updated;
+    outcome.errors = processed.errors;
+    outcome.partial_write = processed.partial_written;
+    let mut status = processed.status;
+    let mut body = processed.body;
+
+    // Faults applied to a processed (written) request.
+    match decision.kind {
+        Some(kind @ FaultKind::CloseAfterWrite) => {
+            outcome.fault = Some(kind);
+            s.stats.record(seq, outcome);
+            tracing::info!(seq, fault = %kind, "injecting fault after the write");
+            return drop_connection(conn).await;
+        }
+        Some(kind @ FaultKind::DelayedResponse) => {
+            outcome.fault = Some(kind);
+            outcome.status = Some(status);
+            s.stats.record(seq, outcome);
+            let delay = s.control().faults.config().response_delay;
+            tracing::info!(seq, fault = %kind, ?delay, "delaying the response");
+            tokio::time::sleep(delay).await;
+            return respond(status, JSON, body, rl, correlation);
+        }
+        Some(kind @ FaultKind::TruncatedBody) if (200..300).contains(&status) => {
+            outcome.fault = Some(kind);
+            let keep = body.len() / 2;
+            body.truncate(keep);
+        }
+        Some(kind @ FaultKind::Unexpected201) if status == 200 => {
+            outcome.fault = Some(kind);
+            status = 201;
+        }
+        _ => {}
+    }
+    if let Some(kind) = outcome.fault {
+        tracing::info!(seq, fault = %kind, "injecting fault");
+    }
+    outcome.status = Some(status);
+    s.stats.record(seq, outcome);
+    respond(status, JSON, body, rl, correlation)
+}
+
+// ---------------------------------------------------------------------------------
+// Admin routes.
+
+fn json_ok<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(bytes) => {
+            let mut r = Response::new(Body::from(bytes));
+            *r.status_mut() = status;
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+            r
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+fn admin_error(status: StatusCode, message: &str) -> Response {
+    json_ok(
+        status,
+        &serde_json::json!({"status": "error", "message": message}),
+    )
+}
+
+async fn admin_health() -> Response {
+    json_ok(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+}
+
+async fn admin_stats(State(s): State<Arc<Shared>>) -> Response {
+    json_ok(StatusCode::OK, &s.snapshot())
+}
+
+async fn admin_reset(State(s): State<Arc<Shared>>) -> Response {
+    s.reset();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn admin_properties(State(s): State<Arc<Shared>>) -> Response {
+    json_ok(StatusCode::OK, &s.schema.defs)
+}
+
+#[derive(Deserialize)]
+struct Page {
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+async fn admin_list(State(s): State<Arc<Shared>>, Query(page): Query<Page>) -> Response {
+    let tickets = s
+        .store
+        .list_page(page.offset.unwrap_or(0), page.limit.unwrap_or(usize::MAX));
+    json_ok(StatusCode::OK, &tickets)
+}
+
+async fn admin_count(State(s): State<Arc<Shared>>) -> Response {
+    json_ok(
+        StatusCode::OK,
+        &serde_json::json!({"count": s.store.count()}),
+    )
+}
+
+async fn admin_get(State(s): State<Arc<Shared>>, Path(object_id): Path<String>) -> Response {
+    match object_id.parse::<u64>().ok().and_then(|id| s.store.get(id)) {
+        Some(t) => json_ok(StatusCode::OK, &t),
+        None => admin_error(StatusCode::NOT_FOUND, "no such ticket"),
+    }
+}
+
+async fn admin_get_by_unique(
+    State(s): State<Arc<Shared>>,
+    Path((property, value)): Path<(String, String)>,
+) -> Response {
+    match s.store.get_by_unique(&property, &value) {
+        Some(t) => json_ok(StatusCode::OK, &t),
+        None => admin_error(StatusCode::NOT_FOUND, "no ticket with this unique value"),
+    }
+}
+
+#[derive(Deserialize)]
+struct InsertBody {
+    properties: std::collections::BTreeMap<String, String>,
+}
+
+async fn admin_insert(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    let parsed: InsertBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return admin_error(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    match s.store.insert(parsed.properties) {
+        Ok(t) => json_ok(StatusCode::CREATED, &t),
+        Err(e @ crate::store::StoreError::Conflict { .. }) => {
+            admin_error(StatusCode::CONFLICT, &e.to_string())
+        }
+        Err(e) => admin_error(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+async fn not_found(uri: axum::http::Uri) -> Response {
+    let correlation = Uuid::new_v4();
+    let message = format!("No route for {}", uri.path());
+    let body = ApiErrorOut::new(&message, correlation, "OBJECT_NOT_FOUND").to_vec();
+    respond(404, JSON, body, RateHeaders::default(), correlation)
+}

@@ -1,0 +1,213 @@
+//! Counters and a bounded request log.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::faults::FaultKind;
+use crate::limiter::Policy;
+use crate::store::DuplicateCreate;
+
+/// One upsert request as the emulator answered it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestLogEntry {
+    /// 1-based arrival number (since the last reset).
+    pub seq: u64,
+    /// When the answer was decided.
+    pub at: DateTime<Utc>,
+    /// HTTP status sent; `None` when the connection was closed instead.
+    pub status: Option<u16>,
+    /// Inputs in the request body (0 when it was not parsed).
+    pub inputs: usize,
+    /// Rate-limit policy of a 429 (real or injected).
+    pub policy: Option<Policy>,
+    /// Fault injected, if any.
+    pub fault: Option<FaultKind>,
+    /// Tickets created by this request.
+    pub created: usize,
+    /// Tickets updated by this request.
+    pub updated: usize,
+    /// Inputs that failed (per-input errors).
+    pub errors: usize,
+}
+
+/// A copy of the emulator's counters, taken by [`crate::Emulator::stats`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsSnapshot {
+    /// Upsert requests received (every status, dropped connections included).
+    pub requests: u64,
+    /// Responses sent, by HTTP status.
+    pub responses_by_status: BTreeMap<u16, u64>,
+    /// 429s sent by the rate limiter (not injected ones), by policy.
+    pub rate_limited: BTreeMap<Policy, u64>,
+    /// Faults injected, by kind.
+    pub faults: BTreeMap<FaultKind, u64>,
+    /// Injected 5xx answers that had an HTML body.
+    pub html_error_bodies: u64,
+    /// Connections closed on purpose instead of answering.
+    pub connections_dropped: u64,
+    /// Inputs received in parsed request bodies.
+    pub inputs: u64,
+    /// Inputs that failed individually.
+    pub input_errors: u64,
+    /// Tickets created by upserts.
+    pub records_created: u64,
+    /// Tickets updated by upserts.
+    pub records_updated: u64,
+    /// Unique values for which more than one ticket was created (should stay empty).
+    pub duplicate_creates: Vec<DuplicateCreate>,
+    /// The most recent requests, oldest first (bounded).
+    pub request_log: Vec<RequestLogEntry>,
+}
+
+impl StatsSnapshot {
+    /// Responses sent with this status.
+    pub fn responses(&self, status: u16) -> u64 {
+        self.responses_by_status.get(&status).copied().unwrap_or(0)
+    }
+
+    /// Responses with a 2xx status.
+    pub fn successes(&self) -> u64 {
+        self.responses_by_status
+            .range(200..300)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// 429s sent by the limiter for this policy.
+    pub fn rate_limited_by(&self, policy: Policy) -> u64 {
+        self.rate_limited.get(&policy).copied().unwrap_or(0)
+    }
+
+    /// Faults of this kind injected.
+    pub fn fault_count(&self, kind: FaultKind) -> u64 {
+        self.faults.get(&kind).copied().unwrap_or(0)
+    }
+
+    /// Faults injected in all.
+    pub fn total_faults(&self) -> u64 {
+        self.faults.values().sum()
+    }
+}
+
+/// What one request produced, for the counters and the log.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Outcome {
+    pub status: Option<u16>,
+    pub inputs: usize,
+    pub policy: Option<Policy>,
+    pub limiter_429: bool,
+    pub fault: Option<FaultKind>,
+    pub html: bool,
+    pub partial_write: bool,
+    pub created: usize,
+    pub updated: usize,
+    pub errors: usize,
+}
+
+#[derive(Default)]
+struct Inner {
+    by_status: BTreeMap<u16, u64>,
+    rate_limited: BTreeMap<Policy, u64>,
+    faults: BTreeMap<FaultKind, u64>,
+    html_error_bodies: u64,
+    connections_dropped: u64,
+    inputs: u64,
+    input_errors: u64,
+    log: VecDeque<RequestLogEntry>,
+}
+
+pub(crate) struct Stats {
+    requests: AtomicU64,
+    capacity: usize,
+    inner: Mutex<Inner>,
+}
+
+impl Stats {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            requests: AtomicU64::new(0),
+            capacity,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// Counts an arriving request; returns its sequence number.
+    pub fn begin(&self) -> u64 {
+        self.requests.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn record(&self, seq: u64, o: Outcome) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        match o.status {
+            Some(s) => *g.by_status.entry(s).or_default() += 1,
+            None => g.connections_dropped += 1,
+        }
+        if o.limiter_429
+            && let Some(p) = o.policy
+        {
+            *g.rate_limited.entry(p).or_default() += 1;
+        }
+        if let Some(f) = o.fault {
+            *g.faults.entry(f).or_default() += 1;
+        }
+        if o.partial_write {
+            *g.faults
+                .entry(FaultKind::PartialWriteOnBatchError)
+                .or_default() += 1;
+        }
+        if o.html {
+            g.html_error_bodies += 1;
+        }
+        g.inputs += o.inputs as u64;
+        g.input_errors += o.errors as u64;
+        if self.capacity > 0 {
+            if g.log.len() >= self.capacity {
+                g.log.pop_front();
+            }
+            g.log.push_back(RequestLogEntry {
+                seq,
+                at: Utc::now(),
+                status: o.status,
+                inputs: o.inputs,
+                policy: o.policy,
+                fault: o.fault.or(o
+                    .partial_write
+                    .then_some(FaultKind::PartialWriteOnBatchError)),
+                created: o.created,
+                updated: o.updated,
+                errors: o.errors,
+            });
+        }
+    }
+
+    pub fn reset(&self) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        *g = Inner::default();
+        self.requests.store(0, Ordering::Relaxed);
+    }
+
+    /// Everything but the store-side counters, which the caller fills in.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        StatsSnapshot {
+            requests: self.requests.load(Ordering::Relaxed),
+            responses_by_status: g.by_status.clone(),
+            rate_limited: g.rate_limited.clone(),
+            faults: g.faults.clone(),
+            html_error_bodies: g.html_error_bodies,
+            connections_dropped: g.connections_dropped,
+            inputs: g.inputs,
+            input_errors: g.input_errors,
+            records_created: 0,
+            records_updated: 0,
+            duplicate_creates: Vec::new(),
+            request_log: g.log.iter().cloned().collect(),
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! The `hubspot-emulator` binary: its help, and running it out of process.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hubspot-emulator");
+
+#[test]
+fn help_documents_every_option() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--host",
+        "--port",
+        "--token",
+        "--any-token",
+        "--rate-limit",
+        "--rate-window-ms",
+        "--daily-limit",
+        "--no-daily-limit",
+        "--no-rate-limits",
+        "--retry-after",
+        "--faults",
+        "--fault",
+        "--delay-ms",
+        "--seed",
+        "--state",
+        "--unique-property",
+        "--property",
+        "--required-on-create",
+        "--max-inputs",
+        "--max-id-length",
+        "--portal-id",
+        "--requested-at",
+        "--log",
+        "/__emulator/",
+        "close_after_write",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+    }
+}
+
+#[test]
+fn bad_options_are_refused() {
+    let out = Command::new(BIN)
+        .args(["--fault", "http_999=0.5"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let out = Command::new(BIN)
+        .args(["--fault", "http_500=0.7", "--fault", "http_502=0.7"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn spawn(args: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["--port", "0", "--log", "warn"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("hubspot-emulator listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Server { child, url }
+    }
+
+    /// Asks the server to stop (SIGTERM, so it saves its state) and waits for it.
+    fn terminate(mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "{exit:?}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn runs_standalone_and_keeps_state_across_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let state_arg = state.to_str().unwrap();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let body = json!({"inputs": [{"idProperty": "crm_key", "id": "K-1",
+        "properties": {"subject": "from the CLI", "priority_score": "7"}}]});
+
+    let args = [
+        "--token",
+        "cli-token",
+        "--rate-limit",
+        "50",
+        "--rate-window-ms",
+        "2000",
+        "--unique-property",
+        "crm_key",
+        "--property",
+        "priority_score:number",
+        "--state",
+        state_arg,
+    ];
+    let server = Server::spawn(&args);
+    let resp = http
+        .post(format!(
+            "{}/crm/v3/objects/tickets/batch/upsert",
+            server.url
+        ))
+        .bearer_auth("cli-token")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-hubspot-ratelimit-max"], "50");
+    assert_eq!(
+        resp.headers()["x-hubspot-ratelimit-interval-milliseconds"],
+        "2000"
+    );
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["results"][0]["new"], true);
+    let stats: Value = http
+        .get(format!("{}/__emulator/stats", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["recordsCreated"], 1);
+    server.terminate();
+    assert!(state.exists(), "state written on SIGTERM");
+
+    let server = Server::spawn(&args);
+    let t: Value = http
+        .get(format!("{}/__emulator/tickets/by/crm_key/K-1", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(t["properties"]["subject"], "from the CLI");
+    let v: Value = http
+        .post(format!(
+            "{}/crm/v3/objects/tickets/batch/upsert",
+            server.url
+        ))
+        .bearer_auth("cli-token")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["results"][0]["new"], false, "updated across runs");
+    server.terminate();
+}
+
+#[tokio::test]
+async fn chaos_preset_from_the_cli_injects_faults() {
+    let server = Server::spawn(&[
+        "--no-rate-limits",
+        "--faults",
+        "--seed",
+        "5",
+        "--delay-ms",
+        "10",
+        "--fault",
+        "http_503=0.3",
+    ]);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut statuses = Vec::new();
+    for i in 0..40 {
+        let body = json!({"inputs": [{"idProperty": "external_ticket_id", "id": format!("X-{i}"), "properties": {}}]});
+        let r = http
+            .post(format!(
+                "{}/crm/v3/objects/tickets/batch/upsert",
+                server.url
+            ))
+            .bearer_auth("test-token")
+            .json(&body)
+            .send()
+            .await;
+        statuses.push(r.map(|r| r.status().as_u16()).unwrap_or(0));
+    }
+    assert!(statuses.contains(&503), "{statuses:?}");
+    assert!(statuses.contains(&200), "{statuses:?}");
+    let stats: Value = http
+        .get(format!("{}/__emulator/stats", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(stats["faults"]["http_503"].as_u64().unwrap() > 0, "{stats}");
+}
