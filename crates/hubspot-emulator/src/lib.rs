@@ -53,6 +53,7 @@
 //!
 //! See the crate's README for the full list of rules, admin routes and fault kinds.
 
+pub mod cli;
 mod config;
 mod fast;
 mod faults;

@@ -1,21 +1,10 @@
 //! `hubspot-emulator`: run the HubSpot tickets batch-upsert emulator standalone.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
-use hubspot_emulator::{
-    DEFAULT_MAX_ID_LENGTH, DEFAULT_MAX_INPUTS, DEFAULT_PORTAL_ID, DEFAULT_TOKEN, Emulator,
-    EmulatorConfig, FaultConfig, FaultKind, PropertyDef, RateLimitConfig, RequestedAt,
-};
+use hubspot_emulator::cli::{EmulatorArgs, FAULT_HELP, serve};
 use tracing_subscriber::EnvFilter;
-
-const FAULT_HELP: &str = "Fault kinds (for --fault KIND=PROBABILITY): rate_limit_429, \
-rate_limit_429_no_retry_after, http_500, http_502, http_503, http_504, close_before_response, \
-close_after_write, delayed_response, conflict_409, truncated_body, unexpected_201, \
-partial_write_on_batch_error; plus html_error_body=SHARE (share of injected 5xx with HTML bodies).";
 
 /// A local HubSpot tickets batch-upsert server (POST /crm/v3/objects/tickets/batch/upsert)
 /// with a real store, HubSpot's rate limits and seeded fault injection.
@@ -26,238 +15,12 @@ partial_write_on_batch_error; plus html_error_body=SHARE (share of injected 5xx 
 #[derive(Debug, Parser)]
 #[command(name = "hubspot-emulator", version, after_help = FAULT_HELP)]
 struct Cli {
-    /// Address to listen on.
-    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST), env = "HUBSPOT_EMULATOR_HOST")]
-    host: IpAddr,
-
-    /// Port to listen on (0 picks a free port; the URL is printed on stdout).
-    #[arg(short, long, default_value_t = 8080, env = "HUBSPOT_EMULATOR_PORT")]
-    port: u16,
-
-    /// Accepted bearer token (repeat for several).
-    #[arg(long = "token", value_name = "TOKEN", default_values_t = [DEFAULT_TOKEN.to_owned()])]
-    tokens: Vec<String>,
-
-    /// Accept any non-empty bearer token (each gets its own rate limits).
-    #[arg(long)]
-    any_token: bool,
-
-    /// Requests allowed per rolling window, per token (X-HubSpot-RateLimit-Max).
-    #[arg(long, value_name = "N", default_value_t = 190)]
-    rate_limit: u32,
-
-    /// Length of the rolling window in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 10_000)]
-    rate_window_ms: u64,
-
-    /// Requests allowed per UTC day, per token (X-HubSpot-RateLimit-Daily).
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
-    daily_limit: u64,
-
-    /// No daily budget (and no daily headers), as for OAuth apps.
-    #[arg(long)]
-    no_daily_limit: bool,
-
-    /// Turn rate limiting off entirely (for benchmarks).
-    #[arg(long)]
-    no_rate_limits: bool,
-
-    /// Send Retry-After (seconds) on rate-limit 429s.
-    #[arg(long)]
-    retry_after: bool,
-
-    /// Turn on the "chaos" preset: a few percent of every fault kind.
-    #[arg(long)]
-    faults: bool,
-
-    /// Set one fault probability, e.g. --fault http_502=0.05 (repeatable; applied after --faults).
-    #[arg(long = "fault", value_name = "KIND=P", value_parser = parse_fault)]
-    fault: Vec<(String, f64)>,
-
-    /// How long a delayed_response fault holds the answer back, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 2_000)]
-    delay_ms: u64,
-
-    /// Seed of the fault RNG (same seed + same request sequence = same faults).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-
-    /// Snapshot file: loaded on start if it exists, written on shutdown (Ctrl-C).
-    #[arg(long, value_name = "FILE")]
-    state: Option<PathBuf>,
-
-    /// Add a custom unique text property usable as idProperty (external_ticket_id always exists).
-    #[arg(long = "unique-property", value_name = "NAME")]
-    unique_properties: Vec<String>,
-
-    /// Add a custom property: NAME[:TYPE[:OPT1,OPT2...]] with TYPE one of string, number,
-    /// bool, enumeration, checkboxes, date, datetime, unique (repeatable).
-    #[arg(long = "property", value_name = "SPEC", value_parser = parse_property)]
-    properties: Vec<PropertyDef>,
-
-    /// Property that a created ticket must have (repeatable), e.g. subject.
-    #[arg(long = "required-on-create", value_name = "NAME")]
-    required_on_create: Vec<String>,
-
-    /// Most inputs per request.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_INPUTS)]
-    max_inputs: usize,
-
-    /// Longest accepted id (unique value), in characters.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_ID_LENGTH)]
-    max_id_length: usize,
-
-    /// Portal id used in record URLs and 429 group names.
-    #[arg(long, value_name = "ID", default_value_t = DEFAULT_PORTAL_ID)]
-    portal_id: u64,
-
-    /// How requestedAt is sent on successful answers.
-    #[arg(long, value_enum, default_value_t = RequestedAtArg::Alternate)]
-    requested_at: RequestedAtArg,
+    #[command(flatten)]
+    args: EmulatorArgs,
 
     /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides it.
     #[arg(long, value_name = "FILTER", default_value = "info")]
     log: String,
-}
-
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum RequestedAtArg {
-    /// Always null.
-    Null,
-    /// Always the receive time.
-    Timestamp,
-    /// null and a timestamp in turn.
-    Alternate,
-}
-
-fn parse_fault(s: &str) -> Result<(String, f64), String> {
-    let (kind, p) = s
-        .split_once('=')
-        .ok_or_else(|| format!("expected KIND=PROBABILITY, got {s:?}"))?;
-    let p: f64 = p
-        .trim()
-        .parse()
-        .map_err(|e| format!("bad probability in {s:?}: {e}"))?;
-    if !(0.0..=1.0).contains(&p) {
-        return Err(format!("probability in {s:?} must be within 0..=1"));
-    }
-    let kind = kind.trim();
-    if kind != "html_error_body" && FaultKind::parse(kind).is_none() {
-        return Err(format!("unknown fault kind {kind:?}. {FAULT_HELP}"));
-    }
-    Ok((kind.to_owned(), p))
-}
-
-fn parse_property(s: &str) -> Result<PropertyDef, String> {
-    let mut parts = s.splitn(3, ':');
-    let name = parts.next().unwrap_or_default().trim();
-    if name.is_empty() {
-        return Err("property name is empty".to_owned());
-    }
-    let kind = parts.next().unwrap_or("string").trim();
-    let options: Vec<String> = parts
-        .next()
-        .map(|o| o.split(',').map(|x| x.trim().to_owned()).collect())
-        .unwrap_or_default();
-    let def = match kind {
-        "string" | "text" => PropertyDef::string(name),
-        "unique" => PropertyDef::string(name).unique(),
-        "number" => PropertyDef::number(name),
-        "bool" | "boolean" => PropertyDef::boolean(name),
-        "date" => PropertyDef::date(name),
-        "datetime" => PropertyDef::datetime(name),
-        "enumeration" | "enum" | "checkboxes" if options.is_empty() => {
-            return Err(format!(
-                "{kind} property {name:?} needs options: NAME:{kind}:A,B"
-            ));
-        }
-        "enumeration" | "enum" => PropertyDef::enumeration(name, options),
-        "checkboxes" => PropertyDef::checkboxes(name, options),
-        other => return Err(format!("unknown property type {other:?}")),
-    };
-    Ok(def)
-}
-
-fn build_config(cli: &Cli) -> Result<EmulatorConfig, String> {
-    let mut config = EmulatorConfig::default()
-        .with_bind(SocketAddr::new(cli.host, cli.port))
-        .with_tokens(cli.tokens.iter().cloned())
-        .with_max_inputs(cli.max_inputs)
-        .with_max_id_length(cli.max_id_length)
-        .with_portal_id(cli.portal_id)
-        .with_required_on_create(cli.required_on_create.iter().cloned())
-        .with_requested_at(match cli.requested_at {
-            RequestedAtArg::Null => RequestedAt::Null,
-            RequestedAtArg::Timestamp => RequestedAt::Timestamp,
-            RequestedAtArg::Alternate => RequestedAt::Alternate,
-        });
-    if cli.any_token {
-        config = config.with_any_token();
-    }
-    config = if cli.no_rate_limits {
-        config.without_rate_limits()
-    } else {
-        config.with_rate_limit(
-            RateLimitConfig::per_window(cli.rate_limit, Duration::from_millis(cli.rate_window_ms))
-                .with_daily((!cli.no_daily_limit).then_some(cli.daily_limit))
-                .with_retry_after(cli.retry_after),
-        )
-    };
-    let mut faults = if cli.faults {
-        FaultConfig::chaos(cli.seed)
-    } else {
-        FaultConfig::none(cli.seed)
-    };
-    faults = faults.with_response_delay(Duration::from_millis(cli.delay_ms));
-    for (kind, p) in &cli.fault {
-        if kind == "html_error_body" {
-            faults = faults.with_html_error_body(*p);
-        } else if let Some(k) = FaultKind::parse(kind) {
-            faults = faults.with(k, *p);
-        }
-    }
-    faults.validate()?;
-    config = config.with_faults(faults);
-    for name in &cli.unique_properties {
-        config = config.with_unique_property(name.clone());
-    }
-    for def in &cli.properties {
-        config = config.with_property(def.clone());
-    }
-    if let Some(state) = &cli.state {
-        config = config.with_state_file(state.clone());
-    }
-    Ok(config)
-}
-
-/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called (not
-/// when the future is first polled), so call it before announcing readiness.
-#[cfg(unix)]
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    async move {
-        match (term, int) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-}
-
-/// Resolves on Ctrl-C.
-#[cfg(not(unix))]
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    async {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 fn main() -> ExitCode {
@@ -270,13 +33,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
-    let config = match build_config(&cli) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("hubspot-emulator: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    if let Err(e) = cli.args.to_config() {
+        eprintln!("hubspot-emulator: {e}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -287,44 +47,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
-        let emu = match Emulator::start(config).await {
-            Ok(emu) => emu,
-            Err(e) => {
-                eprintln!("hubspot-emulator: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let c = emu.config();
-        tracing::info!(
-            tokens = ?c.tokens,
-            rate_limit = ?c.rate_limit,
-            faults_active = c.faults.is_active(),
-            seed = c.faults.seed,
-            "ready"
-        );
-        let signal = shutdown_signal();
-        // The one line scripts and tests read to find the server.
-        #[allow(clippy::print_stdout)]
-        {
-            println!("hubspot-emulator listening on {}", emu.base_url());
+    match runtime.block_on(serve(&cli.args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hubspot-emulator: {e}");
+            ExitCode::FAILURE
         }
-        signal.await;
-        tracing::info!("shutting down");
-        let stats = emu.stats();
-        tracing::info!(
-            requests = stats.requests,
-            created = stats.records_created,
-            updated = stats.records_updated,
-            faults = stats.total_faults(),
-            "final counters"
-        );
-        match emu.shutdown().await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("hubspot-emulator: {e}");
-                ExitCode::FAILURE
-            }
-        }
-    })
+    }
 }

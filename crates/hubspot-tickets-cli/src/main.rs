@@ -1,5 +1,325 @@
-//! `hubspot-tickets` command (work in progress).
+//! `hubspot-tickets`: upsert CSV / JSON Lines ticket files into HubSpot, run a
+//! self-contained demo against an embedded emulator, or run the emulator standalone.
+//!
+//! Exit codes are in [`exit`] and in `--help`.
 
-fn main() {
-    println!("hubspot-tickets: the demo lands with the CLI issue");
+mod cli;
+mod demo;
+mod emulator_cmd;
+mod exit;
+mod input;
+mod output;
+mod progress;
+mod sample;
+mod summary;
+mod upsert;
+mod validate;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use clap::Parser;
+use hubspot_tickets::{Client, RateLimit, RetryPolicy};
+
+use crate::cli::{Cli, Command, RateSpec, UpsertArgs};
+use crate::input::{Format, ParseOptions, Source};
+use crate::progress::eprint_line;
+
+/// The access token in use, so that no message can print it.
+static TOKEN: OnceLock<String> = OnceLock::new();
+
+/// Replaces the access token, wherever it appears, with `[redacted]`.
+pub fn redact(text: &str) -> std::borrow::Cow<'_, str> {
+    match TOKEN.get() {
+        Some(t) if !t.is_empty() && text.contains(t.as_str()) => {
+            std::borrow::Cow::Owned(text.replace(t.as_str(), "[redacted]"))
+        }
+        _ => std::borrow::Cow::Borrowed(text),
+    }
+}
+
+/// An error that ends the command with an exit code.
+#[derive(Debug)]
+pub struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            code: exit::USAGE,
+            message: message.into(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Upsert(args) => run_upsert(*args).await,
+            Command::Demo(args) => demo::run(args).await,
+            Command::Emulator(args) => emulator_cmd::run(args).await,
+        }
+    });
+    // Do not wait for lingering blocking tasks (e.g. a stdin read) at exit.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprint_line(&format!("error: {}", redact(&f.message)));
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,hubspot_tickets=info",
+        _ => "debug,hyper=info,reqwest=info",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(progress::BarAwareWriter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
+/// Reads the token: `--token-file` (surrounding whitespace and the trailing newline
+/// ignored), else `HUBSPOT_ACCESS_TOKEN`.
+fn resolve_token(token_file: Option<&PathBuf>) -> Result<String, Failure> {
+    let token = match token_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| Failure::usage(format!("--token-file {}: {e}", path.display())))?
+            .trim()
+            .to_owned(),
+        None => std::env::var("HUBSPOT_ACCESS_TOKEN")
+            .map(|t| t.trim().to_owned())
+            .unwrap_or_default(),
+    };
+    if token.is_empty() {
+        return Err(Failure::usage(match token_file {
+            Some(path) => format!("--token-file {} is empty", path.display()),
+            None => "no access token: set HUBSPOT_ACCESS_TOKEN or pass --token-file \
+                     (use --dry-run to check a file without one)"
+                .to_owned(),
+        }));
+    }
+    let _ = TOKEN.set(token.clone());
+    Ok(token)
+}
+
+fn rate_limit(args: &UpsertArgs) -> (RateLimit, Option<(u32, Duration)>) {
+    match args.rate_limit {
+        Some(RateSpec::Off) => (RateLimit::disabled(), None),
+        Some(RateSpec::PerWindow { requests, window }) => (
+            RateLimit::per_window(requests, window),
+            Some((requests, window)),
+        ),
+        None => {
+            let n = args.tier.per_ten_seconds();
+            let window = Duration::from_secs(10);
+            (RateLimit::per_window(n, window), Some((n, window)))
+        }
+    }
+}
+
+fn parse_options(args: &UpsertArgs, keep_raw: bool) -> ParseOptions {
+    ParseOptions {
+        id_column: args
+            .id_column
+            .clone()
+            .unwrap_or_else(|| args.id_property.clone()),
+        keep_raw,
+        empty_cells: args.empty_cells,
+    }
+}
+
+/// Validates the whole input (`--dry-run`, and `--strict` before sending).
+async fn validate_input(
+    source: &Source,
+    name: &str,
+    args: &UpsertArgs,
+    report: Option<&PathBuf>,
+) -> Result<(validate::Validation, Format), Failure> {
+    let source = source.clone();
+    let name = name.to_owned();
+    let format = args.format;
+    let opts = parse_options(args, false);
+    let id_property = args.id_property.clone();
+    let report = report.cloned();
+    tokio::task::spawn_blocking(move || {
+        let (read, format) =
+            input::open(&source, format).map_err(|e| Failure::usage(e.to_string()))?;
+        let reader = input::Reader::new(name.clone(), read, format, opts)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        let mut writer = match &report {
+            Some(p) => Some(
+                output::ReportWriter::create(p)
+                    .map_err(|e| Failure::usage(format!("--report {e}")))?,
+            ),
+            None => None,
+        };
+        let mut log = validate::BadLineLog::new(&name, 100);
+        let v = validate::validate(reader, &id_property, writer.as_mut(), &mut log)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        if let Some(w) = writer {
+            w.finish()
+                .map_err(|e| Failure::usage(format!("--report {e}")))?;
+        }
+        Ok((v, format))
+    })
+    .await
+    .map_err(|e| Failure::usage(format!("validation stopped: {e}")))?
+}
+
+/// Copies standard input to a temporary file (for `--strict`, which reads twice).
+async fn spool_stdin() -> Result<tempfile::TempPath, Failure> {
+    tokio::task::spawn_blocking(|| {
+        let mut file = tempfile::NamedTempFile::new()
+            .map_err(|e| Failure::usage(format!("cannot create a temporary file: {e}")))?;
+        std::io::copy(&mut std::io::stdin().lock(), &mut file)
+            .map_err(|e| Failure::usage(format!("<stdin>: {e}")))?;
+        file.flush()
+            .map_err(|e| Failure::usage(format!("temporary file: {e}")))?;
+        Ok(file.into_temp_path())
+    })
+    .await
+    .map_err(|e| Failure::usage(format!("reading stdin stopped: {e}")))?
+}
+
+async fn run_upsert(args: UpsertArgs) -> Result<u8, Failure> {
+    input::check_property_name(&args.id_property)
+        .map_err(|e| Failure::usage(format!("--id-property: {e}")))?;
+    let mut source = Source::from_arg(&args.input);
+    let name = source.display_name();
+    if let Source::File(p) = &source
+        && !p.exists()
+    {
+        return Err(Failure::usage(format!("{}: no such file", p.display())));
+    }
+    let (limit, rate) = rate_limit(&args);
+
+    if args.dry_run {
+        let (v, format) = validate_input(&source, &name, &args, args.report.as_ref()).await?;
+        let mut out = std::io::stdout().lock();
+        let _ = v.describe(&mut out, &name, format.name(), rate);
+        if let Some(p) = &args.report {
+            let _ = writeln!(out, "  report          {}", p.display());
+        }
+        return Ok(if args.strict && v.invalid + v.duplicates > 0 {
+            exit::USAGE
+        } else if v.invalid > 0 {
+            exit::PARTIAL
+        } else {
+            exit::SUCCESS
+        });
+    }
+
+    let token = resolve_token(args.token_file.as_ref())?;
+
+    let mut _spooled = None;
+    if args.strict {
+        if source == Source::Stdin {
+            let path = spool_stdin().await?;
+            source = Source::File(path.to_path_buf());
+            _spooled = Some(path);
+        }
+        let (v, _) = validate_input(&source, &name, &args, None).await?;
+        if v.invalid + v.duplicates > 0 {
+            return Err(Failure::usage(format!(
+                "--strict: {} invalid line(s) and {} repeated id(s); nothing was sent",
+                v.invalid, v.duplicates
+            )));
+        }
+    }
+
+    let client = Client::builder()
+        .access_token(token)
+        .base_url(args.base_url.clone())
+        .id_property(args.id_property.clone())
+        .rate_limit(limit)
+        .max_concurrency(usize::from(args.concurrency))
+        .retry(RetryPolicy::default().max_attempts(args.max_retries.saturating_add(1)))
+        .attempt_timeout(args.timeout)
+        .build()
+        .map_err(|e| Failure::usage(e.to_string()))?;
+
+    let config = upsert::RunConfig {
+        source: source.clone(),
+        format: args.format,
+        parse: parse_options(&args, args.failed.is_some()),
+        report: args.report.clone(),
+        failed: args.failed.clone(),
+        progress: args.progress.resolve(),
+        label: "upsert".to_owned(),
+        display_name: Some(name),
+        plain_interval: Duration::from_secs(5),
+    };
+    let result = upsert::run(config, &client)
+        .await
+        .map_err(|e| Failure::usage(e.to_string()))?;
+
+    let mut out = std::io::stdout().lock();
+    let _ = write!(
+        out,
+        "\n{}",
+        summary::render(std::slice::from_ref(&result.stats))
+    );
+    if let Some(p) = &result.report {
+        let _ = writeln!(out, "report: {}", p.display());
+    }
+    if let Some((p, n)) = &result.failed {
+        if *n > 0 {
+            let _ = writeln!(
+                out,
+                "failed: {} ({} records); fix them and re-run:\n  hubspot-tickets upsert --id-property {}{}{} {}",
+                p.display(),
+                summary::thousands(*n),
+                args.id_property,
+                args.id_column
+                    .as_ref()
+                    .map(|c| format!(" --id-column {c}"))
+                    .unwrap_or_default(),
+                args.format
+                    .map(|f| format!(" --format {}", format_arg(f)))
+                    .unwrap_or_default(),
+                p.display()
+            );
+        } else {
+            let _ = writeln!(out, "failed: {} (empty: nothing to re-run)", p.display());
+        }
+    }
+    drop(out);
+    if let Some(why) = &result.stopped {
+        eprint_line(&format!("stopped: {}", redact(why)));
+    }
+    Ok(result.exit_code)
+}
+
+fn format_arg(f: Format) -> &'static str {
+    match f {
+        Format::Csv => "csv",
+        Format::Jsonl => "jsonl",
+        Format::Json => "json",
+    }
 }

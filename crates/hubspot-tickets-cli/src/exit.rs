@@ -1,0 +1,30 @@
+//! Exit codes, documented in `--help` and the crate README.
+
+/// Every record was upserted (or, with `--dry-run`, every record is valid).
+pub const SUCCESS: u8 = 0;
+/// Some records failed, were not attempted, or were bad input lines.
+pub const PARTIAL: u8 = 1;
+/// The command line or the input is unusable: nothing was sent (clap's own code too).
+pub const USAGE: u8 = 2;
+/// HubSpot refused the token (401/403): the run stopped.
+pub const AUTH: u8 = 3;
+/// HubSpot's daily request limit was reached: the run stopped; re-run the failed file
+/// after the limit resets (midnight in the account's time zone).
+pub const DAILY_LIMIT: u8 = 4;
+
+/// The exit-code table shown after `--help` (a macro so other help texts can `concat!` it).
+#[macro_export]
+macro_rules! exit_codes_help {
+    () => {
+        "\
+Exit codes:
+  0  success: every record was upserted (--dry-run: every record is valid)
+  1  partial failure: some records failed, were not attempted, or were bad input lines
+  2  input or usage error: bad arguments, unreadable input, no token; nothing was sent
+  3  authentication or authorization error (HTTP 401/403): the run stopped
+  4  stopped by HubSpot's daily request limit: re-run the --failed file after it resets"
+    };
+}
+
+/// The text shown after `--help`.
+pub const HELP: &str = exit_codes_help!();

@@ -1,0 +1,1405 @@
+//! Streaming input readers: CSV, JSON Lines and JSON arrays, one record at a time.
+//!
+//! Every reader keeps a single reusable buffer and hands out one [`Item`] per input
+//! record: a [`Record`] ready to send, or a [`BadRecord`] with the line number and the
+//! reason. Memory does not grow with the size of the input. A [`InputError`] is fatal
+//! (unreadable file, CSV header without the id column, a JSON array that is not one).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+/// How big the read buffer is; records longer than this still work (buffers grow).
+const READ_BUFFER: usize = 128 * 1024;
+
+/// HubSpot's internal property names: at most 100 characters.
+const MAX_PROPERTY_NAME: usize = 100;
+
+/// HubSpot stores at most this many characters in a property value.
+pub const MAX_VALUE_CHARS: usize = 65_536;
+
+/// The largest integer an `f64` holds exactly (2^53).
+const MAX_EXACT_F64: f64 = 9_007_199_254_740_992.0;
+
+/// Input file formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Comma-separated values; the header row names the properties.
+    Csv,
+    /// JSON Lines: one JSON object per line.
+    Jsonl,
+    /// One JSON array of objects.
+    Json,
+}
+
+impl Format {
+    /// A short name for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "CSV",
+            Format::Jsonl => "JSON Lines",
+            Format::Json => "JSON array",
+        }
+    }
+
+    /// The format a file name implies, if its extension says.
+    pub fn from_extension(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "csv" => Some(Format::Csv),
+            "jsonl" | "ndjson" | "jsonlines" => Some(Format::Jsonl),
+            // A `.json` file may hold an array or JSON lines: sniffed.
+            _ => None,
+        }
+    }
+}
+
+/// The original text of a record, kept while it is in flight so that a failed record can
+/// be written back in the input's own format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Raw {
+    /// A JSON line or JSON array element, as read (no line terminator).
+    Text(Vec<u8>),
+    /// A CSV record's fields, as read.
+    Csv(csv::ByteRecord),
+}
+
+/// A valid input record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// 1-based line where the record starts.
+    pub line: u64,
+    /// The value of the unique id property.
+    pub id: String,
+    /// Property name to HubSpot string value (the id column excluded).
+    pub properties: BTreeMap<String, String>,
+    /// `objectWriteTraceId` when the input gave one.
+    pub trace_id: Option<String>,
+    /// The original text, when asked for.
+    pub raw: Option<Raw>,
+}
+
+/// An input record that cannot be sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadRecord {
+    /// 1-based line where the record starts.
+    pub line: u64,
+    /// The id, when it could be read.
+    pub id: Option<String>,
+    /// Why the record is refused.
+    pub reason: String,
+    /// The original text, when asked for.
+    pub raw: Option<Raw>,
+}
+
+/// One input record, good or bad.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Item {
+    /// Ready to send.
+    Good(Record),
+    /// Refused; the rest of the input goes on.
+    Bad(BadRecord),
+}
+
+/// A problem that stops reading the input.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The input could not be opened or read.
+    #[error("{name}: {source}")]
+    Io {
+        /// File name, or `<stdin>`.
+        name: String,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The input's structure is unusable (CSV header, JSON array framing).
+    #[error("{name}:{line}: {reason}")]
+    Structure {
+        /// File name, or `<stdin>`.
+        name: String,
+        /// Line of the problem.
+        line: u64,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// What to do with empty CSV cells.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum EmptyCells {
+    /// Leave the property out: an empty cell changes nothing.
+    #[default]
+    Skip,
+    /// Send `""`, which clears the property in HubSpot.
+    Clear,
+}
+
+/// Options shared by every reader.
+#[derive(Clone, Debug)]
+pub struct ParseOptions {
+    /// The column (CSV) or key (flat JSON object) holding the id.
+    pub id_column: String,
+    /// Keep each record's original text (for `--failed`).
+    pub keep_raw: bool,
+    /// Empty CSV cells.
+    pub empty_cells: EmptyCells,
+}
+
+/// Where the input comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Standard input (`-`).
+    Stdin,
+    /// A file.
+    File(PathBuf),
+}
+
+impl Source {
+    /// `-` is standard input; anything else a path.
+    pub fn from_arg(arg: &str) -> Source {
+        if arg == "-" {
+            Source::Stdin
+        } else {
+            Source::File(PathBuf::from(arg))
+        }
+    }
+
+    /// The name used in messages.
+    pub fn display_name(&self) -> String {
+        match self {
+            Source::Stdin => "<stdin>".to_owned(),
+            Source::File(p) => p.display().to_string(),
+        }
+    }
+
+    /// The file's size in bytes, when it is a regular file.
+    pub fn size(&self) -> Option<u64> {
+        match self {
+            Source::Stdin => None,
+            Source::File(p) => std::fs::metadata(p)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len()),
+        }
+    }
+}
+
+/// A boxed buffered byte source.
+pub type BoxRead = Box<dyn BufRead + Send>;
+
+/// Opens the source, skips a UTF-8 byte order mark, and settles the format (given, from
+/// the file extension, or sniffed from the first non-blank byte: `[` is a JSON array,
+/// `{` JSON Lines, anything else CSV).
+pub fn open(source: &Source, format: Option<Format>) -> Result<(BoxRead, Format), InputError> {
+    let name = source.display_name();
+    let io_err = |source| InputError::Io {
+        name: name.clone(),
+        source,
+    };
+    let mut reader: BoxRead = match source {
+        Source::Stdin => Box::new(BufReader::with_capacity(READ_BUFFER, io::stdin())),
+        Source::File(path) => {
+            let file = File::open(path).map_err(io_err)?;
+            Box::new(BufReader::with_capacity(READ_BUFFER, file))
+        }
+    };
+    skip_bom(&mut reader).map_err(io_err)?;
+    let format = match format {
+        Some(f) => f,
+        None => match source {
+            Source::File(p) => match Format::from_extension(p) {
+                Some(f) => f,
+                None => sniff(&mut reader).map_err(io_err)?,
+            },
+            Source::Stdin => sniff(&mut reader).map_err(io_err)?,
+        },
+    };
+    Ok((reader, format))
+}
+
+/// Opens any byte source the same way as [`open`] (tests).
+#[cfg(test)]
+pub fn open_reader<R: Read + Send + 'static>(
+    read: R,
+    format: Option<Format>,
+) -> io::Result<(BoxRead, Format)> {
+    let mut reader: BoxRead = Box::new(BufReader::with_capacity(READ_BUFFER, read));
+    skip_bom(&mut reader)?;
+    let format = match format {
+        Some(f) => f,
+        None => sniff(&mut reader)?,
+    };
+    Ok((reader, format))
+}
+
+fn skip_bom(reader: &mut BoxRead) -> io::Result<()> {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let buf = reader.fill_buf()?;
+    if buf.starts_with(BOM) {
+        reader.consume(BOM.len());
+    }
+    Ok(())
+}
+
+fn sniff(reader: &mut BoxRead) -> io::Result<Format> {
+    let buf = reader.fill_buf()?;
+    Ok(
+        match buf.iter().find(|b| !b.is_ascii_whitespace()).copied() {
+            Some(b'[') => Format::Json,
+            Some(b'{') => Format::Jsonl,
+            _ => Format::Csv,
+        },
+    )
+}
+
+/// Checks a HubSpot internal property name: a lowercase letter first, then lowercase
+/// letters, digits and `_`, at most 100 characters.
+pub fn check_property_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("empty property name".to_owned());
+    }
+    if name.len() > MAX_PROPERTY_NAME {
+        return Err(format!(
+            "property name '{}...' is longer than {MAX_PROPERTY_NAME} characters",
+            truncate(name, 40)
+        ));
+    }
+    let bytes = name.as_bytes();
+    let valid = bytes[0].is_ascii_lowercase()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_');
+    if valid {
+        return Ok(());
+    }
+    let lower = name.trim().to_ascii_lowercase();
+    let hint = if lower != name && check_property_name(&lower).is_ok() {
+        format!(" (did you mean '{lower}'?)")
+    } else {
+        String::new()
+    };
+    Err(format!(
+        "invalid property name '{}': HubSpot internal names start with a lowercase letter \
+         and hold only lowercase letters, digits and '_'{hint}",
+        truncate(name, 60).escape_debug()
+    ))
+}
+
+fn truncate(s: &str, max_chars: usize) -> &str {
+    match s.char_indices().nth(max_chars) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+fn check_value(name: &str, value: &str) -> Result<(), String> {
+    if value.len() > MAX_VALUE_CHARS && value.chars().count() > MAX_VALUE_CHARS {
+        return Err(format!(
+            "property '{name}': the value is longer than HubSpot's {MAX_VALUE_CHARS} characters"
+        ));
+    }
+    Ok(())
+}
+
+fn check_id(id: &str) -> Result<(), String> {
+    if id.trim().is_empty() {
+        Err("empty id".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
+/// A streaming reader of input records, whatever the format.
+pub struct Reader {
+    name: String,
+    kind: Kind,
+    opts: ParseOptions,
+    bytes_read: u64,
+    failed: bool,
+}
+
+enum Kind {
+    Csv(CsvState),
+    Jsonl(JsonlState),
+    Json(JsonArrayState),
+}
+
+impl fmt::Debug for Reader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reader")
+            .field("name", &self.name)
+            .field("bytes_read", &self.bytes_read)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reader {
+    /// Builds the reader for `format`; for CSV, reads and checks the header row.
+    pub fn new(
+        name: String,
+        reader: BoxRead,
+        format: Format,
+        opts: ParseOptions,
+    ) -> Result<Reader, InputError> {
+        let kind = match format {
+            Format::Csv => Kind::Csv(CsvState::new(&name, reader, &opts)?),
+            Format::Jsonl => Kind::Jsonl(JsonlState {
+                src: reader,
+                buf: Vec::with_capacity(4096),
+                line: 0,
+            }),
+            Format::Json => Kind::Json(JsonArrayState {
+                src: reader,
+                buf: Vec::with_capacity(4096),
+                line: 1,
+                state: ArrayState::Start,
+            }),
+        };
+        Ok(Reader {
+            name,
+            kind,
+            opts,
+            bytes_read: 0,
+            failed: false,
+        })
+    }
+
+    /// The format being read.
+    pub fn format(&self) -> Format {
+        match self.kind {
+            Kind::Csv(_) => Format::Csv,
+            Kind::Jsonl(_) => Format::Jsonl,
+            Kind::Json(_) => Format::Json,
+        }
+    }
+
+    /// The CSV header row (for writing failed records back), when reading CSV.
+    pub fn csv_headers(&self) -> Option<&csv::ByteRecord> {
+        match &self.kind {
+            Kind::Csv(s) => Some(&s.headers),
+            _ => None,
+        }
+    }
+
+    /// Bytes consumed so far (approximate for CSV), for progress estimates.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    fn next_item(&mut self) -> Result<Option<Item>, InputError> {
+        match &mut self.kind {
+            Kind::Csv(s) => {
+                let item = s.next(&self.name, &self.opts)?;
+                self.bytes_read = s.reader.position().byte();
+                Ok(item)
+            }
+            Kind::Jsonl(s) => s.next(&self.name, &self.opts, &mut self.bytes_read),
+            Kind::Json(s) => s.next(&self.name, &self.opts, &mut self.bytes_read),
+        }
+    }
+}
+
+impl Iterator for Reader {
+    type Item = Result<Item, InputError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        match self.next_item() {
+            Ok(item) => item.map(Ok),
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// CSV
+
+/// Counts lines for the CSV reader: `csv` miscounts lines inside quoted fields, so the
+/// line of a record is derived from its (exact) byte offset and the offsets of the
+/// newlines read so far (kept only for the read-ahead window).
+struct NewlineIndex {
+    inner: BoxRead,
+    offset: u64,
+    /// Offsets of `\n` bytes not yet passed, with whether a `\r` precedes each.
+    newlines: std::collections::VecDeque<(u64, bool)>,
+    last_was_cr: bool,
+    lines_before: u64,
+}
+
+impl NewlineIndex {
+    fn new(inner: BoxRead) -> NewlineIndex {
+        NewlineIndex {
+            inner,
+            offset: 0,
+            newlines: std::collections::VecDeque::new(),
+            last_was_cr: false,
+            lines_before: 0,
+        }
+    }
+
+    /// The 1-based line of the record `csv` says starts at `byte` (its position includes
+    /// the blank lines skipped before it); calls must come in increasing order.
+    fn line_of(&mut self, byte: u64) -> u64 {
+        let mut start = byte;
+        while let Some(&(nl, crlf)) = self.newlines.front() {
+            if nl < start {
+                self.lines_before += 1;
+            } else if nl == start || (crlf && nl == start + 1) {
+                // A blank line before the record.
+                self.lines_before += 1;
+                start = nl + 1;
+            } else {
+                break;
+            }
+            self.newlines.pop_front();
+        }
+        self.lines_before + 1
+    }
+}
+
+impl Read for NewlineIndex {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut prev_cr = self.last_was_cr;
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\n' {
+                self.newlines.push_back((self.offset + i as u64, prev_cr));
+            }
+            prev_cr = b == b'\r';
+        }
+        self.last_was_cr = prev_cr;
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+struct CsvState {
+    reader: csv::Reader<NewlineIndex>,
+    headers: csv::ByteRecord,
+    /// Property name per column; `None` for the id column.
+    columns: Vec<Option<String>>,
+    id_index: usize,
+    record: csv::ByteRecord,
+}
+
+impl CsvState {
+    fn new(name: &str, src: BoxRead, opts: &ParseOptions) -> Result<CsvState, InputError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .from_reader(NewlineIndex::new(src));
+        let structure = |line: u64, reason: String| InputError::Structure {
+            name: name.to_owned(),
+            line,
+            reason,
+        };
+        let headers = match reader.byte_headers() {
+            Ok(h) => h.clone(),
+            Err(e) => return Err(csv_error(name, e)),
+        };
+        if headers.is_empty() || (headers.len() == 1 && headers[0].is_empty()) {
+            return Err(structure(
+                1,
+                "empty input: a CSV file needs a header row of property names".to_owned(),
+            ));
+        }
+        let mut columns = Vec::with_capacity(headers.len());
+        let mut id_index = None;
+        let mut seen = std::collections::HashSet::new();
+        for (i, field) in headers.iter().enumerate() {
+            let Ok(h) = std::str::from_utf8(field) else {
+                return Err(structure(
+                    1,
+                    format!("header column {} is not valid UTF-8", i + 1),
+                ));
+            };
+            if !seen.insert(h) {
+                return Err(structure(
+                    1,
+                    format!("column '{h}' appears twice in the header"),
+                ));
+            }
+            if h == opts.id_column {
+                id_index = Some(i);
+                columns.push(None);
+            } else {
+                check_property_name(h)
+                    .map_err(|e| structure(1, format!("header column {}: {e}", i + 1)))?;
+                columns.push(Some(h.to_owned()));
+            }
+        }
+        let Some(id_index) = id_index else {
+            return Err(structure(
+                1,
+                format!(
+                    "no column named '{}' holds the ids (columns: {}); use --id-column to name it",
+                    opts.id_column,
+                    headers
+                        .iter()
+                        .map(|f| String::from_utf8_lossy(f).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        };
+        Ok(CsvState {
+            reader,
+            headers,
+            columns,
+            id_index,
+            record: csv::ByteRecord::new(),
+        })
+    }
+
+    fn next(&mut self, name: &str, opts: &ParseOptions) -> Result<Option<Item>, InputError> {
+        loop {
+            match self.reader.read_byte_record(&mut self.record) {
+                Ok(false) => return Ok(None),
+                Ok(true) => {}
+                Err(e) => {
+                    if let csv::ErrorKind::Io(_) = e.kind() {
+                        return Err(csv_error(name, e));
+                    }
+                    // Other CSV errors are about one record (e.g. invalid UTF-8 in
+                    // `read_record`); `read_byte_record` rarely gives one. Report it and go on.
+                    let line = e.position().map_or(0, csv::Position::line);
+                    return Ok(Some(Item::Bad(BadRecord {
+                        line,
+                        id: None,
+                        reason: e.to_string(),
+                        raw: None,
+                    })));
+                }
+            }
+            // A line holding nothing at all is not a record.
+            if self.record.len() == 1 && self.record[0].is_empty() && self.columns.len() > 1 {
+                continue;
+            }
+            let byte = self.record.position().map_or(0, csv::Position::byte);
+            let line = self.reader.get_mut().line_of(byte);
+            return Ok(Some(self.convert(line, opts)));
+        }
+    }
+
+    fn convert(&self, line: u64, opts: &ParseOptions) -> Item {
+        let rec = &self.record;
+        let raw = opts.keep_raw.then(|| Raw::Csv(rec.clone()));
+        let id = rec
+            .get(self.id_index)
+            .and_then(|f| std::str::from_utf8(f).ok())
+            .map(str::to_owned);
+        let bad = |reason: String, raw: Option<Raw>, id: Option<String>| {
+            Item::Bad(BadRecord {
+                line,
+                id,
+                reason,
+                raw,
+            })
+        };
+        if rec.len() != self.columns.len() {
+            return bad(
+                format!(
+                    "{} fields where the header has {} columns",
+                    rec.len(),
+                    self.columns.len()
+                ),
+                raw,
+                id,
+            );
+        }
+        let Some(id) = id else {
+            return bad("the id is not valid UTF-8".to_owned(), raw, None);
+        };
+        if let Err(e) = check_id(&id) {
+            return bad(e, raw, None);
+        }
+        let mut properties = BTreeMap::new();
+        for (i, (field, column)) in rec.iter().zip(&self.columns).enumerate() {
+            let Some(column) = column else { continue };
+            if field.is_empty() && opts.empty_cells == EmptyCells::Skip {
+                continue;
+            }
+            let Ok(value) = std::str::from_utf8(field) else {
+                return bad(
+                    format!("column {} ('{column}') is not valid UTF-8", i + 1),
+                    raw,
+                    Some(id),
+                );
+            };
+            if let Err(e) = check_value(column, value) {
+                return bad(e, raw, Some(id));
+            }
+            properties.insert(column.clone(), value.to_owned());
+        }
+        Item::Good(Record {
+            line,
+            id,
+            properties,
+            trace_id: None,
+            raw,
+        })
+    }
+}
+
+fn csv_error(name: &str, e: csv::Error) -> InputError {
+    let line = e.position().map_or(1, csv::Position::line);
+    match e.into_kind() {
+        csv::ErrorKind::Io(source) => InputError::Io {
+            name: name.to_owned(),
+            source,
+        },
+        other => InputError::Structure {
+            name: name.to_owned(),
+            line,
+            reason: format!("{other:?}"),
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// JSON Lines
+
+struct JsonlState {
+    src: BoxRead,
+    buf: Vec<u8>,
+    line: u64,
+}
+
+impl JsonlState {
+    fn next(
+        &mut self,
+        name: &str,
+        opts: &ParseOptions,
+        bytes_read: &mut u64,
+    ) -> Result<Option<Item>, InputError> {
+        loop {
+            self.buf.clear();
+            let n = self
+                .src
+                .read_until(b'\n', &mut self.buf)
+                .map_err(|source| InputError::Io {
+                    name: name.to_owned(),
+                    source,
+                })?;
+            if n == 0 {
+                return Ok(None);
+            }
+            *bytes_read += n as u64;
+            self.line += 1;
+            let mut text: &[u8] = &self.buf;
+            while let Some((b'\n' | b'\r', rest)) = text.split_last() {
+                text = rest;
+            }
+            if text.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            return Ok(Some(parse_json_record(text, self.line, opts)));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// JSON array, streamed element by element
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ArrayState {
+    /// Before the opening `[`.
+    Start,
+    /// After `[`: an element or `]`.
+    First,
+    /// After an element: `,` or `]`.
+    AfterElement,
+    /// After `]`: only blanks may follow.
+    Done,
+}
+
+struct JsonArrayState {
+    src: BoxRead,
+    buf: Vec<u8>,
+    /// Current line (1-based).
+    line: u64,
+    state: ArrayState,
+}
+
+impl JsonArrayState {
+    fn next(
+        &mut self,
+        name: &str,
+        opts: &ParseOptions,
+        bytes_read: &mut u64,
+    ) -> Result<Option<Item>, InputError> {
+        let io_err = |source| InputError::Io {
+            name: name.to_owned(),
+            source,
+        };
+        loop {
+            let next = self.skip_blanks(bytes_read).map_err(io_err)?;
+            let structure = |line: u64, reason: &str| InputError::Structure {
+                name: name.to_owned(),
+                line,
+                reason: reason.to_owned(),
+            };
+            match (self.state, next) {
+                (ArrayState::Done, None) => return Ok(None),
+                (ArrayState::Done, Some(_)) => {
+                    return Err(structure(self.line, "unexpected data after the JSON array"));
+                }
+                (_, None) => {
+                    return Err(structure(
+                        self.line,
+                        "the JSON array ends early (no closing ']')",
+                    ));
+                }
+                (ArrayState::Start, Some(b'[')) => {
+                    self.bump(bytes_read);
+                    self.state = ArrayState::First;
+                }
+                (ArrayState::Start, Some(_)) => {
+                    return Err(structure(self.line, "expected a JSON array ('[')"));
+                }
+                (ArrayState::First | ArrayState::AfterElement, Some(b']')) => {
+                    self.bump(bytes_read);
+                    self.state = ArrayState::Done;
+                }
+                (ArrayState::AfterElement, Some(b',')) => {
+                    self.bump(bytes_read);
+                    let after = self.skip_blanks(bytes_read).map_err(io_err)?;
+                    if after == Some(b']') {
+                        return Err(structure(self.line, "trailing ',' before ']'"));
+                    }
+                    self.state = ArrayState::First;
+                }
+                (ArrayState::AfterElement, Some(_)) => {
+                    return Err(structure(
+                        self.line,
+                        "expected ',' or ']' after an array element",
+                    ));
+                }
+                (ArrayState::First, Some(_)) => {
+                    let line = self.line;
+                    self.read_element(bytes_read).map_err(io_err)?;
+                    self.state = ArrayState::AfterElement;
+                    return Ok(Some(parse_json_record(&self.buf, line, opts)));
+                }
+            }
+        }
+    }
+
+    fn bump(&mut self, bytes_read: &mut u64) {
+        self.src.consume(1);
+        *bytes_read += 1;
+    }
+
+    /// Skips blanks (counting lines) and peeks at the next byte.
+    fn skip_blanks(&mut self, bytes_read: &mut u64) -> io::Result<Option<u8>> {
+        loop {
+            let chunk = self.src.fill_buf()?;
+            if chunk.is_empty() {
+                return Ok(None);
+            }
+            let mut i = 0;
+            while i < chunk.len() && chunk[i].is_ascii_whitespace() {
+                if chunk[i] == b'\n' {
+                    self.line += 1;
+                }
+                i += 1;
+            }
+            let next = chunk.get(i).copied();
+            self.src.consume(i);
+            *bytes_read += i as u64;
+            if next.is_some() {
+                return Ok(next);
+            }
+        }
+    }
+
+    /// Reads one element into `buf`: a balanced `{...}`/`[...]`, or a scalar up to the
+    /// next `,`/`]`/blank.
+    fn read_element(&mut self, bytes_read: &mut u64) -> io::Result<()> {
+        self.buf.clear();
+        let mut depth: u32 = 0;
+        let mut in_string = false;
+        let mut escaped = false;
+        loop {
+            let chunk = self.src.fill_buf()?;
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            let mut i = 0;
+            let mut done = false;
+            while i < chunk.len() {
+                let b = chunk[i];
+                if in_string {
+                    if escaped {
+                        escaped = false;
+                    } else if b == b'\\' {
+                        escaped = true;
+                    } else if b == b'"' {
+                        in_string = false;
+                    }
+                } else {
+                    match b {
+                        b'"' => in_string = true,
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' if depth > 0 => {
+                            depth -= 1;
+                            if depth == 0 {
+                                i += 1;
+                                done = true;
+                                break;
+                            }
+                        }
+                        b',' | b']' if depth == 0 => {
+                            done = true;
+                            break;
+                        }
+                        b if depth == 0 && b.is_ascii_whitespace() => {
+                            done = true;
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+                if b == b'\n' {
+                    self.line += 1;
+                }
+                i += 1;
+            }
+            self.buf.extend_from_slice(&chunk[..i]);
+            self.src.consume(i);
+            *bytes_read += i as u64;
+            if done {
+                return Ok(());
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// JSON objects to records
+
+/// A JSON value as the CLI sees it: a HubSpot string value, an object, or a value that
+/// cannot become a property value (kept as the reason).
+#[derive(Debug)]
+enum JValue {
+    Str(String),
+    Object(Vec<(String, JValue)>),
+    Invalid(&'static str),
+}
+
+impl<'de> Deserialize<'de> for JValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(JValueVisitor)
+    }
+}
+
+struct JValueVisitor;
+
+fn f64_to_string(v: f64) -> Result<String, &'static str> {
+    if !v.is_finite() {
+        return Err("not a finite number");
+    }
+    if v.fract() == 0.0 && v.abs() > MAX_EXACT_F64 {
+        return Err("integer too large to keep exactly: write it as a JSON string");
+    }
+    Ok(v.to_string())
+}
+
+impl<'de> Visitor<'de> for JValueVisitor {
+    type Value = JValue;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<JValue, E> {
+        Ok(JValue::Str(if v { "true" } else { "false" }.to_owned()))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<JValue, E> {
+        Ok(JValue::Str(v.to_string()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<JValue, E> {
+        Ok(JValue::Str(v.to_string()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<JValue, E> {
+        Ok(match f64_to_string(v) {
+            Ok(s) => JValue::Str(s),
+            Err(e) => JValue::Invalid(e),
+        })
+    }
+    fn visit_str<E>(self, v: &str) -> Result<JValue, E> {
+        Ok(JValue::Str(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<JValue, E> {
+        Ok(JValue::Str(v))
+    }
+    fn visit_unit<E>(self) -> Result<JValue, E> {
+        // `null` clears the property, which HubSpot spells "".
+        Ok(JValue::Str(String::new()))
+    }
+    fn visit_none<E>(self) -> Result<JValue, E> {
+        Ok(JValue::Str(String::new()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<JValue, A::Error> {
+        // Multiple-checkbox values: scalars joined with ';'.
+        let mut joined = String::new();
+        let mut invalid = None;
+        let mut first = true;
+        while let Some(element) = seq.next_element::<JValue>()? {
+            match element {
+                JValue::Str(s) => {
+                    if s.contains(';') {
+                        invalid.get_or_insert("a list element contains ';', the separator");
+                    }
+                    if !first {
+                        joined.push(';');
+                    }
+                    first = false;
+                    joined.push_str(&s);
+                }
+                JValue::Object(_) => {
+                    invalid.get_or_insert("a list may hold only strings, numbers and booleans");
+                }
+                JValue::Invalid(e) => {
+                    invalid.get_or_insert(e);
+                }
+            }
+        }
+        Ok(match invalid {
+            Some(e) => JValue::Invalid(e),
+            None => JValue::Str(joined),
+        })
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JValue, A::Error> {
+        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8));
+        while let Some((k, v)) = map.next_entry::<String, JValue>()? {
+            entries.push((k, v));
+        }
+        Ok(JValue::Object(entries))
+    }
+}
+
+/// Parses one JSON object (a JSON line or array element) into an [`Item`].
+fn parse_json_record(text: &[u8], line: u64, opts: &ParseOptions) -> Item {
+    let raw = || opts.keep_raw.then(|| Raw::Text(text.to_vec()));
+    let bad = |reason: String, id: Option<String>| {
+        Item::Bad(BadRecord {
+            line,
+            id,
+            reason,
+            raw: raw(),
+        })
+    };
+    let value: JValue = match serde_json::from_slice(text) {
+        Ok(v) => v,
+        Err(e) => return bad(json_error_reason(&e), None),
+    };
+    let JValue::Object(entries) = value else {
+        return bad("expected a JSON object".to_owned(), None);
+    };
+    let nested = entries
+        .iter()
+        .any(|(k, v)| k == "properties" && matches!(v, JValue::Object(_)));
+    let result = if nested {
+        nested_record(entries)
+    } else {
+        flat_record(entries, &opts.id_column)
+    };
+    match result {
+        Ok((id, properties, trace_id)) => Item::Good(Record {
+            line,
+            id,
+            properties,
+            trace_id,
+            raw: raw(),
+        }),
+        Err((reason, id)) => bad(reason, id),
+    }
+}
+
+type Parsed = (String, BTreeMap<String, String>, Option<String>);
+type Refusal = (String, Option<String>);
+
+fn insert_property(
+    properties: &mut BTreeMap<String, String>,
+    name: String,
+    value: JValue,
+    id: &str,
+) -> Result<(), Refusal> {
+    let refuse = |reason: String| (reason, Some(id.to_owned()));
+    check_property_name(&name).map_err(refuse)?;
+    let value = match value {
+        JValue::Str(s) => s,
+        JValue::Object(_) => {
+            return Err(refuse(format!(
+                "property '{name}': an object is not a property value"
+            )));
+        }
+        JValue::Invalid(e) => return Err(refuse(format!("property '{name}': {e}"))),
+    };
+    check_value(&name, &value).map_err(refuse)?;
+    if properties.insert(name.clone(), value).is_some() {
+        return Err(refuse(format!("property '{name}' appears twice")));
+    }
+    Ok(())
+}
+
+/// `{"external_ticket_id": "ZD-1", "subject": "...", ...}`.
+fn flat_record(entries: Vec<(String, JValue)>, id_key: &str) -> Result<Parsed, Refusal> {
+    let id = entries.iter().find_map(|(k, v)| match v {
+        JValue::Str(s) if k == id_key => Some(s.clone()),
+        _ => None,
+    });
+    let Some(id) = id else {
+        let reason = if entries.iter().any(|(k, _)| k == id_key) {
+            format!("the id '{id_key}' must be a string or a number")
+        } else {
+            format!(
+                "no '{id_key}' key holds the id (use --id-column, or the {{\"id\", \"properties\"}} form)"
+            )
+        };
+        return Err((reason, None));
+    };
+    check_id(&id).map_err(|e| (e, None))?;
+    let mut properties = BTreeMap::new();
+    let mut seen_id = false;
+    for (k, v) in entries {
+        if k == id_key {
+            if seen_id {
+                return Err((format!("key '{k}' appears twice"), Some(id)));
+            }
+            seen_id = true;
+            continue;
+        }
+        insert_property(&mut properties, k, v, &id)?;
+    }
+    Ok((id, properties, None))
+}
+
+/// `{"id": "ZD-1", "properties": {...}, "objectWriteTraceId": "..."}`.
+fn nested_record(entries: Vec<(String, JValue)>) -> Result<Parsed, Refusal> {
+    let mut id = None;
+    let mut props = None;
+    let mut trace = None;
+    for (k, v) in entries {
+        match (k.as_str(), v) {
+            ("id", JValue::Str(s)) => id = Some(s),
+            ("id", _) => return Err(("'id' must be a string or a number".to_owned(), None)),
+            ("properties", JValue::Object(p)) => props = Some(p),
+            ("objectWriteTraceId", JValue::Str(s)) => trace = Some(s).filter(|s| !s.is_empty()),
+            ("objectWriteTraceId", _) => {
+                return Err(("'objectWriteTraceId' must be a string".to_owned(), id));
+            }
+            // `idProperty` is set once for the whole run by --id-property.
+            ("idProperty", _) => {}
+            (other, _) => {
+                return Err((
+                    format!(
+                        "unexpected key '{other}' next to 'properties' (expected only id, \
+                         properties, objectWriteTraceId)"
+                    ),
+                    id,
+                ));
+            }
+        }
+    }
+    let Some(id) = id else {
+        return Err(("no 'id' next to 'properties'".to_owned(), None));
+    };
+    check_id(&id).map_err(|e| (e, None))?;
+    let mut properties = BTreeMap::new();
+    for (k, v) in props.unwrap_or_default() {
+        insert_property(&mut properties, k, v, &id)?;
+    }
+    Ok((id, properties, trace))
+}
+
+/// serde_json's message without its "at line L column C" (positions are relative to the
+/// record; the caller reports the record's own line).
+fn json_error_reason(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let message = match text.rsplit_once(" at line ") {
+        Some((m, _)) => m,
+        None => text.as_str(),
+    };
+    if e.line() > 1 {
+        format!(
+            "invalid JSON: {message} (line {} of the record, column {})",
+            e.line(),
+            e.column()
+        )
+    } else {
+        format!("invalid JSON: {message} (column {})", e.column())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn opts() -> ParseOptions {
+        ParseOptions {
+            id_column: "external_ticket_id".to_owned(),
+            keep_raw: true,
+            empty_cells: EmptyCells::Skip,
+        }
+    }
+
+    fn read_all(text: &str, format: Option<Format>, opts: ParseOptions) -> (Format, Vec<Item>) {
+        let (reader, format) =
+            open_reader(io::Cursor::new(text.as_bytes().to_vec()), format).expect("open");
+        let reader = Reader::new("in".to_owned(), reader, format, opts).expect("reader");
+        let items = reader.collect::<Result<Vec<_>, _>>().expect("items");
+        (format, items)
+    }
+
+    fn good(item: &Item) -> &Record {
+        match item {
+            Item::Good(r) => r,
+            Item::Bad(b) => panic!("expected a good record, got {b:?}"),
+        }
+    }
+
+    fn bad(item: &Item) -> &BadRecord {
+        match item {
+            Item::Bad(b) => b,
+            Item::Good(r) => panic!("expected a bad record, got {r:?}"),
+        }
+    }
+
+    fn fatal(text: &str, format: Option<Format>) -> String {
+        let (reader, format) =
+            open_reader(io::Cursor::new(text.as_bytes().to_vec()), format).expect("open");
+        match Reader::new("in".to_owned(), reader, format, opts()) {
+            Err(e) => e.to_string(),
+            Ok(r) => match r.collect::<Result<Vec<_>, _>>() {
+                Err(e) => e.to_string(),
+                Ok(items) => panic!("expected a fatal error, got {items:?}"),
+            },
+        }
+    }
+
+    #[test]
+    fn csv_records_with_line_numbers_bom_and_quoted_newlines() {
+        let text = "\u{feff}external_ticket_id,subject,hs_ticket_priority\n\
+                    ZD-1,Printer jams,HIGH\n\
+                    ZD-2,\"Two\nlines\",\n\
+                    \n\
+                    ZD-3,Short\n\
+                    ,No id,LOW\n";
+        let (format, items) = read_all(text, None, opts());
+        assert_eq!(format, Format::Csv);
+        assert_eq!(items.len(), 4);
+        let r = good(&items[0]);
+        assert_eq!((r.line, r.id.as_str()), (2, "ZD-1"));
+        assert_eq!(r.properties["subject"], "Printer jams");
+        assert!(!r.properties.contains_key("external_ticket_id"));
+        let r = good(&items[1]);
+        assert_eq!(r.line, 3);
+        assert_eq!(r.properties["subject"], "Two\nlines");
+        assert!(
+            !r.properties.contains_key("hs_ticket_priority"),
+            "empty cell skipped"
+        );
+        let b = bad(&items[2]);
+        assert_eq!(b.line, 6);
+        assert!(
+            b.reason.contains("2 fields where the header has 3"),
+            "{}",
+            b.reason
+        );
+        let b = bad(&items[3]);
+        assert_eq!((b.line, b.reason.as_str()), (7, "empty id"));
+        assert!(matches!(&b.raw, Some(Raw::Csv(r)) if r.len() == 3));
+    }
+
+    #[test]
+    fn csv_line_numbers_with_crlf_and_blank_lines() {
+        let text = "external_ticket_id\r\nA\r\n\r\n\r\nB\r\n\"C\r\nD\"\r\nE\r\n";
+        let (_, items) = read_all(text, None, opts());
+        let lines: Vec<(u64, &str)> = items
+            .iter()
+            .map(|i| (good(i).line, good(i).id.as_str()))
+            .collect();
+        assert_eq!(lines, [(2, "A"), (5, "B"), (6, "C\r\nD"), (8, "E")]);
+    }
+
+    #[test]
+    fn csv_empty_cells_clear_when_asked() {
+        let mut o = opts();
+        o.empty_cells = EmptyCells::Clear;
+        let (_, items) = read_all("external_ticket_id,subject\nZD-1,\n", None, o);
+        assert_eq!(good(&items[0]).properties["subject"], "");
+    }
+
+    #[test]
+    fn csv_id_column_other_than_the_id_property() {
+        let mut o = opts();
+        o.id_column = "key".to_owned();
+        let (_, items) = read_all("key,subject\nK-1,Hello\n", Some(Format::Csv), o);
+        let r = good(&items[0]);
+        assert_eq!(r.id, "K-1");
+        assert_eq!(r.properties.len(), 1);
+    }
+
+    #[test]
+    fn csv_header_problems_are_fatal() {
+        let e = fatal("id,subject\n1,a\n", Some(Format::Csv));
+        assert!(e.contains("no column named 'external_ticket_id'"), "{e}");
+        assert!(e.contains("--id-column"), "{e}");
+        let e = fatal("external_ticket_id,Subject\n1,a\n", Some(Format::Csv));
+        assert!(e.starts_with("in:1: header column 2"), "{e}");
+        assert!(e.contains("did you mean 'subject'"), "{e}");
+        let e = fatal("external_ticket_id,a,a\n", Some(Format::Csv));
+        assert!(e.contains("appears twice"), "{e}");
+        let e = fatal("", Some(Format::Csv));
+        assert!(e.contains("empty input"), "{e}");
+    }
+
+    #[test]
+    fn jsonl_flat_and_nested_forms_and_value_types() {
+        let text = "{\"external_ticket_id\":\"ZD-1\",\"subject\":\"Hi\",\"count\":3,\"ratio\":1.5,\"vip\":true,\"note\":null,\"tags\":[\"a\",\"b\",2]}\r\n\
+                    \n\
+                    {\"id\":\"ZD-2\",\"properties\":{\"subject\":\"Nested\"},\"objectWriteTraceId\":\"t-9\"}\n\
+                    {\"external_ticket_id\":42,\"subject\":\"numeric id\"}\n";
+        let (format, items) = read_all(text, None, opts());
+        assert_eq!(format, Format::Jsonl);
+        let r = good(&items[0]);
+        assert_eq!((r.line, r.id.as_str()), (1, "ZD-1"));
+        let p = &r.properties;
+        assert_eq!(
+            (
+                p["count"].as_str(),
+                p["ratio"].as_str(),
+                p["vip"].as_str(),
+                p["note"].as_str(),
+                p["tags"].as_str()
+            ),
+            ("3", "1.5", "true", "", "a;b;2")
+        );
+        assert!(matches!(&r.raw, Some(Raw::Text(t)) if !t.ends_with(b"\r")));
+        let r = good(&items[1]);
+        assert_eq!((r.line, r.id.as_str()), (3, "ZD-2"));
+        assert_eq!(r.trace_id.as_deref(), Some("t-9"));
+        assert_eq!(r.properties["subject"], "Nested");
+        assert_eq!(good(&items[2]).id, "42");
+    }
+
+    #[test]
+    fn jsonl_bad_lines_have_reasons_and_do_not_stop_reading() {
+        let text = [
+            r#"{"external_ticket_id":"A","subject":"ok"}"#,
+            r#"{"external_ticket_id":"B","subject":"#,
+            r#"{"subject":"no id"}"#,
+            r#"{"external_ticket_id":"C","nested":{"x":1}}"#,
+            r#"{"external_ticket_id":"D","Bad Name":"x"}"#,
+            r#"{"external_ticket_id":"E","big":12345678901234567890123}"#,
+            r#"[1,2]"#,
+            r#"{"id":"F","properties":{"a":"b"},"createdAt":"2024-01-01"}"#,
+            r#"{"external_ticket_id":"  "}"#,
+            r#"{"external_ticket_id":"G","tags":["x;y"]}"#,
+            r#"{"external_ticket_id":"H","subject":"still read"}"#,
+        ]
+        .join("\n");
+        let (_, items) = read_all(&text, Some(Format::Jsonl), opts());
+        assert_eq!(items.len(), 11);
+        assert_eq!(good(&items[0]).line, 1);
+        let reasons: Vec<(u64, String)> = items[1..10]
+            .iter()
+            .map(|i| (bad(i).line, bad(i).reason.clone()))
+            .collect();
+        let expect = [
+            (2, "invalid JSON: EOF while parsing"),
+            (3, "no 'external_ticket_id' key"),
+            (4, "property 'nested': an object is not a property value"),
+            (5, "invalid property name 'Bad Name'"),
+            (6, "integer too large"),
+            (7, "expected a JSON object"),
+            (8, "unexpected key 'createdAt'"),
+            (9, "empty id"),
+            (10, "contains ';'"),
+        ];
+        for ((line, reason), (eline, ereason)) in reasons.iter().zip(expect) {
+            assert_eq!(*line, eline);
+            assert!(reason.contains(ereason), "line {line}: {reason}");
+        }
+        assert_eq!(bad(&items[3]).id.as_deref(), Some("C"));
+        assert_eq!(good(&items[10]).line, 11);
+    }
+
+    #[test]
+    fn json_array_streams_elements_with_their_lines() {
+        let text = "\u{feff}  [\n  {\"external_ticket_id\": \"A\",\n   \"subject\": \"x ] } , [\"},\n  7,\n  {\"external_ticket_id\": \"B\"}\n]\n";
+        let (format, items) = read_all(text, None, opts());
+        assert_eq!(format, Format::Json);
+        assert_eq!(items.len(), 3);
+        let r = good(&items[0]);
+        assert_eq!((r.line, r.properties["subject"].as_str()), (2, "x ] } , ["));
+        assert_eq!(bad(&items[1]).line, 4);
+        assert_eq!(bad(&items[1]).raw, Some(Raw::Text(b"7".to_vec())));
+        let r = good(&items[2]);
+        assert_eq!((r.line, r.id.as_str()), (5, "B"));
+        let (_, items) = read_all("[]", None, opts());
+        assert!(items.is_empty());
+    }
+
+    #[test]
+    fn json_array_framing_errors_are_fatal() {
+        assert!(
+            fatal("[{\"external_ticket_id\":\"A\"}", Some(Format::Json)).contains("ends early")
+        );
+        assert!(
+            fatal("[{\"external_ticket_id\":\"A\"},]", Some(Format::Json)).contains("trailing")
+        );
+        assert!(fatal("[{\"external_ticket_id\":\"A\"}] x", Some(Format::Json)).contains("after"));
+        assert!(fatal("{\"a\":1}", Some(Format::Json)).contains("expected a JSON array"));
+    }
+
+    #[test]
+    fn format_detection() {
+        assert_eq!(
+            Format::from_extension(Path::new("a.CSV")),
+            Some(Format::Csv)
+        );
+        assert_eq!(
+            Format::from_extension(Path::new("a.ndjson")),
+            Some(Format::Jsonl)
+        );
+        assert_eq!(Format::from_extension(Path::new("a.json")), None);
+        assert_eq!(read_all("\n\n[]", None, opts()).0, Format::Json);
+        assert_eq!(
+            read_all("{\"external_ticket_id\":\"1\"}", None, opts()).0,
+            Format::Jsonl
+        );
+        assert_eq!(
+            read_all("external_ticket_id\n1\n", None, opts()).0,
+            Format::Csv
+        );
+    }
+
+    #[test]
+    fn property_names() {
+        assert!(check_property_name("hs_ticket_priority").is_ok());
+        assert!(check_property_name("a1").is_ok());
+        assert!(check_property_name("1a").is_err());
+        assert!(check_property_name("_a").is_err());
+        assert!(check_property_name(&"a".repeat(101)).is_err());
+        assert!(check_property_name("Sub-ject").is_err());
+        assert!(
+            check_property_name("Subject")
+                .unwrap_err()
+                .contains("'subject'")
+        );
+    }
+}

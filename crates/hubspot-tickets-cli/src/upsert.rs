@@ -1,0 +1,539 @@
+//! `hubspot-tickets upsert`: stream an input file through the facade's bulk upsert.
+//!
+//! A reader thread parses the input and feeds valid records into a bounded channel that
+//! the facade consumes as a stream; outcomes are written to the report and failed files
+//! as they arrive. Only in-flight records are held in memory (their line number, and
+//! their original text when `--failed` is asked for), so memory does not grow with the
+//! input.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use hubspot_tickets::generated::types::TicketUpsertInput;
+use hubspot_tickets::{Client, ErrorKind, Failure, Outcome, Progress, RecordOutcome, TicketInput};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::exit;
+use crate::input::{self, BadRecord, Format, InputError, Item, ParseOptions, Raw, Source};
+use crate::output::{FailedWriter, OutcomeKind, ReportLine, ReportWriter};
+use crate::progress::{Counters, Display, DisplayConfig, ProgressMode, RequestStats};
+use crate::summary::RunStats;
+use crate::validate::BadLineLog;
+
+/// Records waiting in the channel between the reader thread and the facade.
+const CHANNEL_CAPACITY: usize = 256;
+
+/// How many bad lines are printed on stderr (the report has them all).
+pub const BAD_LINES_SHOWN: u64 = 20;
+
+/// Everything one upsert run needs besides the client.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// The input.
+    pub source: Source,
+    /// The format, when given.
+    pub format: Option<Format>,
+    /// Parsing options.
+    pub parse: ParseOptions,
+    /// `--report`.
+    pub report: Option<PathBuf>,
+    /// `--failed`.
+    pub failed: Option<PathBuf>,
+    /// Progress display (resolved).
+    pub progress: ProgressMode,
+    /// Label of the progress bar / lines.
+    pub label: String,
+    /// The input's name in messages, when not its path (the demo's short names).
+    pub display_name: Option<String>,
+    /// Interval of plain progress lines.
+    pub plain_interval: Duration,
+}
+
+/// What a run did.
+#[derive(Debug)]
+pub struct RunResult {
+    /// The figures for the summary table.
+    pub stats: RunStats,
+    /// The process exit code this run calls for.
+    pub exit_code: u8,
+    /// Why the run stopped early, if it did (auth, daily limit, input error...).
+    pub stopped: Option<String>,
+    /// The report file, when written.
+    pub report: Option<PathBuf>,
+    /// The failed file and the number of records in it, when written.
+    pub failed: Option<(PathBuf, u64)>,
+}
+
+/// A problem before anything was sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The input or an output file is unusable.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// An output file could not be created.
+    #[error("{0}")]
+    Output(String),
+}
+
+struct Pending {
+    line: u64,
+    raw: Option<Raw>,
+}
+
+#[derive(Default)]
+struct Outputs {
+    report: Option<ReportWriter>,
+    failed: Option<FailedWriter>,
+    error: Option<String>,
+}
+
+impl Outputs {
+    fn note(&mut self, r: std::io::Result<()>) {
+        if let Err(e) = r {
+            self.error.get_or_insert_with(|| e.to_string());
+        }
+    }
+
+    fn record(&mut self, line: &ReportLine<'_>, raw: Option<&Raw>) {
+        if let Some(report) = &mut self.report {
+            let r = report.write(line);
+            self.note(r);
+        }
+        if line.outcome.is_failure()
+            && let (Some(failed), Some(raw)) = (&mut self.failed, raw)
+        {
+            let r = failed.write(raw);
+            self.note(r);
+        }
+    }
+}
+
+struct Shared {
+    name: String,
+    pending: Mutex<HashMap<u64, Pending>>,
+    outputs: Mutex<Outputs>,
+    counters: Arc<Counters>,
+    bad_log: Mutex<BadLineLog>,
+    /// Stop feeding the facade (Ctrl-C, or the facade stopped reading).
+    stop: AtomicBool,
+    fatal: Mutex<Option<InputError>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    fn bad_line(&self, bad: &BadRecord) {
+        self.counters.invalid.fetch_add(1, Ordering::Relaxed);
+        lock(&self.bad_log).bad(bad.line, &bad.reason);
+        let mut line = ReportLine::new(bad.line, bad.id.as_deref(), OutcomeKind::Invalid);
+        line.error_category = Some("INVALID_INPUT");
+        line.error_message = Some(&bad.reason);
+        lock(&self.outputs).record(&line, bad.raw.as_ref());
+    }
+
+    fn not_sent(&self, line: u64, id: Option<&str>, raw: Option<&Raw>, why: &str) {
+        self.counters.not_attempted.fetch_add(1, Ordering::Relaxed);
+        let mut l = ReportLine::new(line, id, OutcomeKind::NotAttempted);
+        l.error_category = Some("NOT_SENT");
+        l.error_message = Some(why);
+        lock(&self.outputs).record(&l, raw);
+    }
+}
+
+/// Turns a parsed record into the facade's input, without copying the properties.
+fn to_input(
+    id: String,
+    properties: std::collections::BTreeMap<String, String>,
+    trace: Option<String>,
+) -> TicketInput {
+    TicketInput::from(TicketUpsertInput {
+        id,
+        id_property: None,
+        object_write_trace_id: trace,
+        properties,
+    })
+}
+
+/// The reader thread: parses the input, reports bad lines, feeds valid records.
+fn read_input(
+    shared: Arc<Shared>,
+    config: RunConfig,
+    setup: oneshot::Sender<Result<(), SetupError>>,
+    tx: mpsc::Sender<TicketInput>,
+) {
+    let opened = input::open(&config.source, config.format).and_then(|(read, format)| {
+        input::Reader::new(shared.name.clone(), read, format, config.parse.clone())
+    });
+    let reader = match opened {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = setup.send(Err(e.into()));
+            return;
+        }
+    };
+    // The failed file is ready before the first record is read (bad lines go to it).
+    if let Some(path) = &config.failed {
+        match FailedWriter::create(path, reader.format(), reader.csv_headers()) {
+            Ok(w) => lock(&shared.outputs).failed = Some(w),
+            Err(e) => {
+                let _ = setup.send(Err(SetupError::Output(format!("--failed {e}"))));
+                return;
+            }
+        }
+    }
+    if setup.send(Ok(())).is_err() {
+        return;
+    }
+    let mut reader = reader;
+    let mut position: u64 = 0;
+    let mut why_not_sent: Option<&str> = None;
+    while let Some(item) = reader.next() {
+        shared
+            .counters
+            .bytes_read
+            .store(reader.bytes_read(), Ordering::Relaxed);
+        let item = match item {
+            Ok(item) => item,
+            Err(e) => {
+                *lock(&shared.fatal) = Some(e);
+                break;
+            }
+        };
+        match item {
+            Item::Bad(bad) => shared.bad_line(&bad),
+            Item::Good(rec) => {
+                if why_not_sent.is_none() && shared.stop.load(Ordering::Relaxed) {
+                    why_not_sent = Some("not sent: the run was interrupted");
+                }
+                if let Some(why) = why_not_sent {
+                    shared.not_sent(rec.line, Some(&rec.id), rec.raw.as_ref(), why);
+                    continue;
+                }
+                lock(&shared.pending).insert(
+                    position,
+                    Pending {
+                        line: rec.line,
+                        raw: rec.raw,
+                    },
+                );
+                position += 1;
+                shared.counters.read.fetch_add(1, Ordering::Relaxed);
+                let input = to_input(rec.id, rec.properties, rec.trace_id);
+                if let Err(mpsc::error::SendError(input)) = tx.blocking_send(input) {
+                    // The facade stopped reading: this record and the rest are not sent.
+                    if let Some(p) = lock(&shared.pending).remove(&(position - 1)) {
+                        shared.counters.read.fetch_sub(1, Ordering::Relaxed);
+                        why_not_sent = Some("not sent: the run stopped before this record");
+                        shared.not_sent(
+                            p.line,
+                            Some(input.id()),
+                            p.raw.as_ref(),
+                            "not sent: the run stopped before this record",
+                        );
+                    }
+                }
+            }
+        }
+    }
+    shared
+        .counters
+        .bytes_read
+        .store(reader.bytes_read(), Ordering::Relaxed);
+    shared.counters.input_done.store(true, Ordering::Release);
+}
+
+/// A category for failures HubSpot did not categorise (transport errors, timeouts...).
+fn kind_category(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Auth => "INVALID_AUTHENTICATION",
+        ErrorKind::Forbidden => "FORBIDDEN",
+        ErrorKind::NotFound => "NOT_FOUND",
+        ErrorKind::Validation => "VALIDATION_ERROR",
+        ErrorKind::Conflict => "CONFLICT",
+        ErrorKind::RateLimited => "RATE_LIMITED",
+        ErrorKind::RateLimitedDaily => "DAILY_LIMIT",
+        ErrorKind::Server => "SERVER_ERROR",
+        ErrorKind::Timeout => "TIMEOUT",
+        ErrorKind::Transport => "CONNECTION_ERROR",
+        ErrorKind::Decode => "BAD_RESPONSE",
+        ErrorKind::InvalidInput => "INVALID_INPUT",
+        ErrorKind::Configuration => "CONFIGURATION",
+        ErrorKind::Cancelled => "CANCELLED",
+        ErrorKind::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        _ => "ERROR",
+    }
+}
+
+#[derive(Default)]
+struct StopReasons {
+    auth: Option<String>,
+    daily: Option<String>,
+}
+
+impl StopReasons {
+    fn see(&mut self, f: &Failure) {
+        match f.kind {
+            ErrorKind::Auth | ErrorKind::Forbidden => {
+                self.auth.get_or_insert_with(|| f.to_string());
+            }
+            ErrorKind::RateLimitedDaily => {
+                self.daily.get_or_insert_with(|| f.to_string());
+            }
+            _ => {}
+        }
+    }
+}
+
+fn check_output_path(what: &str, path: &Path, source: &Source) -> Result<(), SetupError> {
+    if let Source::File(input) = source {
+        let same = match (std::fs::canonicalize(input), std::fs::canonicalize(path)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        if same {
+            return Err(SetupError::Output(format!(
+                "{what} {} is the input file: choose another path",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Runs one upsert of `config.source` through `client`.
+pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupError> {
+    let started = Instant::now();
+    let name = config
+        .display_name
+        .clone()
+        .unwrap_or_else(|| config.source.display_name());
+    let mut outputs = Outputs::default();
+    if let Some(path) = &config.failed {
+        check_output_path("--failed", path, &config.source)?;
+        if config.report.as_ref() == Some(path) {
+            return Err(SetupError::Output(
+                "--report and --failed name the same file".to_owned(),
+            ));
+        }
+    }
+    if let Some(path) = &config.report {
+        check_output_path("--report", path, &config.source)?;
+        outputs.report = Some(
+            ReportWriter::create(path).map_err(|e| SetupError::Output(format!("--report {e}")))?,
+        );
+    }
+    let counters = Arc::new(Counters::default());
+    let shared = Arc::new(Shared {
+        name: name.clone(),
+        pending: Mutex::new(HashMap::new()),
+        outputs: Mutex::new(outputs),
+        counters: counters.clone(),
+        bad_log: Mutex::new(BadLineLog::new(&name, BAD_LINES_SHOWN)),
+        stop: AtomicBool::new(false),
+        fatal: Mutex::new(None),
+    });
+
+    let (setup_tx, setup_rx) = oneshot::channel();
+    let (tx, mut rx) = mpsc::channel::<TicketInput>(CHANNEL_CAPACITY);
+    let input_size = config.source.size();
+    let reader = {
+        let shared = shared.clone();
+        let config = config.clone();
+        std::thread::Builder::new()
+            .name("input-reader".into())
+            .spawn(move || read_input(shared, config, setup_tx, tx))
+            .map_err(|e| SetupError::Output(format!("cannot start the input reader: {e}")))?
+    };
+    match setup_rx.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            let _ = reader.join();
+            return Err(e);
+        }
+        Err(_) => {
+            let _ = reader.join();
+            return Err(SetupError::Output("the input reader stopped".into()));
+        }
+    }
+
+    let progress = Progress::new();
+    let stats: RequestStats = {
+        let progress = progress.clone();
+        Arc::new(move || {
+            let s = progress.snapshot();
+            (s.requests, s.retries, s.rate_limited)
+        })
+    };
+    let display = Display::start(
+        DisplayConfig {
+            mode: config.progress,
+            label: config.label.clone(),
+            input_size,
+            plain_interval: config.plain_interval,
+        },
+        counters.clone(),
+        stats,
+    );
+
+    let inputs = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let mut outcomes = client
+        .bulk_upsert(inputs)
+        .with_progress(progress.clone())
+        .outcomes();
+    let mut reasons = StopReasons::default();
+    let mut interrupted = false;
+    loop {
+        let next = tokio::select! {
+            o = outcomes.next() => o,
+            _ = tokio::signal::ctrl_c(), if !interrupted => {
+                interrupted = true;
+                shared.stop.store(true, Ordering::Relaxed);
+                crate::progress::eprint_line(
+                    "interrupted: finishing the requests in flight (Ctrl-C again to quit now)",
+                );
+                tokio::spawn(async {
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        std::process::exit(130);
+                    }
+                });
+                continue;
+            }
+        };
+        let Some(o) = next else { break };
+        handle_outcome(&shared, &mut reasons, o);
+    }
+    let facade_stop = outcomes.summary().stopped;
+    drop(outcomes);
+    let _ = tokio::task::spawn_blocking(move || reader.join()).await;
+
+    // Records read but never answered (should not happen): not attempted.
+    let leftovers: Vec<Pending> = lock(&shared.pending).drain().map(|(_, p)| p).collect();
+    for p in leftovers {
+        shared.not_sent(
+            p.line,
+            None,
+            p.raw.as_ref(),
+            "no outcome was reported for this record",
+        );
+    }
+    display.finish().await;
+
+    let snapshot = progress.snapshot();
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let stats = RunStats {
+        label: config.label.clone(),
+        // Every record read ends in exactly one of the buckets below.
+        read: counters.done(),
+        created: get(&counters.created),
+        updated: get(&counters.updated),
+        failed: get(&counters.failed),
+        not_attempted: get(&counters.not_attempted),
+        invalid: get(&counters.invalid),
+        requests: snapshot.requests,
+        retries: snapshot.retries,
+        rate_limited: snapshot.rate_limited,
+        elapsed: started.elapsed(),
+    };
+
+    let outputs = std::mem::take(&mut *lock(&shared.outputs));
+    let mut output_error = outputs.error;
+    let report = match outputs.report.map(ReportWriter::finish) {
+        Some(Ok(p)) => Some(p),
+        Some(Err(e)) => {
+            output_error.get_or_insert(e.to_string());
+            None
+        }
+        None => None,
+    };
+    let failed = match outputs.failed.map(FailedWriter::finish) {
+        Some(Ok(p)) => Some(p),
+        Some(Err(e)) => {
+            output_error.get_or_insert(e.to_string());
+            None
+        }
+        None => None,
+    };
+    let fatal = lock(&shared.fatal).take();
+
+    let (exit_code, stopped) = if let Some(e) = fatal {
+        (
+            exit::USAGE,
+            Some(format!(
+                "input error, the rest of the input was not read: {e}"
+            )),
+        )
+    } else if let Some(why) = reasons.auth {
+        (exit::AUTH, Some(why))
+    } else if let Some(why) = reasons.daily {
+        (exit::DAILY_LIMIT, Some(why))
+    } else if let Some(why) = facade_stop {
+        (exit::PARTIAL, Some(why.to_string()))
+    } else if let Some(e) = output_error {
+        (
+            exit::PARTIAL,
+            Some(format!("writing the output files failed: {e}")),
+        )
+    } else if interrupted {
+        (exit::PARTIAL, Some("interrupted".to_owned()))
+    } else if stats.unsuccessful() > 0 {
+        (exit::PARTIAL, None)
+    } else {
+        (exit::SUCCESS, None)
+    };
+    Ok(RunResult {
+        stats,
+        exit_code,
+        stopped,
+        report,
+        failed,
+    })
+}
+
+fn handle_outcome(shared: &Shared, reasons: &mut StopReasons, o: RecordOutcome) {
+    let pending = lock(&shared.pending).remove(&o.position);
+    let (line, raw) = match &pending {
+        Some(p) => (p.line, p.raw.as_ref()),
+        None => (0, None),
+    };
+    let c = &shared.counters;
+    let (kind, object_id, failure) = match &o.outcome {
+        Outcome::Created { object_id } => {
+            c.created.fetch_add(1, Ordering::Relaxed);
+            (OutcomeKind::Created, Some(object_id.as_str()), None)
+        }
+        Outcome::Updated { object_id } => {
+            c.updated.fetch_add(1, Ordering::Relaxed);
+            (OutcomeKind::Updated, Some(object_id.as_str()), None)
+        }
+        Outcome::Failed { reason } => {
+            c.failed.fetch_add(1, Ordering::Relaxed);
+            (OutcomeKind::Failed, None, Some(&**reason))
+        }
+        Outcome::NotAttempted { reason } => {
+            c.not_attempted.fetch_add(1, Ordering::Relaxed);
+            (OutcomeKind::NotAttempted, None, Some(&**reason))
+        }
+        other => {
+            // A kind of outcome this CLI does not know yet: count it as failed.
+            c.failed.fetch_add(1, Ordering::Relaxed);
+            (OutcomeKind::Failed, None, other.failure())
+        }
+    };
+    let message = failure.map(|f| crate::redact(&f.message));
+    let mut report = ReportLine::new(line, Some(&o.id), kind);
+    report.object_id = object_id;
+    if let Some(f) = failure {
+        reasons.see(f);
+        report.error_category = Some(f.category.as_deref().unwrap_or(kind_category(f.kind)));
+        report.error_message = message.as_deref();
+        report.http_status = f.status;
+        report.correlation_id = f.correlation_id.as_deref();
+    }
+    lock(&shared.outputs).record(&report, raw);
+}
