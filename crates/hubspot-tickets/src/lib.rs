@@ -1,3 +1,201 @@
-//! Facade over the generated HubSpot tickets batch-upsert client (work in progress).
+//! Upsert any number of HubSpot tickets, safely.
+//!
+//! This crate wraps the generated [`hubspot_tickets_client`] (re-exported as
+//! [`generated`]) with what real workloads need: batches of at most 100, a rate
+//! limiter that keeps to HubSpot's rolling window without collecting 429s, retries of
+//! exactly what is safe to retry, and one outcome per input record — created,
+//! updated, failed with HubSpot's reason, or not attempted.
+//!
+//! # Connect
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use hubspot_tickets::{Client, RateLimit, RetryPolicy, Tier};
+//!
+//! # fn main() -> Result<(), hubspot_tickets::Error> {
+//! let client = Client::builder()
+//!     .access_token_from_env()                      // HUBSPOT_ACCESS_TOKEN
+//!     .id_property("external_ticket_id")            // your unique ticket property
+//!     .rate_limit(RateLimit::tier(Tier::Professional))
+//!     .retry(RetryPolicy::default().max_attempts(6))
+//!     .max_concurrency(8)
+//!     .attempt_timeout(Duration::from_secs(30))
+//!     .build()?;
+//! # let _ = client; Ok(()) }
+//! ```
+//!
+//! The token is an [`AccessToken`]: it never appears in `Debug` output, errors or
+//! logs. `http://` base URLs are refused except for loopback (an emulator) unless
+//! [`ClientBuilder::allow_insecure_http`] says otherwise. The client is cheap to
+//! clone, and clones share the connection pool and the rate limiter.
+//!
+//! # Upsert one batch from a struct
+//!
+//! ```no_run
+//! use hubspot_tickets::{Client, Outcome, TicketInput};
+//!
+//! #[derive(serde::Serialize)]
+//! struct Ticket {
+//!     subject: String,
+//!     hs_pipeline_stage: u32,           // sent as "1"
+//!     closed_date: Option<chrono::NaiveDate>, // epoch ms at midnight UTC; None left out
+//!     tags: Vec<String>,                // multi-select: "a;b"
+//! }
+//!
+//! # async fn run(client: Client) -> Result<(), hubspot_tickets::Error> {
+//! let t = Ticket { subject: "Printer jams".into(), hs_pipeline_stage: 1,
+//!                  closed_date: None, tags: vec!["printer".into()] };
+//! let batch = vec![
+//!     TicketInput::from_serialize("ZD-1", &t)?,
+//!     TicketInput::new("ZD-2").property("subject", "Refund").property("hs_pipeline_stage", 2),
+//! ];
+//! let outcome = client.upsert_batch(batch).await?;
+//! for r in &outcome.records {
+//!     match &r.outcome {
+//!         Outcome::Created { object_id } => println!("{} created as {object_id}", r.id),
+//!         Outcome::Updated { object_id } => println!("{} updated ({object_id})", r.id),
+//!         other => println!("{} not written: {}", r.id, other.failure().map(ToString::to_string).unwrap_or_default()),
+//!     }
+//! }
+//! println!("HTTP {:?}, {} raw errors", outcome.status, outcome.errors.len());
+//! # Ok(()) }
+//! ```
+//!
+//! [`to_properties`] documents how Rust values become HubSpot's string values.
+//!
+//! # Upsert any number of records from a stream, with progress
+//!
+//! [`Client::bulk_upsert`] takes any `futures::Stream` (or
+//! [`Client::bulk_upsert_iter`] any iterator) of inputs, sends them in concurrent
+//! batches of up to 100 and yields each input's [`RecordOutcome`] as soon as it is
+//! known. Memory stays bounded by the work in flight, so a million records are fine.
+//!
+//! ```no_run
+//! use futures::StreamExt;
+//! use hubspot_tickets::{Client, Outcome, Progress, TicketInput};
+//!
+//! # async fn run(client: Client) {
+//! let inputs = futures::stream::iter(0..25_000)
+//!     .map(|i| TicketInput::new(format!("ZD-{i}")).property("subject", format!("Ticket {i}")));
+//! let progress = Progress::new();
+//! let mut outcomes = client.bulk_upsert(inputs).with_progress(progress.clone()).outcomes();
+//! let ticker = {
+//!     let progress = progress.clone();
+//!     tokio::spawn(async move {
+//!         loop {
+//!             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+//!             let s = progress.snapshot();
+//!             eprintln!("{}/{} done, {:.0} records/s, {} retries, {} x 429",
+//!                       s.done(), s.submitted, s.records_per_second(), s.retries, s.rate_limited);
+//!         }
+//!     })
+//! };
+//! while let Some(r) = outcomes.next().await {
+//!     if let Outcome::Failed { reason } | Outcome::NotAttempted { reason } = &r.outcome {
+//!         eprintln!("record {} ({}): {reason}", r.position, r.id);
+//!     }
+//! }
+//! ticker.abort();
+//! println!("{:?}", outcomes.summary());
+//! # }
+//! ```
+//!
+//! # Read the report
+//!
+//! For small runs, [`BulkUpsert::report`] collects every outcome, sorted by
+//! position, with a [`BulkSummary`]:
+//!
+//! ```no_run
+//! # use hubspot_tickets::{Client, TicketInput, ErrorKind};
+//! # async fn run(client: Client, inputs: Vec<TicketInput>) {
+//! let report = client.bulk_upsert_iter(inputs).report().await;
+//! let s = &report.summary;
+//! println!("{} created, {} updated, {} failed, {} not attempted in {:?}",
+//!          s.created, s.updated, s.failed, s.not_attempted, s.elapsed);
+//! if let Some(why) = &s.stopped {
+//!     println!("stopped early: {why}");        // e.g. the daily limit
+//! }
+//! for r in report.not_written() {
+//!     let f = r.outcome.failure().expect("not written has a reason");
+//!     if f.kind == ErrorKind::Validation {
+//!         println!("fix record {} ({}): {}", r.position, r.id, f.message);
+//!     } else if f.is_retryable() {
+//!         println!("send record {} again later", r.id);
+//!     }
+//! }
+//! # }
+//! ```
+//!
+//! # Use the generated client directly
+//!
+//! Everything the facade does not cover is one call away: the generated types are
+//! re-exported in [`types`], and [`Client::generated`] gives the progenitor client
+//! (same connection pool and token; no facade retries or rate limiting).
+//!
+//! ```no_run
+//! use hubspot_tickets::{types, Client};
+//!
+//! # async fn run(client: Client) -> Result<(), Box<dyn std::error::Error>> {
+//! let body = types::TicketUpsertBatch {
+//!     inputs: vec![types::TicketUpsertInput {
+//!         id: "ZD-1".into(),
+//!         id_property: Some("external_ticket_id".into()),
+//!         object_write_trace_id: None,
+//!         properties: [("subject".to_owned(), "Raw call".to_owned())].into(),
+//!     }],
+//! };
+//! match client.generated().batch_upsert_tickets(&body).await {
+//!     Ok(answer) => println!("HTTP {}: {} results", answer.status(), answer.results.len()),
+//!     Err(hubspot_tickets::generated::Error::UnexpectedResponse(resp)) => {
+//!         let status = resp.status();
+//!         let body: types::ApiError = resp.json().await.unwrap_or_default();
+//!         println!("HTTP {status}: {:?}", body.message);
+//!     }
+//!     Err(e) => println!("{e}"),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! # What is retried
+//!
+//! See [`RetryPolicy`]: 5xx, 408, timeouts and connection errors with exponential
+//! backoff and full jitter; rolling-window 429s after `Retry-After` or the window;
+//! never a `DAILY` 429 (it stops the run) nor any other 4xx. A whole-batch 400/409 is
+//! bisected to isolate the inputs at fault ([`ClientBuilder::bisect_rejected_batches`]).
+//!
+//! # Observability
+//!
+//! `tracing` spans `hubspot_tickets.batch` (records, first position) and
+//! `hubspot_tickets.attempt` (attempt, records, wait_ms, status, correlation_id).
+//! Neither the token nor property values are ever recorded.
 
+mod bulk;
+mod client;
+mod config;
+mod engine;
+mod error;
+mod limiter;
+mod outcome;
+mod progress;
+mod props;
+mod record;
+mod secret;
+mod transport;
+
+pub use bulk::{BulkOutcomes, BulkReport, BulkSummary, BulkUpsert};
+pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL, MAX_BATCH, TOKEN_ENV};
+pub use config::{RateLimit, RetryPolicy, Tier};
+pub use error::{Error, ErrorKind, Failure};
+pub use limiter::{RateLimitHeaders, RateLimitStatus};
+pub use outcome::{BatchOutcome, Outcome, RecordOutcome};
+pub use progress::{Progress, ProgressSnapshot};
+pub use props::to_properties;
+pub use record::{IntoPropertyValue, MAX_ID_LEN, NoneAs, TicketInput};
+pub use secret::AccessToken;
+
+/// The generated progenitor client crate.
 pub use hubspot_tickets_client as generated;
+/// The generated wire types (`TicketUpsertBatch`, `UpsertedTicket`, `ApiError`...).
+pub use hubspot_tickets_client::types;
+/// Re-exported for [`BulkUpsert::with_cancellation`].
+pub use tokio_util::sync::CancellationToken;

@@ -1,0 +1,237 @@
+//! Retry and rate-limit settings.
+
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+
+/// How failed attempts are retried.
+///
+/// * 5xx, HTTP 408, timeouts and connection errors: exponential backoff with full
+///   jitter (a uniformly random wait between zero and `initial × 2ⁿ`, capped at
+///   `max_backoff`), up to `max_attempts` attempts in all. A `Retry-After` on such an
+///   answer is honoured as a minimum.
+/// * 429 `TEN_SECONDLY_ROLLING` (or any 429 other than `DAILY`): wait for
+///   `Retry-After`, or for the rate window to roll, up to `rate_limit_waits` times.
+///   Every clone of the client pauses, not just the request that was refused.
+/// * 429 `DAILY`, 400, 401, 403, 404, 409 and other 4xx: never retried.
+///
+/// Retries never run past the operation's deadline. Upserts are idempotent, so a
+/// retried write cannot duplicate a ticket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub(crate) max_attempts: u32,
+    pub(crate) initial_backoff: Duration,
+    pub(crate) max_backoff: Duration,
+    pub(crate) rate_limit_waits: u32,
+    pub(crate) jitter: bool,
+}
+
+impl Default for RetryPolicy {
+    /// 5 attempts, backoff from 500 ms up to 30 s with full jitter, 10 rate-limit waits.
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            rate_limit_waits: 10,
+            jitter: true,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// One attempt, no retries of any kind (a 429 is reported, not waited out).
+    pub fn none() -> Self {
+        Self {
+            max_attempts: 1,
+            rate_limit_waits: 0,
+            ..Self::default()
+        }
+    }
+
+    /// Attempts in all (first try included) for 5xx, timeouts and connection errors.
+    /// Values below 1 are treated as 1.
+    #[must_use]
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n.max(1);
+        self
+    }
+
+    /// Backoff ceiling for the first retry; it doubles with each retry.
+    #[must_use]
+    pub fn initial_backoff(mut self, d: Duration) -> Self {
+        self.initial_backoff = d;
+        self
+    }
+
+    /// Largest backoff ceiling.
+    #[must_use]
+    pub fn max_backoff(mut self, d: Duration) -> Self {
+        self.max_backoff = d;
+        self
+    }
+
+    /// How many rolling-window 429s one batch may wait out before it is reported
+    /// failed ([`ErrorKind::RateLimited`](crate::ErrorKind::RateLimited)).
+    #[must_use]
+    pub fn rate_limit_waits(mut self, n: u32) -> Self {
+        self.rate_limit_waits = n;
+        self
+    }
+
+    /// Full jitter on (default) or off (waits are then exactly `initial × 2ⁿ`, capped).
+    #[must_use]
+    pub fn jitter(mut self, on: bool) -> Self {
+        self.jitter = on;
+        self
+    }
+
+    /// The backoff ceilings, from `backon`'s exponential schedule.
+    pub(crate) fn schedule(&self) -> impl Iterator<Item = Duration> + Send + use<> {
+        ExponentialBuilder::new()
+            .with_min_delay(self.initial_backoff)
+            .with_max_delay(self.max_backoff)
+            .with_factor(2.0)
+            .without_max_times()
+            .build()
+    }
+
+    /// The wait before the next retry, given the schedule's ceiling.
+    pub(crate) fn jittered(&self, ceiling: Duration) -> Duration {
+        if !self.jitter || ceiling.is_zero() {
+            return ceiling;
+        }
+        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(rand::random_range(0..=nanos))
+    }
+}
+
+/// HubSpot's published per-app rolling limits (requests per 10 seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Tier {
+    /// Free: 100 per 10 s.
+    Free,
+    /// Starter: 100 per 10 s.
+    Starter,
+    /// Professional: 190 per 10 s.
+    Professional,
+    /// Enterprise: 190 per 10 s.
+    Enterprise,
+    /// Any tier with the API limit increase: 250 per 10 s.
+    ApiLimitIncrease,
+    /// A publicly listed OAuth app: 100 per 10 s.
+    PublicOAuthApp,
+}
+
+impl Tier {
+    /// Requests allowed per [`Tier::WINDOW`].
+    pub fn max_per_window(self) -> u32 {
+        match self {
+            Self::Free | Self::Starter | Self::PublicOAuthApp => 100,
+            Self::Professional | Self::Enterprise => 190,
+            Self::ApiLimitIncrease => 250,
+        }
+    }
+
+    /// The rolling window: 10 seconds.
+    pub const WINDOW: Duration = Duration::from_secs(10);
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LimitMode {
+    /// Start from the numbers, then follow `X-HubSpot-RateLimit-Max`/`-Interval` up and down.
+    Auto,
+    /// The numbers are a ceiling; headers can only lower it.
+    Fixed,
+    /// No client-side limiting (429s are still waited out).
+    Disabled,
+}
+
+/// The client-side rate limiter's settings.
+///
+/// The limiter is a sliding-window log shared by every clone of the client: it never
+/// lets more than `max` requests start in any rolling `interval`, and a request's slot
+/// is held until its answer arrives, so HubSpot's own count (by arrival time) cannot
+/// exceed `max` either. It also reads `X-HubSpot-RateLimit-Remaining`: when HubSpot has
+/// counted more requests than this process sent (another process shares the app), the
+/// difference is treated as used until the window rolls.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub(crate) mode: LimitMode,
+    pub(crate) max: u32,
+    pub(crate) interval: Duration,
+    pub(crate) adaptive: bool,
+}
+
+impl Default for RateLimit {
+    /// [`RateLimit::auto`].
+    fn default() -> Self {
+        Self::auto()
+    }
+}
+
+impl RateLimit {
+    /// Starts at the lowest tier (100 per 10 s) and then follows the limits HubSpot
+    /// announces in its `X-HubSpot-RateLimit-*` headers. The default.
+    pub fn auto() -> Self {
+        Self {
+            mode: LimitMode::Auto,
+            max: Tier::Free.max_per_window(),
+            interval: Tier::WINDOW,
+            adaptive: true,
+        }
+    }
+
+    /// A tier's published limit, as a ceiling (headers may lower it, never raise it).
+    pub fn tier(tier: Tier) -> Self {
+        Self::per_window(tier.max_per_window(), Tier::WINDOW)
+    }
+
+    /// At most `max` requests in any rolling `interval`, as a ceiling. A `max` of 0 is
+    /// treated as 1; a zero interval as 1 ms.
+    pub fn per_window(max: u32, interval: Duration) -> Self {
+        Self {
+            mode: LimitMode::Fixed,
+            max: max.max(1),
+            interval: interval.max(Duration::from_millis(1)),
+            adaptive: true,
+        }
+    }
+
+    /// No client-side limit. 429 answers are still honoured and waited out.
+    pub fn disabled() -> Self {
+        Self {
+            mode: LimitMode::Disabled,
+            max: u32::MAX,
+            interval: Tier::WINDOW,
+            adaptive: false,
+        }
+    }
+
+    /// Whether to adapt to the `X-HubSpot-RateLimit-*` headers (default on).
+    #[must_use]
+    pub fn adaptive(mut self, on: bool) -> Self {
+        self.adaptive = on;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_doubles_and_caps() {
+        let p = RetryPolicy::default()
+            .initial_backoff(Duration::from_millis(100))
+            .max_backoff(Duration::from_millis(500))
+            .jitter(false);
+        let s: Vec<_> = p.schedule().take(5).map(|d| d.as_millis()).collect();
+        assert_eq!(s, vec![100, 200, 400, 500, 500]);
+        let p = p.jitter(true);
+        for _ in 0..100 {
+            assert!(p.jittered(Duration::from_millis(300)) <= Duration::from_millis(300));
+        }
+    }
+}

@@ -1,0 +1,786 @@
+//! Sending one batch: rate limiting, retries, 207 mapping and bisection.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hubspot_tickets_client::types::{
+    ApiError, InputError, TicketUpsertBatch, TicketUpsertBatchResult, TicketUpsertInput,
+    UpsertedTicket,
+};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, field, info, warn};
+
+use crate::client::Inner;
+use crate::error::{Error, ErrorKind, Failure};
+use crate::outcome::{Outcome, RecordOutcome};
+use crate::progress::Progress;
+use crate::transport::{RawResponse, retry_after};
+
+/// State shared by every batch of one operation (one `upsert_batch` call or one bulk run).
+pub(crate) struct Op {
+    pub client: Arc<Inner>,
+    pub deadline: Option<Instant>,
+    /// Cancelled when the operation stops (caller's token, daily limit, auth failure, deadline).
+    pub stop: CancellationToken,
+    reason: OnceLock<Arc<Failure>>,
+    pub progress: Progress,
+}
+
+impl Op {
+    pub(crate) fn new(
+        client: Arc<Inner>,
+        deadline: Option<Duration>,
+        cancel: Option<&CancellationToken>,
+        progress: Progress,
+    ) -> Self {
+        progress.start();
+        Self {
+            client,
+            deadline: deadline.map(|d| Instant::now() + d),
+            stop: cancel.map_or_else(CancellationToken::new, CancellationToken::child_token),
+            reason: OnceLock::new(),
+            progress,
+        }
+    }
+
+    pub(crate) fn stop_with(&self, reason: Arc<Failure>) {
+        let _ = self.reason.set(reason);
+        self.stop.cancel();
+    }
+
+    pub(crate) fn deadline_failure() -> Arc<Failure> {
+        Arc::new(Failure::new(
+            ErrorKind::DeadlineExceeded,
+            "the operation's deadline passed before this record was sent",
+        ))
+    }
+
+    /// Why the operation stopped, if it has (checks the deadline too).
+    pub(crate) fn stop_reason(&self) -> Option<Arc<Failure>> {
+        if !self.stop.is_cancelled() && self.deadline.is_some_and(|d| Instant::now() >= d) {
+            self.stop_with(Self::deadline_failure());
+        }
+        if self.stop.is_cancelled() {
+            Some(Arc::clone(self.reason.get_or_init(|| {
+                Arc::new(Failure::new(
+                    ErrorKind::Cancelled,
+                    "the operation was cancelled before this record was sent",
+                ))
+            })))
+        } else {
+            None
+        }
+    }
+}
+
+/// Inputs ready to send (ids checked, `idProperty` and trace ids filled in).
+pub(crate) struct Job {
+    pub inputs: Vec<TicketUpsertInput>,
+    pub positions: Vec<u64>,
+}
+
+#[derive(Default)]
+pub(crate) struct Raw {
+    pub results: Vec<UpsertedTicket>,
+    pub errors: Vec<InputError>,
+    pub status: Option<StatusCode>,
+    pub headers: HeaderMap,
+}
+
+pub(crate) struct JobResult {
+    /// One per job input, in job order.
+    pub outcomes: Vec<RecordOutcome>,
+    pub raw: Raw,
+    /// Set when the whole job was refused by one answer, without being split.
+    pub whole_error: Option<Error>,
+    pub requests: u32,
+}
+
+enum Sent {
+    Answer {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: TicketUpsertBatchResult,
+    },
+    Refused(Error),
+    Daily(Error),
+    Unsent(Arc<Failure>),
+}
+
+struct Sub {
+    inputs: Vec<TicketUpsertInput>,
+    idx: Vec<usize>,
+}
+
+/// Sends a job: one request, retried; a whole-batch 400/409 is split to isolate the
+/// inputs at fault, within the bisection budget.
+pub(crate) async fn run_job(op: &Op, job: Job, keep_raw: bool) -> JobResult {
+    let n = job.inputs.len();
+    let span = tracing::info_span!(
+        "hubspot_tickets.batch",
+        records = n,
+        first_position = job.positions.first().copied().unwrap_or(0),
+    );
+    run_job_inner(op, job, keep_raw).instrument(span).await
+}
+
+async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
+    let c = &op.client;
+    let n = job.inputs.len();
+    let mut slots: Vec<Option<(String, Outcome)>> = (0..n).map(|_| None).collect();
+    let mut work = VecDeque::from([Sub {
+        inputs: job.inputs,
+        idx: (0..n).collect(),
+    }]);
+    let mut budget = if c.cfg.bisect { c.cfg.bisect_budget } else { 0 };
+    let mut raw = Raw::default();
+    let mut whole_error = None;
+    let mut requests = 0_u32;
+    let mut first = true;
+
+    let finish =
+        |slots: &mut Vec<Option<(String, Outcome)>>, sub: Sub, outcome: &dyn Fn() -> Outcome| {
+            for (input, i) in sub.inputs.into_iter().zip(sub.idx) {
+                slots[i] = Some((input.id, outcome()));
+            }
+        };
+
+    while let Some(sub) = work.pop_front() {
+        let is_whole = std::mem::take(&mut first);
+        if let Some(reason) = op.stop_reason() {
+            finish(&mut slots, sub, &|| Outcome::NotAttempted {
+                reason: Arc::clone(&reason),
+            });
+            continue;
+        }
+        let batch = TicketUpsertBatch { inputs: sub.inputs };
+        let body = match serde_json::to_vec(&batch) {
+            Ok(b) => Bytes::from(b),
+            Err(e) => {
+                let f = Arc::new(Failure::new(
+                    ErrorKind::InvalidInput,
+                    format!("the batch could not be encoded as JSON: {e}"),
+                ));
+                let sub = Sub {
+                    inputs: batch.inputs,
+                    idx: sub.idx,
+                };
+                finish(&mut slots, sub, &|| Outcome::Failed {
+                    reason: Arc::clone(&f),
+                });
+                continue;
+            }
+        };
+        let sub = Sub {
+            inputs: batch.inputs,
+            idx: sub.idx,
+        };
+        match send(op, body, sub.inputs.len(), &mut requests).await {
+            Sent::Answer {
+                status,
+                headers,
+                mut body,
+            } => {
+                let mapped = map_answer(
+                    &sub.inputs,
+                    c.cfg.id_property.as_deref(),
+                    &mut body,
+                    !keep_raw,
+                    status.as_u16(),
+                );
+                for ((input, i), o) in sub.inputs.into_iter().zip(sub.idx).zip(mapped) {
+                    slots[i] = Some((input.id, o));
+                }
+                if keep_raw {
+                    raw.results.append(&mut body.results);
+                    raw.errors.append(&mut body.errors);
+                    raw.status = Some(status);
+                    raw.headers = headers;
+                }
+            }
+            Sent::Refused(err) => {
+                let splittable = matches!(err.kind(), ErrorKind::Validation | ErrorKind::Conflict)
+                    && sub.inputs.len() > 1;
+                if splittable && budget > 0 {
+                    // HubSpot sometimes names the inputs at fault: drop just those.
+                    let named = err.named_among(&sub.inputs);
+                    if !named.is_empty() && named.len() < sub.inputs.len() {
+                        budget -= 1;
+                        let f = Arc::new(err.to_failure());
+                        debug!(
+                            named = named.len(),
+                            "whole batch refused; dropping the inputs it names"
+                        );
+                        let (bad, good) = partition(sub, &named);
+                        finish(&mut slots, bad, &|| Outcome::Failed {
+                            reason: Arc::clone(&f),
+                        });
+                        work.push_front(good);
+                        continue;
+                    }
+                    if budget >= 2 {
+                        budget -= 2;
+                        debug!(
+                            records = sub.inputs.len(),
+                            "whole batch refused; splitting it in two"
+                        );
+                        let (left, right) = halve(sub);
+                        work.push_front(right);
+                        work.push_front(left);
+                        continue;
+                    }
+                }
+                let mut f = err.to_failure();
+                if splittable && c.cfg.bisect {
+                    f.message.push_str(
+                        " (the batch was not split further: the bisection budget is used up)",
+                    );
+                }
+                if matches!(
+                    err.kind(),
+                    ErrorKind::Auth | ErrorKind::Forbidden | ErrorKind::NotFound
+                ) {
+                    // Every other request would fail the same way.
+                    op.stop_with(Arc::new(err.to_failure()));
+                }
+                if is_whole && work.is_empty() {
+                    whole_error = Some(err);
+                }
+                let f = Arc::new(f);
+                finish(&mut slots, sub, &|| Outcome::Failed {
+                    reason: Arc::clone(&f),
+                });
+            }
+            Sent::Daily(err) => {
+                let f = Arc::new(err.to_failure());
+                op.stop_with(Arc::clone(&f));
+                if is_whole && work.is_empty() {
+                    whole_error = Some(err);
+                }
+                finish(&mut slots, sub, &|| Outcome::NotAttempted {
+                    reason: Arc::clone(&f),
+                });
+            }
+            Sent::Unsent(reason) => {
+                finish(&mut slots, sub, &|| Outcome::NotAttempted {
+                    reason: Arc::clone(&reason),
+                });
+            }
+        }
+    }
+
+    let outcomes = slots
+        .into_iter()
+        .zip(job.positions)
+        .map(|(slot, position)| {
+            let (id, outcome) = slot.unwrap_or_else(|| {
+                (
+                    String::new(),
+                    Outcome::Failed {
+                        reason: Arc::new(Failure::new(ErrorKind::Decode, "internal: no outcome")),
+                    },
+                )
+            });
+            RecordOutcome {
+                position,
+                id,
+                outcome,
+            }
+        })
+        .collect();
+    JobResult {
+        outcomes,
+        raw,
+        whole_error,
+        requests,
+    }
+}
+
+fn halve(sub: Sub) -> (Sub, Sub) {
+    let Sub {
+        mut inputs,
+        mut idx,
+    } = sub;
+    let mid = inputs.len() / 2;
+    let right = Sub {
+        inputs: inputs.split_off(mid),
+        idx: idx.split_off(mid),
+    };
+    (Sub { inputs, idx }, right)
+}
+
+/// Splits `sub` into (the inputs at `named` positions, the others).
+fn partition(sub: Sub, named: &[usize]) -> (Sub, Sub) {
+    let mut bad = Sub {
+        inputs: Vec::with_capacity(named.len()),
+        idx: Vec::with_capacity(named.len()),
+    };
+    let mut good = Sub {
+        inputs: Vec::with_capacity(sub.inputs.len()),
+        idx: Vec::with_capacity(sub.inputs.len()),
+    };
+    for (k, (input, i)) in sub.inputs.into_iter().zip(sub.idx).enumerate() {
+        let target = if named.contains(&k) {
+            &mut bad
+        } else {
+            &mut good
+        };
+        target.inputs.push(input);
+        target.idx.push(i);
+    }
+    (bad, good)
+}
+
+const AMBIGUOUS: usize = usize::MAX;
+
+fn first_in<'a>(
+    ctx: &'a std::collections::BTreeMap<String, Vec<String>>,
+    key: &str,
+) -> Option<&'a str> {
+    ctx.get(key).and_then(|v| v.first()).map(String::as_str)
+}
+
+/// Maps a 2xx answer's results and errors back to the inputs, by trace id, then by id.
+fn map_answer(
+    inputs: &[TicketUpsertInput],
+    default_prop: Option<&str>,
+    body: &mut TicketUpsertBatchResult,
+    take_ids: bool,
+    status: u16,
+) -> Vec<Outcome> {
+    let n = inputs.len();
+    let mut out: Vec<Option<Outcome>> = (0..n).map(|_| None).collect();
+    let mut by_trace: HashMap<&str, usize> = HashMap::with_capacity(n);
+    for (i, inp) in inputs.iter().enumerate() {
+        if let Some(t) = inp.object_write_trace_id.as_deref()
+            && by_trace.insert(t, i).is_some()
+        {
+            by_trace.insert(t, AMBIGUOUS);
+        }
+    }
+    let mut by_id: Option<HashMap<&str, usize>> = None;
+    let build_by_id = || {
+        let mut m: HashMap<&str, usize> = HashMap::with_capacity(n);
+        for (i, inp) in inputs.iter().enumerate() {
+            if m.insert(inp.id.as_str(), i).is_some() {
+                m.insert(inp.id.as_str(), AMBIGUOUS);
+            }
+        }
+        m
+    };
+    let mut id_props: Vec<&str> = Vec::new();
+    for inp in inputs {
+        if let Some(p) = inp.id_property.as_deref().or(default_prop)
+            && !id_props.contains(&p)
+        {
+            id_props.push(p);
+        }
+    }
+
+    let mut unmatched_results = 0_usize;
+    for r in &mut body.results {
+        let mut idx = r
+            .object_write_trace_id
+            .as_deref()
+            .and_then(|t| by_trace.get(t).copied())
+            .filter(|i| *i != AMBIGUOUS);
+        if idx.is_none() {
+            let map = by_id.get_or_insert_with(build_by_id);
+            idx = id_props
+                .iter()
+                .find_map(|p| r.properties.get(*p).and_then(|v| v.as_deref()))
+                .and_then(|v| map.get(v).copied())
+                .filter(|i| *i != AMBIGUOUS);
+        }
+        match idx {
+            Some(i) if out[i].is_none() => {
+                let object_id = if take_ids {
+                    std::mem::take(&mut r.id)
+                } else {
+                    r.id.clone()
+                };
+                out[i] = Some(if r.new {
+                    Outcome::Created { object_id }
+                } else {
+                    Outcome::Updated { object_id }
+                });
+            }
+            _ => unmatched_results += 1,
+        }
+    }
+
+    let mut unmatched_errors: Vec<&InputError> = Vec::new();
+    for e in &body.errors {
+        let mut idx = first_in(&e.context, "objectWriteTraceId")
+            .and_then(|t| by_trace.get(t).copied())
+            .filter(|i| *i != AMBIGUOUS);
+        if idx.is_none() {
+            let map = by_id.get_or_insert_with(build_by_id);
+            idx = first_in(&e.context, "id")
+                .or(e.id.as_deref())
+                .and_then(|v| map.get(v).copied())
+                .filter(|i| *i != AMBIGUOUS);
+        }
+        match idx {
+            Some(i) if out[i].is_none() => {
+                out[i] = Some(Outcome::Failed {
+                    reason: Arc::new(input_error_failure(e, status)),
+                });
+            }
+            _ => unmatched_errors.push(e),
+        }
+    }
+
+    let missing = out.iter().filter(|o| o.is_none()).count();
+    if missing > 0 || unmatched_results > 0 || !unmatched_errors.is_empty() {
+        warn!(
+            missing,
+            unmatched_results,
+            unmatched_errors = unmatched_errors.len(),
+            "HubSpot's answer did not map one-to-one onto the inputs"
+        );
+    }
+    let leftover: Option<Arc<Failure>> = if missing == 1 && unmatched_errors.len() == 1 {
+        unmatched_errors
+            .first()
+            .map(|e| Arc::new(input_error_failure(e, status)))
+    } else if missing > 0 {
+        let mut f = Failure::new(
+            ErrorKind::Decode,
+            match unmatched_errors.first().and_then(|e| e.message.as_deref()) {
+                Some(m) => format!("HubSpot reported an error it did not tie to an input: {m}"),
+                None => "HubSpot's answer did not mention this input; it may or may not have been written".to_owned(),
+            },
+        );
+        f.status = Some(status);
+        Some(Arc::new(f))
+    } else {
+        None
+    };
+    out.into_iter()
+        .map(|o| {
+            o.unwrap_or_else(|| Outcome::Failed {
+                reason: leftover.as_ref().map_or_else(
+                    || Arc::new(Failure::new(ErrorKind::Decode, "no outcome")),
+                    Arc::clone,
+                ),
+            })
+        })
+        .collect()
+}
+
+fn input_error_failure(e: &InputError, status: u16) -> Failure {
+    let kind = match e.category.as_deref() {
+        Some("CONFLICT") => ErrorKind::Conflict,
+        Some("OBJECT_NOT_FOUND") => ErrorKind::NotFound,
+        Some("RATE_LIMITS") => ErrorKind::RateLimited,
+        _ => ErrorKind::Validation,
+    };
+    let mut f = Failure::new(
+        kind,
+        e.message
+            .clone()
+            .unwrap_or_else(|| "HubSpot refused this input without a message".to_owned()),
+    );
+    f.status = Some(status);
+    f.category = e.category.clone();
+    f
+}
+
+/// What one attempt's answer calls for.
+enum Step {
+    Done(Sent),
+    /// A rolling-window 429: every request is paused; try again after.
+    RateLimited(Error),
+    /// A failure that may be retried after a backoff.
+    Failed(Error),
+}
+
+/// Judges one answer (or the lack of one).
+fn judge(
+    op: &Op,
+    answer: Result<Result<RawResponse, Error>, Error>,
+    sent: Instant,
+    span: &tracing::Span,
+) -> Step {
+    let c = &op.client;
+    let raw = match answer {
+        Err(timeout) | Ok(Err(timeout)) => return Step::Failed(timeout),
+        Ok(Ok(raw)) => raw,
+    };
+    c.limiter.observe(&raw.headers, sent);
+    let status = raw.status.as_u16();
+    span.record("status", status);
+    if raw.status.is_success() {
+        return match serde_json::from_slice::<TicketUpsertBatchResult>(&raw.body) {
+            Ok(body) => {
+                debug!(status, "answer");
+                Step::Done(Sent::Answer {
+                    status: raw.status,
+                    headers: raw.headers,
+                    body,
+                })
+            }
+            Err(e) => {
+                warn!(status, "undecodable success answer");
+                Step::Failed(
+                    Error::new(
+                        ErrorKind::Decode,
+                        c.token.scrub(format!(
+                            "HTTP {status} answer is not a batch result ({e}); the records may have been written: {}",
+                            snippet(&raw)
+                        )),
+                    )
+                    .with_status(status),
+                )
+            }
+        };
+    }
+    let err = classify(&raw, c);
+    if let Some(id) = err.correlation_id() {
+        span.record("correlation_id", id);
+    }
+    match err.kind() {
+        ErrorKind::RateLimitedDaily => {
+            op.progress.rate_limited();
+            warn!("daily rate limit reached; stopping");
+            Step::Done(Sent::Daily(err))
+        }
+        ErrorKind::RateLimited => {
+            op.progress.rate_limited();
+            Step::RateLimited(err)
+        }
+        // A 2xx whose body did not decode (cut short by a proxy, say) is retried with
+        // these: the upsert is idempotent, and the retry gets a readable answer.
+        ErrorKind::Server | ErrorKind::Timeout | ErrorKind::Transport => Step::Failed(err),
+        _ => {
+            debug!(kind = %err.kind(), status, "refused");
+            Step::Done(Sent::Refused(err))
+        }
+    }
+}
+
+/// Sends one request body until it gets a final answer.
+async fn send(op: &Op, body: Bytes, records: usize, requests: &mut u32) -> Sent {
+    let c = &op.client;
+    let policy = &c.cfg.retry;
+    let mut schedule = policy.schedule();
+    let mut attempt = 0_u32;
+    let mut failures = 0_u32;
+    let mut rate_waits = 0_u32;
+    let mut last: Option<Error> = None;
+
+    loop {
+        // Wait for the limiter, unless the operation stops first.
+        let waited_from = Instant::now();
+        let permit = tokio::select! {
+            biased;
+            () = op.stop.cancelled() => return stopped(op, last),
+            () = sleep_until_opt(op.deadline) => {
+                op.stop_with(Op::deadline_failure());
+                return stopped(op, last);
+            }
+            p = c.limiter.acquire() => p,
+        };
+        if op.stop_reason().is_some() {
+            drop(permit);
+            return stopped(op, last);
+        }
+        attempt += 1;
+        *requests += 1;
+        op.progress.request(attempt > 1);
+        let now = Instant::now();
+        let timeout = match op.deadline {
+            Some(d) => c.cfg.attempt_timeout.min(d.saturating_duration_since(now)),
+            None => c.cfg.attempt_timeout,
+        };
+        let span = tracing::debug_span!(
+            "hubspot_tickets.attempt",
+            attempt,
+            records,
+            wait_ms =
+                u64::try_from(now.duration_since(waited_from).as_millis()).unwrap_or(u64::MAX),
+            status = field::Empty,
+            correlation_id = field::Empty,
+        );
+        let answer = tokio::time::timeout(timeout, c.transport.send(body.clone()))
+            .instrument(span.clone())
+            .await
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::Timeout,
+                    format!("no answer within {} ms", timeout.as_millis()),
+                )
+            });
+        // Judge (and read the rate-limit headers) before releasing the slot, so that
+        // requests waiting for it see what this answer taught the limiter.
+        let step = span.in_scope(|| judge(op, answer, permit.sent(), &span));
+        drop(permit);
+
+        let err = match step {
+            Step::Done(sent) => return sent,
+            Step::RateLimited(err) => {
+                rate_waits += 1;
+                let wait = err.retry_after().unwrap_or_else(|| c.limiter.interval());
+                let until = Instant::now() + wait;
+                if rate_waits > policy.rate_limit_waits || op.deadline.is_some_and(|d| until >= d) {
+                    return Sent::Refused(err);
+                }
+                span.in_scope(|| {
+                    info!(
+                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                        policy = err.policy_name().unwrap_or("unknown"),
+                        "rate limited (429); pausing every request"
+                    );
+                });
+                c.limiter.pause_until(until);
+                last = Some(err);
+                continue;
+            }
+            Step::Failed(err) => err,
+        };
+        failures += 1;
+        let ceiling = schedule.next().unwrap_or(policy.max_backoff);
+        let mut wait = policy.jittered(ceiling);
+        if let Some(ra) = err.retry_after() {
+            wait = wait.max(ra);
+        }
+        if failures >= policy.max_attempts
+            || op.deadline.is_some_and(|d| Instant::now() + wait >= d)
+        {
+            span.in_scope(|| warn!(kind = %err.kind(), attempts = attempt, "giving up"));
+            return Sent::Refused(err);
+        }
+        span.in_scope(|| {
+            debug!(
+                kind = %err.kind(),
+                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                "retrying after backoff"
+            );
+        });
+        tokio::select! {
+            biased;
+            () = op.stop.cancelled() => return Sent::Refused(err),
+            () = tokio::time::sleep(wait) => {}
+        }
+        last = Some(err);
+    }
+}
+
+/// The operation stopped while a batch waited: nothing of it was written if no
+/// attempt was made or the last answer was a 429.
+fn stopped(op: &Op, last: Option<Error>) -> Sent {
+    match last {
+        Some(e) if e.kind() != ErrorKind::RateLimited => Sent::Refused(e),
+        _ => Sent::Unsent(op.stop_reason().unwrap_or_else(Op::deadline_failure)),
+    }
+}
+
+async fn sleep_until_opt(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A short, single-line view of a non-JSON body (its HTML `<title>` if any).
+fn snippet(raw: &RawResponse) -> String {
+    let text = String::from_utf8_lossy(&raw.body);
+    let lower = text.to_ascii_lowercase();
+    let inner = match (lower.find("<title>"), lower.find("</title>")) {
+        (Some(a), Some(b)) if b > a + 7 => text.get(a + 7..b).unwrap_or("").to_owned(),
+        _ => {
+            let mut out = String::with_capacity(text.len().min(512));
+            let mut in_tag = false;
+            for ch in text.chars() {
+                match ch {
+                    '<' => in_tag = true,
+                    '>' => {
+                        in_tag = false;
+                        out.push(' ');
+                    }
+                    _ if !in_tag => out.push(ch),
+                    _ => {}
+                }
+                if out.len() > 400 {
+                    break;
+                }
+            }
+            out
+        }
+    };
+    let mut s: String = inner.split_whitespace().collect::<Vec<_>>().join(" ");
+    if s.is_empty() {
+        s = "(empty body)".to_owned();
+    }
+    if let Some((i, _)) = s.char_indices().nth(200) {
+        s.truncate(i);
+        s.push('…');
+    }
+    s
+}
+
+/// Turns a non-2xx answer into an [`Error`].
+fn classify(raw: &RawResponse, c: &Inner) -> Error {
+    let status = raw.status.as_u16();
+    let api: Option<ApiError> = serde_json::from_slice(&raw.body).ok();
+    let policy = api.as_ref().and_then(|a| a.policy_name.clone());
+    let kind = match status {
+        400 => ErrorKind::Validation,
+        401 => ErrorKind::Auth,
+        403 => ErrorKind::Forbidden,
+        404 => ErrorKind::NotFound,
+        408 => ErrorKind::Timeout,
+        409 => ErrorKind::Conflict,
+        429 if policy.as_deref() == Some("DAILY") => ErrorKind::RateLimitedDaily,
+        429 => ErrorKind::RateLimited,
+        500..=599 => ErrorKind::Server,
+        _ => ErrorKind::ClientError,
+    };
+    let content_type = raw
+        .headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("no content type");
+    let message = match api.as_ref().and_then(|a| a.message.clone()) {
+        Some(m) => m,
+        None if api.is_some() => format!("HTTP {status} without a message"),
+        None => format!("non-JSON answer ({content_type}): {}", snippet(raw)),
+    };
+    let category = api
+        .as_ref()
+        .and_then(|a| a.category.clone().or_else(|| a.error_type.clone()));
+    let correlation_id = api
+        .as_ref()
+        .and_then(|a| a.correlation_id.map(|u| u.to_string()))
+        .or_else(|| {
+            raw.headers
+                .get("x-hubspot-correlation-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
+    let mut named = Vec::new();
+    if let Some(a) = &api {
+        for key in ["ids", "id", "objectWriteTraceId", "objectWriteTraceIds"] {
+            if let Some(v) = a.context.get(key) {
+                named.extend(v.iter().cloned());
+            }
+        }
+    }
+    Error::new(kind, c.token.scrub(message))
+        .with_status(status)
+        .with_category(category)
+        .with_correlation_id(correlation_id)
+        .with_policy(policy)
+        .with_retry_after(retry_after(&raw.headers))
+        .with_named(named)
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

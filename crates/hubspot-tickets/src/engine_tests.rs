@@ -1,0 +1,775 @@
+//! Engine tests against an in-process fake transport, on tokio's paused clock, so
+//! that backoff and rate-limit waits are measured exactly and never slept for real.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use hubspot_tickets_client::types::TicketUpsertBatch;
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use crate::transport::{RawResponse, Transport};
+use crate::{
+    Client, ClientBuilder, Error, ErrorKind, Outcome, RateLimit, RetryPolicy, TicketInput,
+};
+
+const TOKEN: &str = "pat-na1-00000000-secret-token";
+
+fn raw(status: u16, body: Value, headers: &[(&'static str, &str)]) -> RawResponse {
+    let mut h = HeaderMap::new();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    for (k, v) in headers {
+        h.insert(*k, HeaderValue::from_str(v).unwrap());
+    }
+    RawResponse {
+        status: StatusCode::from_u16(status).unwrap(),
+        headers: h,
+        body: Bytes::from(serde_json::to_vec(&body).unwrap()),
+    }
+}
+
+fn html(status: u16, page: &str) -> RawResponse {
+    let mut h = HeaderMap::new();
+    h.insert("content-type", HeaderValue::from_static("text/html"));
+    RawResponse {
+        status: StatusCode::from_u16(status).unwrap(),
+        headers: h,
+        body: Bytes::from(page.to_owned()),
+    }
+}
+
+/// A tiny HubSpot: upserts by id and answers 200 (or 207 for inputs it refuses).
+#[derive(Default)]
+struct Fake {
+    store: HashMap<String, u64>,
+    writes: Vec<(String, String)>, // (id, subject) in write order
+    in_flight: HashSet<String>,
+    overlap: bool,
+    max_batch: usize,
+    dup_in_batch: bool,
+}
+
+fn result(id: &str, object_id: u64, new: bool, trace: Option<&str>) -> Value {
+    json!({
+        "id": object_id.to_string(), "new": new, "archived": false,
+        "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-01T00:00:00.000Z",
+        "objectWriteTraceId": trace,
+        "properties": {"external_ticket_id": id, "hs_object_id": object_id.to_string(), "nullable": null},
+        "someFutureField": {"x": 1}
+    })
+}
+
+fn answer(
+    fake: &mut Fake,
+    batch: &TicketUpsertBatch,
+    refuse: &dyn Fn(&str) -> bool,
+) -> RawResponse {
+    fake.max_batch = fake.max_batch.max(batch.inputs.len());
+    let mut ids = HashSet::new();
+    let mut results = Vec::new();
+    let mut errors = Vec::new();
+    for inp in &batch.inputs {
+        if !ids.insert(inp.id.clone()) {
+            fake.dup_in_batch = true;
+        }
+        let trace = inp.object_write_trace_id.as_deref();
+        if refuse(&inp.id) {
+            errors.push(json!({
+                "status": "error", "category": "VALIDATION_ERROR",
+                "message": format!("Property values were not valid for {}", inp.id),
+                "context": {"objectWriteTraceId": [trace], "id": [inp.id]}
+            }));
+            continue;
+        }
+        let n = fake.store.len() as u64 + 1000;
+        let (object_id, new) = match fake.store.get(&inp.id) {
+            Some(o) => (*o, false),
+            None => {
+                fake.store.insert(inp.id.clone(), n);
+                (n, true)
+            }
+        };
+        fake.writes.push((
+            inp.id.clone(),
+            inp.properties.get("subject").cloned().unwrap_or_default(),
+        ));
+        results.push(result(&inp.id, object_id, new, trace));
+    }
+    let status = if errors.is_empty() { 200 } else { 207 };
+    let mut body = json!({
+        "status": "COMPLETE", "results": results, "requestedAt": null,
+        "startedAt": "2026-01-01T00:00:00.000Z", "completedAt": "2026-01-01T00:00:00.100Z"
+    });
+    if !errors.is_empty() {
+        body["numErrors"] = json!(errors.len());
+        body["errors"] = json!(errors);
+    }
+    raw(status, body, &[])
+}
+
+type Handler = dyn Fn(u32, TicketUpsertBatch, Arc<Mutex<Fake>>) -> BoxFuture<'static, Result<RawResponse, Error>>
+    + Send
+    + Sync;
+
+struct Harness {
+    client: Client,
+    fake: Arc<Mutex<Fake>>,
+    calls: Arc<AtomicU32>,
+}
+
+fn harness(builder: ClientBuilder, handler: Arc<Handler>) -> Harness {
+    let fake = Arc::new(Mutex::new(Fake::default()));
+    let calls = Arc::new(AtomicU32::new(0));
+    let (f2, c2) = (Arc::clone(&fake), Arc::clone(&calls));
+    let transport = Transport::Mock(Arc::new(move |body: Bytes| {
+        let n = c2.fetch_add(1, Ordering::SeqCst);
+        let batch: TicketUpsertBatch = serde_json::from_slice(&body).unwrap();
+        handler(n, batch, Arc::clone(&f2))
+    }));
+    let client = builder
+        .access_token(TOKEN)
+        .id_property("external_ticket_id")
+        .rate_limit(RateLimit::disabled())
+        .build_with_transport(transport)
+        .unwrap();
+    Harness {
+        client,
+        fake,
+        calls,
+    }
+}
+
+fn ok_handler() -> Arc<Handler> {
+    Arc::new(|_, batch, fake| {
+        Box::pin(async move { Ok(answer(&mut fake.lock().unwrap(), &batch, &|_| false)) })
+    })
+}
+
+fn inputs(n: usize) -> Vec<TicketInput> {
+    (0..n)
+        .map(|i| TicketInput::new(format!("ZD-{i}")).property("subject", format!("s{i}")))
+        .collect()
+}
+
+/// The paused clock is exact, but tokio's timer rounds each sleep up to the next
+/// millisecond.
+fn assert_close(actual: Duration, expected: Duration) {
+    assert!(
+        actual >= expected && actual <= expected + Duration::from_millis(5),
+        "waited {actual:?}, expected {expected:?}"
+    );
+}
+
+fn no_jitter() -> RetryPolicy {
+    RetryPolicy::default()
+        .jitter(false)
+        .initial_backoff(Duration::from_millis(100))
+}
+
+#[tokio::test(start_paused = true)]
+async fn batch_207_maps_results_and_errors_to_inputs() {
+    let h = harness(
+        Client::builder(),
+        Arc::new(|_, batch, fake| {
+            Box::pin(async move {
+                Ok(answer(&mut fake.lock().unwrap(), &batch, &|id| {
+                    id == "ZD-1" || id == "ZD-3"
+                }))
+            })
+        }),
+    );
+    h.fake.lock().unwrap().store.insert("ZD-2".into(), 7);
+    let out = h.client.upsert_batch(inputs(5)).await.unwrap();
+    assert_eq!(out.status, Some(StatusCode::MULTI_STATUS));
+    assert_eq!(out.records.len(), 5);
+    assert_eq!(out.errors.len(), 2);
+    assert_eq!(out.results.len(), 3);
+    let kinds: Vec<_> = out
+        .records
+        .iter()
+        .map(|r| match &r.outcome {
+            Outcome::Created { .. } => "C",
+            Outcome::Updated { object_id } => {
+                assert_eq!(object_id, "7");
+                "U"
+            }
+            Outcome::Failed { reason } => {
+                assert!(reason.message.contains(&r.id), "{reason}");
+                assert_eq!(reason.kind, ErrorKind::Validation);
+                assert_eq!(reason.status, Some(207));
+                "F"
+            }
+            Outcome::NotAttempted { .. } => "N",
+        })
+        .collect();
+    assert_eq!(kinds, ["C", "F", "U", "F", "C"]);
+    assert_eq!(
+        out.records.iter().map(|r| r.position).collect::<Vec<_>>(),
+        [0, 1, 2, 3, 4]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn results_without_trace_ids_map_by_id() {
+    let h = harness(
+        Client::builder(),
+        Arc::new(|_, mut batch, fake| {
+            Box::pin(async move {
+                for i in &mut batch.inputs {
+                    i.object_write_trace_id = None;
+                }
+                let mut r = answer(&mut fake.lock().unwrap(), &batch, &|_| false);
+                // Reverse the results: order must not matter.
+                let mut v: Value = serde_json::from_slice(&r.body).unwrap();
+                v["results"].as_array_mut().unwrap().reverse();
+                r.body = Bytes::from(serde_json::to_vec(&v).unwrap());
+                Ok(r)
+            })
+        }),
+    );
+    let out = h.client.upsert_batch(inputs(3)).await.unwrap();
+    let ids: Vec<_> = out
+        .records
+        .iter()
+        .map(|r| (r.id.as_str(), r.outcome.object_id().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("ZD-0", "1000".into()),
+            ("ZD-1", "1001".into()),
+            ("ZD-2", "1002".into())
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn ten_secondly_429_waits_for_retry_after() {
+    let h = harness(
+        Client::builder(),
+        Arc::new(|n, batch, fake| {
+            Box::pin(async move {
+                if n == 0 {
+                    return Ok(raw(
+                        429,
+                        json!({"status":"error","message":"You have reached your ten_secondly_rolling limit.",
+                               "errorType":"RATE_LIMIT","policyName":"TEN_SECONDLY_ROLLING",
+                               "correlationId":"0d9c8b7a-6f5e-4d3c-8b2a-1908f7e6d5c4"}),
+                        &[("retry-after", "3")],
+                    ));
+                }
+                Ok(answer(&mut fake.lock().unwrap(), &batch, &|_| false))
+            })
+        }),
+    );
+    let t0 = Instant::now();
+    let out = h.client.upsert_batch(inputs(2)).await.unwrap();
+    assert_close(t0.elapsed(), Duration::from_secs(3));
+    assert!(out.all_written());
+    assert_eq!(out.requests, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn ten_secondly_429_without_retry_after_waits_for_the_window() {
+    let h = harness(
+        Client::builder(),
+        Arc::new(|n, batch, fake| {
+            Box::pin(async move {
+                if n < 2 {
+                    return Ok(raw(
+                        429,
+                        json!({"status":"error","message":"limit","errorType":"RATE_LIMIT","policyName":"TEN_SECONDLY_ROLLING"}),
+                        &[
+                            ("x-hubspot-ratelimit-interval-milliseconds", "2000"),
+                            ("x-hubspot-ratelimit-max", "5"),
+                            ("x-hubspot-ratelimit-remaining", "0"),
+                        ],
+                    ));
+                }
+                Ok(answer(&mut fake.lock().unwrap(), &batch, &|_| false))
+            })
+        }),
+    );
+    let t0 = Instant::now();
+    let out = h.client.upsert_batch(inputs(1)).await.unwrap();
+    // Two waits of the announced 2 s window.
+    assert_close(t0.elapsed(), Duration::from_secs(4));
+    assert!(out.all_written());
+}
+
+#[tokio::test(start_paused = true)]
+async fn daily_429_is_never_retried() {
+    let h = harness(
+        Client::builder(),
+        Arc::new(|_, _, _| {
+            Box::pin(async move {
+                Ok(raw(
+                    429,
+                    json!({"status":"error","message":"You have reached your daily limit.","errorType":"RATE_LIMIT","policyName":"DAILY"}),
+                    &[("retry-after", "1")],
+                ))
+            })
+        }),
+    );
+    let e = h.client.upsert_batch(inputs(3)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::RateLimitedDaily);
+    assert!(!e.is_retryable());
+    assert_eq!(e.policy_name(), Some("DAILY"));
+    assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_errors_back_off_exponentially_then_succeed() {
+    let h = harness(
+        Client::builder().retry(no_jitter()),
+        Arc::new(|n, batch, fake| {
+            Box::pin(async move {
+                match n {
+                    0 => Ok(html(
+                        502,
+                        "<html><head><title>502 Bad Gateway</title></head><body>oops</body></html>",
+                    )),
+                    1 => Ok(raw(
+                        500,
+                        json!({"status":"error","message":"internal error","category":"INTERNAL_ERROR"}),
+                        &[],
+                    )),
+                    2 => Err(Error::new(ErrorKind::Transport, "connection reset")),
+                    _ => Ok(answer(&mut fake.lock().unwrap(), &batch, &|_| false)),
+                }
+            })
+        }),
+    );
+    let t0 = Instant::now();
+    let out = h.client.upsert_batch(inputs(1)).await.unwrap();
+    assert_close(t0.elapsed(), Duration::from_millis(100 + 200 + 400));
+    assert_eq!(out.requests, 4);
+    assert!(out.all_written());
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_errors_give_up_after_max_attempts_with_the_html_title() {
+    let h = harness(
+        Client::builder().retry(no_jitter().max_attempts(3)),
+        Arc::new(|_, _, _| {
+            Box::pin(async move {
+                Ok(html(
+                    503,
+                    "<html><head><title>Service Unavailable</title></head></html>",
+                ))
+            })
+        }),
+    );
+    let e = h.client.upsert_batch(inputs(1)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Server);
+    assert_eq!(e.status(), Some(503));
+    assert!(e.to_string().contains("Service Unavailable"), "{e}");
+    assert!(e.is_retryable());
+    assert_eq!(h.calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn full_jitter_waits_stay_under_the_ceiling() {
+    let h = harness(
+        Client::builder().retry(
+            RetryPolicy::default()
+                .initial_backoff(Duration::from_millis(100))
+                .max_attempts(4),
+        ),
+        Arc::new(|_, _, _| Box::pin(async move { Ok(raw(500, json!({}), &[])) })),
+    );
+    let t0 = Instant::now();
+    let _ = h.client.upsert_batch(inputs(1)).await.unwrap_err();
+    assert!(
+        t0.elapsed() <= Duration::from_millis(700),
+        "{:?}",
+        t0.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn attempts_time_out_and_are_retried() {
+    let h = harness(
+        Client::builder()
+            .attempt_timeout(Duration::from_secs(2))
+            .retry(no_jitter()),
+        Arc::new(|n, batch, fake| {
+            Box::pin(async move {
+                if n < 2 {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+                Ok(answer(&mut fake.lock().unwrap(), &batch, &|_| false))
+            })
+        }),
+    );
+    let t0 = Instant::now();
+    let out = h.client.upsert_batch(inputs(1)).await.unwrap();
+    assert_close(t0.elapsed(), Duration::from_millis(2000 + 100 + 2000 + 200));
+    assert!(out.all_written());
+}
+
+#[tokio::test(start_paused = true)]
+async fn deadline_bounds_retries() {
+    let h = harness(
+        Client::builder()
+            .retry(no_jitter().max_attempts(100))
+            .deadline(Duration::from_secs(1)),
+        Arc::new(|_, _, _| Box::pin(async move { Ok(raw(503, json!({}), &[])) })),
+    );
+    let t0 = Instant::now();
+    let e = h.client.upsert_batch(inputs(1)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Server);
+    assert!(t0.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_errors_are_not_retried_and_the_token_is_scrubbed() {
+    let h = harness(
+        Client::builder(),
+        Arc::new(|_, _, _| {
+            Box::pin(async move {
+                Ok(raw(
+                    401,
+                    json!({"status":"error","category":"INVALID_AUTHENTICATION",
+                           "message": format!("The token {TOKEN} is not valid"),
+                           "correlationId":"1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b"}),
+                    &[],
+                ))
+            })
+        }),
+    );
+    let e = h.client.upsert_batch(inputs(2)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth);
+    assert_eq!(
+        e.correlation_id(),
+        Some("1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b")
+    );
+    for text in [e.to_string(), format!("{e:?}"), format!("{:?}", h.client)] {
+        assert!(!text.contains("secret-token"), "{text}");
+    }
+    assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+}
+
+/// HubSpot refuses any batch holding a `BAD` input as a whole (no per-input errors).
+fn refuse_bad(named: bool) -> Arc<Handler> {
+    Arc::new(move |_, batch, fake| {
+        Box::pin(async move {
+            let bad: Vec<String> = batch
+                .inputs
+                .iter()
+                .filter(|i| i.id.starts_with("BAD"))
+                .map(|i| i.id.clone())
+                .collect();
+            if bad.is_empty() {
+                return Ok(answer(&mut fake.lock().unwrap(), &batch, &|_| false));
+            }
+            let context = if named {
+                json!({"ids": bad})
+            } else {
+                json!({})
+            };
+            Ok(raw(
+                400,
+                json!({"status":"error","category":"VALIDATION_ERROR",
+                       "message":"Property values were not valid","context": context}),
+                &[],
+            ))
+        })
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn whole_batch_400_is_bisected_to_the_bad_input() {
+    let h = harness(Client::builder(), refuse_bad(false));
+    let mut batch = inputs(100);
+    batch[37] = TicketInput::new("BAD-37").property("subject", "x");
+    let out = h.client.upsert_batch(batch).await.unwrap();
+    let failed: Vec<_> = out.failed().map(|r| (r.position, r.id.clone())).collect();
+    assert_eq!(failed, [(37, "BAD-37".to_owned())]);
+    assert_eq!(out.created().count(), 99);
+    let f = out.records[37].outcome.failure().unwrap();
+    assert_eq!((f.kind, f.status), (ErrorKind::Validation, Some(400)));
+    assert!(f.message.contains("Property values were not valid"));
+    assert!(out.requests <= 1 + 32, "{}", out.requests);
+}
+
+#[tokio::test(start_paused = true)]
+async fn whole_batch_400_naming_inputs_drops_just_those() {
+    let h = harness(Client::builder(), refuse_bad(true));
+    let mut batch = inputs(50);
+    batch[3] = TicketInput::new("BAD-3");
+    batch[40] = TicketInput::new("BAD-40");
+    let out = h.client.upsert_batch(batch).await.unwrap();
+    assert_eq!(out.failed().count(), 2);
+    assert_eq!(out.requests, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn bisection_off_or_one_input_returns_the_error() {
+    let h = harness(
+        Client::builder().bisect_rejected_batches(false),
+        refuse_bad(false),
+    );
+    let mut batch = inputs(10);
+    batch[0] = TicketInput::new("BAD-0");
+    let e = h.client.upsert_batch(batch).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Validation);
+    assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn batch_input_checks() {
+    let h = harness(Client::builder(), ok_handler());
+    let e = h.client.upsert_batch(inputs(101)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    let e = h
+        .client
+        .upsert_batch(vec![TicketInput::new("A"), TicketInput::new("A")])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    let out = h
+        .client
+        .upsert_batch(vec![
+            TicketInput::new(""),
+            TicketInput::new("A").property("n", f64::NAN),
+            TicketInput::new("B"),
+        ])
+        .await
+        .unwrap();
+    let k: Vec<_> = out.records.iter().map(|r| r.outcome.is_written()).collect();
+    assert_eq!(k, [false, false, true]);
+    assert!(
+        out.records[1]
+            .outcome
+            .failure()
+            .unwrap()
+            .message
+            .contains("\"A\"")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn bulk_accounts_for_every_record_and_batches_by_100() {
+    let h = harness(Client::builder().max_concurrency(3), ok_handler());
+    let report = h.client.bulk_upsert_iter(inputs(1001)).report().await;
+    assert_eq!(report.outcomes.len(), 1001);
+    assert!(
+        report
+            .outcomes
+            .iter()
+            .enumerate()
+            .all(|(i, o)| o.position == i as u64)
+    );
+    assert_eq!(report.summary.created, 1001);
+    assert_eq!(report.summary.requests, 11);
+    assert_eq!(h.fake.lock().unwrap().max_batch, 100);
+}
+
+#[tokio::test(start_paused = true)]
+async fn bulk_orders_writes_of_the_same_id_and_never_overlaps_them() {
+    let handler: Arc<Handler> = Arc::new(|n, batch, fake| {
+        Box::pin(async move {
+            {
+                let mut f = fake.lock().unwrap();
+                for i in &batch.inputs {
+                    if !f.in_flight.insert(i.id.clone()) {
+                        f.overlap = true;
+                    }
+                }
+            }
+            // Uneven latency so that batches finish out of order.
+            tokio::time::sleep(Duration::from_millis(u64::from(n % 3) * 50)).await;
+            let mut f = fake.lock().unwrap();
+            for i in &batch.inputs {
+                f.in_flight.remove(&i.id);
+            }
+            Ok(answer(&mut f, &batch, &|_| false))
+        })
+    });
+    let h = harness(Client::builder().max_concurrency(4), handler);
+    // 600 records over 50 ids: each id appears 12 times, with increasing subjects.
+    let records: Vec<_> = (0..600)
+        .map(|i| TicketInput::new(format!("ID-{}", i % 50)).property("subject", format!("{i:04}")))
+        .collect();
+    let report = h.client.bulk_upsert_iter(records).report().await;
+    assert_eq!(report.summary.created, 50);
+    assert_eq!(report.summary.updated, 550);
+    let f = h.fake.lock().unwrap();
+    assert!(!f.overlap, "two writes of one id were in flight at once");
+    assert!(!f.dup_in_batch, "a batch held one id twice");
+    let mut last: HashMap<&str, &str> = HashMap::new();
+    for (id, subject) in &f.writes {
+        if let Some(prev) = last.insert(id, subject) {
+            assert!(
+                prev < subject.as_str(),
+                "{id}: {prev} written after {subject}"
+            );
+        }
+    }
+    // The later input wins.
+    assert_eq!(last["ID-7"], "0557");
+}
+
+#[tokio::test(start_paused = true)]
+async fn bulk_daily_limit_stops_and_reports_the_rest_not_attempted() {
+    let h = harness(
+        Client::builder().max_concurrency(1),
+        Arc::new(|n, batch, fake| {
+            Box::pin(async move {
+                if n >= 3 {
+                    return Ok(raw(
+                        429,
+                        json!({"status":"error","message":"You have reached your daily limit.","errorType":"RATE_LIMIT","policyName":"DAILY"}),
+                        &[],
+                    ));
+                }
+                Ok(answer(&mut fake.lock().unwrap(), &batch, &|_| false))
+            })
+        }),
+    );
+    let report = h.client.bulk_upsert_iter(inputs(1000)).report().await;
+    let s = &report.summary;
+    assert_eq!(
+        (s.total, s.created, s.not_attempted, s.failed),
+        (1000, 300, 700, 0)
+    );
+    assert_eq!(
+        s.stopped.as_ref().unwrap().kind,
+        ErrorKind::RateLimitedDaily
+    );
+    assert_eq!(h.calls.load(Ordering::SeqCst), 4);
+    let positions: HashSet<u64> = report.outcomes.iter().map(|o| o.position).collect();
+    assert_eq!(positions.len(), 1000);
+}
+
+#[tokio::test(start_paused = true)]
+async fn bulk_cancellation_and_deadline_stop_new_batches() {
+    let slow: Arc<Handler> = Arc::new(|_, batch, fake| {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok(answer(&mut fake.lock().unwrap(), &batch, &|_| false))
+        })
+    });
+    let h = harness(Client::builder().max_concurrency(2), Arc::clone(&slow));
+    let token = crate::CancellationToken::new();
+    let t2 = token.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        t2.cancel();
+    });
+    let report = h
+        .client
+        .bulk_upsert_iter(inputs(2000))
+        .with_cancellation(token)
+        .report()
+        .await;
+    let s = &report.summary;
+    assert_eq!(s.total, 2000);
+    // One batch until the first answer (t = 1 s), then rounds of two (2 s, 3 s).
+    assert_eq!(s.created, 500);
+    assert_eq!(s.not_attempted, 1500);
+    assert_eq!(s.stopped.as_ref().unwrap().kind, ErrorKind::Cancelled);
+
+    let h = harness(Client::builder().max_concurrency(2), slow);
+    let report = h
+        .client
+        .bulk_upsert_iter(inputs(2000))
+        .deadline(Duration::from_millis(1500))
+        .report()
+        .await;
+    let s = &report.summary;
+    assert_eq!(s.created + s.failed + s.not_attempted, 2000);
+    assert_eq!(s.created, 100);
+    assert_eq!(s.failed, 200, "the second round was cut by the deadline");
+    assert_eq!(
+        s.stopped.as_ref().unwrap().kind,
+        ErrorKind::DeadlineExceeded
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn bulk_invalid_records_fail_alone() {
+    let h = harness(Client::builder(), ok_handler());
+    let mut records = inputs(10);
+    records[2] = TicketInput::new("  ");
+    records[5] = TicketInput::new("X").property("ratio", f64::INFINITY);
+    records[7] = TicketInput::new("y".repeat(5000));
+    let report = h.client.bulk_upsert_iter(records).report().await;
+    let failed: Vec<u64> = report.failed().map(|o| o.position).collect();
+    assert_eq!(failed, [2, 5, 7]);
+    assert_eq!(report.summary.created, 7);
+}
+
+#[tokio::test(start_paused = true)]
+async fn bulk_auth_failure_stops_the_run() {
+    let h = harness(
+        Client::builder().max_concurrency(1),
+        Arc::new(|_, _, _| {
+            Box::pin(async move {
+                Ok(raw(
+                    401,
+                    json!({"message":"Authentication credentials not found.","category":"INVALID_AUTHENTICATION"}),
+                    &[],
+                ))
+            })
+        }),
+    );
+    let s = h.client.bulk_upsert_iter(inputs(500)).summary().await;
+    assert_eq!((s.failed, s.not_attempted), (100, 400));
+    assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_streams_are_flushed_after_the_linger() {
+    let h = harness(
+        Client::builder().batch_linger(Duration::from_millis(200)),
+        ok_handler(),
+    );
+    let stream = futures::stream::iter(inputs(5)).then(|i| async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        i
+    });
+    let progress = crate::Progress::new();
+    let mut out = h
+        .client
+        .bulk_upsert(stream.chain(futures::stream::pending()))
+        .with_progress(progress.clone())
+        .outcomes();
+    for _ in 0..5 {
+        assert!(out.next().await.unwrap().outcome.is_written());
+    }
+    assert_eq!(progress.snapshot().created, 5);
+    assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+    drop(out); // dropping mid-run must not panic
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_a_bulk_run_mid_flight_is_safe() {
+    let h = harness(
+        Client::builder(),
+        Arc::new(|_, batch, fake| {
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                Ok(answer(&mut fake.lock().unwrap(), &batch, &|_| false))
+            })
+        }),
+    );
+    let fut = h.client.bulk_upsert_iter(inputs(1000)).report();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), fut)
+            .await
+            .is_err()
+    );
+    // The limiter is usable afterwards.
+    let out = h.client.upsert_batch(inputs(1)).await.unwrap();
+    assert!(out.all_written());
+}

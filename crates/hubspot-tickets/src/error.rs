@@ -1,0 +1,402 @@
+//! The one error type, and the per-record failure reason.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What went wrong, in the terms a caller acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// 401: the token is missing, malformed, expired or revoked. Not retried.
+    Auth,
+    /// 403: the token lacks the `tickets` scope or the portal forbids the call. Not retried.
+    Forbidden,
+    /// 404: the endpoint or the object type does not exist (wrong base URL?). Not retried.
+    NotFound,
+    /// 400: HubSpot refused the request or the record as invalid. Not retried.
+    Validation,
+    /// 409: the write conflicts with existing data (e.g. a unique value). Not retried.
+    Conflict,
+    /// 429 for the rolling window (`TEN_SECONDLY_ROLLING`), still refused after the
+    /// configured number of waits. Retryable later.
+    RateLimited,
+    /// 429 for the account's daily quota (`DAILY`). Never retried: it resets at
+    /// midnight in the account's time zone.
+    RateLimitedDaily,
+    /// Any other 4xx. Not retried.
+    ClientError,
+    /// 5xx (HubSpot failed or was overloaded), after the configured retries.
+    Server,
+    /// An attempt took longer than the per-attempt timeout (or HTTP 408), after retries.
+    Timeout,
+    /// The connection failed or broke (DNS, TCP, TLS, reset), after retries.
+    Transport,
+    /// A 2xx answer whose body is not the documented shape.
+    Decode,
+    /// The caller's input cannot be sent (empty id, NaN, nested object, over 100 inputs...).
+    InvalidInput,
+    /// The client is misconfigured (no token, refused base URL...).
+    Configuration,
+    /// The caller cancelled the operation.
+    Cancelled,
+    /// The whole-operation deadline passed.
+    DeadlineExceeded,
+}
+
+impl ErrorKind {
+    /// Whether the same request may succeed if sent again later.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited | Self::Server | Self::Timeout | Self::Transport
+        )
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Auth => "HubSpot refused the access token",
+            Self::Forbidden => "HubSpot refused access (missing `tickets` scope?)",
+            Self::NotFound => "HubSpot answered not found (check the base URL)",
+            Self::Validation => "HubSpot rejected the input as invalid",
+            Self::Conflict => "HubSpot reported a conflict",
+            Self::RateLimited => "HubSpot's rolling rate limit was still exceeded after waiting",
+            Self::RateLimitedDaily => "HubSpot's daily request limit is used up",
+            Self::ClientError => "HubSpot refused the request",
+            Self::Server => "HubSpot failed to process the request",
+            Self::Timeout => "the request timed out",
+            Self::Transport => "the connection to HubSpot failed",
+            Self::Decode => "HubSpot's answer could not be decoded",
+            Self::InvalidInput => "the input is invalid",
+            Self::Configuration => "the client is misconfigured",
+            Self::Cancelled => "the operation was cancelled",
+            Self::DeadlineExceeded => "the operation's deadline passed",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Self::Auth => "auth",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::Validation => "validation",
+            Self::Conflict => "conflict",
+            Self::RateLimited => "rate_limited",
+            Self::RateLimitedDaily => "rate_limited_daily",
+            Self::ClientError => "client_error",
+            Self::Server => "server",
+            Self::Timeout => "timeout",
+            Self::Transport => "transport",
+            Self::Decode => "decode",
+            Self::InvalidInput => "invalid_input",
+            Self::Configuration => "configuration",
+            Self::Cancelled => "cancelled",
+            Self::DeadlineExceeded => "deadline_exceeded",
+        };
+        f.write_str(s)
+    }
+}
+
+/// The facade's error: a kind to branch on, plus what HubSpot said.
+///
+/// `Display` is one sentence, e.g. `HubSpot rejected the input as invalid (HTTP 400,
+/// VALIDATION_ERROR): Property "colour" does not exist (correlation id 6c0b…)`.
+/// Neither `Display` nor `Debug` ever contains the access token.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", Sentence(self))]
+#[non_exhaustive]
+pub struct Error {
+    kind: ErrorKind,
+    status: Option<u16>,
+    message: String,
+    details: Box<Details>,
+    #[source]
+    source: Option<BoxError>,
+}
+
+#[derive(Debug, Default)]
+struct Details {
+    category: Option<String>,
+    correlation_id: Option<String>,
+    policy_name: Option<String>,
+    retry_after: Option<Duration>,
+    /// Input ids or trace ids that HubSpot's error context names.
+    named: Vec<String>,
+}
+
+struct Sentence<'a>(&'a Error);
+
+impl fmt::Display for Sentence<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        display_error(self.0, f)
+    }
+}
+
+fn display_error(e: &Error, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    write_sentence(
+        f,
+        e.kind,
+        e.status,
+        e.details.category.as_deref(),
+        &e.message,
+        e.details.correlation_id.as_deref(),
+    )
+}
+
+fn write_sentence(
+    f: &mut fmt::Formatter<'_>,
+    kind: ErrorKind,
+    status: Option<u16>,
+    category: Option<&str>,
+    message: &str,
+    correlation_id: Option<&str>,
+) -> fmt::Result {
+    f.write_str(kind.describe())?;
+    match (status, category) {
+        (Some(s), Some(c)) => write!(f, " (HTTP {s}, {c})")?,
+        (Some(s), None) => write!(f, " (HTTP {s})")?,
+        (None, Some(c)) => write!(f, " ({c})")?,
+        (None, None) => {}
+    }
+    let message = message.trim().trim_end_matches('.');
+    if !message.is_empty() {
+        write!(f, ": {message}")?;
+    }
+    if let Some(id) = correlation_id {
+        write!(f, " (correlation id {id})")?;
+    }
+    Ok(())
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            status: None,
+            message: message.into(),
+            details: Box::default(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn configuration(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Configuration, message)
+    }
+
+    pub(crate) fn invalid_input(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidInput, message)
+    }
+
+    pub(crate) fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    pub(crate) fn with_category(mut self, category: Option<String>) -> Self {
+        self.details.category = category;
+        self
+    }
+
+    pub(crate) fn with_correlation_id(mut self, id: Option<String>) -> Self {
+        self.details.correlation_id = id;
+        self
+    }
+
+    pub(crate) fn with_policy(mut self, policy: Option<String>) -> Self {
+        self.details.policy_name = policy;
+        self
+    }
+
+    pub(crate) fn with_retry_after(mut self, d: Option<Duration>) -> Self {
+        self.details.retry_after = d;
+        self
+    }
+
+    pub(crate) fn with_named(mut self, named: Vec<String>) -> Self {
+        self.details.named = named;
+        self
+    }
+
+    /// Positions in `inputs` that HubSpot's error context names: by id, or else by a
+    /// trace id that only one input carries. Empty when it names none of them.
+    pub(crate) fn named_among(
+        &self,
+        inputs: &[hubspot_tickets_client::types::TicketUpsertInput],
+    ) -> Vec<usize> {
+        let named = &self.details.named;
+        if named.is_empty() {
+            return Vec::new();
+        }
+        let by_id: Vec<usize> = (0..inputs.len())
+            .filter(|&k| named.iter().any(|n| *n == inputs[k].id))
+            .collect();
+        if !by_id.is_empty() {
+            return by_id;
+        }
+        (0..inputs.len())
+            .filter(|&k| {
+                inputs[k].object_write_trace_id.as_deref().is_some_and(|t| {
+                    named.iter().any(|n| n == t)
+                        && inputs
+                            .iter()
+                            .filter(|i| i.object_write_trace_id.as_deref() == Some(t))
+                            .count()
+                            == 1
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The HTTP status of HubSpot's answer, when there was one.
+    pub fn status(&self) -> Option<u16> {
+        self.status
+    }
+
+    /// HubSpot's `category` (`VALIDATION_ERROR`, `CONFLICT`, `RATE_LIMITS`...), or the
+    /// 429 body's `errorType` when there is no category.
+    pub fn category(&self) -> Option<&str> {
+        self.details.category.as_deref()
+    }
+
+    /// HubSpot's message, or a description of the local failure.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// HubSpot's `correlationId`, to quote to HubSpot support.
+    pub fn correlation_id(&self) -> Option<&str> {
+        self.details.correlation_id.as_deref()
+    }
+
+    /// On a 429, the limit that was hit (`TEN_SECONDLY_ROLLING`, `DAILY`...).
+    pub fn policy_name(&self) -> Option<&str> {
+        self.details.policy_name.as_deref()
+    }
+
+    /// HubSpot's `Retry-After`, when it sent one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.details.retry_after
+    }
+
+    /// Whether sending the same request again later may succeed (5xx, timeouts,
+    /// connection failures, rolling-window 429). Upserts are idempotent, so a retry
+    /// cannot duplicate a ticket.
+    pub fn is_retryable(&self) -> bool {
+        self.kind.is_retryable()
+    }
+
+    /// The per-record reason equivalent to this error.
+    pub fn to_failure(&self) -> Failure {
+        Failure {
+            kind: self.kind,
+            status: self.status,
+            category: self.details.category.clone(),
+            message: self.message.clone(),
+            correlation_id: self.details.correlation_id.clone(),
+        }
+    }
+}
+
+/// Why one record was not written: the reason in [`Outcome::Failed`] and
+/// [`Outcome::NotAttempted`](crate::Outcome::NotAttempted).
+///
+/// Shared behind an `Arc` by every record it applies to (a daily-limit stop marks
+/// thousands of records with one reason).
+///
+/// [`Outcome::Failed`]: crate::Outcome::Failed
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Failure {
+    /// What went wrong.
+    pub kind: ErrorKind,
+    /// HTTP status of HubSpot's answer, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// HubSpot's category (`VALIDATION_ERROR`...), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// HubSpot's message, or a description of the local reason.
+    pub message: String,
+    /// HubSpot's correlation id, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+}
+
+impl Failure {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            status: None,
+            category: None,
+            message: message.into(),
+            correlation_id: None,
+        }
+    }
+
+    /// Whether sending the record again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        self.kind.is_retryable()
+            || matches!(
+                self.kind,
+                ErrorKind::RateLimitedDaily | ErrorKind::Cancelled | ErrorKind::DeadlineExceeded
+            )
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_sentence(
+            f,
+            self.kind,
+            self.status,
+            self.category.as_deref(),
+            &self.message,
+            self.correlation_id.as_deref(),
+        )
+    }
+}
+
+impl From<&Error> for Failure {
+    fn from(e: &Error) -> Self {
+        e.to_failure()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_one_sentence() {
+        let e = Error::new(ErrorKind::Validation, "Property \"x\" does not exist.")
+            .with_status(400)
+            .with_category(Some("VALIDATION_ERROR".into()))
+            .with_correlation_id(Some("abc".into()));
+        assert_eq!(
+            e.to_string(),
+            "HubSpot rejected the input as invalid (HTTP 400, VALIDATION_ERROR): Property \"x\" does not exist (correlation id abc)"
+        );
+        assert!(!e.is_retryable());
+        assert!(Error::new(ErrorKind::Server, "").is_retryable());
+        assert_eq!(
+            Error::new(ErrorKind::Timeout, "").to_string(),
+            "the request timed out"
+        );
+    }
+}

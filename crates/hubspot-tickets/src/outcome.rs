@@ -1,0 +1,125 @@
+//! Per-record outcomes and the one-batch result.
+
+use std::sync::Arc;
+
+use hubspot_tickets_client::types::{InputError, UpsertedTicket};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde::Serialize;
+
+use crate::error::Failure;
+
+/// What happened to one input.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Outcome {
+    /// HubSpot created a ticket (`new: true`).
+    Created {
+        /// HubSpot's record id (`hs_object_id`).
+        object_id: String,
+    },
+    /// HubSpot updated an existing ticket (`new: false`).
+    Updated {
+        /// HubSpot's record id (`hs_object_id`).
+        object_id: String,
+    },
+    /// The record was refused (HubSpot's reason), could not be sent (invalid input),
+    /// or its request failed after every retry. A failed request is not proof that
+    /// nothing was written; resending is safe (upserts are idempotent).
+    Failed {
+        /// Why.
+        reason: Arc<Failure>,
+    },
+    /// The record was not written and not judged: the run stopped before sending it
+    /// (daily limit, cancellation, deadline, or an authentication failure that dooms
+    /// every request), or HubSpot refused its request for the daily limit. Safe to
+    /// send again later.
+    NotAttempted {
+        /// Why.
+        reason: Arc<Failure>,
+    },
+}
+
+impl Outcome {
+    /// `Created` or `Updated`.
+    pub fn is_written(&self) -> bool {
+        matches!(self, Self::Created { .. } | Self::Updated { .. })
+    }
+
+    /// HubSpot's record id, when written.
+    pub fn object_id(&self) -> Option<&str> {
+        match self {
+            Self::Created { object_id } | Self::Updated { object_id } => Some(object_id),
+            _ => None,
+        }
+    }
+
+    /// The reason, when not written.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            Self::Failed { reason } | Self::NotAttempted { reason } => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+/// One input's outcome, with where it was in the input.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RecordOutcome {
+    /// 0-based index of the input (in the stream for bulk runs, in the `Vec` for
+    /// [`Client::upsert_batch`](crate::Client::upsert_batch)).
+    pub position: u64,
+    /// The input's id (the unique property value).
+    pub id: String,
+    /// What happened.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// The result of [`Client::upsert_batch`](crate::Client::upsert_batch): one outcome per
+/// input, plus HubSpot's raw results and per-input errors (a 207's `errors`) and the
+/// last answer's status and headers.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct BatchOutcome {
+    /// One per input, in input order.
+    pub records: Vec<RecordOutcome>,
+    /// The tickets HubSpot wrote, as it described them (all answers of this call).
+    pub results: Vec<UpsertedTicket>,
+    /// HubSpot's per-input errors (207), as it sent them.
+    pub errors: Vec<InputError>,
+    /// Status of the last answer (200, 207...), if a request was sent.
+    pub status: Option<StatusCode>,
+    /// Headers of the last answer (rate-limit headers, correlation id...).
+    pub headers: HeaderMap,
+    /// Requests sent, retries and bisection included.
+    pub requests: u32,
+}
+
+impl BatchOutcome {
+    /// Records created.
+    pub fn created(&self) -> impl Iterator<Item = &RecordOutcome> {
+        self.records
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Created { .. }))
+    }
+
+    /// Records updated.
+    pub fn updated(&self) -> impl Iterator<Item = &RecordOutcome> {
+        self.records
+            .iter()
+            .filter(|r| matches!(r.outcome, Outcome::Updated { .. }))
+    }
+
+    /// Records not written (failed or not attempted).
+    pub fn failed(&self) -> impl Iterator<Item = &RecordOutcome> {
+        self.records.iter().filter(|r| !r.outcome.is_written())
+    }
+
+    /// Whether every record was written.
+    pub fn all_written(&self) -> bool {
+        self.records.iter().all(|r| r.outcome.is_written())
+    }
+}

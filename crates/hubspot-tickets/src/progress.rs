@@ -1,0 +1,124 @@
+//! Live counters for progress bars.
+
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+/// Shared live counters of a bulk run (cheap to clone; all clones see the same
+/// numbers). Pass one to [`BulkUpsert::with_progress`](crate::BulkUpsert::with_progress)
+/// and read [`Progress::snapshot`] from a timer to draw a progress bar.
+#[derive(Clone, Debug, Default)]
+pub struct Progress(Arc<Counters>);
+
+#[derive(Debug, Default)]
+struct Counters {
+    submitted: AtomicU64,
+    created: AtomicU64,
+    updated: AtomicU64,
+    failed: AtomicU64,
+    not_attempted: AtomicU64,
+    requests: AtomicU64,
+    retries: AtomicU64,
+    rate_limited: AtomicU64,
+    started: OnceLock<Instant>,
+}
+
+/// A point-in-time copy of [`Progress`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProgressSnapshot {
+    /// Records read from the input so far.
+    pub submitted: u64,
+    /// Records created.
+    pub created: u64,
+    /// Records updated.
+    pub updated: u64,
+    /// Records failed.
+    pub failed: u64,
+    /// Records not attempted.
+    pub not_attempted: u64,
+    /// HTTP requests sent (retries included).
+    pub requests: u64,
+    /// Requests that were retries (after a 429, 5xx, timeout or connection error).
+    pub retries: u64,
+    /// 429 answers received.
+    pub rate_limited: u64,
+    /// Time since the run started.
+    pub elapsed: Duration,
+}
+
+impl ProgressSnapshot {
+    /// Records with a final outcome.
+    pub fn done(&self) -> u64 {
+        self.created + self.updated + self.failed + self.not_attempted
+    }
+
+    /// Records written (created or updated) per second since the start.
+    pub fn records_per_second(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            (self.created + self.updated) as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// Requests per second since the start.
+    pub fn requests_per_second(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.requests as f64 / secs
+        } else {
+            0.0
+        }
+    }
+}
+
+impl Progress {
+    /// New counters at zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads every counter.
+    pub fn snapshot(&self) -> ProgressSnapshot {
+        let c = &self.0;
+        ProgressSnapshot {
+            submitted: c.submitted.load(Relaxed),
+            created: c.created.load(Relaxed),
+            updated: c.updated.load(Relaxed),
+            failed: c.failed.load(Relaxed),
+            not_attempted: c.not_attempted.load(Relaxed),
+            requests: c.requests.load(Relaxed),
+            retries: c.retries.load(Relaxed),
+            rate_limited: c.rate_limited.load(Relaxed),
+            elapsed: c.started.get().map(Instant::elapsed).unwrap_or_default(),
+        }
+    }
+
+    pub(crate) fn start(&self) {
+        let _ = self.0.started.set(Instant::now());
+    }
+    pub(crate) fn submitted(&self) {
+        self.0.submitted.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn request(&self, retry: bool) {
+        self.0.requests.fetch_add(1, Relaxed);
+        if retry {
+            self.0.retries.fetch_add(1, Relaxed);
+        }
+    }
+    pub(crate) fn rate_limited(&self) {
+        self.0.rate_limited.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn record(&self, outcome: &crate::Outcome) {
+        let c = match outcome {
+            crate::Outcome::Created { .. } => &self.0.created,
+            crate::Outcome::Updated { .. } => &self.0.updated,
+            crate::Outcome::Failed { .. } => &self.0.failed,
+            crate::Outcome::NotAttempted { .. } => &self.0.not_attempted,
+        };
+        c.fetch_add(1, Relaxed);
+    }
+}

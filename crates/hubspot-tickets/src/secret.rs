@@ -1,0 +1,109 @@
+//! The access token, a secret that never prints.
+
+use std::fmt;
+
+use reqwest::header::HeaderValue;
+
+use crate::error::Error;
+
+/// A HubSpot private-app or OAuth access token.
+///
+/// The value is never shown: `Debug` prints `AccessToken(<redacted>)`, there is no
+/// `Display`, and the facade never copies it into errors, logs or spans (error
+/// messages that echo it back are scrubbed). Use [`AccessToken::expose`] where you
+/// really need the text.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken(Box<str>);
+
+impl AccessToken {
+    /// Wraps a token. Surrounding whitespace (a trailing newline from a file, say) is
+    /// removed.
+    pub fn new(token: impl Into<String>) -> Self {
+        let token: String = token.into();
+        Self(token.trim().into())
+    }
+
+    /// Reads `HUBSPOT_ACCESS_TOKEN` from the environment.
+    ///
+    /// # Errors
+    /// A [`ErrorKind::Configuration`](crate::ErrorKind::Configuration) error when the
+    /// variable is missing, empty or not Unicode.
+    pub fn from_env() -> Result<Self, Error> {
+        match std::env::var(crate::client::TOKEN_ENV) {
+            Ok(v) if !v.trim().is_empty() => Ok(Self::new(v)),
+            _ => Err(Error::configuration(format!(
+                "no access token: set {} or pass one to the builder",
+                crate::client::TOKEN_ENV
+            ))),
+        }
+    }
+
+    /// The token's text. Handle with care.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The `Authorization` header value, marked sensitive so that `http`'s own
+    /// `Debug` output hides it too.
+    pub(crate) fn bearer_header(&self) -> Result<HeaderValue, Error> {
+        let mut value = HeaderValue::try_from(format!("Bearer {}", self.0)).map_err(|_| {
+            Error::configuration(
+                "the access token contains characters not allowed in an HTTP header",
+            )
+        })?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+
+    /// Replaces every occurrence of the token in `text` (HubSpot or a proxy may echo it).
+    pub(crate) fn scrub(&self, text: String) -> String {
+        if self.0.len() >= 4 && text.contains(&*self.0) {
+            text.replace(&*self.0, "<redacted>")
+        } else {
+            text
+        }
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessToken(<redacted>)")
+    }
+}
+
+impl From<String> for AccessToken {
+    fn from(value: String) -> Self {
+        Self::new(value)
+    }
+}
+
+impl From<&str> for AccessToken {
+    fn from(value: &str) -> Self {
+        Self::new(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let t = AccessToken::new(" pat-na1-secret-123\n");
+        assert_eq!(t.expose(), "pat-na1-secret-123");
+        assert!(!format!("{t:?}").contains("secret"));
+        let h = t
+            .bearer_header()
+            .unwrap_or_else(|_| HeaderValue::from_static("x"));
+        assert!(h.is_sensitive());
+        assert!(!format!("{h:?}").contains("secret"));
+        assert_eq!(
+            t.scrub("bad token pat-na1-secret-123 here".into()),
+            "bad token <redacted> here"
+        );
+    }
+}
