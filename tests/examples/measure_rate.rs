@@ -100,7 +100,10 @@ async fn main() {
     let ceiling = f64::from(max) / window.as_secs_f64();
     // Enough records to keep the limiter busy for `seconds`.
     let n = (ceiling * seconds as f64) as usize * 100;
-    println!("window {max} requests / {window_ms} ms = ceiling {ceiling:.1} requests/s ({:.0} records/s)", ceiling * 100.0);
+    println!(
+        "window {max} requests / {window_ms} ms = ceiling {ceiling:.1} requests/s ({:.0} records/s)",
+        ceiling * 100.0
+    );
 
     // One process.
     let emu = start(max, window).await;
@@ -129,7 +132,14 @@ async fn main() {
     let half = n / 2;
     let spawn = |prefix: &str| {
         tokio::process::Command::new(&exe)
-            .args(["worker", emu.base_url(), prefix, &half.to_string(), &max.to_string(), &window_ms.to_string()])
+            .args([
+                "worker",
+                emu.base_url(),
+                prefix,
+                &half.to_string(),
+                &max.to_string(),
+                &window_ms.to_string(),
+            ])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap()
@@ -166,7 +176,11 @@ async fn main() {
         for e in &log {
             let w = (e.at - t0).num_milliseconds() / window_ms as i64;
             let slot = per_window.entry(w).or_default();
-            if e.status == Some(429) { slot.1 += 1 } else { slot.0 += 1 }
+            if e.status == Some(429) {
+                slot.1 += 1
+            } else {
+                slot.0 += 1
+            }
         }
         println!("per window (ok, 429): {per_window:?}");
     }

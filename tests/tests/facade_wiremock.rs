@@ -107,7 +107,10 @@ async fn sends_hubspots_wire_shape() {
 
     let status = c.rate_limit_status();
     let h = status.last_headers.unwrap();
-    assert_eq!((h.max, h.remaining, h.daily_remaining), (Some(190), Some(189), Some(611_204)));
+    assert_eq!(
+        (h.max, h.remaining, h.daily_remaining),
+        (Some(190), Some(189), Some(611_204))
+    );
     assert_eq!(h.interval, Some(Duration::from_secs(10)));
 }
 
@@ -125,7 +128,10 @@ async fn html_5xx_is_retried_and_keeps_its_status() {
         .with_priority(1)
         .mount(&server)
         .await;
-    Mock::given(path(PATH)).respond_with(Echo).mount(&server).await;
+    Mock::given(path(PATH))
+        .respond_with(Echo)
+        .mount(&server)
+        .await;
     let out = client(&server).upsert_batch(inputs(2)).await.unwrap();
     assert!(out.all_written());
     assert_eq!(out.requests, 3);
@@ -135,12 +141,10 @@ async fn html_5xx_is_retried_and_keeps_its_status() {
 async fn html_4xx_is_a_clear_error() {
     let server = MockServer::start().await;
     Mock::given(path(PATH))
-        .respond_with(
-            ResponseTemplate::new(403).set_body_raw(
-                "<html><body><p>Access   denied</p>\n</body></html>",
-                "text/html; charset=utf-8",
-            ),
-        )
+        .respond_with(ResponseTemplate::new(403).set_body_raw(
+            "<html><body><p>Access   denied</p>\n</body></html>",
+            "text/html; charset=utf-8",
+        ))
         .expect(1)
         .mount(&server)
         .await;
@@ -168,12 +172,18 @@ async fn a_429_with_retry_after_is_waited_out() {
         .with_priority(1)
         .mount(&server)
         .await;
-    Mock::given(path(PATH)).respond_with(Echo).mount(&server).await;
+    Mock::given(path(PATH))
+        .respond_with(Echo)
+        .mount(&server)
+        .await;
     let started = std::time::Instant::now();
     let out = client(&server).upsert_batch(inputs(1)).await.unwrap();
     assert!(out.all_written());
     assert_eq!(out.requests, 2);
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After honoured");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After honoured"
+    );
 }
 
 #[tokio::test]
@@ -191,7 +201,11 @@ async fn any_2xx_with_a_valid_body_is_success() {
         .await;
     let out = client(&server).upsert_batch(inputs(1)).await.unwrap();
     assert_eq!(out.status.map(|s| s.as_u16()), Some(201));
-    assert_eq!(out.records[0].outcome.object_id(), Some("77"), "mapped by id");
+    assert_eq!(
+        out.records[0].outcome.object_id(),
+        Some("77"),
+        "mapped by id"
+    );
     assert_eq!(out.updated().count(), 1);
 }
 
@@ -228,9 +242,10 @@ fn plain_http_is_refused_except_for_loopback() {
     assert_eq!(e.kind(), ErrorKind::Configuration);
     assert!(!e.to_string().contains(TOKEN));
     assert!(b().base_url("http://127.0.0.1:9").build().is_ok());
-    assert!(b()
-        .base_url("http://api.example.com")
-        .allow_insecure_http(true)
-        .build()
-        .is_ok());
+    assert!(
+        b().base_url("http://api.example.com")
+            .allow_insecure_http(true)
+            .build()
+            .is_ok()
+    );
 }

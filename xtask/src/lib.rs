@@ -19,6 +19,10 @@ pub const SPEC_PATH: &str = "spec/openapi.yaml";
 pub const GENERATED_PATH: &str = "crates/hubspot-tickets-client/src/generated.rs";
 /// The progenitor release this generator is pinned to (kept in step with Cargo.lock by a test).
 pub const PROGENITOR_VERSION: &str = "0.15.1";
+/// The hand-written per-client value the generated `Client` carries (see `hooks.rs`).
+pub const INNER_TYPE: &str = "crate::hooks::RequestHeaders";
+/// The hand-written function run on every request before it is sent.
+pub const PRE_HOOK: &str = "crate::hooks::apply_request_headers";
 /// What to run when the committed code is stale.
 pub const FIX_COMMAND: &str = "cargo xtask codegen";
 
@@ -55,7 +59,13 @@ pub fn generate_source(spec_yaml: &str) -> Result<String> {
         .with_interface(progenitor::InterfaceStyle::Positional)
         .with_tag(progenitor::TagStyle::Merged)
         .with_derive("PartialEq")
-        .with_map_type("::std::collections::BTreeMap");
+        .with_map_type("::std::collections::BTreeMap")
+        // Per-client headers (the bearer token, the user agent) live in a hand-written
+        // inner value that a pre-request hook applies, so a caller-supplied
+        // `reqwest::Client` (which cannot gain default headers after it is built) can
+        // still be authenticated. Both items are in the client crate's `hooks.rs`.
+        .with_inner_type(rust_path(INNER_TYPE)?)
+        .with_pre_hook(rust_path(PRE_HOOK)?);
     let mut generator = progenitor::Generator::new(&settings);
 
     // progenitor reports some unsupported shapes with `assert!`/`todo!` rather than an
@@ -97,7 +107,7 @@ pub fn generate_source(spec_yaml: &str) -> Result<String> {
     let _ = writeln!(out, "// Source: {SPEC_PATH} (sha256 {sha})");
     let _ = writeln!(
         out,
-        "// Generator: progenitor {PROGENITOR_VERSION}, positional interface, BTreeMap maps"
+        "// Generator: progenitor {PROGENITOR_VERSION}, positional interface, BTreeMap maps, inner {INNER_TYPE}, pre-hook {PRE_HOOK}"
     );
     if !dropped.is_empty() {
         let _ = writeln!(
@@ -113,6 +123,11 @@ pub fn generate_source(spec_yaml: &str) -> Result<String> {
     out.push('\n');
     out.push_str(&body);
     Ok(out)
+}
+
+fn rust_path(path: &str) -> Result<proc_macro2::TokenStream> {
+    path.parse()
+        .map_err(|e| anyhow!("generator setting `{path}` is not a Rust path: {e}"))
 }
 
 /// Removes non-2xx responses from every operation before generation, returning which.

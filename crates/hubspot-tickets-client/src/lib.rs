@@ -14,14 +14,16 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use hubspot_tickets_client::{Client, types};
 //!
-//! let http = reqwest::Client::builder()
-//!     .default_headers({
-//!         let mut h = reqwest::header::HeaderMap::new();
-//!         h.insert(reqwest::header::AUTHORIZATION, "Bearer pat-na1-...".parse()?);
-//!         h
-//!     })
-//!     .build()?;
-//! let client = Client::new_with_client("https://api.hubapi.com", http);
+//! use hubspot_tickets_client::RequestHeaders;
+//!
+//! // Any reqwest::Client works; the token travels in the client's RequestHeaders,
+//! // applied to each request by a pre-request hook (see `hooks`).
+//! let http = reqwest::Client::new();
+//! let client = Client::new_with_client(
+//!     "https://api.hubapi.com",
+//!     http,
+//!     RequestHeaders::bearer("pat-na1-...")?,
+//! );
 //! let body = types::TicketUpsertBatch {
 //!     inputs: vec![types::TicketUpsertInput {
 //!         id: "ZD-1".into(),
@@ -48,5 +50,7 @@
     rust_2018_idioms
 )]
 mod generated;
+pub mod hooks;
 
 pub use generated::*;
+pub use hooks::RequestHeaders;

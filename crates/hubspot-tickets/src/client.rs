@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use hubspot_tickets_client::RequestHeaders;
 use hubspot_tickets_client::types::TicketUpsertInput;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 
@@ -29,7 +30,6 @@ pub const DEFAULT_BASE_URL: &str = "https://api.hubapi.com";
 /// HubSpot's limit of inputs per batch request.
 pub const MAX_BATCH: usize = 100;
 const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
-const PATH: &str = "/crm/v3/objects/tickets/batch/upsert";
 
 #[derive(Debug)]
 pub(crate) struct Settings {
@@ -146,11 +146,11 @@ impl Client {
         self.inner.limiter.status()
     }
 
-    /// The generated progenitor client, for anything the facade does not cover. It
-    /// shares this client's connection pool; when the facade built the HTTP client,
-    /// the token is a default header. (With [`ClientBuilder::http_client`], add
-    /// authentication to your own client for raw calls.) Raw calls bypass the facade's
-    /// rate limiter and retries.
+    /// The generated progenitor client the facade sends its requests through, for
+    /// anything the facade does not cover. It shares this client's connection pool and
+    /// carries the token and user agent (its pre-request hook adds them, also when you
+    /// supplied the `reqwest::Client`). Raw calls bypass the facade's rate limiter,
+    /// retries and per-record accounting.
     pub fn generated(&self) -> &hubspot_tickets_client::Client {
         &self.inner.generated
     }
@@ -474,32 +474,27 @@ impl ClientBuilder {
             .map_err(|_| Error::configuration("the user agent product has invalid characters"))?;
         let http = match self.http {
             Some(h) => h,
-            None => {
-                let mut headers = HeaderMap::new();
-                headers.insert(AUTHORIZATION, auth.clone());
-                reqwest::Client::builder()
-                    .user_agent(user_agent.clone())
-                    .default_headers(headers)
-                    .connect_timeout(self.connect_timeout)
-                    .pool_max_idle_per_host(self.max_concurrency.max(1))
-                    .pool_idle_timeout(Duration::from_secs(60))
-                    .http1_only()
-                    .tcp_nodelay(true)
-                    .redirect(reqwest::redirect::Policy::none())
-                    .build()
-                    .map_err(|e| {
-                        Error::configuration(format!("the HTTP client could not be built: {e}"))
-                            .with_source(e)
-                    })?
-            }
+            None => reqwest::Client::builder()
+                .connect_timeout(self.connect_timeout)
+                .pool_max_idle_per_host(self.max_concurrency.max(1))
+                .pool_idle_timeout(Duration::from_secs(60))
+                .http1_only()
+                .tcp_nodelay(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| {
+                    Error::configuration(format!("the HTTP client could not be built: {e}"))
+                        .with_source(e)
+                })?,
         };
-        let generated = hubspot_tickets_client::Client::new_with_client(&base_url, http.clone());
-        let transport = Transport::Http {
-            http,
-            url: format!("{base_url}{PATH}"),
-            auth,
-            user_agent,
-        };
+        // The token and user agent travel in the generated client's RequestHeaders
+        // (applied by its pre-request hook), so a caller-supplied reqwest::Client is
+        // authenticated the same way as ours.
+        let headers = RequestHeaders::new()
+            .with_header(AUTHORIZATION, auth)
+            .with_header(reqwest::header::USER_AGENT, user_agent);
+        let generated = hubspot_tickets_client::Client::new_with_client(&base_url, http, headers);
+        let transport = Transport::Http(generated.clone());
         Ok(Client {
             inner: Arc::new(Inner {
                 transport,

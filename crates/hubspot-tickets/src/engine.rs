@@ -4,7 +4,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use bytes::Bytes;
 use hubspot_tickets_client::types::{
     ApiError, InputError, TicketUpsertBatch, TicketUpsertBatchResult, TicketUpsertInput,
     UpsertedTicket,
@@ -19,7 +18,7 @@ use crate::client::Inner;
 use crate::error::{Error, ErrorKind, Failure};
 use crate::outcome::{Outcome, RecordOutcome};
 use crate::progress::Progress;
-use crate::transport::{RawResponse, retry_after};
+use crate::transport::{Answer, RawResponse, retry_after};
 
 /// State shared by every batch of one operation (one `upsert_batch` call or one bulk run).
 pub(crate) struct Op {
@@ -159,28 +158,12 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
             continue;
         }
         let batch = TicketUpsertBatch { inputs: sub.inputs };
-        let body = match serde_json::to_vec(&batch) {
-            Ok(b) => Bytes::from(b),
-            Err(e) => {
-                let f = Arc::new(Failure::new(
-                    ErrorKind::InvalidInput,
-                    format!("the batch could not be encoded as JSON: {e}"),
-                ));
-                let sub = Sub {
-                    inputs: batch.inputs,
-                    idx: sub.idx,
-                };
-                finish(&mut slots, sub, &|| Outcome::Failed {
-                    reason: Arc::clone(&f),
-                });
-                continue;
-            }
-        };
+        let sent = send(op, &batch, &mut requests).await;
         let sub = Sub {
             inputs: batch.inputs,
             idx: sub.idx,
         };
-        match send(op, body, sub.inputs.len(), &mut requests).await {
+        match sent {
             Sent::Answer {
                 status,
                 headers,
@@ -504,43 +487,54 @@ enum Step {
 /// Judges one answer (or the lack of one).
 fn judge(
     op: &Op,
-    answer: Result<Result<RawResponse, Error>, Error>,
+    answer: Result<Result<Answer, Error>, Error>,
     sent: Instant,
     span: &tracing::Span,
 ) -> Step {
     let c = &op.client;
     let raw = match answer {
         Err(timeout) | Ok(Err(timeout)) => return Step::Failed(timeout),
-        Ok(Ok(raw)) => raw,
+        Ok(Ok(Answer::Success {
+            status,
+            headers,
+            body,
+        })) => {
+            c.limiter.observe(&headers, sent);
+            span.record("status", status.as_u16());
+            debug!(status = status.as_u16(), "answer");
+            return Step::Done(Sent::Answer {
+                status,
+                headers,
+                body,
+            });
+        }
+        // A 2xx whose body did not decode (cut short by a proxy, say) is retried: the
+        // upsert is idempotent, and the retry gets a readable answer.
+        Ok(Ok(Answer::Undecodable {
+            status,
+            body,
+            error,
+        })) => {
+            let shown = status.map_or_else(|| "2xx".to_owned(), |s| s.as_u16().to_string());
+            warn!(status = %shown, "success status with an undecodable body; retrying");
+            let mut err = Error::new(
+                ErrorKind::Decode,
+                c.token.scrub(format!(
+                    "HTTP {shown} answer is not a batch result ({error}); the records may have been written: {}",
+                    snippet_of(&body)
+                )),
+            );
+            if let Some(status) = status {
+                span.record("status", status.as_u16());
+                err = err.with_status(status.as_u16());
+            }
+            return Step::Failed(err);
+        }
+        Ok(Ok(Answer::Other(raw))) => raw,
     };
     c.limiter.observe(&raw.headers, sent);
     let status = raw.status.as_u16();
     span.record("status", status);
-    if raw.status.is_success() {
-        return match serde_json::from_slice::<TicketUpsertBatchResult>(&raw.body) {
-            Ok(body) => {
-                debug!(status, "answer");
-                Step::Done(Sent::Answer {
-                    status: raw.status,
-                    headers: raw.headers,
-                    body,
-                })
-            }
-            Err(e) => {
-                warn!(status, "undecodable success answer");
-                Step::Failed(
-                    Error::new(
-                        ErrorKind::Decode,
-                        c.token.scrub(format!(
-                            "HTTP {status} answer is not a batch result ({e}); the records may have been written: {}",
-                            snippet(&raw)
-                        )),
-                    )
-                    .with_status(status),
-                )
-            }
-        };
-    }
     let err = classify(&raw, c);
     if let Some(id) = err.correlation_id() {
         span.record("correlation_id", id);
@@ -555,8 +549,6 @@ fn judge(
             op.progress.rate_limited();
             Step::RateLimited(err)
         }
-        // A 2xx whose body did not decode (cut short by a proxy, say) is retried with
-        // these: the upsert is idempotent, and the retry gets a readable answer.
         ErrorKind::Server | ErrorKind::Timeout | ErrorKind::Transport => Step::Failed(err),
         _ => {
             debug!(kind = %err.kind(), status, "refused");
@@ -566,8 +558,9 @@ fn judge(
 }
 
 /// Sends one request body until it gets a final answer.
-async fn send(op: &Op, body: Bytes, records: usize, requests: &mut u32) -> Sent {
+async fn send(op: &Op, batch: &TicketUpsertBatch, requests: &mut u32) -> Sent {
     let c = &op.client;
+    let records = batch.inputs.len();
     let policy = &c.cfg.retry;
     let mut schedule = policy.schedule();
     let mut attempt = 0_u32;
@@ -608,7 +601,7 @@ async fn send(op: &Op, body: Bytes, records: usize, requests: &mut u32) -> Sent 
             status = field::Empty,
             correlation_id = field::Empty,
         );
-        let answer = tokio::time::timeout(timeout, c.transport.send(body.clone()))
+        let answer = tokio::time::timeout(timeout, c.transport.send(batch))
             .instrument(span.clone())
             .await
             .map_err(|_| {
@@ -690,7 +683,11 @@ async fn sleep_until_opt(t: Option<Instant>) {
 
 /// A short, single-line view of a non-JSON body (its HTML `<title>` if any).
 fn snippet(raw: &RawResponse) -> String {
-    let text = String::from_utf8_lossy(&raw.body);
+    snippet_of(&raw.body)
+}
+
+fn snippet_of(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
     let lower = text.to_ascii_lowercase();
     let inner = match (lower.find("<title>"), lower.find("</title>")) {
         (Some(a), Some(b)) if b > a + 7 => text.get(a + 7..b).unwrap_or("").to_owned(),

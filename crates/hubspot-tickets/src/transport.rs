@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use hubspot_tickets_client::types::{TicketUpsertBatch, TicketUpsertBatchResult};
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
+use reqwest::header::HeaderMap;
 
 use crate::error::{Error, ErrorKind};
 
@@ -16,6 +17,26 @@ pub(crate) struct RawResponse {
     pub body: Bytes,
 }
 
+/// What one request brought back.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    /// A 2xx whose body decoded as a batch result (200, 207, or any other 2xx).
+    Success {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: TicketUpsertBatchResult,
+    },
+    /// A 2xx whose body is not a batch result (cut short, say). The status is known
+    /// only when it was read before decoding failed.
+    Undecodable {
+        status: Option<StatusCode>,
+        body: Bytes,
+        error: serde_json::Error,
+    },
+    /// Any non-2xx answer, with its status, headers and body intact.
+    Other(RawResponse),
+}
+
 #[cfg(test)]
 pub(crate) type MockFn = std::sync::Arc<
     dyn Fn(Bytes) -> futures::future::BoxFuture<'static, Result<RawResponse, Error>> + Send + Sync,
@@ -23,12 +44,12 @@ pub(crate) type MockFn = std::sync::Arc<
 
 #[derive(Clone)]
 pub(crate) enum Transport {
-    Http {
-        http: reqwest::Client,
-        url: String,
-        auth: HeaderValue,
-        user_agent: HeaderValue,
-    },
+    /// The generated client: it builds the request from the spec (path, JSON body,
+    /// `api-version`), its pre-request hook adds the token and user agent, and it
+    /// decodes 2xx bodies into the generated types. Non-2xx answers come back untyped
+    /// (a generator setting), so they keep their status, headers and body.
+    Http(hubspot_tickets_client::Client),
+    /// Unit tests: a closure from request body bytes to an answer.
     #[cfg(test)]
     Mock(MockFn),
 }
@@ -36,9 +57,12 @@ pub(crate) enum Transport {
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Http { url, .. } => f
+            Self::Http(client) => f
                 .debug_struct("Http")
-                .field("url", url)
+                .field(
+                    "base_url",
+                    &hubspot_tickets_client::ClientInfo::baseurl(client),
+                )
                 .finish_non_exhaustive(),
             #[cfg(test)]
             Self::Mock(_) => f.write_str("Mock"),
@@ -46,40 +70,76 @@ impl std::fmt::Debug for Transport {
     }
 }
 
-static API_VERSION: HeaderValue = HeaderValue::from_static("v3");
-static JSON: HeaderValue = HeaderValue::from_static("application/json");
-
 impl Transport {
-    pub(crate) async fn send(&self, body: Bytes) -> Result<RawResponse, Error> {
+    pub(crate) async fn send(&self, batch: &TicketUpsertBatch) -> Result<Answer, Error> {
+        use hubspot_tickets_client::Error as GenError;
         match self {
-            Self::Http {
-                http,
-                url,
-                auth,
-                user_agent,
-            } => {
-                let mut resp = http
-                    .post(url.as_str())
-                    .header(AUTHORIZATION, auth.clone())
-                    .header(USER_AGENT, user_agent.clone())
-                    .header(CONTENT_TYPE, JSON.clone())
-                    .header(ACCEPT, JSON.clone())
-                    .header("api-version", API_VERSION.clone())
-                    .body(body)
-                    .send()
-                    .await
-                    .map_err(transport_error)?;
-                let status = resp.status();
-                let headers = std::mem::take(resp.headers_mut());
-                let body = resp.bytes().await.map_err(transport_error)?;
-                Ok(RawResponse {
-                    status,
-                    headers,
+            Self::Http(client) => match client.batch_upsert_tickets(batch).await {
+                Ok(value) => {
+                    let status = value.status();
+                    let headers = value.headers().clone();
+                    Ok(Answer::Success {
+                        status,
+                        headers,
+                        body: value.into_inner(),
+                    })
+                }
+                Err(GenError::UnexpectedResponse(mut resp)) => {
+                    let status = resp.status();
+                    let headers = std::mem::take(resp.headers_mut());
+                    let body = resp.bytes().await.map_err(transport_error)?;
+                    Ok(Answer::Other(RawResponse {
+                        status,
+                        headers,
+                        body,
+                    }))
+                }
+                Err(GenError::InvalidResponsePayload(body, error)) => Ok(Answer::Undecodable {
+                    status: None,
                     body,
-                })
-            }
+                    error,
+                }),
+                Err(
+                    GenError::CommunicationError(e)
+                    | GenError::ResponseBodyError(e)
+                    | GenError::InvalidUpgrade(e),
+                ) => Err(transport_error(e)),
+                // Typed error responses are not generated (see spec/README.md), so this
+                // arm is only reached if that generator setting changes.
+                Err(GenError::ErrorResponse(value)) => Ok(Answer::Other(RawResponse {
+                    status: value.status(),
+                    headers: value.headers().clone(),
+                    body: Bytes::new(),
+                })),
+                Err(GenError::InvalidRequest(why) | GenError::Custom(why)) => Err(Error::new(
+                    ErrorKind::Configuration,
+                    format!("the request could not be built: {why}"),
+                )),
+            },
             #[cfg(test)]
-            Self::Mock(f) => f(body).await,
+            Self::Mock(f) => {
+                let bytes = serde_json::to_vec(batch).map_err(|e| {
+                    Error::new(ErrorKind::InvalidInput, format!("unencodable batch: {e}"))
+                })?;
+                let raw = f(Bytes::from(bytes)).await?;
+                if !raw.status.is_success() {
+                    return Ok(Answer::Other(raw));
+                }
+                Ok(
+                    match serde_json::from_slice::<TicketUpsertBatchResult>(&raw.body) {
+                        Ok(body) => Answer::Success {
+                            status: raw.status,
+                            headers: raw.headers,
+                            body,
+                        },
+                        Err(error) => Answer::Undecodable {
+                            status: Some(raw.status),
+                            body: raw.body,
+                            error,
+                        },
+                    },
+                )
+            }
         }
     }
 }
@@ -124,6 +184,7 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reqwest::header::HeaderValue;
 
     #[test]
     fn retry_after_forms() {
