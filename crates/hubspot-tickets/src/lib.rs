@@ -199,3 +199,8 @@ pub use hubspot_tickets_client as generated;
 pub use hubspot_tickets_client::types;
 /// Re-exported for [`BulkUpsert::with_cancellation`].
 pub use tokio_util::sync::CancellationToken;
+
+/// The workspace README's Rust examples, compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
