@@ -8,6 +8,23 @@
 //! new one start only when fewer than `max` are in it. A request's slot is held
 //! from the moment it is sent until its answer arrives, then for `interval` more,
 //! so HubSpot (which counts by arrival) can never see more than `max` either.
+//!
+//! Other processes on the same app show up in `X-HubSpot-RateLimit-Remaining`: what
+//! HubSpot counted beyond our own requests. Each process only sees the others through
+//! its own answers, late, so the limiter is careful in three ways once it has seen
+//! another process (and not before: a process alone keeps the whole window):
+//! - a place another process was seen holding is kept until answers show, for longer
+//!   than a request takes, that it was not replaced (a window after the last answer
+//!   that counted it at most). A dip in the count is usually a request that left the
+//!   window whose replacement is on its way, and taking that place means a 429 for it;
+//! - a little headroom is left free, for a process that lost its share to get back in
+//!   and to absorb what both send before either sees the other's requests;
+//! - while room is scarce, requests are spread at the window's average rate, and where
+//!   there is much room (at the start, or after the other process left) at most half
+//!   of it is in flight at once, so two processes filling it never overshoot together.
+//!
+//! The first request, and the first after a 429 pause, goes alone: its answer says
+//! whether someone else already fills the window.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -89,6 +106,21 @@ struct Slot {
     done: Option<Instant>,
 }
 
+/// A place in HubSpot's window that another process was seen holding.
+#[derive(Clone, Copy, Debug)]
+struct Place {
+    /// The last answer that counted it.
+    seen: Instant,
+    /// Until when it is kept if no answer counts it again.
+    until: Instant,
+    /// When the first request was sent whose answer no longer counted it, if any.
+    dipped: Option<Instant>,
+}
+
+/// While room is scarce on a shared app, at most this many of our requests start
+/// within this many average spacings (`interval / max`).
+const PACE_BURST: u32 = 2;
+
 #[derive(Debug)]
 struct State {
     mode: LimitMode,
@@ -101,17 +133,28 @@ struct State {
     /// minute more (to tell how many of ours an answer's count includes).
     slots: VecDeque<Slot>,
     next_id: u64,
-    /// Requests HubSpot counted that this client did not send (another process on the
-    /// same app), as the times until which each is assumed to hold a place.
-    external: Vec<Instant>,
-    /// Places that freed up because an assumption about other processes ran out (or a
-    /// 429 pause ended), not because HubSpot said so. They are used one request at a
-    /// time: a probe, whose answer's headers tell whether the room is real.
+    /// Places other processes on the same app were surely seen to hold (see
+    /// [`State::account_for_others`]).
+    others: Vec<Place>,
+    /// Places that may be other processes' or our own requests in flight (the answer
+    /// could not tell), as the times until which each is kept: briefly, so that two
+    /// processes starting together do not hide each other behind their requests in
+    /// flight, and a process alone does not lose its own places.
+    maybe_others: Vec<Instant>,
+    /// Places that freed up because an assumption about other processes ran out, not
+    /// because HubSpot said so. They are used one request at a time: a probe, whose
+    /// answer's headers tell whether the room is real.
     unverified: u32,
+    /// The next request is a probe whatever the room (first request, end of a 429 pause).
+    probe_first: bool,
     /// The probe in flight, if any.
     probe: Option<u64>,
     blocked_until: Option<Instant>,
     last: Option<RateLimitHeaders>,
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl State {
@@ -119,6 +162,32 @@ impl State {
     /// never lets a request land exactly on the window's edge.
     fn margin(&self) -> Duration {
         (self.interval / 500).max(Duration::from_millis(1))
+    }
+
+    /// How long a dip in another process's count may last while the place is still its:
+    /// it replaces a request that left HubSpot's window only once that request's slot
+    /// is over, about a request's latency later (ours stand in for its), plus a
+    /// twentieth of the window for its scheduling.
+    fn grace(&self, now: Instant) -> Duration {
+        let from = now.checked_sub(self.interval);
+        let slowest = self
+            .slots
+            .iter()
+            .filter(|s| s.done.is_none_or(|d| from.is_none_or(|f| d > f)))
+            .map(|s| s.done.unwrap_or(now).saturating_duration_since(s.sent))
+            .max()
+            .unwrap_or_default();
+        self.interval / 20 + slowest
+    }
+
+    /// Whether another process was surely seen in a recent window (pruned first).
+    fn shared(&self) -> bool {
+        !self.others.is_empty()
+    }
+
+    /// Places left free while the app is shared.
+    fn headroom(&self) -> u32 {
+        (self.max / 20).max(1).min(self.max - 1)
     }
 
     fn prune(&mut self, now: Instant) {
@@ -130,10 +199,11 @@ impl State {
         {
             self.slots.pop_front();
         }
-        let before = self.external.len();
-        self.external.retain(|t| *t > now);
-        let expired = u32::try_from(before - self.external.len()).unwrap_or(u32::MAX);
-        self.unverified = self.unverified.saturating_add(expired);
+        let before = self.others.len();
+        self.others.retain(|p| p.until > now);
+        let lapsed = count(before - self.others.len());
+        self.unverified = self.unverified.saturating_add(lapsed);
+        self.maybe_others.retain(|t| *t > now);
     }
 
     /// This client's requests that hold a place: in flight, or answered less than a
@@ -146,35 +216,145 @@ impl State {
             .count()
     }
 
-    fn used(&self, now: Instant) -> u32 {
-        u32::try_from(self.ours(now) + self.external.len()).unwrap_or(u32::MAX)
+    fn in_flight(&self) -> u32 {
+        count(self.slots.iter().filter(|s| s.done.is_none()).count())
     }
 
-    /// Updates the estimate of other processes' requests from HubSpot's count.
+    /// Other processes' places, by the larger of the two estimates (they overlap).
+    fn theirs(&self) -> usize {
+        self.others.len().max(self.maybe_others.len())
+    }
+
+    fn used(&self, now: Instant) -> u32 {
+        count(self.ours(now) + self.theirs())
+    }
+
+    /// Updates the estimate of other processes' places from an answer to a request sent
+    /// at `sent`: HubSpot's count showed at least `low` and at most about `high` places
+    /// of theirs (the figures differ by our requests it may or may not have counted), and
+    /// surely some if `certain`.
     ///
-    /// HubSpot says `others` requests of other processes are in its window now. Each
-    /// may have just been sent, so each is assumed to hold its place for a full window
-    /// from now, re-dated on every answer that still counts at least as many (briefly
-    /// only, when `certain` is false: the figure may include our own). A lower
-    /// count changes nothing at once: it is often a place between one request leaving
-    /// HubSpot's window and its sender's next one arriving, which belongs to that sender.
-    /// Places others really gave up expire a window after the last answer that counted
-    /// them, and are then re-checked one probe request at a time (see `unverified`).
-    fn account_for_others(&mut self, others: u32, certain: bool, now: Instant) {
-        let others = usize::try_from(others).unwrap_or(usize::MAX).min(4096);
-        if others < self.external.len() {
-            return;
-        }
-        let fresh = if certain {
-            now + self.interval + self.margin()
+    /// Each place counted may have just been taken, so it is kept a full window from now,
+    /// plus [`State::grace`]. A lower count frees nothing at once: it is often a place
+    /// between one request leaving HubSpot's window and its sender's next one arriving.
+    /// A place is given up when answers to requests sent more than a grace apart both
+    /// leave it out (its holder did not replace it), or lapses a window and a grace after
+    /// the last answer that counted it, to be re-checked one probe at a time (see
+    /// `unverified`). Places are kept by the lower figure (the higher would keep one for
+    /// a whole window whenever one of ours reached HubSpot a little late) and given up
+    /// by the higher one. When the count may be our own requests in flight (`certain` is
+    /// false), it is kept only briefly.
+    fn account_for_others(
+        &mut self,
+        low: u32,
+        high: u32,
+        certain: bool,
+        sent: Instant,
+        now: Instant,
+    ) {
+        let low = usize::try_from(low).unwrap_or(usize::MAX).min(4096);
+        let high = usize::try_from(high).unwrap_or(usize::MAX).min(4096);
+        let grace = self.grace(now);
+        // Rank places by when they were last counted: place `k` is the one a count of
+        // `k` or more confirms.
+        self.others
+            .sort_unstable_by_key(|p| std::cmp::Reverse(p.seen));
+        if certain {
+            let until = now + self.interval + grace;
+            for p in self.others.iter_mut().take(low) {
+                p.seen = now;
+                p.until = p.until.max(until);
+            }
+            if self.others.len() < low {
+                let p = Place {
+                    seen: now,
+                    until,
+                    dipped: None,
+                };
+                self.others.resize(low, p);
+            }
         } else {
-            now + self.interval / 20 + self.margin()
-        };
-        for t in &mut self.external {
-            *t = (*t).max(fresh);
+            let until = now + self.interval / 20 + self.margin();
+            hold(&mut self.maybe_others, low, until);
         }
-        let missing = others - self.external.len();
-        self.external.extend(std::iter::repeat_n(fresh, missing));
+        let mut rank = 0;
+        self.others.retain_mut(|p| {
+            rank += 1;
+            if rank <= high {
+                p.dipped = None;
+                return true;
+            }
+            let dipped = *p.dipped.get_or_insert(sent);
+            sent <= dipped + grace
+        });
+    }
+
+    /// Whether a request may start now (`Ok(true)` if as a probe), or what to wait for.
+    fn admit(&self, now: Instant) -> Result<bool, Wait> {
+        let shared = self.shared();
+        let cap = if shared {
+            self.max - self.headroom()
+        } else {
+            self.max
+        };
+        let used = self.used(now);
+        if used >= cap {
+            let expiry = self.next_expiry(now);
+            // Full, but another process's count stayed low: one request into the
+            // headroom finds out whether it let those places go (it finished, say).
+            if shared
+                && used < self.max
+                && self.probe.is_none()
+                && let Some(t) = self.recheck_at(now)
+            {
+                if t <= now {
+                    return Ok(true);
+                }
+                return Err(Wait::Until(expiry.map_or(t, |e| e.min(t))));
+            }
+            return Err(expiry.map_or(Wait::Notified, Wait::Until));
+        }
+        // Shared, with room scarce: keep to the window's average pace. With plenty (at
+        // the start, or when another process has left), go at once while fewer than half
+        // the room left is in flight: two processes filling the same room then do not
+        // overshoot it together before their answers show each other's requests.
+        if shared
+            && self.in_flight().saturating_mul(2) >= cap - used
+            && let Some(t) = self.paced_until(now)
+        {
+            return Err(Wait::Until(t));
+        }
+        // Room that only lapsed assumptions freed is tried by a probe first.
+        let probing = self.probe_first || used.saturating_add(self.unverified) >= cap;
+        if probing && self.probe.is_some() {
+            // Wait for the probe's answer.
+            return Err(Wait::Notified);
+        }
+        Ok(probing)
+    }
+
+    /// When the next request may start by the pace: `PACE_BURST` per as many average
+    /// spacings. Both processes then send about one request per spacing, and see the
+    /// other's within a request's latency.
+    fn paced_until(&self, now: Instant) -> Option<Instant> {
+        let spacing = self.interval / self.max.max(1);
+        let nth = usize::try_from(PACE_BURST - 1).unwrap_or(0);
+        let t = self.slots.iter().rev().nth(nth)?.sent + spacing * PACE_BURST;
+        (t > now).then_some(t)
+    }
+
+    /// When to re-check places of other processes that answers stopped counting, if at
+    /// least the headroom's worth did: a grace after the first answer that left them
+    /// out. (Fewer is the usual wobble of a busy process's count.)
+    fn recheck_at(&self, now: Instant) -> Option<Instant> {
+        let dipped = self.others.iter().filter_map(|p| p.dipped);
+        let (n, first) = dipped.fold((0_u32, None::<Instant>), |(n, first), d| {
+            (n + 1, Some(first.map_or(d, |f| f.min(d))))
+        });
+        if n < self.headroom() {
+            return None;
+        }
+        Some(first? + self.grace(now) + self.margin())
     }
 
     /// When capacity may free up without a request completing.
@@ -187,11 +367,21 @@ impl State {
             .map(|d| d + keep)
             .filter(|t| *t > now)
             .min();
-        let ext = self.external.iter().min().copied();
-        match (slot, ext) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let others = self.others.iter().map(|p| p.until).min();
+        let maybe = self.maybe_others.iter().min().copied();
+        [slot, others, maybe].into_iter().flatten().min()
+    }
+}
+
+/// Keeps the `n` latest-held places of `held` until at least `until` (adding places if
+/// there are fewer): place `k` lasts until `until` after the last count of `k` or more.
+fn hold(held: &mut Vec<Instant>, n: usize, until: Instant) {
+    held.sort_unstable_by_key(|t| std::cmp::Reverse(*t));
+    for t in held.iter_mut().take(n) {
+        *t = (*t).max(until);
+    }
+    if held.len() < n {
+        held.resize(n, until);
     }
 }
 
@@ -220,7 +410,11 @@ impl Drop for Permit {
                     slot.done = Some(now);
                 }
                 if st.probe == Some(self.id) {
+                    // Its headers, if any, have been read (the engine observes before
+                    // dropping): nothing more to wait for.
                     st.probe = None;
+                    st.probe_first = false;
+                    st.unverified = 0;
                 }
             }
             shared.notify.notify_waiters();
@@ -250,8 +444,10 @@ impl RateLimiter {
                     interval: cfg.interval,
                     slots: VecDeque::new(),
                     next_id: 1,
-                    external: Vec::new(),
+                    others: Vec::new(),
+                    maybe_others: Vec::new(),
                     unverified: 0,
+                    probe_first: cfg.adaptive && cfg.mode != LimitMode::Disabled,
                     probe: None,
                     blocked_until: None,
                     last: None,
@@ -283,40 +479,24 @@ impl RateLimiter {
                                 sent: now,
                             };
                         }
-                        let probing = st.unverified > 0;
-                        let used = st.used(now);
-                        // Sharing the app with another process: leave a little room, so
-                        // that a process that lost its share can get back in with a
-                        // probe instead of a 429.
-                        let cap = if st.external.is_empty() {
-                            st.max
-                        } else {
-                            st.max - (st.max / 20).max(1).min(st.max - 1)
-                        };
-                        if used < cap && !(probing && st.probe.is_some()) {
-                            let id = st.next_id;
-                            st.next_id += 1;
-                            st.slots.push_back(Slot {
-                                id,
-                                sent: now,
-                                done: None,
-                            });
-                            if probing {
-                                st.probe = Some(id);
-                            }
-                            return Permit {
-                                shared: Some(Arc::clone(&self.shared)),
-                                id,
-                                sent: now,
-                            };
-                        }
-                        if used < cap {
-                            // Room, but unverified and a probe is out: wait for its answer.
-                            Wait::Notified
-                        } else {
-                            match st.next_expiry(now) {
-                                Some(t) => Wait::Until(t),
-                                None => Wait::Notified,
+                        match st.admit(now) {
+                            Err(wait) => wait,
+                            Ok(probe) => {
+                                let id = st.next_id;
+                                st.next_id += 1;
+                                st.slots.push_back(Slot {
+                                    id,
+                                    sent: now,
+                                    done: None,
+                                });
+                                if probe {
+                                    st.probe = Some(id);
+                                }
+                                return Permit {
+                                    shared: Some(Arc::clone(&self.shared)),
+                                    id,
+                                    sent: now,
+                                };
                             }
                         }
                     }
@@ -368,30 +548,9 @@ impl RateLimiter {
                     LimitMode::Disabled => {}
                 }
                 if let Some(r) = h.remaining {
-                    let server_used = m.saturating_sub(r);
-                    // Ours that HubSpot's figure can include: not answered a window
-                    // before this request was sent. Of those, the ones sent before
-                    // this request are surely in it; the ones sent after it (in the
-                    // same burst, say) may have overtaken it, or not.
-                    let from = sent.checked_sub(st.interval);
-                    let (mut before, mut after) = (0_u32, 0_u32);
-                    for s in &st.slots {
-                        if s.done.is_none_or(|d| from.is_none_or(|f| d > f)) {
-                            if s.sent <= sent {
-                                before += 1;
-                            } else {
-                                after += 1;
-                            }
-                        }
-                    }
-                    let at_most = server_used.saturating_sub(before);
-                    let at_least = at_most.saturating_sub(after);
-                    // The larger figure is used (two processes must not hide each
-                    // other behind the requests they have in flight), but unless
-                    // someone else is surely there it is held only briefly: a process
-                    // alone must not mistake its own requests for another's for long.
-                    st.account_for_others(at_most, at_least > 0, now);
+                    st.count_others(m.saturating_sub(r), r == 0, sent, now);
                     st.unverified = 0;
+                    st.probe_first = false;
                 }
             }
             if st.mode == LimitMode::Disabled
@@ -412,7 +571,7 @@ impl RateLimiter {
             st.blocked_until = Some(until);
         }
         // After the pause, send one request and read its headers before the rest.
-        st.unverified = st.unverified.max(1);
+        st.probe_first = true;
     }
 
     /// The current window length (from headers when known).
@@ -427,14 +586,54 @@ impl RateLimiter {
         RateLimitStatus {
             max: st.max,
             interval: st.interval,
-            in_window: u32::try_from(st.ours(now)).unwrap_or(u32::MAX),
-            others_in_window: u32::try_from(st.external.len()).unwrap_or(u32::MAX),
+            in_window: count(st.ours(now)),
+            others_in_window: count(st.theirs()),
             paused_for: st
                 .blocked_until
                 .filter(|t| *t > now)
                 .map(|t| t.duration_since(now)),
             last_headers: st.last.clone(),
         }
+    }
+}
+
+impl State {
+    /// Splits HubSpot's count when the request sent at `sent` arrived (`counted`, or
+    /// `full` if the window was full) into ours and other processes'.
+    fn count_others(&mut self, counted: u32, full: bool, sent: Instant, now: Instant) {
+        let from = sent.checked_sub(self.interval);
+        // Ours HubSpot may have counted (not answered before its window began); of
+        // those, the ones sent up to this one (requests arrive about in sending order),
+        // and of these the ones sent within the window.
+        let (mut possibly, mut before, mut in_window) = (0_u32, 0_u32, 0_u32);
+        for s in &self.slots {
+            if s.done.is_some_and(|d| from.is_some_and(|f| d <= f)) {
+                continue;
+            }
+            possibly += 1;
+            if s.sent <= sent {
+                before += 1;
+                if from.is_none_or(|f| s.sent > f) {
+                    in_window += 1;
+                }
+            }
+        }
+        if full {
+            // This answer may be a 429, which HubSpot did not count.
+            before = before.saturating_sub(1);
+            in_window = in_window.saturating_sub(1);
+        }
+        // Someone else is surely there only if HubSpot counted more than all of ours
+        // it could have: a process alone must not mistake its own requests for
+        // another's for long.
+        let certain = counted > possibly;
+        self.account_for_others(
+            counted.saturating_sub(before),
+            counted.saturating_sub(in_window),
+            certain,
+            sent,
+            now,
+        );
     }
 }
 
@@ -583,5 +782,311 @@ mod tests {
         lim.pause_until(t0 + Duration::from_secs(3));
         let _p = lim.acquire().await;
         assert_eq!(t0.elapsed(), Duration::from_secs(3));
+    }
+
+    // A simulation of HubSpot's window shared by several senders, on the paused clock.
+
+    use std::cell::RefCell;
+
+    /// Counts a request when it arrives, in a rolling window, refuses it when the window
+    /// is full, and answers with the count at arrival, as HubSpot (and the emulator) do.
+    struct SimServer {
+        max: u32,
+        interval: Duration,
+        window: VecDeque<Instant>,
+        /// Every arrival: (when, admitted, sender).
+        log: Vec<(Instant, bool, usize)>,
+    }
+
+    impl SimServer {
+        fn new(max: u32, interval: Duration) -> RefCell<Self> {
+            RefCell::new(Self {
+                max,
+                interval,
+                window: VecDeque::new(),
+                log: Vec::new(),
+            })
+        }
+
+        /// Returns whether the request is admitted, and its `Remaining` header.
+        fn arrive(&mut self, who: usize) -> (bool, u32) {
+            let now = Instant::now();
+            while self
+                .window
+                .front()
+                .is_some_and(|t| *t + self.interval <= now)
+            {
+                self.window.pop_front();
+            }
+            let used = u32::try_from(self.window.len()).unwrap();
+            let admitted = used < self.max;
+            self.log.push((now, admitted, who));
+            if !admitted {
+                return (false, 0);
+            }
+            self.window.push_back(now);
+            (true, self.max - used - 1)
+        }
+
+        fn headers(&self, remaining: u32) -> HeaderMap {
+            let ms = u64::try_from(self.interval.as_millis()).unwrap();
+            headers(self.max, remaining, ms)
+        }
+
+        fn refused(&self) -> usize {
+            self.log.iter().filter(|e| !e.1).count()
+        }
+
+        fn admitted_by(&self, who: usize) -> usize {
+            self.log.iter().filter(|e| e.1 && e.2 == who).count()
+        }
+
+        /// The most arrivals (refused ones included) in any rolling window.
+        fn peak(&self) -> usize {
+            max_in_any_window(self.log.iter().map(|e| e.0).collect(), self.interval)
+        }
+
+        /// The admitted rate after the first window's worth, as a share of the ceiling
+        /// (as `measure_rate` computes it).
+        fn steady_share(&self) -> f64 {
+            let ok: Vec<_> = self.log.iter().filter(|e| e.1).map(|e| e.0).collect();
+            let span = ok[ok.len() - 1].duration_since(ok[0]).as_secs_f64();
+            let n = ok.len() - self.max as usize;
+            n as f64 / span / (f64::from(self.max) / self.interval.as_secs_f64())
+        }
+    }
+
+    /// xorshift: reproducible latencies.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// One process: `concurrency` workers send `n` requests through `lim`, taking 0-2 ms
+    /// to arrive (one in 20 is held up 20 ms more, as under CPU contention) and 2-15 ms
+    /// to be answered, and wait a window after a 429, as the engine does.
+    async fn process(
+        who: usize,
+        lim: &RateLimiter,
+        server: &RefCell<SimServer>,
+        rng: &RefCell<Rng>,
+        n: usize,
+        concurrency: usize,
+        start: Duration,
+    ) {
+        use futures::StreamExt;
+        tokio::time::sleep(start).await;
+        futures::stream::iter(0..n)
+            .for_each_concurrent(concurrency, |_| async move {
+                loop {
+                    let permit = lim.acquire().await;
+                    let (arrive, answer) = {
+                        let mut r = rng.borrow_mut();
+                        let late = if r.below(20) == 0 { 20 } else { 0 };
+                        (r.below(3) + late, 2 + r.below(14))
+                    };
+                    tokio::time::sleep(Duration::from_millis(arrive)).await;
+                    let (ok, remaining) = server.borrow_mut().arrive(who);
+                    let h = server.borrow().headers(remaining);
+                    tokio::time::sleep(Duration::from_millis(answer)).await;
+                    lim.observe(&h, permit.sent());
+                    drop(permit);
+                    if ok {
+                        return;
+                    }
+                    let interval = server.borrow().interval;
+                    lim.pause_until(Instant::now() + interval);
+                }
+            })
+            .await;
+    }
+
+    /// Another process without our limiter: `burst` requests 1 ms apart, every `every`,
+    /// `rounds` times.
+    async fn other_sender(
+        who: usize,
+        server: &RefCell<SimServer>,
+        burst: usize,
+        every: Duration,
+        rounds: usize,
+    ) {
+        for _ in 0..rounds {
+            let next = Instant::now() + every;
+            for _ in 0..burst {
+                server.borrow_mut().arrive(who);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            tokio::time::sleep_until(next).await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_request_goes_alone() {
+        let lim = RateLimiter::new(&RateLimit::per_window(10, Duration::from_secs(1)));
+        let first = lim.acquire().await;
+        let second = tokio::time::timeout(Duration::from_secs(5), lim.acquire()).await;
+        assert!(second.is_err(), "no second request before the first answer");
+        lim.observe(&headers(10, 9, 1_000), first.sent());
+        drop(first);
+        let t0 = Instant::now();
+        let _rest: Vec<_> = futures::future::join_all((0..9).map(|_| lim.acquire())).await;
+        assert_eq!(t0.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn another_process_seen_through_headers_never_pushes_a_window_over_the_ceiling() {
+        let (max, interval) = (50, Duration::from_secs(1));
+        let ms = Duration::from_millis;
+        // The other process holds 20 places: one request every 50 ms, or a burst of 20
+        // each window, re-sent 30 ms after the last burst leaves HubSpot's window (as a
+        // process waiting for its answers does). It starts first and ends after us.
+        for (burst, every, rounds) in [(1, ms(50), 180), (20, ms(1_030), 9)] {
+            let server = SimServer::new(max, interval);
+            let rng = RefCell::new(Rng(7));
+            let lim = RateLimiter::new(&RateLimit::per_window(max, interval));
+            tokio::join!(
+                other_sender(1, &server, burst, every, rounds),
+                process(0, &lim, &server, &rng, 150, 8, ms(1_020)),
+            );
+            let s = server.borrow();
+            assert_eq!(s.refused(), 0, "burst {burst}");
+            assert!(s.peak() <= max as usize, "peak {}", s.peak());
+            // 150 requests in the 28 places left (50 less 20 less a headroom of 2)
+            // take 5 windows and a bit.
+            let ours: Vec<_> = s.log.iter().filter(|e| e.2 == 0).map(|e| e.0).collect();
+            let took = ours[ours.len() - 1].duration_since(ours[0]);
+            assert!(took < ms(5_600), "burst {burst}: {took:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn two_processes_share_the_window_without_a_429() {
+        let (max, interval) = (50, Duration::from_secs(1));
+        for seed in 1..=3 {
+            let server = SimServer::new(max, interval);
+            let rng = RefCell::new(Rng(0x9E37_79B9_7F4A_7C15 ^ seed));
+            let (a, b) = (
+                RateLimiter::new(&RateLimit::per_window(max, interval)),
+                RateLimiter::new(&RateLimit::per_window(max, interval)),
+            );
+            let n = 500;
+            tokio::join!(
+                process(0, &a, &server, &rng, n, 8, Duration::ZERO),
+                process(1, &b, &server, &rng, n, 8, Duration::from_millis(seed)),
+            );
+            let s = server.borrow();
+            assert_eq!(s.refused(), 0, "seed {seed}");
+            assert!(s.peak() <= max as usize);
+            let share = s.steady_share();
+            assert!(share > 0.9, "seed {seed}: {share}");
+            assert!(s.admitted_by(0) == n && s.admitted_by(1) == n);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_process_alone_keeps_the_whole_window() {
+        let (max, interval) = (50, Duration::from_secs(1));
+        let server = SimServer::new(max, interval);
+        let rng = RefCell::new(Rng(3));
+        let lim = RateLimiter::new(&RateLimit::per_window(max, interval));
+        process(0, &lim, &server, &rng, 500, 8, Duration::ZERO).await;
+        let (refused, share) = (server.borrow().refused(), server.borrow().steady_share());
+        assert_eq!(refused, 0);
+        assert!(share > 0.96, "{share}");
+        // Never took its own requests for someone else's for long.
+        tokio::time::advance(interval / 10).await;
+        assert_eq!(lim.status().others_in_window, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn places_their_holder_did_not_replace_are_given_up_before_the_window_ends() {
+        let lim = &RateLimiter::new(&RateLimit::per_window(20, Duration::from_secs(1)));
+        let ms = Duration::from_millis;
+        let answer = |remaining: u32| async move {
+            let p = lim.acquire().await;
+            tokio::time::sleep(ms(5)).await;
+            lim.observe(&headers(20, remaining, 1_000), p.sent());
+        };
+        // Ours and 10 of someone else's.
+        answer(20 - 11).await;
+        assert_eq!(lim.status().others_in_window, 10);
+        // A dip shorter than the grace (a window/20 plus our latency) frees nothing...
+        tokio::time::advance(ms(100)).await;
+        answer(20 - 2 - 6).await;
+        tokio::time::advance(ms(20)).await;
+        answer(20 - 3 - 6).await;
+        assert_eq!(lim.status().others_in_window, 10);
+        // ...one that lasts longer means the other process let 4 places go.
+        tokio::time::advance(ms(50)).await;
+        answer(20 - 4 - 6).await;
+        assert_eq!(lim.status().others_in_window, 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_window_is_rechecked_when_the_other_process_stops_replacing() {
+        let (max, interval) = (20, Duration::from_secs(1));
+        let lim = RateLimiter::new(&RateLimit::per_window(max, interval));
+        let ms = Duration::from_millis;
+        // 8 of someone else's, and ours.
+        let first = lim.acquire().await;
+        lim.observe(&headers(max, max - 9, 1_000), first.sent());
+        drop(first);
+        for i in 0..9 {
+            let p = lim.acquire().await;
+            lim.observe(&headers(max, max - (10 + i), 1_000), p.sent());
+        }
+        assert_eq!(lim.status().others_in_window, 8);
+        // One more fills the window (less the headroom, 1); its answer shows only 3 of
+        // theirs, which frees nothing at once.
+        let last = lim.acquire().await;
+        let t0 = Instant::now();
+        lim.observe(&headers(max, max - 14, 1_000), last.sent());
+        drop(last);
+        assert_eq!(lim.status().others_in_window, 8);
+        // Nothing of ours is due for a window: a grace later (a window/20 here), one
+        // request goes to check, and its answer frees the places.
+        let check = lim.acquire().await;
+        let wait = t0.elapsed();
+        assert!(wait > ms(50) && wait < ms(60), "{wait:?}");
+        lim.observe(&headers(max, max - 15, 1_000), check.sent());
+        drop(check);
+        assert_eq!(lim.status().others_in_window, 3);
+        let t1 = Instant::now();
+        let _next = lim.acquire().await;
+        assert_eq!(t1.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn while_shared_requests_are_spread_once_room_is_scarce() {
+        let (max, interval) = (50, Duration::from_secs(1));
+        let lim = RateLimiter::new(&RateLimit::per_window(max, interval));
+        let first = lim.acquire().await;
+        // 30 of someone else's: 17 places of room (50 - 2 headroom - 30 - 1).
+        lim.observe(&headers(max, max - 31, 1_000), first.sent());
+        drop(first);
+        let mut starts = Vec::new();
+        let mut held = Vec::new();
+        for _ in 0..17 {
+            held.push(lim.acquire().await);
+            starts.push(Instant::now());
+        }
+        // Much room: requests go at once while those in flight (nothing is answered
+        // here) are less than half the room left: 6 of 17...
+        let t0 = starts[0];
+        let at_once = starts.iter().filter(|t| **t == t0).count();
+        assert_eq!(at_once, 6);
+        // ...then two per two average spacings (2 × 20 ms).
+        for w in starts[at_once..].windows(3) {
+            assert!(
+                w[2].duration_since(w[0]) >= Duration::from_millis(40),
+                "{w:?}"
+            );
+        }
     }
 }
