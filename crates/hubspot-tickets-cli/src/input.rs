@@ -324,7 +324,8 @@ pub struct Reader {
 }
 
 enum Kind {
-    Csv(CsvState),
+    // Boxed: the CSV state is several times the size of the others.
+    Csv(Box<CsvState>),
     Jsonl(JsonlState),
     Json(JsonArrayState),
 }
@@ -347,7 +348,7 @@ impl Reader {
         opts: ParseOptions,
     ) -> Result<Reader, InputError> {
         let kind = match format {
-            Format::Csv => Kind::Csv(CsvState::new(&name, reader, &opts)?),
+            Format::Csv => Kind::Csv(Box::new(CsvState::new(&name, reader, &opts)?)),
             Format::Jsonl => Kind::Jsonl(JsonlState {
                 src: reader,
                 buf: Vec::with_capacity(4096),
@@ -434,6 +435,25 @@ struct NewlineIndex {
     newlines: std::collections::VecDeque<(u64, bool)>,
     last_was_cr: bool,
     lines_before: u64,
+    /// Where the bytes read so far leave a CSV parser (the `csv` crate's rules): a
+    /// quoted field left open at the end of the input swallowed every line after its
+    /// opening quote, which `csv` does not report.
+    quote: QuoteState,
+    /// Lines read so far (1-based line of the next byte) and the line where the open
+    /// quoted field started.
+    line: u64,
+    quote_line: u64,
+    eof: bool,
+}
+
+/// A CSV field as `csv` parses it: a field starting with `"` is quoted until a `"` not
+/// followed by another `"`; a `"` anywhere else is an ordinary character.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum QuoteState {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    QuoteInQuoted,
 }
 
 impl NewlineIndex {
@@ -444,6 +464,35 @@ impl NewlineIndex {
             newlines: std::collections::VecDeque::new(),
             last_was_cr: false,
             lines_before: 0,
+            quote: QuoteState::FieldStart,
+            line: 1,
+            quote_line: 0,
+            eof: false,
+        }
+    }
+
+    /// After the end of the input: the line where a quoted field opened and never
+    /// closed, if one did.
+    fn unterminated_quote(&self) -> Option<u64> {
+        (self.eof && self.quote == QuoteState::Quoted).then_some(self.quote_line)
+    }
+
+    fn track_quotes(&mut self, b: u8) {
+        use QuoteState::{FieldStart, QuoteInQuoted, Quoted, Unquoted};
+        let end = matches!(b, b',' | b'\n' | b'\r');
+        self.quote = match (self.quote, b) {
+            (FieldStart, b'"') => {
+                self.quote_line = self.line;
+                Quoted
+            }
+            (Quoted, b'"') => QuoteInQuoted,
+            (Quoted, _) => Quoted,
+            (QuoteInQuoted, b'"') => Quoted,
+            (_, _) if end => FieldStart,
+            (_, _) => Unquoted,
+        };
+        if b == b'\n' {
+            self.line += 1;
         }
     }
 
@@ -470,12 +519,16 @@ impl NewlineIndex {
 impl Read for NewlineIndex {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.eof = true;
+        }
         let mut prev_cr = self.last_was_cr;
         for (i, &b) in buf[..n].iter().enumerate() {
             if b == b'\n' {
                 self.newlines.push_back((self.offset + i as u64, prev_cr));
             }
             prev_cr = b == b'\r';
+            self.track_quotes(b);
         }
         self.last_was_cr = prev_cr;
         self.offset += n as u64;
@@ -587,6 +640,20 @@ impl CsvState {
             }
             let byte = self.record.position().map_or(0, csv::Position::byte);
             let line = self.reader.get_mut().line_of(byte);
+            if let Some(open) = self.reader.get_ref().unterminated_quote() {
+                // The record read last ran to the end of the input inside quotes: it
+                // holds every line after the quote. Refuse it rather than send it.
+                let raw = opts.keep_raw.then(|| Raw::Csv(self.record.clone()));
+                return Ok(Some(Item::Bad(BadRecord {
+                    line,
+                    id: None,
+                    reason: format!(
+                        "the quoted field opened on line {open} is never closed: it runs to \
+                         the end of the input, taking in every line after it"
+                    ),
+                    raw,
+                })));
+            }
             return Ok(Some(self.convert(line, opts)));
         }
     }
@@ -1047,16 +1114,24 @@ fn insert_property(
         JValue::Invalid(e) => return Err(refuse(format!("property '{name}': {e}"))),
     };
     check_value(&name, &value).map_err(refuse)?;
-    if properties.insert(name.clone(), value).is_some() {
-        return Err(refuse(format!("property '{name}' appears twice")));
+    // The entry API moves the name in: no copy of it per property on the hot path.
+    match properties.entry(name) {
+        std::collections::btree_map::Entry::Vacant(slot) => {
+            slot.insert(value);
+            Ok(())
+        }
+        std::collections::btree_map::Entry::Occupied(slot) => {
+            Err(refuse(format!("property '{}' appears twice", slot.key())))
+        }
     }
-    Ok(())
 }
 
 /// `{"external_ticket_id": "ZD-1", "subject": "...", ...}`.
-fn flat_record(entries: Vec<(String, JValue)>, id_key: &str) -> Result<Parsed, Refusal> {
-    let id = entries.iter().find_map(|(k, v)| match v {
-        JValue::Str(s) if k == id_key => Some(s.clone()),
+fn flat_record(mut entries: Vec<(String, JValue)>, id_key: &str) -> Result<Parsed, Refusal> {
+    // The id is moved out of its entry rather than copied; the entry's key stays, so a
+    // second id key is still caught below.
+    let id = entries.iter_mut().find_map(|(k, v)| match v {
+        JValue::Str(s) if k == id_key => Some(std::mem::take(s)),
         _ => None,
     });
     let Some(id) = id else {

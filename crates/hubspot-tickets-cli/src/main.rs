@@ -28,6 +28,11 @@ use crate::cli::{Cli, Command, RateSpec, UpsertArgs};
 use crate::input::{Format, ParseOptions, Source};
 use crate::progress::eprint_line;
 
+// A quarter of the CLI's CPU went to glibc malloc/free (many small strings and maps per
+// record); mimalloc's thread-local free lists make those much cheaper. Binaries only.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The access token in use, so that no message can print it.
 static TOKEN: OnceLock<String> = OnceLock::new();
 

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use hubspot_tickets::generated::types::TicketUpsertInput;
-use hubspot_tickets::{Client, ErrorKind, Failure, Outcome, Progress, RecordOutcome, TicketInput};
+use hubspot_tickets::{
+    CancellationToken, Client, ErrorKind, Failure, Outcome, Progress, RecordOutcome, TicketInput,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::exit;
@@ -160,6 +162,38 @@ fn to_input(
     })
 }
 
+/// Channel slots the reader reserves at a time.
+const RESERVE_CHUNK: usize = 64;
+
+/// Sends one input, waiting for channel slots `RESERVE_CHUNK` at a time.
+///
+/// With one `blocking_send` per record, a full channel made the reader and the runtime
+/// wake each other once per record (a futex wake and a context switch each). Waiting
+/// for a batch of slots wakes the reader once per `RESERVE_CHUNK` records; each record
+/// is still sent as soon as it is read, so a slow input (stdin) is never held back.
+/// Gives the input back when the receiver is gone.
+fn send_input<'a>(
+    tx: &'a mpsc::Sender<TicketInput>,
+    permits: &mut Option<mpsc::PermitIterator<'a, TicketInput>>,
+    input: TicketInput,
+) -> Result<(), TicketInput> {
+    if let Some(permit) = permits.as_mut().and_then(Iterator::next) {
+        permit.send(input);
+        return Ok(());
+    }
+    // Unused permits go back to the channel before waiting for new ones.
+    *permits = None;
+    let want = RESERVE_CHUNK.min(tx.max_capacity());
+    *permits = futures::executor::block_on(tx.reserve_many(want)).ok();
+    match permits.as_mut().and_then(Iterator::next) {
+        Some(permit) => {
+            permit.send(input);
+            Ok(())
+        }
+        None => Err(input),
+    }
+}
+
 /// The reader thread: parses the input, reports bad lines, feeds valid records.
 fn read_input(
     shared: Arc<Shared>,
@@ -191,6 +225,7 @@ fn read_input(
         return;
     }
     let mut reader = reader;
+    let mut permits = None;
     let mut position: u64 = 0;
     let mut why_not_sent: Option<&str> = None;
     while let Some(item) = reader.next() {
@@ -225,7 +260,7 @@ fn read_input(
                 position += 1;
                 shared.counters.read.fetch_add(1, Ordering::Relaxed);
                 let input = to_input(rec.id, rec.properties, rec.trace_id);
-                if let Err(mpsc::error::SendError(input)) = tx.blocking_send(input) {
+                if let Err(input) = send_input(&tx, &mut permits, input) {
                     // The facade stopped reading: this record and the rest are not sent.
                     if let Some(p) = lock(&shared.pending).remove(&(position - 1)) {
                         shared.counters.read.fetch_sub(1, Ordering::Relaxed);
@@ -382,18 +417,28 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
     );
 
     let inputs = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    // Ctrl-C cancels the run: no new request starts, the requests in flight finish, and
+    // every record not yet sent (read ahead into a batch or the channel) is reported
+    // not attempted.
+    let cancel = CancellationToken::new();
     let mut outcomes = client
         .bulk_upsert(inputs)
         .with_progress(progress.clone())
+        .with_cancellation(cancel.clone())
         .outcomes();
     let mut reasons = StopReasons::default();
     let mut interrupted = false;
+    // One listener for the whole run: a new `ctrl_c()` per loop turn would miss a
+    // signal arriving between two turns (while outcomes are written), and with the
+    // handler installed the default action no longer stops the process.
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     loop {
         let next = tokio::select! {
             o = outcomes.next() => o,
-            _ = tokio::signal::ctrl_c(), if !interrupted => {
+            _ = &mut ctrl_c, if !interrupted => {
                 interrupted = true;
                 shared.stop.store(true, Ordering::Relaxed);
+                cancel.cancel();
                 crate::progress::eprint_line(
                     "interrupted: finishing the requests in flight (Ctrl-C again to quit now)",
                 );
@@ -472,6 +517,8 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
         (exit::AUTH, Some(why))
     } else if let Some(why) = reasons.daily {
         (exit::DAILY_LIMIT, Some(why))
+    } else if interrupted {
+        (exit::PARTIAL, Some("interrupted".to_owned()))
     } else if let Some(why) = facade_stop {
         (exit::PARTIAL, Some(why.to_string()))
     } else if let Some(e) = output_error {
@@ -479,8 +526,6 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
             exit::PARTIAL,
             Some(format!("writing the output files failed: {e}")),
         )
-    } else if interrupted {
-        (exit::PARTIAL, Some("interrupted".to_owned()))
     } else if stats.unsuccessful() > 0 {
         (exit::PARTIAL, None)
     } else {

@@ -59,7 +59,8 @@ impl Inner {
         let n = self.trace_seq.fetch_add(1, Ordering::Relaxed);
         let mut s = String::with_capacity(self.trace_prefix.len() + 12);
         s.push_str(&self.trace_prefix);
-        s.push_str(&format!("{n:x}"));
+        // Written in place: `format!` would allocate a second string per record.
+        let _ = fmt::Write::write_fmt(&mut s, format_args!("{n:x}"));
         s
     }
 

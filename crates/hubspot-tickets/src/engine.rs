@@ -5,8 +5,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use hubspot_tickets_client::types::{
-    ApiError, InputError, TicketUpsertBatch, TicketUpsertBatchResult, TicketUpsertInput,
-    UpsertedTicket,
+    InputError, TicketUpsertBatch, TicketUpsertBatchResult, TicketUpsertInput, UpsertedTicket,
 };
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -18,7 +17,9 @@ use crate::client::Inner;
 use crate::error::{Error, ErrorKind, Failure};
 use crate::outcome::{Outcome, RecordOutcome};
 use crate::progress::Progress;
-use crate::transport::{Answer, RawResponse, retry_after};
+use crate::response::{bounded, classify_error, undecodable};
+use crate::secret::AccessToken;
+use crate::transport::Answer;
 
 /// State shared by every batch of one operation (one `upsert_batch` call or one bulk run).
 pub(crate) struct Op {
@@ -114,6 +115,21 @@ enum Sent {
 struct Sub {
     inputs: Vec<TicketUpsertInput>,
     idx: Vec<usize>,
+    /// Whether an earlier request holding these inputs may have written them (an
+    /// answer lost or cut short, a 5xx, or a whole-batch refusal, which is not proof
+    /// that nothing was written): a later stop must not call them "not attempted".
+    maybe_written: bool,
+}
+
+/// `NotAttempted` for inputs no request may have written, else `Failed`: the same
+/// reason, without the claim that nothing was written.
+fn unsent(reason: &Arc<Failure>, maybe_written: bool) -> Outcome {
+    let reason = Arc::clone(reason);
+    if maybe_written {
+        Outcome::Failed { reason }
+    } else {
+        Outcome::NotAttempted { reason }
+    }
 }
 
 /// Sends a job: one request, retried; a whole-batch 400/409 is split to isolate the
@@ -135,6 +151,7 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
     let mut work = VecDeque::from([Sub {
         inputs: job.inputs,
         idx: (0..n).collect(),
+        maybe_written: false,
     }]);
     let mut budget = if c.cfg.bisect { c.cfg.bisect_budget } else { 0 };
     let mut raw = Raw::default();
@@ -152,16 +169,17 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
     while let Some(sub) = work.pop_front() {
         let is_whole = std::mem::take(&mut first);
         if let Some(reason) = op.stop_reason() {
-            finish(&mut slots, sub, &|| Outcome::NotAttempted {
-                reason: Arc::clone(&reason),
-            });
+            let written = sub.maybe_written;
+            finish(&mut slots, sub, &|| unsent(&reason, written));
             continue;
         }
         let batch = TicketUpsertBatch { inputs: sub.inputs };
-        let sent = send(op, &batch, &mut requests).await;
-        let sub = Sub {
+        let mut maybe_written = sub.maybe_written;
+        let sent = send(op, &batch, &mut requests, &mut maybe_written).await;
+        let mut sub = Sub {
             inputs: batch.inputs,
             idx: sub.idx,
+            maybe_written,
         };
         match sent {
             Sent::Answer {
@@ -175,13 +193,18 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                     &mut body,
                     !keep_raw,
                     status.as_u16(),
+                    &c.token,
                 );
                 for ((input, i), o) in sub.inputs.into_iter().zip(sub.idx).zip(mapped) {
                     slots[i] = Some((input.id, o));
                 }
                 if keep_raw {
                     raw.results.append(&mut body.results);
-                    raw.errors.append(&mut body.errors);
+                    raw.errors.extend(
+                        body.errors
+                            .drain(..)
+                            .map(|e| scrub_input_error(e, &c.token)),
+                    );
                     raw.status = Some(status);
                     raw.headers = headers;
                 }
@@ -190,6 +213,8 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                 let splittable = matches!(err.kind(), ErrorKind::Validation | ErrorKind::Conflict)
                     && sub.inputs.len() > 1;
                 if splittable && budget > 0 {
+                    // HubSpot batches are not atomic: the parts may have been written.
+                    sub.maybe_written = true;
                     // HubSpot sometimes names the inputs at fault: drop just those.
                     let named = err.named_among(&sub.inputs);
                     if !named.is_empty() && named.len() < sub.inputs.len() {
@@ -245,14 +270,12 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                 if is_whole && work.is_empty() {
                     whole_error = Some(err);
                 }
-                finish(&mut slots, sub, &|| Outcome::NotAttempted {
-                    reason: Arc::clone(&f),
-                });
+                let written = sub.maybe_written;
+                finish(&mut slots, sub, &|| unsent(&f, written));
             }
             Sent::Unsent(reason) => {
-                finish(&mut slots, sub, &|| Outcome::NotAttempted {
-                    reason: Arc::clone(&reason),
-                });
+                let written = sub.maybe_written;
+                finish(&mut slots, sub, &|| unsent(&reason, written));
             }
         }
     }
@@ -288,13 +311,22 @@ fn halve(sub: Sub) -> (Sub, Sub) {
     let Sub {
         mut inputs,
         mut idx,
+        maybe_written,
     } = sub;
     let mid = inputs.len() / 2;
     let right = Sub {
         inputs: inputs.split_off(mid),
         idx: idx.split_off(mid),
+        maybe_written,
     };
-    (Sub { inputs, idx }, right)
+    (
+        Sub {
+            inputs,
+            idx,
+            maybe_written,
+        },
+        right,
+    )
 }
 
 /// Splits `sub` into (the inputs at `named` positions, the others).
@@ -302,10 +334,12 @@ fn partition(sub: Sub, named: &[usize]) -> (Sub, Sub) {
     let mut bad = Sub {
         inputs: Vec::with_capacity(named.len()),
         idx: Vec::with_capacity(named.len()),
+        maybe_written: sub.maybe_written,
     };
     let mut good = Sub {
         inputs: Vec::with_capacity(sub.inputs.len()),
         idx: Vec::with_capacity(sub.inputs.len()),
+        maybe_written: sub.maybe_written,
     };
     for (k, (input, i)) in sub.inputs.into_iter().zip(sub.idx).enumerate() {
         let target = if named.contains(&k) {
@@ -335,6 +369,7 @@ fn map_answer(
     body: &mut TicketUpsertBatchResult,
     take_ids: bool,
     status: u16,
+    token: &AccessToken,
 ) -> Vec<Outcome> {
     let n = inputs.len();
     let mut out: Vec<Option<Outcome>> = (0..n).map(|_| None).collect();
@@ -412,7 +447,7 @@ fn map_answer(
         match idx {
             Some(i) if out[i].is_none() => {
                 out[i] = Some(Outcome::Failed {
-                    reason: Arc::new(input_error_failure(e, status)),
+                    reason: Arc::new(input_error_failure(e, status, token)),
                 });
             }
             _ => unmatched_errors.push(e),
@@ -431,12 +466,14 @@ fn map_answer(
     let leftover: Option<Arc<Failure>> = if missing == 1 && unmatched_errors.len() == 1 {
         unmatched_errors
             .first()
-            .map(|e| Arc::new(input_error_failure(e, status)))
+            .map(|e| Arc::new(input_error_failure(e, status, token)))
     } else if missing > 0 {
         let mut f = Failure::new(
             ErrorKind::Decode,
             match unmatched_errors.first().and_then(|e| e.message.as_deref()) {
-                Some(m) => format!("HubSpot reported an error it did not tie to an input: {m}"),
+                Some(m) => token.scrub(bounded(format!(
+                    "HubSpot reported an error it did not tie to an input: {m}"
+                ))),
                 None => "HubSpot's answer did not mention this input; it may or may not have been written".to_owned(),
             },
         );
@@ -457,21 +494,38 @@ fn map_answer(
         .collect()
 }
 
-fn input_error_failure(e: &InputError, status: u16) -> Failure {
+/// HubSpot's per-input error as it sent it, but with the token (if a server echoed it
+/// back anywhere in it) replaced: callers print these.
+fn scrub_input_error(e: InputError, token: &AccessToken) -> InputError {
+    let Ok(text) = serde_json::to_string(&e) else {
+        return e;
+    };
+    let scrubbed = token.scrub(text);
+    if scrubbed.contains("<redacted>") {
+        serde_json::from_str(&scrubbed).unwrap_or(e)
+    } else {
+        e
+    }
+}
+
+fn input_error_failure(e: &InputError, status: u16, token: &AccessToken) -> Failure {
     let kind = match e.category.as_deref() {
         Some("CONFLICT") => ErrorKind::Conflict,
         Some("OBJECT_NOT_FOUND") => ErrorKind::NotFound,
         Some("RATE_LIMITS") => ErrorKind::RateLimited,
         _ => ErrorKind::Validation,
     };
-    let mut f = Failure::new(
-        kind,
-        e.message
-            .clone()
-            .unwrap_or_else(|| "HubSpot refused this input without a message".to_owned()),
-    );
+    // HubSpot (or a proxy) may echo anything back: the token never reaches a report.
+    let message = match &e.message {
+        Some(m) => token.scrub(bounded(m.clone())),
+        None => "HubSpot refused this input without a message".to_owned(),
+    };
+    let mut f = Failure::new(kind, message);
     f.status = Some(status);
-    f.category = e.category.clone();
+    f.category = e
+        .category
+        .clone()
+        .map(|c| token.scrub(c.chars().take(200).collect()));
     f
 }
 
@@ -517,25 +571,17 @@ fn judge(
         })) => {
             let shown = status.map_or_else(|| "2xx".to_owned(), |s| s.as_u16().to_string());
             warn!(status = %shown, "success status with an undecodable body; retrying");
-            let mut err = Error::new(
-                ErrorKind::Decode,
-                c.token.scrub(format!(
-                    "HTTP {shown} answer is not a batch result ({error}); the records may have been written: {}",
-                    snippet_of(&body)
-                )),
-            );
             if let Some(status) = status {
                 span.record("status", status.as_u16());
-                err = err.with_status(status.as_u16());
             }
-            return Step::Failed(err);
+            return Step::Failed(undecodable(status, &body, &error, Some(&c.token)));
         }
         Ok(Ok(Answer::Other(raw))) => raw,
     };
     c.limiter.observe(&raw.headers, sent);
     let status = raw.status.as_u16();
     span.record("status", status);
-    let err = classify(&raw, c);
+    let err = classify_error(raw.status, &raw.headers, &raw.body, Some(&c.token));
     if let Some(id) = err.correlation_id() {
         span.record("correlation_id", id);
     }
@@ -557,8 +603,14 @@ fn judge(
     }
 }
 
-/// Sends one request body until it gets a final answer.
-async fn send(op: &Op, batch: &TicketUpsertBatch, requests: &mut u32) -> Sent {
+/// Sends one request body until it gets a final answer. `maybe_written` is set when an
+/// attempt fails in a way that may have written the batch (anything but a 429).
+async fn send(
+    op: &Op,
+    batch: &TicketUpsertBatch,
+    requests: &mut u32,
+    maybe_written: &mut bool,
+) -> Sent {
     let c = &op.client;
     let records = batch.inputs.len();
     let policy = &c.cfg.retry;
@@ -637,6 +689,7 @@ async fn send(op: &Op, batch: &TicketUpsertBatch, requests: &mut u32) -> Sent {
             }
             Step::Failed(err) => err,
         };
+        *maybe_written = true;
         failures += 1;
         let ceiling = schedule.next().unwrap_or(policy.max_backoff);
         let mut wait = policy.jittered(ceiling);
@@ -665,8 +718,8 @@ async fn send(op: &Op, batch: &TicketUpsertBatch, requests: &mut u32) -> Sent {
     }
 }
 
-/// The operation stopped while a batch waited: nothing of it was written if no
-/// attempt was made or the last answer was a 429.
+/// The operation stopped while a batch waited: the last failure if an attempt failed
+/// (the caller knows whether that may have written the batch), else the stop reason.
 fn stopped(op: &Op, last: Option<Error>) -> Sent {
     match last {
         Some(e) if e.kind() != ErrorKind::RateLimited => Sent::Refused(e),
@@ -681,103 +734,10 @@ async fn sleep_until_opt(t: Option<Instant>) {
     }
 }
 
-/// A short, single-line view of a non-JSON body (its HTML `<title>` if any).
-fn snippet(raw: &RawResponse) -> String {
-    snippet_of(&raw.body)
-}
-
-fn snippet_of(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let lower = text.to_ascii_lowercase();
-    let inner = match (lower.find("<title>"), lower.find("</title>")) {
-        (Some(a), Some(b)) if b > a + 7 => text.get(a + 7..b).unwrap_or("").to_owned(),
-        _ => {
-            let mut out = String::with_capacity(text.len().min(512));
-            let mut in_tag = false;
-            for ch in text.chars() {
-                match ch {
-                    '<' => in_tag = true,
-                    '>' => {
-                        in_tag = false;
-                        out.push(' ');
-                    }
-                    _ if !in_tag => out.push(ch),
-                    _ => {}
-                }
-                if out.len() > 400 {
-                    break;
-                }
-            }
-            out
-        }
-    };
-    let mut s: String = inner.split_whitespace().collect::<Vec<_>>().join(" ");
-    if s.is_empty() {
-        s = "(empty body)".to_owned();
-    }
-    if let Some((i, _)) = s.char_indices().nth(200) {
-        s.truncate(i);
-        s.push('…');
-    }
-    s
-}
-
-/// Turns a non-2xx answer into an [`Error`].
-fn classify(raw: &RawResponse, c: &Inner) -> Error {
-    let status = raw.status.as_u16();
-    let api: Option<ApiError> = serde_json::from_slice(&raw.body).ok();
-    let policy = api.as_ref().and_then(|a| a.policy_name.clone());
-    let kind = match status {
-        400 => ErrorKind::Validation,
-        401 => ErrorKind::Auth,
-        403 => ErrorKind::Forbidden,
-        404 => ErrorKind::NotFound,
-        408 => ErrorKind::Timeout,
-        409 => ErrorKind::Conflict,
-        429 if policy.as_deref() == Some("DAILY") => ErrorKind::RateLimitedDaily,
-        429 => ErrorKind::RateLimited,
-        500..=599 => ErrorKind::Server,
-        _ => ErrorKind::ClientError,
-    };
-    let content_type = raw
-        .headers
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("no content type");
-    let message = match api.as_ref().and_then(|a| a.message.clone()) {
-        Some(m) => m,
-        None if api.is_some() => format!("HTTP {status} without a message"),
-        None => format!("non-JSON answer ({content_type}): {}", snippet(raw)),
-    };
-    let category = api
-        .as_ref()
-        .and_then(|a| a.category.clone().or_else(|| a.error_type.clone()));
-    let correlation_id = api
-        .as_ref()
-        .and_then(|a| a.correlation_id.map(|u| u.to_string()))
-        .or_else(|| {
-            raw.headers
-                .get("x-hubspot-correlation-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        });
-    let mut named = Vec::new();
-    if let Some(a) = &api {
-        for key in ["ids", "id", "objectWriteTraceId", "objectWriteTraceIds"] {
-            if let Some(v) = a.context.get(key) {
-                named.extend(v.iter().cloned());
-            }
-        }
-    }
-    Error::new(kind, c.token.scrub(message))
-        .with_status(status)
-        .with_category(category)
-        .with_correlation_id(correlation_id)
-        .with_policy(policy)
-        .with_retry_after(retry_after(&raw.headers))
-        .with_named(named)
-}
-
 #[cfg(test)]
 #[path = "engine_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "engine_proptests.rs"]
+mod proptests;

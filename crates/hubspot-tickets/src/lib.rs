@@ -130,7 +130,8 @@
 //!
 //! Everything the facade does not cover is one call away: the generated types are
 //! re-exported in [`types`], and [`Client::generated`] gives the progenitor client
-//! (same connection pool and token; no facade retries or rate limiting).
+//! (same connection pool and token; no facade retries or rate limiting), and
+//! [`classify_response`] judges its raw answers the way the facade does.
 //!
 //! ```no_run
 //! use hubspot_tickets::{types, Client};
@@ -147,9 +148,12 @@
 //! match client.generated().batch_upsert_tickets(&body).await {
 //!     Ok(answer) => println!("HTTP {}: {} results", answer.status(), answer.results.len()),
 //!     Err(hubspot_tickets::generated::Error::UnexpectedResponse(resp)) => {
-//!         let status = resp.status();
-//!         let body: types::ApiError = resp.json().await.unwrap_or_default();
-//!         println!("HTTP {status}: {:?}", body.message);
+//!         // Judge the raw answer exactly as the facade does.
+//!         let (status, headers) = (resp.status(), resp.headers().clone());
+//!         let body = resp.bytes().await?;
+//!         if let Err(e) = hubspot_tickets::classify_response(status, &headers, &body) {
+//!             println!("{e} (retryable: {}, wait: {:?})", e.is_retryable(), e.retry_after());
+//!         }
 //!     }
 //!     Err(e) => println!("{e}"),
 //! }
@@ -179,6 +183,7 @@ mod outcome;
 mod progress;
 mod props;
 mod record;
+mod response;
 mod secret;
 mod transport;
 
@@ -191,6 +196,7 @@ pub use outcome::{BatchOutcome, Outcome, RecordOutcome};
 pub use progress::{Progress, ProgressSnapshot};
 pub use props::to_properties;
 pub use record::{IntoPropertyValue, MAX_ID_LEN, NoneAs, TicketInput};
+pub use response::classify_response;
 pub use secret::AccessToken;
 
 /// The generated progenitor client crate.

@@ -34,7 +34,8 @@ pub enum Outcome {
     /// The record was not written and not judged: the run stopped before sending it
     /// (daily limit, cancellation, deadline, or an authentication failure that dooms
     /// every request), or HubSpot refused its request for the daily limit. Safe to
-    /// send again later.
+    /// send again later. (A record an earlier attempt may have written, through a lost
+    /// answer, a timeout or a 5xx, is `Failed` with that reason instead.)
     NotAttempted {
         /// Why.
         reason: Arc<Failure>,

@@ -1,0 +1,722 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Bad input to the command, as a table: each case is one input file (CSV, JSON Lines
+//! or a JSON array) run through `hubspot-tickets upsert` against the emulator, with the
+//! exact exit code, the exact report line of every record (line, id, outcome, message),
+//! what stderr must say (`FILE:LINE: reason` for bad lines), and the failed file's size.
+
+use std::path::Path;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use hubspot_emulator::{Emulator, EmulatorConfig};
+use serde_json::Value;
+
+const TOKEN: &str = "pat-na1-badinput-0123456789";
+
+struct Emu {
+    emu: Emulator,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl Emu {
+    fn start() -> Emu {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let emu = rt
+            .block_on(Emulator::start(
+                EmulatorConfig::default()
+                    .with_tokens([TOKEN])
+                    .without_rate_limits(),
+            ))
+            .unwrap();
+        Emu { emu, _rt: rt }
+    }
+    fn subject(&self, id: &str) -> Option<String> {
+        self.emu
+            .store()
+            .get_by_unique("external_ticket_id", id)
+            .map(|t| t.properties.get("subject").cloned().unwrap_or_default())
+    }
+}
+
+/// One expected report line: input line, id (`None` when unreadable), outcome, and
+/// the message (exact, or a prefix when it ends with `…`).
+type Line = (u64, Option<&'static str>, &'static str, &'static str);
+
+struct Case {
+    name: &'static str,
+    file: &'static str,
+    content: Vec<u8>,
+    exit: i32,
+    lines: Vec<Line>,
+    stderr: Vec<&'static str>,
+    /// Records in the failed file (not counting a CSV header).
+    failed: usize,
+}
+
+fn case(
+    name: &'static str,
+    file: &'static str,
+    content: impl Into<Vec<u8>>,
+    exit: i32,
+    lines: Vec<Line>,
+    stderr: Vec<&'static str>,
+    failed: usize,
+) -> Case {
+    Case {
+        name,
+        file,
+        content: content.into(),
+        exit,
+        lines,
+        stderr,
+        failed,
+    }
+}
+
+const HDR: &str = "external_ticket_id,subject\n";
+
+fn long_id() -> String {
+    "L".repeat(1001)
+}
+
+fn table() -> Vec<Case> {
+    let huge = "x".repeat(70_000);
+    let many: String = {
+        let props: Vec<String> = (0..10_000).map(|i| format!("\"p{i}\":\"v\"")).collect();
+        format!(
+            "{{\"external_ticket_id\":\"J-many\",{}}}\n",
+            props.join(",")
+        )
+    };
+    vec![
+        // ---- CSV
+        case(
+            "csv: empty id",
+            "a.csv",
+            format!("{HDR},no id\nA-1,ok\n"),
+            1,
+            vec![
+                (2, None, "invalid", "empty id"),
+                (3, Some("A-1"), "created", ""),
+            ],
+            vec!["a.csv:2: empty id"],
+            1,
+        ),
+        case(
+            "csv: whitespace id",
+            "b.csv",
+            format!("{HDR}   ,blank id\n"),
+            1,
+            vec![(2, None, "invalid", "empty id")],
+            vec!["b.csv:2: empty id"],
+            1,
+        ),
+        case(
+            "csv: id over HubSpot's length limit",
+            "c.csv",
+            format!("{HDR}{},long\n", long_id()),
+            1,
+            vec![(2, Some("LONG"), "failed", "record \"LLLLLLLL…")],
+            vec![],
+            1,
+        ),
+        case(
+            "csv: header without the id column",
+            "d.csv",
+            "subject,content\nx,y\n",
+            2,
+            vec![],
+            vec![
+                "d.csv:1: no column named 'external_ticket_id' holds the ids (columns: subject, content)",
+            ],
+            0,
+        ),
+        case(
+            "csv: row with a missing column",
+            "e.csv",
+            format!("{HDR}E-1\nE-2,ok\n"),
+            1,
+            vec![
+                (
+                    2,
+                    Some("E-1"),
+                    "invalid",
+                    "1 fields where the header has 2 columns",
+                ),
+                (3, Some("E-2"), "created", ""),
+            ],
+            vec!["e.csv:2: 1 fields where the header has 2 columns"],
+            1,
+        ),
+        case(
+            "csv: row with an extra column",
+            "f.csv",
+            format!("{HDR}F-1,one,two\n"),
+            1,
+            vec![(
+                2,
+                Some("F-1"),
+                "invalid",
+                "3 fields where the header has 2 columns",
+            )],
+            vec!["f.csv:2: 3 fields where the header has 2 columns"],
+            1,
+        ),
+        case(
+            "csv: unterminated quote swallowing the lines after it",
+            "g.csv",
+            format!("{HDR}G-1,fine\nG-2,\"never closed\nG-3,lost\nG-4,lost too\n"),
+            1,
+            vec![
+                (2, Some("G-1"), "created", ""),
+                (
+                    3,
+                    None,
+                    "invalid",
+                    "the quoted field opened on line 3 is never closed: it runs to the end of the input, taking in every line after it",
+                ),
+            ],
+            vec!["g.csv:3: the quoted field opened on line 3 is never closed"],
+            1,
+        ),
+        case(
+            "csv: quoted fields with newlines and doubled quotes are fine",
+            "h.csv",
+            format!("{HDR}H-1,\"two\nlines, \"\"quoted\"\"\"\nH-2,after\n"),
+            0,
+            vec![
+                (2, Some("H-1"), "created", ""),
+                (4, Some("H-2"), "created", ""),
+            ],
+            vec![],
+            0,
+        ),
+        case(
+            "csv: invalid UTF-8 in a cell",
+            "i.csv",
+            [HDR.as_bytes(), b"I-1,caf\xe9\nI-2,ok\n"].concat(),
+            1,
+            vec![
+                (
+                    2,
+                    Some("I-1"),
+                    "invalid",
+                    "column 2 ('subject') is not valid UTF-8",
+                ),
+                (3, Some("I-2"), "created", ""),
+            ],
+            vec!["i.csv:2: column 2 ('subject') is not valid UTF-8"],
+            1,
+        ),
+        case(
+            "csv: invalid UTF-8 in the id",
+            "j.csv",
+            [HDR.as_bytes(), b"J\xff1,x\n"].concat(),
+            1,
+            vec![(2, None, "invalid", "the id is not valid UTF-8")],
+            vec!["j.csv:2: the id is not valid UTF-8"],
+            1,
+        ),
+        case(
+            "csv: invalid UTF-8 in the header",
+            "k.csv",
+            b"external_ticket_id,subj\xe9ct\nK-1,x\n".to_vec(),
+            2,
+            vec![],
+            vec!["k.csv:1: header column 2 is not valid UTF-8"],
+            0,
+        ),
+        case(
+            "csv: empty file",
+            "l.csv",
+            "",
+            2,
+            vec![],
+            vec!["l.csv:1: empty input: a CSV file needs a header row of property names"],
+            0,
+        ),
+        case("csv: header only", "m.csv", HDR, 0, vec![], vec![], 0),
+        case(
+            "csv: a column twice in the header",
+            "n.csv",
+            "external_ticket_id,subject,subject\nN-1,a,b\n",
+            2,
+            vec![],
+            vec!["n.csv:1: column 'subject' appears twice in the header"],
+            0,
+        ),
+        case(
+            "csv: header naming an invalid property",
+            "o.csv",
+            "external_ticket_id,Subject\nO-1,a\n",
+            2,
+            vec![],
+            vec![
+                "o.csv:1: header column 2: invalid property name 'Subject'",
+                "(did you mean 'subject'?)",
+            ],
+            0,
+        ),
+        case(
+            "csv: a value HubSpot refuses",
+            "p.csv",
+            "external_ticket_id,hs_ticket_priority\nP-1,URGENT\nP-2,LOW\n",
+            1,
+            vec![
+                (
+                    2,
+                    Some("P-1"),
+                    "failed",
+                    "Property values were not valid: \"URGENT\" was not one of the allowed options for property \"hs_ticket_priority\": [LOW, MEDIUM, HIGH]",
+                ),
+                (3, Some("P-2"), "created", ""),
+            ],
+            vec![],
+            1,
+        ),
+        case(
+            "csv: the same id twice is written in order",
+            "q.csv",
+            format!("{HDR}Q-1,first\nQ-1,second\n"),
+            0,
+            vec![
+                (2, Some("Q-1"), "created", ""),
+                (3, Some("Q-1"), "updated", ""),
+            ],
+            vec![],
+            0,
+        ),
+        case(
+            "csv: CRLF line ends and blank lines keep line numbers exact",
+            "r.csv",
+            "external_ticket_id,subject\r\n\r\nR-1,a\r\n,b\r\n",
+            1,
+            vec![
+                (3, Some("R-1"), "created", ""),
+                (4, None, "invalid", "empty id"),
+            ],
+            vec!["r.csv:4: empty id"],
+            1,
+        ),
+        // ---- JSON Lines
+        case(
+            "jsonl: lines that are not objects",
+            "s.jsonl",
+            "[1,2]\n\"text\"\n42\nnull\n{\"external_ticket_id\":\"S-1\"}\n",
+            1,
+            vec![
+                (1, None, "invalid", "expected a JSON object"),
+                (2, None, "invalid", "expected a JSON object"),
+                (3, None, "invalid", "expected a JSON object"),
+                (4, None, "invalid", "expected a JSON object"),
+                (5, Some("S-1"), "created", ""),
+            ],
+            vec![
+                "s.jsonl:1: expected a JSON object",
+                "s.jsonl:4: expected a JSON object",
+            ],
+            4,
+        ),
+        case(
+            "jsonl: no id key",
+            "t.jsonl",
+            "{\"subject\":\"no id\"}\n",
+            1,
+            vec![(
+                1,
+                None,
+                "invalid",
+                "no 'external_ticket_id' key holds the id (use --id-column, or the {\"id\", \"properties\"} form)",
+            )],
+            vec!["t.jsonl:1: no 'external_ticket_id' key holds the id"],
+            1,
+        ),
+        case(
+            "jsonl: an id that is an object",
+            "u.jsonl",
+            "{\"external_ticket_id\":{\"a\":1}}\n",
+            1,
+            vec![(
+                1,
+                None,
+                "invalid",
+                "the id 'external_ticket_id' must be a string or a number",
+            )],
+            vec!["u.jsonl:1: the id 'external_ticket_id' must be a string or a number"],
+            1,
+        ),
+        case(
+            "jsonl: empty and whitespace ids",
+            "v.jsonl",
+            "{\"external_ticket_id\":\"\"}\n{\"id\":\"  \",\"properties\":{}}\n",
+            1,
+            vec![
+                (1, None, "invalid", "empty id"),
+                (2, None, "invalid", "empty id"),
+            ],
+            vec!["v.jsonl:1: empty id", "v.jsonl:2: empty id"],
+            2,
+        ),
+        case(
+            "jsonl: nested object value",
+            "w.jsonl",
+            "{\"external_ticket_id\":\"W-1\",\"address\":{\"city\":\"Paris\"}}\n",
+            1,
+            vec![(
+                1,
+                Some("W-1"),
+                "invalid",
+                "property 'address': an object is not a property value",
+            )],
+            vec!["w.jsonl:1: property 'address': an object is not a property value"],
+            1,
+        ),
+        case(
+            "jsonl: lists holding objects or ';'",
+            "x.jsonl",
+            "{\"external_ticket_id\":\"X-1\",\"hs_ticket_category\":[{\"a\":1}]}\n{\"external_ticket_id\":\"X-2\",\"hs_ticket_category\":[\"a;b\"]}\n",
+            1,
+            vec![
+                (
+                    1,
+                    Some("X-1"),
+                    "invalid",
+                    "property 'hs_ticket_category': a list may hold only strings, numbers and booleans",
+                ),
+                (
+                    2,
+                    Some("X-2"),
+                    "invalid",
+                    "property 'hs_ticket_category': a list element contains ';', the separator",
+                ),
+            ],
+            vec!["x.jsonl:1: property 'hs_ticket_category': a list may hold"],
+            2,
+        ),
+        case(
+            "jsonl: NaN, infinite and inexact numbers",
+            "y.jsonl",
+            "{\"external_ticket_id\":\"Y-1\",\"hubspot_owner_id\":NaN}\n{\"external_ticket_id\":\"Y-2\",\"hubspot_owner_id\":1e400}\n{\"external_ticket_id\":\"Y-3\",\"hubspot_owner_id\":123456789012345678901234}\n{\"external_ticket_id\":\"Y-4\",\"hubspot_owner_id\":1.5e3}\n",
+            1,
+            vec![
+                (
+                    1,
+                    None,
+                    "invalid",
+                    "invalid JSON: expected value (column 48)",
+                ),
+                (
+                    2,
+                    None,
+                    "invalid",
+                    "invalid JSON: number out of range (column 52)",
+                ),
+                (
+                    3,
+                    Some("Y-3"),
+                    "invalid",
+                    "property 'hubspot_owner_id': integer too large to keep exactly: write it as a JSON string",
+                ),
+                (4, Some("Y-4"), "created", ""),
+            ],
+            vec![
+                "y.jsonl:1: invalid JSON: expected value (column 48)",
+                "y.jsonl:2: invalid JSON: number out of range (column 52)",
+            ],
+            3,
+        ),
+        case(
+            "jsonl: a line cut short",
+            "z.jsonl",
+            "{\"external_ticket_id\":\"Z-1\",\"subj\n{\"external_ticket_id\":\"Z-2\"}\n",
+            1,
+            vec![
+                (
+                    1,
+                    None,
+                    "invalid",
+                    "invalid JSON: EOF while parsing a string (column 33)",
+                ),
+                (2, Some("Z-2"), "created", ""),
+            ],
+            vec!["z.jsonl:1: invalid JSON: EOF while parsing a string (column 33)"],
+            1,
+        ),
+        case(
+            "jsonl: invalid UTF-8 inside a string",
+            "aa.jsonl",
+            b"{\"external_ticket_id\":\"AA-1\",\"subject\":\"caf\xe9\"}\n".to_vec(),
+            1,
+            vec![(
+                1,
+                None,
+                "invalid",
+                "invalid JSON: invalid unicode code point (column 44)",
+            )],
+            vec!["aa.jsonl:1: invalid JSON: invalid unicode code point (column 44)"],
+            1,
+        ),
+        case(
+            "jsonl: huge property value",
+            "ab.jsonl",
+            format!("{{\"external_ticket_id\":\"AB-1\",\"subject\":\"{huge}\"}}\n"),
+            1,
+            vec![(
+                1,
+                Some("AB-1"),
+                "invalid",
+                "property 'subject': the value is longer than HubSpot's 65536 characters",
+            )],
+            vec![
+                "ab.jsonl:1: property 'subject': the value is longer than HubSpot's 65536 characters",
+            ],
+            1,
+        ),
+        case(
+            "jsonl: 10,000 properties on one record",
+            "ac.jsonl",
+            many,
+            1,
+            vec![(
+                1,
+                Some("J-many"),
+                "failed",
+                "Property values were not valid: Property \"p0\" does not exist; Property \"p1\" does not exist…",
+            )],
+            vec![],
+            1,
+        ),
+        case(
+            "jsonl: a property twice",
+            "ad.jsonl",
+            "{\"external_ticket_id\":\"AD-1\",\"subject\":\"a\",\"subject\":\"b\"}\n",
+            1,
+            vec![(
+                1,
+                Some("AD-1"),
+                "invalid",
+                "property 'subject' appears twice",
+            )],
+            vec!["ad.jsonl:1: property 'subject' appears twice"],
+            1,
+        ),
+        case(
+            "jsonl: id over HubSpot's length limit",
+            "ae.jsonl",
+            format!("{{\"external_ticket_id\":\"{}\"}}\n", long_id()),
+            1,
+            vec![(1, Some("LONG"), "failed", "record \"LLLLLLLL…")],
+            vec![],
+            1,
+        ),
+        case(
+            "jsonl: blank lines are skipped, line numbers stay exact",
+            "af.jsonl",
+            "\n{\"external_ticket_id\":\"AF-1\"}\n   \n\n{\"subject\":\"x\"}\n",
+            1,
+            vec![
+                (2, Some("AF-1"), "created", ""),
+                (
+                    5,
+                    None,
+                    "invalid",
+                    "no 'external_ticket_id' key holds the id…",
+                ),
+            ],
+            vec!["af.jsonl:5: no 'external_ticket_id' key holds the id"],
+            1,
+        ),
+        // ---- JSON arrays
+        case(
+            "json: an element that is not an object",
+            "ag.json",
+            "[\n  {\"external_ticket_id\":\"AG-1\"},\n  \"oops\",\n  {\"external_ticket_id\":\"AG-2\"}\n]\n",
+            1,
+            vec![
+                (2, Some("AG-1"), "created", ""),
+                (3, None, "invalid", "expected a JSON object"),
+                (4, Some("AG-2"), "created", ""),
+            ],
+            vec!["ag.json:3: expected a JSON object"],
+            1,
+        ),
+        case(
+            "json: the array never closes",
+            "ah.json",
+            "[\n  {\"external_ticket_id\":\"AH-1\"},\n  {\"external_ticket_id\":\"AH-2\"}\n",
+            2,
+            vec![
+                (2, Some("AH-1"), "created", ""),
+                (3, Some("AH-2"), "created", ""),
+            ],
+            vec!["ah.json:4: the JSON array ends early (no closing ']')"],
+            0,
+        ),
+        case(
+            "json: a trailing comma",
+            "ai.json",
+            "[{\"external_ticket_id\":\"AI-1\"},]\n",
+            2,
+            vec![(1, Some("AI-1"), "created", "")],
+            vec!["ai.json:1: trailing ',' before ']'"],
+            0,
+        ),
+        case(
+            "json: an object where an array is expected (--format json)",
+            "aj.txt",
+            "{\"external_ticket_id\":\"AJ-1\"}\n",
+            2,
+            vec![],
+            vec!["aj.txt:1: expected a JSON array ('[')"],
+            0,
+        ),
+        case(
+            "json: data after the array",
+            "ak.json",
+            "[{\"external_ticket_id\":\"AK-1\"}] [\n",
+            2,
+            vec![(1, Some("AK-1"), "created", "")],
+            vec!["ak.json:1: unexpected data after the JSON array"],
+            0,
+        ),
+    ]
+}
+
+fn run_case(emu: &Emu, dir: &Path, c: &Case) -> Result<(), String> {
+    let input = dir.join(c.file);
+    std::fs::write(&input, &c.content).unwrap();
+    let report_path = dir.join(format!("{}.report", c.file));
+    let ext = input.extension().and_then(|e| e.to_str()).unwrap_or("txt");
+    let failed_path = dir.join(format!("{}.failed.{ext}", c.file));
+    let mut cmd = Command::cargo_bin("hubspot-tickets").unwrap();
+    cmd.timeout(Duration::from_secs(120))
+        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
+        .env_remove("RUST_LOG")
+        .current_dir(dir)
+        .args([
+            "upsert",
+            "--id-property",
+            "external_ticket_id",
+            "--base-url",
+            emu.emu.base_url(),
+            "--progress",
+            "none",
+            "--rate-limit",
+            "off",
+        ]);
+    if c.file.ends_with(".txt") {
+        cmd.args(["--format", "json"]);
+    }
+    let out = cmd
+        .arg(c.file)
+        .arg("--report")
+        .arg(&report_path)
+        .arg("--failed")
+        .arg(&failed_path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let mut problems = Vec::new();
+    if out.status.code() != Some(c.exit) {
+        problems.push(format!("exit {:?}, expected {}", out.status.code(), c.exit));
+    }
+    for s in &c.stderr {
+        if !stderr.contains(s) {
+            problems.push(format!("stderr lacks {s:?}"));
+        }
+    }
+    let report: Vec<Value> = std::fs::read_to_string(&report_path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    if report.len() != c.lines.len() {
+        problems.push(format!(
+            "{} report lines, expected {}: {report:?}",
+            report.len(),
+            c.lines.len()
+        ));
+    }
+    for (line, id, outcome, message) in &c.lines {
+        let Some(r) = report.iter().find(|r| r["line"] == *line) else {
+            problems.push(format!("no report line for line {line}"));
+            continue;
+        };
+        let got_id = r["id"].as_str();
+        let id_ok = match id {
+            Some("LONG") => got_id == Some(long_id().as_str()),
+            Some(id) => got_id == Some(*id),
+            None => got_id.is_none(),
+        };
+        let got_message = r["error_message"].as_str().unwrap_or("");
+        let message_ok = match message.strip_suffix('…') {
+            Some(prefix) => got_message.starts_with(prefix),
+            None => got_message == *message,
+        };
+        if !id_ok || r["outcome"] != *outcome || !message_ok {
+            problems.push(format!("line {line}: {r}"));
+        }
+        if *outcome == "invalid" && !stderr.contains(&format!("{}:{line}: ", c.file)) {
+            problems.push(format!("stderr does not name line {line}"));
+        }
+    }
+    // The failed file holds the records as read: invalid UTF-8 stays invalid.
+    if let Ok(bytes) = std::fs::read(&failed_path) {
+        let failed = String::from_utf8_lossy(&bytes);
+        let records = match ext {
+            "csv" => csv::ReaderBuilder::new()
+                .flexible(true)
+                .from_reader(&bytes[..])
+                .byte_records()
+                .filter(Result::is_ok)
+                .count(),
+            "jsonl" => failed.lines().count(),
+            _ => serde_json::from_str::<Value>(&failed)
+                .ok()
+                .and_then(|v| v.as_array().map(Vec::len))
+                .unwrap_or(0),
+        };
+        if records != c.failed {
+            problems.push(format!(
+                "{records} records in the failed file, expected {}",
+                c.failed
+            ));
+        }
+    } else if c.failed > 0 {
+        problems.push("no failed file".into());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}: {problems:#?}\nstderr: {stderr}", c.name))
+    }
+}
+
+#[test]
+fn every_bad_input_case_gets_its_exact_outcome_and_message() {
+    let emu = Emu::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cases = table();
+    assert!(cases.len() >= 30, "{} cases", cases.len());
+    let errors: Vec<String> = cases
+        .iter()
+        .filter_map(|c| run_case(&emu, dir.path(), c).err())
+        .collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n\n"));
+    // What was written is what the good lines said.
+    assert_eq!(emu.subject("Q-1").as_deref(), Some("second"));
+    assert_eq!(
+        emu.subject("H-1").as_deref(),
+        Some("two\nlines, \"quoted\"")
+    );
+    assert_eq!(emu.subject("G-1").as_deref(), Some("fine"));
+    for never in [
+        "G-2", "G-3", "G-4", "P-1", "J-many", "W-1", "AB-1", "K-1", "D-1",
+    ] {
+        assert!(emu.subject(never).is_none(), "{never} was written");
+    }
+}

@@ -1,0 +1,233 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The command stopped mid-run, by HubSpot's daily limit or by Ctrl-C: it stops sending
+//! at once, every input line is in the report exactly once, and its `--failed` file
+//! re-runs exactly the records that were not written (each is then created, none
+//! updated, and the store ends with one ticket per input line).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command as StdCommand, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use hubspot_emulator::{Emulator, EmulatorConfig, Policy, RateLimitConfig};
+use serde_json::Value;
+
+const TOKEN: &str = "pat-na1-reliability-0123456789";
+
+/// An emulator on its own runtime.
+struct Emu {
+    emu: Option<Emulator>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Emu {
+    fn start(config: EmulatorConfig) -> Emu {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let emu = rt
+            .block_on(Emulator::start(config.with_tokens([TOKEN])))
+            .unwrap();
+        Emu { emu: Some(emu), rt }
+    }
+    fn emu(&self) -> &Emulator {
+        self.emu.as_ref().unwrap()
+    }
+    fn url(&self) -> String {
+        self.emu().base_url().to_owned()
+    }
+    fn count(&self) -> usize {
+        self.emu().store().count()
+    }
+    /// Stops the server and saves its state file.
+    fn shutdown(mut self) {
+        let emu = self.emu.take().unwrap();
+        self.rt.block_on(emu.shutdown()).unwrap();
+    }
+}
+
+fn upsert_args(url: &str) -> Vec<String> {
+    [
+        "upsert",
+        "--id-property",
+        "external_ticket_id",
+        "--base-url",
+        url,
+        "--progress",
+        "none",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+fn cli(url: &str) -> Command {
+    let mut cmd = Command::cargo_bin("hubspot-tickets").unwrap();
+    cmd.timeout(Duration::from_secs(180))
+        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
+        .env_remove("RUST_LOG")
+        .args(upsert_args(url));
+    cmd
+}
+
+fn csv_input(dir: &Path, n: usize) -> PathBuf {
+    let mut text = String::from("external_ticket_id,subject,hs_ticket_priority\n");
+    for i in 0..n {
+        text.push_str(&format!("R-{i},ticket {i},LOW\n"));
+    }
+    let p = dir.join("input.csv");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn report(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The report has one line per input line; returns the ids not written.
+fn not_written(report: &[Value], n: usize) -> HashSet<String> {
+    assert_eq!(report.len(), n, "one report line per input record");
+    let lines: HashSet<u64> = report.iter().map(|v| v["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines.len(), n);
+    assert!(lines.iter().all(|l| (2..=n as u64 + 1).contains(l)));
+    report
+        .iter()
+        .filter(|v| !matches!(v["outcome"].as_str(), Some("created" | "updated")))
+        .map(|v| {
+            assert_eq!(v["outcome"], "not_attempted", "{v}");
+            v["id"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// The `--failed` CSV holds exactly `expected` (with the input's header).
+fn check_failed_file(path: &Path, expected: &HashSet<String>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("external_ticket_id,subject,hs_ticket_priority")
+    );
+    let ids: Vec<&str> = lines.map(|l| l.split(',').next().unwrap()).collect();
+    let set: HashSet<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+    assert_eq!(ids.len(), set.len(), "a record twice in the failed file");
+    assert_eq!(&set, expected);
+}
+
+/// Re-runs the failed file: every record is created (none was written before).
+fn rerun(url: &str, failed: &Path, dir: &Path, expected: usize) {
+    let report_path = dir.join("rerun.jsonl");
+    cli(url)
+        .args(["--rate-limit", "off"])
+        .arg(failed)
+        .arg("--report")
+        .arg(&report_path)
+        .assert()
+        .code(0);
+    let r = report(&report_path);
+    assert_eq!(r.len(), expected);
+    assert!(r.iter().all(|v| v["outcome"] == "created"), "{r:?}");
+}
+
+#[test]
+fn daily_limit_stops_at_once_and_the_failed_file_reruns_exactly_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let n = 1000;
+    let input = csv_input(dir.path(), n);
+    let daily = RateLimitConfig::per_window(100, Duration::from_secs(10)).with_daily(Some(3));
+    let emu = Emu::start(
+        EmulatorConfig::default()
+            .with_rate_limit(daily)
+            .with_state_file(&state),
+    );
+    let (report_path, failed_path) = (dir.path().join("r.jsonl"), dir.path().join("f.csv"));
+    cli(&emu.url())
+        .args(["--concurrency", "3"])
+        .arg(&input)
+        .arg("--report")
+        .arg(&report_path)
+        .arg("--failed")
+        .arg(&failed_path)
+        .assert()
+        .code(4)
+        .stderr(predicates::str::contains("daily"));
+    let stats = emu.emu().stats();
+    assert_eq!(emu.count(), 300);
+    assert!(stats.rate_limited_by(Policy::Daily) <= 3, "no retry storm");
+    let rest = not_written(&report(&report_path), n);
+    assert_eq!(rest.len(), n - 300);
+    check_failed_file(&failed_path, &rest);
+
+    // The next day: a new emulator on the saved store, with its budget renewed.
+    emu.shutdown();
+    let emu = Emu::start(EmulatorConfig::default().with_state_file(&state));
+    assert_eq!(emu.count(), 300);
+    rerun(&emu.url(), &failed_path, dir.path(), n - 300);
+    assert_eq!(emu.count(), n);
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_sending_at_once_and_the_failed_file_reruns_exactly_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 3000;
+    let input = csv_input(dir.path(), n);
+    let emu = Emu::start(EmulatorConfig::default().without_rate_limits());
+    let (report_path, failed_path) = (dir.path().join("r.jsonl"), dir.path().join("f.csv"));
+    // The client paces itself at 2 requests/s, so the run lasts 15 s unless interrupted.
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
+        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
+        .env_remove("RUST_LOG")
+        .args(upsert_args(&emu.url()))
+        .args(["--rate-limit", "2/1s", "--concurrency", "1"])
+        .arg(&input)
+        .arg("--report")
+        .arg(&report_path)
+        .arg("--failed")
+        .arg(&failed_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first answer: the run is under way, Ctrl-C handling installed.
+    let t0 = Instant::now();
+    while emu.count() == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(60), "no request");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let at_signal = emu.count();
+    let kill = StdCommand::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the command did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    // At most the one request in flight at the signal finished after it.
+    let written = emu.count();
+    assert!(written <= at_signal + 100, "{at_signal} -> {written}");
+    assert!(written < n);
+    let rest = not_written(&report(&report_path), n);
+    assert_eq!(rest.len(), n - written);
+    check_failed_file(&failed_path, &rest);
+    rerun(&emu.url(), &failed_path, dir.path(), n - written);
+    assert_eq!(emu.count(), n);
+    assert!(emu.emu().stats().duplicate_creates.is_empty());
+}

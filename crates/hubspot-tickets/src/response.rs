@@ -1,0 +1,254 @@
+//! Judging one raw answer of the batch upsert endpoint: the facade's classification,
+//! public for users of the raw generated client (and for the fuzz target).
+
+use hubspot_tickets_client::types::TicketUpsertBatchResult;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+use crate::error::{Error, ErrorKind};
+use crate::secret::AccessToken;
+use crate::transport::retry_after;
+
+/// Longest message (in characters) the facade keeps from an answer; longer ones are
+/// cut with `…`. An answer can be any size; one message is copied into the outcome of
+/// every record of its batch, and from there into reports.
+pub(crate) const MAX_MESSAGE_CHARS: usize = 16_384;
+/// Longest category, policy name or correlation id kept from an answer.
+const MAX_FIELD_CHARS: usize = 200;
+/// How much of a non-JSON body is searched for a `<title>` or text to quote.
+const SNIPPET_SCAN_BYTES: usize = 64 * 1024;
+
+/// Judges one raw answer of `POST /crm/v3/objects/tickets/batch/upsert` exactly as
+/// the facade does, for callers of the raw generated client ([`Client::generated`]).
+///
+/// * A 2xx (200, 207, or any other 2xx) whose body is a batch result: `Ok`, with the
+///   per-input `errors` of a 207 left in the result for you to read.
+/// * A 2xx whose body is not a batch result (cut short, HTML, wrong types):
+///   [`ErrorKind::Decode`]. The records may or may not have been written; the facade
+///   sends such a batch again (upserts are idempotent).
+/// * Anything else: an [`Error`] whose [`kind`](Error::kind) follows the status
+///   (`400` validation, `401` auth, `409` conflict, `429` rate limited: `DAILY` when
+///   the body's `policyName` says so, `5xx` server...), with HubSpot's message,
+///   category, correlation id, policy name and `Retry-After` when the answer has them.
+///   Error bodies are read leniently: any field may be missing or of another type, and
+///   HTML or empty bodies are quoted briefly instead.
+///
+/// It never panics, whatever the status, headers and body. Use
+/// [`Error::is_retryable`] and [`Error::retry_after`] to decide on a retry.
+///
+/// ```
+/// use hubspot_tickets::{ErrorKind, classify_response};
+/// use reqwest::{StatusCode, header::HeaderMap};
+///
+/// let body = br#"{"status":"error","message":"You have reached your daily limit.",
+///                 "errorType":"RATE_LIMIT","policyName":"DAILY"}"#;
+/// let err = classify_response(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), body)
+///     .unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::RateLimitedDaily);
+/// assert!(!err.is_retryable());
+/// ```
+///
+/// [`Client::generated`]: crate::Client::generated
+///
+/// # Errors
+/// As above: every answer that is not a 2xx batch result.
+pub fn classify_response(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<TicketUpsertBatchResult, Error> {
+    if status.is_success() {
+        serde_json::from_slice::<TicketUpsertBatchResult>(body)
+            .map_err(|e| undecodable(Some(status), body, &e, None))
+    } else {
+        Err(classify_error(status, headers, body, None))
+    }
+}
+
+/// The error for a 2xx answer whose body is not a batch result.
+pub(crate) fn undecodable(
+    status: Option<StatusCode>,
+    body: &[u8],
+    error: &serde_json::Error,
+    token: Option<&AccessToken>,
+) -> Error {
+    let shown = status.map_or_else(|| "2xx".to_owned(), |s| s.as_u16().to_string());
+    let message = format!(
+        "HTTP {shown} answer is not a batch result ({error}); the records may have been written: {}",
+        snippet_of(body)
+    );
+    let err = Error::new(ErrorKind::Decode, scrub(token, bounded(message)));
+    match status {
+        Some(s) => err.with_status(s.as_u16()),
+        None => err,
+    }
+}
+
+/// The fields the facade reads from an error body, each taken only when it has the
+/// expected JSON type (HubSpot says every error field may be missing).
+#[derive(Default)]
+struct ErrorBody {
+    message: Option<String>,
+    category: Option<String>,
+    error_type: Option<String>,
+    policy_name: Option<String>,
+    correlation_id: Option<String>,
+    named: Vec<String>,
+}
+
+fn read_error_body(body: &[u8]) -> Option<ErrorBody> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let obj = value.as_object()?;
+    let text = |key: &str| obj.get(key).and_then(Value::as_str).map(str::to_owned);
+    let mut named = Vec::new();
+    if let Some(context) = obj.get("context").and_then(Value::as_object) {
+        for key in ["ids", "id", "objectWriteTraceId", "objectWriteTraceIds"] {
+            match context.get(key) {
+                Some(Value::Array(items)) => named.extend(
+                    items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .take(10_000)
+                        .map(str::to_owned),
+                ),
+                Some(Value::String(s)) => named.push(s.clone()),
+                _ => {}
+            }
+        }
+    }
+    Some(ErrorBody {
+        message: text("message"),
+        category: text("category"),
+        error_type: text("errorType"),
+        policy_name: text("policyName"),
+        correlation_id: text("correlationId"),
+        named,
+    })
+}
+
+/// Turns a non-2xx answer into an [`Error`], scrubbing `token` out of every text
+/// taken from the answer.
+pub(crate) fn classify_error(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    token: Option<&AccessToken>,
+) -> Error {
+    let code = status.as_u16();
+    let api = read_error_body(body);
+    let field = |v: Option<String>| v.map(|s| scrub(token, cut(s, MAX_FIELD_CHARS)));
+    let policy = field(api.as_ref().and_then(|a| a.policy_name.clone()));
+    let kind = match code {
+        400 => ErrorKind::Validation,
+        401 => ErrorKind::Auth,
+        403 => ErrorKind::Forbidden,
+        404 => ErrorKind::NotFound,
+        408 => ErrorKind::Timeout,
+        409 => ErrorKind::Conflict,
+        429 if policy
+            .as_deref()
+            .is_some_and(|p| p.eq_ignore_ascii_case("DAILY")) =>
+        {
+            ErrorKind::RateLimitedDaily
+        }
+        429 => ErrorKind::RateLimited,
+        500..=599 => ErrorKind::Server,
+        _ => ErrorKind::ClientError,
+    };
+    let content_type = headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("no content type");
+    let message = match api.as_ref().and_then(|a| a.message.clone()) {
+        Some(m) => m,
+        None if api.is_some() => format!("HTTP {code} without a message"),
+        None => format!(
+            "non-JSON answer ({}): {}",
+            cut(content_type.to_owned(), MAX_FIELD_CHARS),
+            snippet_of(body)
+        ),
+    };
+    let category = field(
+        api.as_ref()
+            .and_then(|a| a.category.clone().or_else(|| a.error_type.clone())),
+    );
+    let correlation_id = field(
+        api.as_ref()
+            .and_then(|a| a.correlation_id.clone())
+            .or_else(|| {
+                headers
+                    .get("x-hubspot-correlation-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            }),
+    );
+    Error::new(kind, scrub(token, bounded(message)))
+        .with_status(code)
+        .with_category(category)
+        .with_correlation_id(correlation_id)
+        .with_policy(policy)
+        .with_retry_after(retry_after(headers))
+        .with_named(
+            api.map(|a| a.named)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|n| scrub(token, n))
+                .collect(),
+        )
+}
+
+fn scrub(token: Option<&AccessToken>, text: String) -> String {
+    match token {
+        Some(t) => t.scrub(text),
+        None => text,
+    }
+}
+
+/// `s` cut to `max` characters (with `…` when cut).
+fn cut(mut s: String, max: usize) -> String {
+    if let Some((i, _)) = s.char_indices().nth(max) {
+        s.truncate(i);
+        s.push('…');
+    }
+    s
+}
+
+/// A message cut to [`MAX_MESSAGE_CHARS`].
+pub(crate) fn bounded(s: String) -> String {
+    cut(s, MAX_MESSAGE_CHARS)
+}
+
+/// A short, single-line view of a non-JSON body (its HTML `<title>` if any).
+pub(crate) fn snippet_of(body: &[u8]) -> String {
+    let body = body.get(..SNIPPET_SCAN_BYTES).unwrap_or(body);
+    let text = String::from_utf8_lossy(body);
+    let lower = text.to_ascii_lowercase();
+    let inner = match (lower.find("<title>"), lower.find("</title>")) {
+        (Some(a), Some(b)) if b > a + 7 => text.get(a + 7..b).unwrap_or("").to_owned(),
+        _ => {
+            let mut out = String::with_capacity(text.len().min(512));
+            let mut in_tag = false;
+            for ch in text.chars() {
+                match ch {
+                    '<' => in_tag = true,
+                    '>' => {
+                        in_tag = false;
+                        out.push(' ');
+                    }
+                    _ if !in_tag => out.push(ch),
+                    _ => {}
+                }
+                if out.len() > 400 {
+                    break;
+                }
+            }
+            out
+        }
+    };
+    let mut s: String = inner.split_whitespace().collect::<Vec<_>>().join(" ");
+    if s.is_empty() {
+        s = "(empty body)".to_owned();
+    }
+    cut(s, 200)
+}

@@ -1,0 +1,381 @@
+//! Bad input to the library, as a table: each case is one record of a bulk run through
+//! the emulator, with the exact outcome it must get and the message, which names the
+//! record (its id; an empty id has only its position, which every outcome carries).
+//! Batch-level misuse (`upsert_batch` limits, empty runs) follows the table.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hubspot_tickets::{Client, ErrorKind, MAX_ID_LEN, NoneAs, Outcome, TicketInput};
+use integration_tests::*;
+
+const WINDOW: Duration = Duration::from_millis(500);
+
+/// What a case must end as.
+enum Expect {
+    Created,
+    Updated,
+    /// `Failed` before any request: `InvalidInput` with exactly this message.
+    Local(String),
+    /// `Failed` by HubSpot: this HTTP status, category and exact message.
+    Refused(u16, &'static str, String),
+    /// `Failed` by HubSpot with a message starting so, cut to the facade's bound.
+    RefusedLong(&'static str),
+}
+
+struct Case {
+    name: &'static str,
+    input: TicketInput,
+    expect: Expect,
+}
+
+fn case(name: &'static str, input: TicketInput, expect: Expect) -> Case {
+    Case {
+        name,
+        input,
+        expect,
+    }
+}
+
+fn invalid(id: &str, why: &str) -> Expect {
+    Expect::Local(format!("record {id:?}: {why}"))
+}
+
+fn refused(message: impl Into<String>) -> Expect {
+    Expect::Refused(207, "VALIDATION_ERROR", message.into())
+}
+
+#[derive(serde::Serialize)]
+struct Address {
+    city: String,
+}
+
+#[derive(serde::Serialize)]
+struct WithNested {
+    subject: String,
+    address: Address,
+}
+
+#[derive(serde::Serialize)]
+struct WithList {
+    subject: String,
+    tags: Vec<Vec<String>>,
+}
+
+#[derive(serde::Serialize)]
+struct WithOptions {
+    subject: Option<String>,
+    content: Option<String>,
+}
+
+fn table() -> Vec<Case> {
+    let long_id = "L".repeat(MAX_ID_LEN + 1);
+    let many: BTreeMap<String, String> = (0..10_000)
+        .map(|i| (format!("p{i}"), "v".to_owned()))
+        .collect();
+    vec![
+        case("empty id", TicketInput::new(""), Expect::Local("record has an empty id".into())),
+        case("whitespace id", TicketInput::new(" \t\n "), Expect::Local("record has an empty id".into())),
+        case(
+            "id over HubSpot's length limit",
+            TicketInput::new(long_id),
+            Expect::Local(format!(
+                "record {:?}: id is 1001 characters long, over the 1000-character limit",
+                "L".repeat(64)
+            )),
+        ),
+        case("id at the length limit", TicketInput::new("M".repeat(MAX_ID_LEN)), Expect::Created),
+        case(
+            "id of 1000 two-byte characters (the limit counts characters)",
+            TicketInput::new("é".repeat(MAX_ID_LEN)),
+            Expect::Created,
+        ),
+        case("id with a newline and an emoji", TicketInput::new("ZD-\n🎫"), Expect::Created),
+        case(
+            "NaN",
+            TicketInput::new("B-nan").property("score", f64::NAN),
+            invalid("B-nan", "property `score`: NaN cannot be sent (numbers must be finite)"),
+        ),
+        case(
+            "+inf",
+            TicketInput::new("B-inf").property("score", f64::INFINITY),
+            invalid("B-inf", "property `score`: inf cannot be sent (numbers must be finite)"),
+        ),
+        case(
+            "-inf as f32",
+            TicketInput::new("B-ninf").property("score", f32::NEG_INFINITY),
+            invalid("B-ninf", "property `score`: -inf cannot be sent (numbers must be finite)"),
+        ),
+        case(
+            "empty property name",
+            TicketInput::new("B-noname").property("", "v"),
+            invalid("B-noname", "a property name is empty"),
+        ),
+        case(
+            "nested object value",
+            TicketInput::new("B-nested").properties_from(
+                &WithNested { subject: "s".into(), address: Address { city: "Paris".into() } },
+                NoneAs::Skip,
+            ),
+            invalid("B-nested", "field `address`: a nested object cannot be sent as a HubSpot property (values are strings)"),
+        ),
+        case(
+            "nested list value",
+            TicketInput::new("B-nlist").properties_from(
+                &WithList { subject: "s".into(), tags: vec![vec!["a".into()]] },
+                NoneAs::Skip,
+            ),
+            invalid("B-nlist", "field `tags`: a nested list cannot be sent as a HubSpot property (values are strings)"),
+        ),
+        case(
+            "properties from something that is not an object",
+            TicketInput::new("B-list").properties_from(&vec![1, 2, 3], NoneAs::Skip),
+            invalid("B-list", "properties must come from a struct or a map, not a sequence"),
+        ),
+        case(
+            "None fields left out",
+            TicketInput::new("N-skip").properties_from(
+                &WithOptions { subject: Some("kept".into()), content: None },
+                NoneAs::Skip,
+            ),
+            Expect::Created,
+        ),
+        case(
+            "unknown property",
+            TicketInput::new("B-unknown").property("colour", "red"),
+            refused("Property values were not valid: Property \"colour\" does not exist"),
+        ),
+        case(
+            "read-only property",
+            TicketInput::new("B-ro").property("hs_object_id", "1"),
+            refused("Property values were not valid: Property \"hs_object_id\" is read-only and cannot be set"),
+        ),
+        case(
+            "option not allowed",
+            TicketInput::new("B-opt").property("hs_ticket_priority", "URGENT"),
+            refused("Property values were not valid: \"URGENT\" was not one of the allowed options for property \"hs_ticket_priority\": [LOW, MEDIUM, HIGH]"),
+        ),
+        case(
+            "not a number",
+            TicketInput::new("B-num").property("hubspot_owner_id", "12a"),
+            refused("Property values were not valid: \"12a\" is not a valid number for property \"hubspot_owner_id\""),
+        ),
+        case(
+            "not a datetime",
+            TicketInput::new("B-date").property("closed_date", "yesterday"),
+            refused("Property values were not valid: \"yesterday\" is not a valid datetime for property \"closed_date\""),
+        ),
+        case(
+            "id property value differing from the id",
+            TicketInput::new("B-conflict").property(ID_PROPERTY, "OTHER"),
+            refused(format!("Property values were not valid: Property \"{ID_PROPERTY}\" is this input's idProperty: its value \"OTHER\" differs from the input's id \"B-conflict\"")),
+        ),
+        case(
+            "huge property value (70,000 characters)",
+            TicketInput::new("B-huge").property("subject", "x".repeat(70_000)),
+            refused("Property values were not valid: Property \"subject\" value is longer than 65536 characters"),
+        ),
+        case(
+            "10,000 properties on one record",
+            TicketInput::new("B-many").properties(many),
+            Expect::RefusedLong("Property values were not valid: Property \"p0\" does not exist; Property \"p1\" does not exist; Property \"p10\" does not exist"),
+        ),
+        case(
+            "idProperty that is not unique",
+            TicketInput::new("B-nonunique").id_property("subject"),
+            Expect::Refused(400, "VALIDATION_ERROR", "Unable to perform update/upsert by non-unique subject property. idProperty must name a property with unique values".into()),
+        ),
+        case(
+            "idProperty that does not exist",
+            TicketInput::new("B-noprop").id_property("nope"),
+            Expect::Refused(400, "VALIDATION_ERROR", "Unable to perform upsert: idProperty \"nope\" does not exist".into()),
+        ),
+        case("first of two writes of one id", TicketInput::new("DUP").property("subject", "first"), Expect::Created),
+        case("second write of the same id", TicketInput::new("DUP").property("subject", "second"), Expect::Updated),
+        case(
+            "the same caller trace id on two inputs (A)",
+            TicketInput::new("TR-a").trace_id("same"),
+            Expect::Created,
+        ),
+        case(
+            "the same caller trace id on two inputs (B)",
+            TicketInput::new("TR-b").trace_id("same"),
+            Expect::Created,
+        ),
+        case("empty value clears", TicketInput::new("CLR").clear("subject"), Expect::Created),
+        case("a good record among the bad", TicketInput::new("GOOD").property("subject", "fine"), Expect::Created),
+    ]
+}
+
+#[tokio::test]
+async fn every_bad_input_case_gets_its_exact_outcome_and_message() {
+    let emu = start(config(100, WINDOW)).await;
+    let client = build(builder(&emu, 100, WINDOW));
+    let cases = table();
+    assert!(cases.len() >= 30, "{} cases", cases.len());
+    let inputs: Vec<TicketInput> = cases.iter().map(|c| c.input.clone()).collect();
+    let report = client.bulk_upsert_iter(inputs).report().await;
+    assert_eq!(report.outcomes.len(), cases.len());
+    let mut wrong = Vec::new();
+    for (pos, (c, o)) in cases.iter().zip(&report.outcomes).enumerate() {
+        assert_eq!(o.position, pos as u64);
+        assert_eq!(
+            o.id,
+            c.input.id(),
+            "{}: the outcome names its record",
+            c.name
+        );
+        let ok = match (&c.expect, &o.outcome) {
+            (Expect::Created, Outcome::Created { .. })
+            | (Expect::Updated, Outcome::Updated { .. }) => true,
+            (Expect::Local(m), Outcome::Failed { reason }) => {
+                reason.kind == ErrorKind::InvalidInput
+                    && reason.message == *m
+                    && reason.status.is_none()
+            }
+            (Expect::Refused(status, category, m), Outcome::Failed { reason }) => {
+                reason.kind == ErrorKind::Validation
+                    && reason.status == Some(*status)
+                    && reason.category.as_deref() == Some(*category)
+                    && reason.message == *m
+            }
+            (Expect::RefusedLong(start), Outcome::Failed { reason }) => {
+                reason.kind == ErrorKind::Validation
+                    && reason.status == Some(207)
+                    && reason.message.starts_with(start)
+                    && reason.message.ends_with('…')
+                    && reason.message.chars().count() == 16_385
+            }
+            _ => false,
+        };
+        if !ok {
+            wrong.push(format!("case {pos} ({}): {:?}", c.name, o.outcome));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+
+    // What was written is exactly what the good cases asked for.
+    let store = emu.store();
+    assert_eq!(
+        store.get_by_unique(ID_PROPERTY, "DUP").unwrap().properties["subject"],
+        "second"
+    );
+    assert_eq!(
+        store
+            .get_by_unique(ID_PROPERTY, "ZD-\n🎫")
+            .unwrap()
+            .properties[ID_PROPERTY],
+        "ZD-\n🎫"
+    );
+    assert_eq!(
+        store
+            .get_by_unique(ID_PROPERTY, "N-skip")
+            .unwrap()
+            .properties["subject"],
+        "kept"
+    );
+    assert!(
+        !store
+            .get_by_unique(ID_PROPERTY, "N-skip")
+            .unwrap()
+            .properties
+            .contains_key("content")
+    );
+    for bad in [
+        "B-nan",
+        "B-unknown",
+        "B-huge",
+        "B-many",
+        "B-nonunique",
+        "B-conflict",
+    ] {
+        assert!(
+            store.get_by_unique(ID_PROPERTY, bad).is_none(),
+            "{bad} was written"
+        );
+    }
+    let created = cases
+        .iter()
+        .filter(|c| matches!(c.expect, Expect::Created))
+        .count();
+    assert_eq!(store.count(), created);
+    assert!(emu.stats().duplicate_creates.is_empty());
+}
+
+#[tokio::test]
+async fn a_record_without_an_id_property_fails_alone() {
+    let emu = start(config(100, WINDOW)).await;
+    let client = Client::builder()
+        .access_token(TOKEN)
+        .base_url(emu.base_url())
+        .build()
+        .unwrap();
+    let out = client
+        .upsert_batch([
+            TicketInput::new("NP-1"),
+            TicketInput::new("NP-2").id_property(ID_PROPERTY),
+        ])
+        .await
+        .unwrap();
+    let f = out.records[0].outcome.failure().unwrap();
+    assert_eq!(f.kind, ErrorKind::InvalidInput);
+    assert_eq!(
+        f.message,
+        "record \"NP-1\": no idProperty (set ClientBuilder::id_property or TicketInput::id_property)"
+    );
+    assert!(matches!(out.records[1].outcome, Outcome::Created { .. }));
+    assert_eq!(out.requests, 1);
+}
+
+#[tokio::test]
+async fn batch_level_misuse_is_refused_before_any_request() {
+    let emu = start(config(100, WINDOW)).await;
+    let client = build(builder(&emu, 100, WINDOW));
+
+    let e = client
+        .upsert_batch(tickets("OV", 0..101))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert_eq!(
+        e.message(),
+        "a batch holds at most 100 inputs, got 101; use bulk_upsert for more"
+    );
+
+    let e = client
+        .upsert_batch([
+            TicketInput::new("TWICE"),
+            TicketInput::new("X"),
+            TicketInput::new("TWICE"),
+        ])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert_eq!(
+        e.message(),
+        "inputs 0 and 2 have the same id \"TWICE\"; one batch cannot write a ticket twice (bulk_upsert orders such writes)"
+    );
+
+    let out = client
+        .upsert_batch(Vec::<TicketInput>::new())
+        .await
+        .unwrap();
+    assert!(out.records.is_empty() && out.requests == 0 && out.status.is_none());
+
+    let s = client
+        .bulk_upsert_iter(Vec::<TicketInput>::new())
+        .summary()
+        .await;
+    assert_eq!((s.total, s.requests), (0, 0));
+
+    // Only invalid records: every one reported, not one request.
+    let s = client
+        .bulk_upsert_iter(
+            (0..250).map(|i| TicketInput::new(format!("NaN-{i}")).property("x", f64::NAN)),
+        )
+        .summary()
+        .await;
+    assert_eq!((s.total, s.failed, s.requests), (250, 250, 0));
+    assert_eq!(emu.stats().requests, 0);
+}
