@@ -312,6 +312,15 @@ fn nested(what: &str) -> SerError {
 
 type V = Result<Option<String>, SerError>;
 
+/// Implements the integer methods of a `Serializer` whose values are `V`.
+macro_rules! integers_as_decimal {
+    ($($method:ident: $ty:ty),* $(,)?) => {
+        $(fn $method(self, v: $ty) -> V {
+            Ok(Some(v.to_string()))
+        })*
+    };
+}
+
 impl ser::Serializer for ValueSerializer {
     type Ok = Option<String>;
     type Error = SerError;
@@ -326,35 +335,11 @@ impl ser::Serializer for ValueSerializer {
     fn serialize_bool(self, v: bool) -> V {
         Ok(Some(if v { "true" } else { "false" }.to_owned()))
     }
-    fn serialize_i8(self, v: i8) -> V {
-        Ok(Some(v.to_string()))
-    }
-    fn serialize_i16(self, v: i16) -> V {
-        Ok(Some(v.to_string()))
-    }
-    fn serialize_i32(self, v: i32) -> V {
-        Ok(Some(v.to_string()))
-    }
-    fn serialize_i64(self, v: i64) -> V {
-        Ok(Some(v.to_string()))
-    }
-    fn serialize_i128(self, v: i128) -> V {
-        Ok(Some(v.to_string()))
-    }
-    fn serialize_u8(self, v: u8) -> V {
-        Ok(Some(v.to_string()))
-    }
-    fn serialize_u16(self, v: u16) -> V {
-        Ok(Some(v.to_string()))
-    }
-    fn serialize_u32(self, v: u32) -> V {
-        Ok(Some(v.to_string()))
-    }
-    fn serialize_u64(self, v: u64) -> V {
-        Ok(Some(v.to_string()))
-    }
-    fn serialize_u128(self, v: u128) -> V {
-        Ok(Some(v.to_string()))
+    // Every integer is sent as its decimal string.
+    integers_as_decimal! {
+        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
+        serialize_i128: i128, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
+        serialize_u64: u64, serialize_u128: u128,
     }
     fn serialize_f32(self, v: f32) -> V {
         if v.is_finite() {
