@@ -51,6 +51,10 @@
 )]
 mod generated;
 pub mod hooks;
+pub mod time;
+pub mod values;
 
 pub use generated::*;
 pub use hooks::RequestHeaders;
+pub use time::Timestamp;
+pub use values::PropertyValues;

@@ -52,7 +52,7 @@ fn ok_example_with_null_requested_at_url_and_warnings() {
     );
     assert_eq!(updated.warnings[0].context["property"], "subject");
     // HubSpot sends null property values despite the string typing.
-    assert_eq!(updated.properties["hs_ticket_priority"], None);
+    assert_eq!(updated.properties.get("hs_ticket_priority"), Some(None));
 }
 
 #[test]

@@ -122,7 +122,9 @@ fn slow_properties(line: &str) -> Result<BTreeMap<String, String>, String> {
         .collect())
 }
 
-#[tokio::main]
+// One thread, as the CLI's `upsert`: the work is I/O-bound, and a work-stealing pool
+// spends more CPU per record moving it between threads than it saves.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,

@@ -362,6 +362,11 @@ fn first_in<'a>(
     ctx.get(key).and_then(|v| v.first()).map(String::as_str)
 }
 
+/// Input positions by trace id or id. foldhash rather than SipHash: hashing every trace
+/// id of every answer was a visible share of a bulk run's CPU, and foldhash's per-map
+/// random seed still keeps a hostile answer from choosing collisions.
+type IdMap<'a> = HashMap<&'a str, usize, foldhash::fast::RandomState>;
+
 /// Maps a 2xx answer's results and errors back to the inputs, by trace id, then by id.
 fn map_answer(
     inputs: &[TicketUpsertInput],
@@ -373,7 +378,7 @@ fn map_answer(
 ) -> Vec<Outcome> {
     let n = inputs.len();
     let mut out: Vec<Option<Outcome>> = (0..n).map(|_| None).collect();
-    let mut by_trace: HashMap<&str, usize> = HashMap::with_capacity(n);
+    let mut by_trace: IdMap<'_> = IdMap::with_capacity_and_hasher(n, Default::default());
     for (i, inp) in inputs.iter().enumerate() {
         if let Some(t) = inp.object_write_trace_id.as_deref()
             && by_trace.insert(t, i).is_some()
@@ -381,9 +386,9 @@ fn map_answer(
             by_trace.insert(t, AMBIGUOUS);
         }
     }
-    let mut by_id: Option<HashMap<&str, usize>> = None;
+    let mut by_id: Option<IdMap<'_>> = None;
     let build_by_id = || {
-        let mut m: HashMap<&str, usize> = HashMap::with_capacity(n);
+        let mut m: IdMap<'_> = IdMap::with_capacity_and_hasher(n, Default::default());
         for (i, inp) in inputs.iter().enumerate() {
             if m.insert(inp.id.as_str(), i).is_some() {
                 m.insert(inp.id.as_str(), AMBIGUOUS);
@@ -411,7 +416,7 @@ fn map_answer(
             let map = by_id.get_or_insert_with(build_by_id);
             idx = id_props
                 .iter()
-                .find_map(|p| r.properties.get(*p).and_then(|v| v.as_deref()))
+                .find_map(|p| r.properties.value(p))
                 .and_then(|v| map.get(v).copied())
                 .filter(|i| *i != AMBIGUOUS);
         }

@@ -212,7 +212,12 @@ impl TicketInput {
                 id.chars().count()
             ));
         }
-        if self.inner.properties.keys().any(|k| k.trim().is_empty()) {
+        if self
+            .inner
+            .properties
+            .keys()
+            .any(|k| k.chars().all(char::is_whitespace))
+        {
             return Some(format!(
                 "record {:?}: a property name is empty",
                 truncate(id)
