@@ -257,6 +257,18 @@ fn sniff(reader: &mut BoxRead) -> io::Result<Format> {
     )
 }
 
+/// The bytes allowed in an internal property name: `a`-`z`, `0`-`9`, `_`.
+static NAME_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_';
+        b += 1;
+    }
+    t
+};
+
 /// Checks a HubSpot internal property name: a lowercase letter first, then lowercase
 /// letters, digits and `_`, at most 100 characters.
 pub fn check_property_name(name: &str) -> Result<(), String> {
@@ -270,12 +282,9 @@ pub fn check_property_name(name: &str) -> Result<(), String> {
         ));
     }
     let bytes = name.as_bytes();
-    // A fold without early exit: every name of every record passes here, and the
-    // branch-free loop is several times faster than `all` on these short names.
+    // One table lookup a byte: every name of every record passes here.
     let valid = bytes.first().is_some_and(u8::is_ascii_lowercase)
-        && bytes.iter().fold(true, |ok, &b| {
-            ok & (b.is_ascii_lowercase() | b.is_ascii_digit() | (b == b'_'))
-        });
+        && bytes.iter().all(|&b| NAME_BYTES[usize::from(b)]);
     if valid {
         return Ok(());
     }
