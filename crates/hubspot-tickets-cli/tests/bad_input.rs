@@ -8,38 +8,25 @@ use std::path::Path;
 use std::time::Duration;
 
 use assert_cmd::Command;
-use hubspot_emulator::{Emulator, EmulatorConfig};
+use hubspot_emulator::EmulatorConfig;
 use serde_json::Value;
 
 const TOKEN: &str = "pat-na1-badinput-0123456789";
 
-struct Emu {
-    emu: Emulator,
-    _rt: tokio::runtime::Runtime,
+mod common;
+use common::Emu;
+
+fn start() -> Emu {
+    Emu::start(
+        EmulatorConfig::default()
+            .with_tokens([TOKEN])
+            .without_rate_limits(),
+    )
 }
 
-impl Emu {
-    fn start() -> Emu {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let emu = rt
-            .block_on(Emulator::start(
-                EmulatorConfig::default()
-                    .with_tokens([TOKEN])
-                    .without_rate_limits(),
-            ))
-            .unwrap();
-        Emu { emu, _rt: rt }
-    }
-    fn subject(&self, id: &str) -> Option<String> {
-        self.emu
-            .store()
-            .get_by_unique("external_ticket_id", id)
-            .map(|t| t.properties.get("subject").cloned().unwrap_or_default())
-    }
+fn subject(emu: &Emu, id: &str) -> Option<String> {
+    emu.ticket(id)
+        .map(|p| p.get("subject").cloned().unwrap_or_default())
 }
 
 /// One expected report line: input line, id (`None` when unreadable), outcome, and
@@ -602,7 +589,7 @@ fn run_case(emu: &Emu, dir: &Path, c: &Case) -> Result<(), String> {
             "--id-property",
             "external_ticket_id",
             "--base-url",
-            emu.emu.base_url(),
+            emu.url(),
             "--progress",
             "none",
             "--rate-limit",
@@ -698,7 +685,7 @@ fn run_case(emu: &Emu, dir: &Path, c: &Case) -> Result<(), String> {
 
 #[test]
 fn every_bad_input_case_gets_its_exact_outcome_and_message() {
-    let emu = Emu::start();
+    let emu = start();
     let dir = tempfile::tempdir().unwrap();
     let cases = table();
     assert!(cases.len() >= 30, "{} cases", cases.len());
@@ -708,15 +695,15 @@ fn every_bad_input_case_gets_its_exact_outcome_and_message() {
         .collect();
     assert!(errors.is_empty(), "{}", errors.join("\n\n"));
     // What was written is what the good lines said.
-    assert_eq!(emu.subject("Q-1").as_deref(), Some("second"));
+    assert_eq!(subject(&emu, "Q-1").as_deref(), Some("second"));
     assert_eq!(
-        emu.subject("H-1").as_deref(),
+        subject(&emu, "H-1").as_deref(),
         Some("two\nlines, \"quoted\"")
     );
-    assert_eq!(emu.subject("G-1").as_deref(), Some("fine"));
+    assert_eq!(subject(&emu, "G-1").as_deref(), Some("fine"));
     for never in [
         "G-2", "G-3", "G-4", "P-1", "J-many", "W-1", "AB-1", "K-1", "D-1",
     ] {
-        assert!(emu.subject(never).is_none(), "{never} was written");
+        assert!(subject(&emu, never).is_none(), "{never} was written");
     }
 }

@@ -9,55 +9,19 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use assert_cmd::Command;
-use hubspot_emulator::{Emulator, EmulatorConfig, RateLimitConfig};
+use hubspot_emulator::{EmulatorConfig, RateLimitConfig};
 use predicates::prelude::*;
 use serde_json::Value;
 
 const TOKEN: &str = "pat-na1-test-0123456789abcdef";
 
-/// An emulator on its own runtime, alive while this value is.
-struct Emu {
-    emu: Emulator,
-    _rt: tokio::runtime::Runtime,
-}
+mod common;
+use common::{Emu, cli};
 
 impl Emu {
-    fn start(config: EmulatorConfig) -> Emu {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let emu = rt.block_on(Emulator::start(config)).unwrap();
-        Emu { emu, _rt: rt }
-    }
-
     fn new() -> Emu {
         Emu::start(EmulatorConfig::default().with_tokens([TOKEN]))
     }
-
-    fn url(&self) -> &str {
-        self.emu.base_url()
-    }
-
-    fn ticket(&self, id: &str) -> Option<std::collections::BTreeMap<String, String>> {
-        self.emu
-            .store()
-            .get_by_unique("external_ticket_id", id)
-            .map(|t| t.properties)
-    }
-
-    fn requests(&self) -> u64 {
-        self.emu.stats().requests
-    }
-}
-
-fn cli() -> Command {
-    let mut cmd = Command::cargo_bin("hubspot-tickets").unwrap();
-    cmd.timeout(Duration::from_secs(180))
-        .env_remove("HUBSPOT_ACCESS_TOKEN")
-        .env_remove("RUST_LOG");
-    cmd
 }
 
 fn upsert(emu: &Emu) -> Command {
@@ -413,7 +377,7 @@ fn daily_limit_exits_4_and_keeps_the_rest_for_a_rerun() {
         .code(4)
         .stderr(predicate::str::contains("daily"));
     let left = std::fs::read_to_string(&failed_path).unwrap();
-    let stored = emu.emu.store().count();
+    let stored = emu.count();
     assert_eq!(stored + left.lines().count() - 1, 250, "{stored} stored");
 }
 

@@ -10,43 +10,16 @@ use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use hubspot_emulator::{Emulator, EmulatorConfig, Policy, RateLimitConfig};
+use hubspot_emulator::{EmulatorConfig, Policy, RateLimitConfig};
 use serde_json::Value;
 
 const TOKEN: &str = "pat-na1-reliability-0123456789";
 
-/// An emulator on its own runtime.
-struct Emu {
-    emu: Option<Emulator>,
-    rt: tokio::runtime::Runtime,
-}
+mod common;
+use common::Emu;
 
-impl Emu {
-    fn start(config: EmulatorConfig) -> Emu {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let emu = rt
-            .block_on(Emulator::start(config.with_tokens([TOKEN])))
-            .unwrap();
-        Emu { emu: Some(emu), rt }
-    }
-    fn emu(&self) -> &Emulator {
-        self.emu.as_ref().unwrap()
-    }
-    fn url(&self) -> String {
-        self.emu().base_url().to_owned()
-    }
-    fn count(&self) -> usize {
-        self.emu().store().count()
-    }
-    /// Stops the server and saves its state file.
-    fn shutdown(mut self) {
-        let emu = self.emu.take().unwrap();
-        self.rt.block_on(emu.shutdown()).unwrap();
-    }
+fn start(config: EmulatorConfig) -> Emu {
+    Emu::start(config.with_tokens([TOKEN]))
 }
 
 fn upsert_args(url: &str) -> Vec<String> {
@@ -64,10 +37,8 @@ fn upsert_args(url: &str) -> Vec<String> {
 }
 
 fn cli(url: &str) -> Command {
-    let mut cmd = Command::cargo_bin("hubspot-tickets").unwrap();
-    cmd.timeout(Duration::from_secs(180))
-        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
-        .env_remove("RUST_LOG")
+    let mut cmd = common::cli();
+    cmd.env("HUBSPOT_ACCESS_TOKEN", TOKEN)
         .args(upsert_args(url));
     cmd
 }
@@ -142,13 +113,13 @@ fn daily_limit_stops_at_once_and_the_failed_file_reruns_exactly_the_rest() {
     let n = 1000;
     let input = csv_input(dir.path(), n);
     let daily = RateLimitConfig::per_window(100, Duration::from_secs(10)).with_daily(Some(3));
-    let emu = Emu::start(
+    let emu = start(
         EmulatorConfig::default()
             .with_rate_limit(daily)
             .with_state_file(&state),
     );
     let (report_path, failed_path) = (dir.path().join("r.jsonl"), dir.path().join("f.csv"));
-    cli(&emu.url())
+    cli(emu.url())
         .args(["--concurrency", "3"])
         .arg(&input)
         .arg("--report")
@@ -158,7 +129,7 @@ fn daily_limit_stops_at_once_and_the_failed_file_reruns_exactly_the_rest() {
         .assert()
         .code(4)
         .stderr(predicates::str::contains("daily"));
-    let stats = emu.emu().stats();
+    let stats = emu.emulator().stats();
     assert_eq!(emu.count(), 300);
     assert!(stats.rate_limited_by(Policy::Daily) <= 3, "no retry storm");
     let rest = not_written(&report(&report_path), n);
@@ -167,9 +138,9 @@ fn daily_limit_stops_at_once_and_the_failed_file_reruns_exactly_the_rest() {
 
     // The next day: a new emulator on the saved store, with its budget renewed.
     emu.shutdown();
-    let emu = Emu::start(EmulatorConfig::default().with_state_file(&state));
+    let emu = start(EmulatorConfig::default().with_state_file(&state));
     assert_eq!(emu.count(), 300);
-    rerun(&emu.url(), &failed_path, dir.path(), n - 300);
+    rerun(emu.url(), &failed_path, dir.path(), n - 300);
     assert_eq!(emu.count(), n);
 }
 
@@ -179,13 +150,13 @@ fn ctrl_c_stops_sending_at_once_and_the_failed_file_reruns_exactly_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let n = 3000;
     let input = csv_input(dir.path(), n);
-    let emu = Emu::start(EmulatorConfig::default().without_rate_limits());
+    let emu = start(EmulatorConfig::default().without_rate_limits());
     let (report_path, failed_path) = (dir.path().join("r.jsonl"), dir.path().join("f.csv"));
     // The client paces itself at 2 requests/s, so the run lasts 15 s unless interrupted.
     let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
         .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
         .env_remove("RUST_LOG")
-        .args(upsert_args(&emu.url()))
+        .args(upsert_args(emu.url()))
         .args(["--rate-limit", "2/1s", "--concurrency", "1"])
         .arg(&input)
         .arg("--report")
@@ -227,7 +198,7 @@ fn ctrl_c_stops_sending_at_once_and_the_failed_file_reruns_exactly_the_rest() {
     let rest = not_written(&report(&report_path), n);
     assert_eq!(rest.len(), n - written);
     check_failed_file(&failed_path, &rest);
-    rerun(&emu.url(), &failed_path, dir.path(), n - written);
+    rerun(emu.url(), &failed_path, dir.path(), n - written);
     assert_eq!(emu.count(), n);
-    assert!(emu.emu().stats().duplicate_creates.is_empty());
+    assert!(emu.emulator().stats().duplicate_creates.is_empty());
 }

@@ -1,0 +1,66 @@
+//! Helpers shared by the CLI's test binaries (each uses a different part of them).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hubspot_emulator::{Emulator, EmulatorConfig};
+
+/// An emulator on its own runtime, on an ephemeral loopback port, alive while this
+/// value is (or until [`Emu::shutdown`]).
+pub struct Emu {
+    emu: Option<Emulator>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Emu {
+    pub fn start(config: EmulatorConfig) -> Emu {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let emu = rt.block_on(Emulator::start(config)).unwrap();
+        Emu { emu: Some(emu), rt }
+    }
+
+    pub fn emulator(&self) -> &Emulator {
+        self.emu.as_ref().expect("emulator running")
+    }
+
+    pub fn url(&self) -> &str {
+        self.emulator().base_url()
+    }
+
+    /// The stored properties of the ticket whose `external_ticket_id` is `id`.
+    pub fn ticket(&self, id: &str) -> Option<BTreeMap<String, String>> {
+        self.emulator()
+            .store()
+            .get_by_unique("external_ticket_id", id)
+            .map(|t| t.properties)
+    }
+
+    pub fn count(&self) -> usize {
+        self.emulator().store().count()
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.emulator().stats().requests
+    }
+
+    /// Stops the server and saves its state file.
+    pub fn shutdown(mut self) {
+        if let Some(emu) = self.emu.take() {
+            self.rt.block_on(emu.shutdown()).unwrap();
+        }
+    }
+}
+
+/// The binary, with a timeout and without the caller's token or log settings.
+pub fn cli() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("hubspot-tickets").unwrap();
+    cmd.timeout(Duration::from_secs(180))
+        .env_remove("HUBSPOT_ACCESS_TOKEN")
+        .env_remove("RUST_LOG");
+    cmd
+}
