@@ -116,7 +116,8 @@ impl Outputs {
 
 struct Shared {
     name: String,
-    pending: Mutex<HashMap<u64, Pending>>,
+    /// By position. foldhash: SipHash on every record was a visible cost.
+    pending: Mutex<HashMap<u64, Pending, foldhash::fast::RandomState>>,
     outputs: Mutex<Outputs>,
     counters: Arc<Counters>,
     bad_log: Mutex<BadLineLog>,
@@ -366,7 +367,7 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
     let counters = Arc::new(Counters::default());
     let shared = Arc::new(Shared {
         name: name.clone(),
-        pending: Mutex::new(HashMap::new()),
+        pending: Mutex::new(HashMap::default()),
         outputs: Mutex::new(outputs),
         counters: counters.clone(),
         bad_log: Mutex::new(BadLineLog::new(&name, BAD_LINES_SHOWN)),
