@@ -1077,7 +1077,14 @@ fn parse_json_record(text: &[u8], line: u64, opts: &ParseOptions) -> Item {
             raw: raw(),
         })
     };
-    let value: JValue = match serde_json::from_slice(text) {
+    // One UTF-8 check of the whole record, then serde_json's `str` reader, which skips
+    // the check it would otherwise make on every string; on bad UTF-8 the slice reader
+    // says where it is.
+    let parsed = match std::str::from_utf8(text) {
+        Ok(text) => serde_json::from_str::<JValue>(text),
+        Err(_) => serde_json::from_slice::<JValue>(text),
+    };
+    let value = match parsed {
         Ok(v) => v,
         Err(e) => return bad(json_error_reason(&e), None),
     };
