@@ -774,13 +774,21 @@ def targets(comp_off: dict[str, list[Run]] | None, sats: list[dict[str, Any]],
     if comp_off and comp_off.get("rust-cli"):
         ours = median_row(comp_off["rust-cli"])
         ours_ok = all(r.ok for r in comp_off["rust-cli"])
+        # Both of our clients, each judged on its own: the CLI (files in, report out)
+        # and the facade (a program's own records).
         for peer, factor in (("node", 10), ("python", 40)):
-            if comp_off.get(peer):
-                p = median_row(comp_off[peer])
-                ratio = p["us_per_rec"] / ours["us_per_rec"]
-                out.append(f"| client CPU per record ≤ 1/{factor} of the {LABELS[peer]}'s | "
-                           f"{ours['us_per_rec']:.1f} µs vs {p['us_per_rec']:.1f} µs (1/{ratio:.1f}) | "
-                           f"{mark(ours_ok and ratio >= factor)} |")
+            if not comp_off.get(peer):
+                continue
+            p = median_row(comp_off[peer])
+            for client in ("rust-cli", "rust-facade"):
+                if not comp_off.get(client):
+                    continue
+                mine = median_row(comp_off[client])
+                mine_ok = all(r.ok for r in comp_off[client])
+                ratio = p["us_per_rec"] / mine["us_per_rec"]
+                out.append(f"| client CPU per record ≤ 1/{factor} of the {LABELS[peer]}'s ({LABELS[client]}) | "
+                           f"{mine['us_per_rec']:.1f} µs vs {p['us_per_rec']:.1f} µs (1/{ratio:.1f}) | "
+                           f"{mark(mine_ok and ratio >= factor)} |")
         if comp_off.get("node"):
             p = median_row(comp_off["node"])
             ratio = ours["rps"] / p["rps"]
