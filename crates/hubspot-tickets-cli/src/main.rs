@@ -65,10 +65,10 @@ impl Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
-    // `upsert` runs on one thread: the input is parsed on a thread of its own, and the
-    // rest (requests, answers, outcomes) is I/O-bound work that cost 10-15% more CPU
-    // per record when spread over a work-stealing pool (bench/compare, 100 000 records). `demo` and `emulator` serve an emulator
-    // too, which gets its own workers.
+    // `upsert` runs on one thread: the work is I/O-bound, and spread over a
+    // work-stealing pool it cost 10-15% more CPU per record (bench/compare, 100 000
+    // records). Only standard input is read on a thread of its own. `demo` and
+    // `emulator` serve an emulator too, which gets its own workers.
     let mut builder = match cli.command {
         Command::Upsert(_) => tokio::runtime::Builder::new_current_thread(),
         Command::Demo(_) | Command::Emulator(_) => tokio::runtime::Builder::new_multi_thread(),

@@ -41,9 +41,10 @@ impl ProgressMode {
 
 /// Counters kept by the CLI while it reads input and receives outcomes.
 ///
-/// The reader thread updates the first group for every record and the runtime thread
-/// the second for every outcome: the gap keeps them on different cache lines, so the
-/// two threads do not steal one line from each other twice per record.
+/// The reader (a thread of its own for standard input) updates the first group for
+/// every record and the runtime thread the second for every outcome: the gap keeps
+/// them on different cache lines, so two threads do not steal one line from each
+/// other twice per record.
 #[derive(Debug, Default)]
 #[repr(C)]
 pub struct Counters {
