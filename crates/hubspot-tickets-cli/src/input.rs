@@ -1361,6 +1361,31 @@ mod tests {
     }
 
     #[test]
+    fn repeated_names_are_found_in_narrow_and_wide_records() {
+        for width in [2_usize, 8, 32, 33, 200] {
+            let mut fields: Vec<String> = (0..width).map(|i| format!("\"p{i}\":\"v\"")).collect();
+            let unique = format!("{{\"external_ticket_id\":\"A\",{}}}\n", fields.join(","));
+            let (_, items) = read_all(&unique, Some(Format::Jsonl), opts());
+            assert_eq!(good(&items[0]).properties.len(), width, "{width}");
+            // Same length and end bytes as another name, but different: not a repeat.
+            fields.push("\"p0x\":\"v\"".to_owned());
+            fields.push("\"pxx\":\"v\"".to_owned());
+            let lookalikes = format!("{{\"external_ticket_id\":\"B\",{}}}\n", fields.join(","));
+            let (_, items) = read_all(&lookalikes, Some(Format::Jsonl), opts());
+            assert_eq!(good(&items[0]).properties.len(), width + 2, "{width}");
+            fields.push(format!("\"p{}\":\"again\"", width / 2));
+            let repeated = format!("{{\"external_ticket_id\":\"C\",{}}}\n", fields.join(","));
+            let (_, items) = read_all(&repeated, Some(Format::Jsonl), opts());
+            let reason = &bad(&items[0]).reason;
+            assert_eq!(
+                reason,
+                &format!("property 'p{}' appears twice", width / 2),
+                "{width}"
+            );
+        }
+    }
+
+    #[test]
     fn csv_header_problems_are_fatal() {
         let e = fatal("id,subject\n1,a\n", Some(Format::Csv));
         assert!(e.contains("no column named 'external_ticket_id'"), "{e}");
