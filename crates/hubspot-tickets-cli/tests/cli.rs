@@ -461,6 +461,48 @@ fn demo_prints_both_summaries_and_exits_0() {
     assert!(created.contains("600"), "{stdout}");
 }
 
+/// With faults injected (seeded), every record still ends as planned, and the demo
+/// says so only because the store shows it.
+#[test]
+fn demo_with_faults_ends_as_planned() {
+    let out = cli()
+        .args([
+            "demo",
+            "--faults",
+            "--seed",
+            "4",
+            "--tickets",
+            "2000",
+            "--progress",
+            "none",
+        ])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "Demo complete: every record ended as planned.",
+        ))
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let holds = stdout
+        .lines()
+        .find(|l| l.starts_with("The emulator now holds"))
+        .unwrap();
+    assert!(
+        holds.starts_with("The emulator now holds 2,008 tickets (2,000 + 8 new): nothing lost, nothing duplicated despite "),
+        "{stdout}"
+    );
+    let faults: u64 = holds
+        .split(" despite ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.replace(',', "").parse().ok())
+        .unwrap();
+    assert!(faults > 0, "no fault was injected: {stdout}");
+    let retried = stdout.lines().find(|l| l.starts_with("Faults: ")).unwrap();
+    assert!(!retried.contains(" 0 retried"), "{stdout}");
+}
+
 #[test]
 fn emulator_subcommand_serves_until_stopped() {
     let bin = assert_cmd::cargo::cargo_bin("hubspot-tickets");
