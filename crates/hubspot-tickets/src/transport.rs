@@ -87,7 +87,7 @@ impl Transport {
                 Err(GenError::UnexpectedResponse(mut resp)) => {
                     let status = resp.status();
                     let headers = std::mem::take(resp.headers_mut());
-                    let body = resp.bytes().await.map_err(transport_error)?;
+                    let body = read_capped(resp, MAX_ERROR_BODY).await?;
                     Ok(Answer::Other(RawResponse {
                         status,
                         headers,
@@ -144,6 +144,25 @@ impl Transport {
     }
 }
 
+/// The most of an error answer's body that is kept. HubSpot's error bodies are a few
+/// hundred bytes; a proxy's or a broken server's can be anything, and only the first
+/// part is ever shown.
+pub(crate) const MAX_ERROR_BODY: usize = 1 << 20;
+
+/// Reads at most `cap` bytes of the body. The rest is not read: dropping the response
+/// closes its connection rather than draining it.
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Bytes, Error> {
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(transport_error)? {
+        let room = cap.saturating_sub(body.len());
+        body.extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
+        if body.len() >= cap {
+            break;
+        }
+    }
+    Ok(body.freeze())
+}
+
 fn transport_error(e: reqwest::Error) -> Error {
     let kind = if e.is_timeout() {
         ErrorKind::Timeout
@@ -185,6 +204,26 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+
+    #[tokio::test]
+    async fn error_bodies_are_read_up_to_the_cap() {
+        use wiremock::matchers::any;
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let server = MockServer::start().await;
+        let big = vec![b'x'; 3 * 1024 * 1024];
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(502).set_body_bytes(big))
+            .mount(&server)
+            .await;
+        let resp = reqwest::get(server.uri()).await.expect("answer");
+        let body = read_capped(resp, MAX_ERROR_BODY).await.expect("body");
+        assert_eq!(body.len(), MAX_ERROR_BODY);
+        let resp = reqwest::get(server.uri()).await.expect("answer");
+        assert_eq!(
+            read_capped(resp, 10).await.expect("body").as_ref(),
+            b"xxxxxxxxxx"
+        );
+    }
 
     #[test]
     fn retry_after_forms() {
