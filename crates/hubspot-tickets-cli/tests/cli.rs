@@ -16,7 +16,7 @@ use serde_json::Value;
 const TOKEN: &str = "pat-na1-test-0123456789abcdef";
 
 mod common;
-use common::{Emu, cli};
+use common::{Emu, cli, report};
 
 impl Emu {
     fn new() -> Emu {
@@ -42,14 +42,6 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p
-}
-
-fn report(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn by_line(report: &[Value], line: u64) -> &Value {

@@ -16,7 +16,7 @@ use serde_json::Value;
 const TOKEN: &str = "pat-na1-reliability-0123456789";
 
 mod common;
-use common::Emu;
+use common::{Emu, report};
 
 fn start(config: EmulatorConfig) -> Emu {
     Emu::start(config.with_tokens([TOKEN]))
@@ -51,14 +51,6 @@ fn csv_input(dir: &Path, n: usize) -> PathBuf {
     let p = dir.join("input.csv");
     std::fs::write(&p, text).unwrap();
     p
-}
-
-fn report(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// The report has one line per input line; returns the ids not written.

@@ -56,6 +56,15 @@ impl Emu {
     }
 }
 
+/// The lines of a `--report` file, as JSON.
+pub fn report(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// The binary, with a timeout and without the caller's token or log settings.
 pub fn cli() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("hubspot-tickets").unwrap();
