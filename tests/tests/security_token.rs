@@ -119,17 +119,22 @@ fn echo_client(server: &MockServer) -> ClientBuilder {
         )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_echoing_server_never_gets_the_token_into_anything_shown() {
-    let logs = logs();
-    let server = MockServer::start().await;
+/// Answers every upsert with the token echoed back (see [`Echo`]).
+async fn mount_echo(server: &MockServer) {
     Mock::given(method("POST"))
         .and(path(PATH))
         .respond_with(Echo {
             calls: AtomicUsize::new(0),
         })
-        .mount(&server)
+        .mount(server)
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_echoing_server_never_gets_the_token_into_anything_shown() {
+    let logs = logs();
+    let server = MockServer::start().await;
+    mount_echo(&server).await;
     let builder = echo_client(&server);
     assert_hidden("ClientBuilder Debug", &format!("{builder:?}"));
     let client = builder.build().unwrap();
@@ -199,13 +204,7 @@ async fn an_echoing_server_never_gets_the_token_into_anything_shown() {
 
     // A bulk run through the same answers: the report, summary and stream.
     server.reset().await;
-    Mock::given(method("POST"))
-        .and(path(PATH))
-        .respond_with(Echo {
-            calls: AtomicUsize::new(0),
-        })
-        .mount(&server)
-        .await;
+    mount_echo(&server).await;
     let progress = Progress::new();
     let bulk = client
         .bulk_upsert_iter(tickets("EC", 0..250))

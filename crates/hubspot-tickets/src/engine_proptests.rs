@@ -951,18 +951,22 @@ fn daily_limit_after_a_lost_answer_is_failed_not_not_attempted() {
 // ---------------------------------------------------------------------------------
 // Deadlines on the paused clock: exact, never slept for real.
 
+/// Upserts one good record on a paused clock: the result and the (virtual) time taken.
+fn one_record_timed(run: &Run) -> (Result<crate::BatchOutcome, crate::Error>, Duration) {
+    paused_runtime().block_on(async {
+        let t0 = tokio::time::Instant::now();
+        let r = run.client.upsert_batch([to_input(0, &In::Good(1))]).await;
+        (r, t0.elapsed())
+    })
+}
+
 /// A stalled server and a generous retry budget: the 30 s deadline ends the call at
 /// 30 s, cutting the attempt in flight, never later.
 #[test]
 fn a_stalled_server_is_cut_off_exactly_at_the_deadline() {
     let script = vec![Reply::Stall { written: false }; 100];
     let run = setup(script, 1, 100, 0, true);
-    let rt = paused_runtime();
-    let (result, took) = rt.block_on(async {
-        let t0 = tokio::time::Instant::now();
-        let r = run.client.upsert_batch([to_input(0, &In::Good(1))]).await;
-        (r, t0.elapsed())
-    });
+    let (result, took) = one_record_timed(&run);
     let e = result.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Timeout);
     assert!(took <= Duration::from_millis(30_005), "{took:?}");
@@ -978,12 +982,7 @@ fn a_retry_after_past_the_deadline_is_not_waited_for() {
         headers: vec![("retry-after", b"3600".to_vec())],
     }];
     let run = setup(script, 1, 5, 10, true);
-    let rt = paused_runtime();
-    let (result, took) = rt.block_on(async {
-        let t0 = tokio::time::Instant::now();
-        let r = run.client.upsert_batch([to_input(0, &In::Good(1))]).await;
-        (r, t0.elapsed())
-    });
+    let (result, took) = one_record_timed(&run);
     let e = result.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::RateLimited);
     assert_eq!(e.retry_after(), Some(Duration::from_secs(3600)));
