@@ -18,9 +18,9 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use crate::client::{Client, MAX_BATCH};
 use crate::engine::{Job, Op, run_job};
 use crate::error::Failure;
-use crate::outcome::{Outcome, RecordOutcome};
-use crate::progress::Progress;
-use crate::record::TicketInput;
+use crate::outcomes::progress::Progress;
+use crate::outcomes::{Outcome, RecordOutcome};
+use crate::records::TicketInput;
 
 type Input<'a> = Pin<Box<dyn Stream<Item = TicketInput> + Send + 'a>>;
 

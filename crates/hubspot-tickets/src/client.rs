@@ -14,14 +14,14 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 
 use crate::bulk::BulkUpsert;
 use crate::config::{RateLimit, RetryPolicy};
+use crate::engine::transport::Transport;
 use crate::engine::{Job, Op, run_job};
 use crate::error::{Error, ErrorKind, Failure};
 use crate::limiter::{RateLimitStatus, RateLimiter};
-use crate::outcome::{BatchOutcome, Outcome, RecordOutcome};
-use crate::progress::Progress;
-use crate::record::TicketInput;
+use crate::outcomes::progress::Progress;
+use crate::outcomes::{BatchOutcome, Outcome, RecordOutcome};
+use crate::records::TicketInput;
 use crate::secret::AccessToken;
-use crate::transport::Transport;
 
 /// The environment variable [`Client::from_env`] reads.
 pub const TOKEN_ENV: &str = "HUBSPOT_ACCESS_TOKEN";

@@ -179,24 +179,19 @@ mod config;
 mod engine;
 mod error;
 mod limiter;
-mod outcome;
-mod progress;
-mod props;
-mod record;
-mod response;
+mod outcomes;
+mod records;
 mod secret;
-mod transport;
 
 pub use bulk::{BulkOutcomes, BulkReport, BulkSummary, BulkUpsert};
 pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL, MAX_BATCH, TOKEN_ENV};
 pub use config::{RateLimit, RetryPolicy, Tier};
+pub use engine::response::classify_response;
 pub use error::{Error, ErrorKind, Failure};
 pub use limiter::{RateLimitHeaders, RateLimitStatus};
-pub use outcome::{BatchOutcome, Outcome, RecordOutcome};
-pub use progress::{Progress, ProgressSnapshot};
-pub use props::to_properties;
-pub use record::{IntoPropertyValue, MAX_ID_LEN, NoneAs, TicketInput};
-pub use response::classify_response;
+pub use outcomes::progress::{Progress, ProgressSnapshot};
+pub use outcomes::{BatchOutcome, Outcome, RecordOutcome};
+pub use records::{IntoPropertyValue, MAX_ID_LEN, NoneAs, TicketInput, to_properties};
 pub use secret::AccessToken;
 
 /// The generated progenitor client crate.

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use serde::ser::{self, Impossible, Serialize};
 
 use crate::error::Error;
-use crate::record::NoneAs;
+use crate::records::NoneAs;
 
 /// Converts any `Serialize` struct or map into HubSpot's string properties.
 ///

@@ -6,9 +6,9 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
+use crate::engine::transport::retry_after;
 use crate::error::{Error, ErrorKind};
 use crate::secret::AccessToken;
-use crate::transport::retry_after;
 
 /// Longest message (in characters) the facade keeps from an answer; longer ones are
 /// cut with `…`. An answer can be any size; one message is copied into the outcome of

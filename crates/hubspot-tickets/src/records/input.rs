@@ -8,7 +8,7 @@ use hubspot_tickets_client::types::TicketUpsertInput;
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::props;
+use crate::records::serialize;
 
 /// The longest `id` (unique property value) the facade sends, in characters. Longer ids are
 /// reported as [`Failed`](crate::Outcome::Failed) without a request.
@@ -90,7 +90,7 @@ impl TicketInput {
         none_as: NoneAs,
     ) -> Result<Self, Error> {
         let mut input = Self::new(id);
-        props::serialize_into(value, none_as, &mut input.inner.properties)?;
+        serialize::serialize_into(value, none_as, &mut input.inner.properties)?;
         Ok(input)
     }
 
@@ -100,7 +100,7 @@ impl TicketInput {
     #[must_use]
     pub fn properties_from<T: Serialize + ?Sized>(self, value: &T, none_as: NoneAs) -> Self {
         let mut this = self;
-        if let Err(e) = props::serialize_into(value, none_as, &mut this.inner.properties) {
+        if let Err(e) = serialize::serialize_into(value, none_as, &mut this.inner.properties) {
             this.set_problem(e.message().to_owned());
         }
         this
@@ -308,7 +308,7 @@ int_values!(
 );
 impl IntoPropertyValue for f64 {
     fn into_property_value(self) -> Result<String, String> {
-        props::float_to_string(self)
+        serialize::float_to_string(self)
     }
 }
 impl IntoPropertyValue for f32 {
@@ -332,7 +332,7 @@ impl<Tz: TimeZone> IntoPropertyValue for &DateTime<Tz> {
 }
 impl IntoPropertyValue for NaiveDate {
     fn into_property_value(self) -> Result<String, String> {
-        Ok(props::date_millis(self).to_string())
+        Ok(serialize::date_millis(self).to_string())
     }
 }
 impl IntoPropertyValue for NaiveDateTime {

@@ -1,5 +1,8 @@
 //! Sending one batch: rate limiting, retries, 207 mapping and bisection.
 
+pub(crate) mod response;
+pub(crate) mod transport;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -14,12 +17,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, field, info, warn};
 
 use crate::client::Inner;
+use crate::engine::response::{bounded, classify_error, undecodable};
+use crate::engine::transport::Answer;
 use crate::error::{Error, ErrorKind, Failure};
-use crate::outcome::{Outcome, RecordOutcome};
-use crate::progress::Progress;
-use crate::response::{bounded, classify_error, undecodable};
+use crate::outcomes::progress::Progress;
+use crate::outcomes::{Outcome, RecordOutcome};
 use crate::secret::AccessToken;
-use crate::transport::Answer;
 
 /// State shared by every batch of one operation (one `upsert_batch` call or one bulk run).
 pub(crate) struct Op {
@@ -740,9 +743,7 @@ async fn sleep_until_opt(t: Option<Instant>) {
 }
 
 #[cfg(test)]
-#[path = "engine_tests.rs"]
 mod tests;
 
 #[cfg(test)]
-#[path = "engine_proptests.rs"]
 mod proptests;

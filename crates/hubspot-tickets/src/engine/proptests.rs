@@ -22,9 +22,9 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 
-use crate::response::{MAX_MESSAGE_CHARS, classify_error};
+use crate::engine::response::{MAX_MESSAGE_CHARS, classify_error};
+use crate::engine::transport::{RawResponse, Transport};
 use crate::secret::AccessToken;
-use crate::transport::{RawResponse, Transport};
 use crate::{
     Client, Error, ErrorKind, Outcome, RateLimit, RetryPolicy, TicketInput, classify_response,
 };

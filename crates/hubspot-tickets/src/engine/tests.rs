@@ -16,7 +16,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::transport::{RawResponse, Transport};
+use crate::engine::transport::{RawResponse, Transport};
 use crate::{
     Client, ClientBuilder, Error, ErrorKind, Outcome, RateLimit, RetryPolicy, TicketInput,
 };

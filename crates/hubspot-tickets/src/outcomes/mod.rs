@@ -1,5 +1,7 @@
 //! Per-record outcomes and the one-batch result.
 
+pub(crate) mod progress;
+
 use std::sync::Arc;
 
 use hubspot_tickets_client::types::{InputError, UpsertedTicket};
