@@ -367,7 +367,7 @@ async fn batch_level_misuse_is_refused_before_any_request() {
         .bulk_upsert_iter(Vec::<TicketInput>::new())
         .summary()
         .await;
-    assert_eq!((s.total, s.requests), (0, 0));
+    assert_eq!((s.read, s.requests), (0, 0));
 
     // Only invalid records: every one reported, not one request.
     let s = client
@@ -376,6 +376,6 @@ async fn batch_level_misuse_is_refused_before_any_request() {
         )
         .summary()
         .await;
-    assert_eq!((s.total, s.failed, s.requests), (250, 250, 0));
+    assert_eq!((s.read, s.failed, s.requests), (250, 250, 0));
     assert_eq!(emu.stats().requests, 0);
 }

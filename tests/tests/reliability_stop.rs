@@ -61,7 +61,7 @@ async fn rerun_exactly_the_rest(emu: &Emulator, client: &Client, rest: Vec<Ticke
     let again = client.bulk_upsert_iter(rest).report().await;
     let s = &again.summary;
     assert_eq!(
-        (s.total, s.created, s.updated, s.failed),
+        (s.read, s.created, s.updated, s.failed),
         (k, k, 0, 0),
         "{s:?}"
     );

@@ -38,7 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 eprintln!(
                     "{:>7}/{:<7} written {:>7}  {:>6.0} records/s  {:>5.1} requests/s  retries {}  429s {}",
                     s.done(),
-                    s.submitted,
+                    s.read,
                     s.created + s.updated,
                     s.records_per_second(),
                     s.requests_per_second(),
@@ -63,7 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let s = outcomes.summary();
     println!(
         "{} records: {} created, {} updated, {} failed, {} not attempted; {} requests, {} retries, {} x 429, {:.1} s",
-        s.total,
+        s.read,
         s.created,
         s.updated,
         s.failed,

@@ -10,10 +10,7 @@ use hubspot_tickets::{generated, types};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (client, _emulator) = common::connect().await?;
-    let id_property = client
-        .id_property()
-        .unwrap_or("external_ticket_id")
-        .to_owned();
+    let id_property = client.id_property().to_owned();
 
     let body = types::TicketUpsertBatch {
         inputs: vec![types::TicketUpsertInput {

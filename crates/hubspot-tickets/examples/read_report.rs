@@ -47,7 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     // Every input is in the report exactly once, in input order.
-    assert_eq!(report.outcomes.len() as u64, s.total);
+    assert_eq!(report.outcomes.len() as u64, s.read);
     let first = &report.outcomes[0];
     if let Outcome::Created { object_id } | Outcome::Updated { object_id } = &first.outcome {
         println!("RPT-0 is HubSpot ticket {object_id}");

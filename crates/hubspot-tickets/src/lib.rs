@@ -86,7 +86,7 @@
 //!             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
 //!             let s = progress.snapshot();
 //!             eprintln!("{}/{} done, {:.0} records/s, {} retries, {} x 429",
-//!                       s.done(), s.submitted, s.records_per_second(), s.retries, s.rate_limited);
+//!                       s.done(), s.read, s.records_per_second(), s.retries, s.rate_limited);
 //!         }
 //!     })
 //! };
@@ -173,6 +173,7 @@
 //! `hubspot_tickets.attempt` (attempt, records, wait_ms, status, correlation_id).
 //! Neither the token nor property values are ever recorded.
 
+mod builder;
 mod bulk;
 mod client;
 mod config;
@@ -183,16 +184,18 @@ mod outcomes;
 mod records;
 mod secret;
 
-pub use bulk::{BulkOutcomes, BulkReport, BulkSummary, BulkUpsert};
-pub use client::{Client, ClientBuilder, DEFAULT_BASE_URL, MAX_BATCH, TOKEN_ENV};
+pub use builder::{ClientBuilder, DEFAULT_BASE_URL};
+pub use bulk::{BulkOutcomes, BulkUpsert};
+pub use client::{Client, MAX_BATCH};
 pub use config::{RateLimit, RetryPolicy, Tier};
 pub use engine::response::classify_response;
 pub use error::{Error, ErrorKind, Failure};
 pub use limiter::{RateLimitHeaders, RateLimitStatus};
 pub use outcomes::progress::{Progress, ProgressSnapshot};
+pub use outcomes::summary::{BulkReport, BulkSummary};
 pub use outcomes::{BatchOutcome, Outcome, RecordOutcome};
 pub use records::{IntoPropertyValue, MAX_ID_LEN, NoneAs, TicketInput, to_properties};
-pub use secret::AccessToken;
+pub use secret::{AccessToken, TOKEN_ENV};
 
 /// The generated progenitor client crate.
 pub use hubspot_tickets_client as generated;

@@ -6,6 +6,9 @@ use reqwest::header::HeaderValue;
 
 use crate::error::Error;
 
+/// The environment variable [`AccessToken::from_env`] reads.
+pub const TOKEN_ENV: &str = "HUBSPOT_ACCESS_TOKEN";
+
 /// A HubSpot private-app or OAuth access token.
 ///
 /// The value is never shown: `Debug` prints `AccessToken(<redacted>)`, there is no
@@ -29,11 +32,11 @@ impl AccessToken {
     /// A [`ErrorKind::Configuration`](crate::ErrorKind::Configuration) error when the
     /// variable is missing, empty or not Unicode.
     pub fn from_env() -> Result<Self, Error> {
-        match std::env::var(crate::client::TOKEN_ENV) {
+        match std::env::var(TOKEN_ENV) {
             Ok(v) if !v.trim().is_empty() => Ok(Self::new(v)),
             _ => Err(Error::configuration(format!(
                 "no access token: set {} or pass one to the builder",
-                crate::client::TOKEN_ENV
+                TOKEN_ENV
             ))),
         }
     }

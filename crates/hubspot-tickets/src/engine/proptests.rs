@@ -847,7 +847,7 @@ proptest! {
         prop_assert!(server.requests <= jobs * job_budget(attempts, waits), "{} requests", server.requests);
         if let Some(summary) = summary {
             prop_assert_eq!(seen.len(), n, "every input exactly once");
-            prop_assert_eq!(summary.total, n as u64);
+            prop_assert_eq!(summary.read, n as u64);
             prop_assert_eq!(
                 summary.created + summary.updated + summary.failed + summary.not_attempted,
                 n as u64

@@ -530,12 +530,6 @@ async fn batch_input_checks() {
     let h = harness(Client::builder(), ok_handler());
     let e = h.client.upsert_batch(inputs(101)).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
-    let e = h
-        .client
-        .upsert_batch(vec![TicketInput::new("A"), TicketInput::new("A")])
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
     let out = h
         .client
         .upsert_batch(vec![
@@ -555,6 +549,73 @@ async fn batch_input_checks() {
             .message
             .contains("\"A\"")
     );
+}
+
+/// `upsert_batch` treats a repeated id as a bulk run does: the repeat goes in a later
+/// request, in input order, and is flagged.
+#[tokio::test(start_paused = true)]
+async fn repeated_ids_are_written_in_order_and_flagged_in_both_paths() {
+    let h = harness(Client::builder(), ok_handler());
+    let batch = || {
+        vec![
+            TicketInput::new("A").property("subject", "first"),
+            TicketInput::new("B").property("subject", "b"),
+            TicketInput::new("A").property("subject", "second"),
+            TicketInput::new("A").property("subject", "third"),
+        ]
+    };
+    let out = h.client.upsert_batch(batch()).await.unwrap();
+    assert!(out.all_written());
+    assert_eq!(out.requests, 3);
+    let repeats: Vec<_> = out.records.iter().map(|r| r.repeat_of).collect();
+    assert_eq!(repeats, [None, None, Some(0), Some(2)]);
+    let subjects = |fake: &Fake| -> Vec<String> {
+        fake.writes
+            .iter()
+            .filter(|(id, _)| id == "A")
+            .map(|(_, s)| s.clone())
+            .collect()
+    };
+    assert_eq!(
+        subjects(&h.fake.lock().unwrap()),
+        ["first", "second", "third"]
+    );
+
+    let h = harness(Client::builder(), ok_handler());
+    let report = h.client.bulk_upsert_iter(batch()).report().await;
+    assert!(report.summary.all_written());
+    let repeats: Vec<_> = report.outcomes.iter().map(|r| r.repeat_of).collect();
+    assert_eq!(repeats, [None, None, Some(0), Some(2)]);
+    assert_eq!(
+        subjects(&h.fake.lock().unwrap()),
+        ["first", "second", "third"]
+    );
+}
+
+/// With `return_inputs`, every outcome carries its input back, ready to resend: the
+/// properties as given, a caller's trace id kept, the client's own one removed.
+#[tokio::test(start_paused = true)]
+async fn outcomes_hand_inputs_back_when_asked() {
+    let h = harness(Client::builder(), refuse_bad(true));
+    let batch = vec![
+        TicketInput::new("ZD-1").property("subject", "ok"),
+        TicketInput::new("BAD-2").property("subject", "refused"),
+        TicketInput::new("ZD-3").property("n", f64::NAN),
+        TicketInput::new("ZD-4").trace_id("mine-4"),
+    ];
+    let mut report = h
+        .client
+        .bulk_upsert_iter(batch.clone())
+        .return_inputs(true)
+        .report()
+        .await;
+    assert_eq!(report.summary.failed, 2);
+    for (o, given) in report.outcomes.iter_mut().zip(&batch) {
+        let back = o.take_input().expect("input handed back");
+        assert_eq!(&back, given, "position {}", o.position);
+    }
+    let report = h.client.bulk_upsert_iter(batch).report().await;
+    assert!(report.outcomes.iter().all(|o| o.input().is_none()));
 }
 
 #[tokio::test(start_paused = true)]
@@ -639,7 +700,7 @@ async fn bulk_daily_limit_stops_and_reports_the_rest_not_attempted() {
     let report = h.client.bulk_upsert_iter(inputs(1000)).report().await;
     let s = &report.summary;
     assert_eq!(
-        (s.total, s.created, s.not_attempted, s.failed),
+        (s.read, s.created, s.not_attempted, s.failed),
         (1000, 300, 700, 0)
     );
     assert_eq!(
@@ -673,7 +734,7 @@ async fn bulk_cancellation_and_deadline_stop_new_batches() {
         .report()
         .await;
     let s = &report.summary;
-    assert_eq!(s.total, 2000);
+    assert_eq!(s.read, 2000);
     // One batch until the first answer (t = 1 s), then rounds of two (2 s, 3 s).
     assert_eq!(s.created, 500);
     assert_eq!(s.not_attempted, 1500);

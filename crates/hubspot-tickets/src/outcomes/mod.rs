@@ -1,6 +1,7 @@
 //! Per-record outcomes and the one-batch result.
 
 pub(crate) mod progress;
+pub(crate) mod summary;
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use reqwest::header::HeaderMap;
 use serde::Serialize;
 
 use crate::error::Failure;
+use crate::records::TicketInput;
 
 /// What happened to one input.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -79,6 +81,46 @@ pub struct RecordOutcome {
     /// What happened.
     #[serde(flatten)]
     pub outcome: Outcome,
+    /// When an earlier input of the same call or run had the same id (`idProperty` and
+    /// value): that input's position. This record was written after it, so its values
+    /// win. Always set by [`Client::upsert_batch`](crate::Client::upsert_batch); in a
+    /// bulk run, set while the earlier input was still waiting or in flight (about the
+    /// last `(max_concurrency + 1) × 100` records); repeats further apart are written
+    /// in input order too, unflagged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeat_of: Option<u64>,
+    /// The input itself, when the run was asked to hand inputs back
+    /// ([`BulkUpsert::return_inputs`](crate::BulkUpsert::return_inputs)).
+    #[serde(skip)]
+    input: Option<Box<TicketInput>>,
+}
+
+impl RecordOutcome {
+    pub(crate) fn new(position: u64, id: String, outcome: Outcome) -> Self {
+        Self {
+            position,
+            id,
+            outcome,
+            repeat_of: None,
+            input: None,
+        }
+    }
+
+    pub(crate) fn with_input(mut self, input: TicketInput) -> Self {
+        self.input = Some(Box::new(input));
+        self
+    }
+
+    /// The input, when the run hands inputs back (ready to send again: a
+    /// trace id the client assigned is removed).
+    pub fn input(&self) -> Option<&TicketInput> {
+        self.input.as_deref()
+    }
+
+    /// Takes the input out, when the run hands inputs back.
+    pub fn take_input(&mut self) -> Option<TicketInput> {
+        self.input.take().map(|b| *b)
+    }
 }
 
 /// The result of [`Client::upsert_batch`](crate::Client::upsert_batch): one outcome per

@@ -8,12 +8,14 @@ use std::time::{Duration, Instant};
 /// Shared live counters of a bulk run (cheap to clone; all clones see the same
 /// numbers). Pass one to [`BulkUpsert::with_progress`](crate::BulkUpsert::with_progress)
 /// and read [`Progress::snapshot`] from a timer to draw a progress bar.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Progress(Arc<Counters>);
 
 #[derive(Debug, Default)]
 struct Counters {
-    submitted: AtomicU64,
+    read: AtomicU64,
+    /// The expected number of records, or `u64::MAX` when unknown.
+    total: AtomicU64,
     created: AtomicU64,
     updated: AtomicU64,
     failed: AtomicU64,
@@ -29,7 +31,10 @@ struct Counters {
 #[non_exhaustive]
 pub struct ProgressSnapshot {
     /// Records read from the input so far.
-    pub submitted: u64,
+    pub read: u64,
+    /// How many records the input is expected to hold, when known: "`done()` of
+    /// `total`" progress.
+    pub total: Option<u64>,
     /// Records created.
     pub created: u64,
     /// Records updated.
@@ -49,6 +54,11 @@ pub struct ProgressSnapshot {
 }
 
 impl ProgressSnapshot {
+    /// Records written (created or updated).
+    pub fn written(&self) -> u64 {
+        self.created + self.updated
+    }
+
     /// Records with a final outcome.
     pub fn done(&self) -> u64 {
         self.created + self.updated + self.failed + self.not_attempted
@@ -58,7 +68,7 @@ impl ProgressSnapshot {
     pub fn records_per_second(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
         if secs > 0.0 {
-            (self.created + self.updated) as f64 / secs
+            self.written() as f64 / secs
         } else {
             0.0
         }
@@ -75,17 +85,27 @@ impl ProgressSnapshot {
     }
 }
 
+impl Default for Progress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Progress {
     /// New counters at zero.
     pub fn new() -> Self {
-        Self::default()
+        Self(Arc::new(Counters {
+            total: AtomicU64::new(u64::MAX),
+            ..Counters::default()
+        }))
     }
 
     /// Reads every counter.
     pub fn snapshot(&self) -> ProgressSnapshot {
         let c = &self.0;
         ProgressSnapshot {
-            submitted: c.submitted.load(Relaxed),
+            read: c.read.load(Relaxed),
+            total: Some(c.total.load(Relaxed)).filter(|t| *t != u64::MAX),
             created: c.created.load(Relaxed),
             updated: c.updated.load(Relaxed),
             failed: c.failed.load(Relaxed),
@@ -100,8 +120,11 @@ impl Progress {
     pub(crate) fn start(&self) {
         let _ = self.0.started.set(Instant::now());
     }
-    pub(crate) fn submitted(&self) {
-        self.0.submitted.fetch_add(1, Relaxed);
+    pub(crate) fn read(&self) {
+        self.0.read.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn set_total(&self, total: Option<u64>) {
+        self.0.total.store(total.unwrap_or(u64::MAX), Relaxed);
     }
     pub(crate) fn request(&self, retry: bool) {
         self.0.requests.fetch_add(1, Relaxed);

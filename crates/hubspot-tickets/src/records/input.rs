@@ -233,6 +233,9 @@ impl TicketInput {
     }
 }
 
+// Every field is a string, a map of strings or a flag: equality is total.
+impl Eq for TicketInput {}
+
 fn truncate(s: &str) -> &str {
     match s.char_indices().nth(64) {
         Some((i, _)) => &s[..i],

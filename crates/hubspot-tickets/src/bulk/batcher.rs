@@ -1,0 +1,205 @@
+//! Batching with per-id ordering: fills batches of up to 100 so that no batch holds two
+//! inputs for the same ticket and no two writes of one ticket are in flight at once;
+//! a repeat waits until the earlier write is answered, then goes in input order.
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
+
+use hubspot_tickets_client::types::TicketUpsertInput;
+
+use crate::client::MAX_BATCH;
+use crate::engine::Job;
+
+/// A record's key (its id property and id) as a number. Two keys sharing a number only
+/// make one wait for the other, so a fast hash will do (SipHash was a visible cost).
+fn key_of(input: &TicketUpsertInput) -> u64 {
+    foldhash::fast::FixedState::default().hash_one((&input.id_property, &input.id))
+}
+
+/// The batch being filled.
+#[derive(Default)]
+struct Open {
+    inputs: Vec<TicketUpsertInput>,
+    positions: Vec<u64>,
+    keys: Vec<u64>,
+}
+
+impl Open {
+    fn push(&mut self, position: u64, key: u64, input: TicketUpsertInput) {
+        if self.inputs.capacity() == 0 {
+            self.inputs.reserve_exact(MAX_BATCH);
+            self.positions.reserve_exact(MAX_BATCH);
+            self.keys.reserve_exact(MAX_BATCH);
+        }
+        self.inputs.push(input);
+        self.positions.push(position);
+        self.keys.push(key);
+    }
+}
+
+struct KeyState {
+    /// A record with this key is in the open batch or in flight.
+    active: bool,
+    /// Records with this key waiting in `deferred`.
+    deferred: u32,
+    /// The latest record read with this key.
+    last: u64,
+}
+
+struct Deferred {
+    position: u64,
+    key: u64,
+    input: TicketUpsertInput,
+}
+
+/// A batch handed out for sending, with the keys to release when it is answered.
+pub(super) struct Batch {
+    pub job: Job,
+    pub keys: Vec<u64>,
+}
+
+/// Records between the input and the engine: the open batch and the repeats waiting
+/// for an earlier write of their ticket.
+pub(super) struct Batcher {
+    open: Open,
+    keys: HashMap<u64, KeyState, foldhash::fast::RandomState>,
+    deferred: VecDeque<Deferred>,
+    deferred_cap: usize,
+    promote_needed: bool,
+}
+
+impl Batcher {
+    /// `deferred_cap`: how many repeats may wait before the open batch is sent anyway.
+    pub fn new(deferred_cap: usize) -> Self {
+        Self {
+            open: Open::default(),
+            keys: HashMap::default(),
+            deferred: VecDeque::new(),
+            deferred_cap,
+            promote_needed: false,
+        }
+    }
+
+    /// Adds a prepared record; returns the position of the earlier record with the same
+    /// key that it follows, if that one is still here or in flight.
+    pub fn push(&mut self, position: u64, input: TicketUpsertInput) -> Option<u64> {
+        let key = key_of(&input);
+        match self.keys.entry(key) {
+            Entry::Occupied(mut e) => {
+                let st = e.get_mut();
+                st.deferred += 1;
+                let earlier = std::mem::replace(&mut st.last, position);
+                self.deferred.push_back(Deferred {
+                    position,
+                    key,
+                    input,
+                });
+                Some(earlier)
+            }
+            Entry::Vacant(e) => {
+                e.insert(KeyState {
+                    active: true,
+                    deferred: 0,
+                    last: position,
+                });
+                self.open.push(position, key, input);
+                None
+            }
+        }
+    }
+
+    /// Whether more records may be read now.
+    pub fn has_room(&self) -> bool {
+        self.open.inputs.len() < MAX_BATCH && self.deferred.len() < self.deferred_cap
+    }
+
+    pub fn open_len(&self) -> usize {
+        self.open.inputs.len()
+    }
+
+    /// Whether the open batch should go now, whatever the linger: full, or repeats
+    /// are piling up behind it.
+    pub fn must_send(&self) -> bool {
+        self.open.inputs.len() >= MAX_BATCH || self.deferred.len() >= self.deferred_cap
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.open.inputs.is_empty() && self.deferred.is_empty()
+    }
+
+    /// Hands out the open batch.
+    pub fn take(&mut self) -> Batch {
+        let open = std::mem::take(&mut self.open);
+        Batch {
+            job: Job {
+                inputs: open.inputs,
+                positions: open.positions,
+            },
+            keys: open.keys,
+        }
+    }
+
+    /// A batch was answered: its keys are free, and repeats waiting for them may go.
+    pub fn release(&mut self, keys: Vec<u64>) {
+        for k in keys {
+            if let Entry::Occupied(mut e) = self.keys.entry(k) {
+                let st = e.get_mut();
+                st.active = false;
+                if st.deferred == 0 {
+                    e.remove();
+                } else {
+                    self.promote_needed = true;
+                }
+            }
+        }
+        if self.promote_needed {
+            self.promote();
+        }
+    }
+
+    /// Moves repeats whose earlier write has finished into the open batch.
+    pub fn promote(&mut self) {
+        if !self.promote_needed {
+            return;
+        }
+        self.promote_needed = false;
+        let mut i = 0;
+        while i < self.deferred.len() {
+            if self.open.inputs.len() >= MAX_BATCH {
+                self.promote_needed = true;
+                break;
+            }
+            let key = self.deferred[i].key;
+            let Some(st) = self.keys.get_mut(&key) else {
+                i += 1;
+                continue;
+            };
+            if st.active {
+                i += 1;
+                continue;
+            }
+            st.active = true;
+            st.deferred = st.deferred.saturating_sub(1);
+            if let Some(d) = self.deferred.remove(i) {
+                self.open.push(d.position, d.key, d.input);
+            }
+        }
+    }
+
+    /// Everything not handed out, in input order (the run is stopping).
+    pub fn drain(&mut self) -> Vec<(u64, TicketUpsertInput)> {
+        let open = std::mem::take(&mut self.open);
+        let deferred = std::mem::take(&mut self.deferred);
+        self.keys.clear();
+        self.promote_needed = false;
+        let mut pending: Vec<(u64, TicketUpsertInput)> = open
+            .positions
+            .into_iter()
+            .zip(open.inputs)
+            .chain(deferred.into_iter().map(|d| (d.position, d.input)))
+            .collect();
+        pending.sort_by_key(|p| p.0);
+        pending
+    }
+}

@@ -1,0 +1,152 @@
+//! Bulk upsert: any number of records from a stream, through concurrent batches.
+//!
+//! [`BulkUpsert`] holds a run's settings; [`BulkOutcomes`] (in `stream`) runs it,
+//! reading the input into the [`batcher`](self::batcher) and the batches through the
+//! engine.
+
+mod batcher;
+mod stream;
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::{Stream, StreamExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{Engine, Op};
+use crate::outcomes::progress::Progress;
+use crate::outcomes::summary::{BulkReport, BulkSummary};
+use crate::records::TicketInput;
+
+pub use stream::BulkOutcomes;
+
+type Input<'a> = Pin<Box<dyn Stream<Item = TicketInput> + Send + 'a>>;
+
+/// A bulk upsert, ready to run. Made by [`Client::bulk_upsert`](crate::Client::bulk_upsert) or
+/// [`Client::bulk_upsert_iter`](crate::Client::bulk_upsert_iter); run it with [`outcomes`](Self::outcomes) (a stream,
+/// the primary interface), [`report`](Self::report) or [`summary`](Self::summary).
+///
+/// What a run guarantees:
+/// * records are sent in batches of at most 100, up to `max_concurrency` at once
+///   (one until the first answer, so a bad token costs a single request),
+///   within the rate limit; memory holds about `(max_concurrency + 1) × 100` records
+///   (plus up to as many records waiting behind an earlier write of the same id);
+/// * no batch holds two inputs for the same ticket (same `idProperty` and id), and two
+///   writes of one ticket are never in flight at once: they are sent in input order,
+///   so the later input wins;
+/// * every input appears exactly once in the outcomes, with its 0-based position;
+/// * the daily limit, an authentication failure, cancellation or the deadline stop
+///   new requests: the rest of the input is still read and each record reported
+///   [`NotAttempted`](crate::Outcome::NotAttempted) (drop the stream to stop reading).
+#[must_use = "a bulk upsert does nothing until its outcomes are polled"]
+pub struct BulkUpsert<'a> {
+    engine: Arc<Engine>,
+    input: Input<'a>,
+    progress: Progress,
+    cancel: Option<CancellationToken>,
+    deadline: Option<Duration>,
+    total: Option<u64>,
+    return_inputs: bool,
+}
+
+impl std::fmt::Debug for BulkUpsert<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BulkUpsert")
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> BulkUpsert<'a> {
+    pub(crate) fn new(engine: Arc<Engine>, input: Input<'a>, total: Option<u64>) -> Self {
+        let deadline = engine.settings.deadline;
+        Self {
+            engine,
+            input,
+            progress: Progress::new(),
+            cancel: None,
+            deadline,
+            total,
+            return_inputs: false,
+        }
+    }
+
+    /// How many records the input holds, for "N of M" progress
+    /// ([`ProgressSnapshot::total`](crate::ProgressSnapshot::total)). Taken from the
+    /// input's size hint when that is exact (a `Vec`, a range...).
+    pub fn total(mut self, records: u64) -> Self {
+        self.total = Some(records);
+        self
+    }
+
+    /// Hand each input back in its outcome ([`RecordOutcome::input`](crate::RecordOutcome::input)), so that records
+    /// that were not written can be sent again without keeping a copy of the input.
+    /// Memory then holds the inputs of the outcomes you have not yet consumed.
+    pub fn return_inputs(mut self, on: bool) -> Self {
+        self.return_inputs = on;
+        self
+    }
+
+    /// Report live counts into `progress` (for a progress bar).
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// Stop when `token` is cancelled: no new request starts, requests in flight
+    /// finish, the rest is reported `NotAttempted`.
+    pub fn with_cancellation(mut self, token: CancellationToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// Whole-run deadline, counted from [`outcomes`](Self::outcomes) (overrides the
+    /// client's).
+    pub fn deadline(mut self, d: Duration) -> Self {
+        self.deadline = Some(d);
+        self
+    }
+
+    /// The live counters of this run.
+    pub fn progress(&self) -> Progress {
+        self.progress.clone()
+    }
+
+    /// Starts the run: a stream yielding each input's outcome once, as soon as it is
+    /// known (completion order; [`RecordOutcome::position`] gives input order).
+    pub fn outcomes(self) -> BulkOutcomes<'a> {
+        self.progress.set_total(self.total);
+        let op = Op::new(
+            self.engine,
+            self.deadline,
+            self.cancel.as_ref(),
+            self.progress,
+            self.return_inputs,
+        );
+        BulkOutcomes::new(op, self.input)
+    }
+
+    /// Runs to the end and returns every outcome, sorted by position, with a summary.
+    /// Holds every outcome in memory: for large runs prefer
+    /// [`outcomes`](Self::outcomes) or [`summary`](Self::summary).
+    pub async fn report(self) -> BulkReport {
+        let mut stream = self.outcomes();
+        let mut outcomes = Vec::new();
+        while let Some(o) = stream.next().await {
+            outcomes.push(o);
+        }
+        outcomes.sort_by_key(|o| o.position);
+        BulkReport {
+            outcomes,
+            summary: stream.summary(),
+        }
+    }
+
+    /// Runs to the end keeping only the counts.
+    pub async fn summary(self) -> BulkSummary {
+        let mut stream = self.outcomes();
+        while stream.next().await.is_some() {}
+        stream.summary()
+    }
+}

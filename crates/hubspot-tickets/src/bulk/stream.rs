@@ -1,0 +1,282 @@
+//! The outcome stream of a bulk run: reads the input into the batcher, sends batches
+//! through the engine (one until the first answer, then up to `max_concurrency`), and
+//! yields each record's outcome once.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, Stream, StreamExt};
+use tokio::time::Sleep;
+use tokio_util::sync::WaitForCancellationFutureOwned;
+
+use crate::bulk::Input;
+use crate::bulk::batcher::Batcher;
+use crate::client::MAX_BATCH;
+use crate::engine::{Op, run_job};
+use crate::error::Failure;
+use crate::outcomes::progress::Progress;
+use crate::outcomes::summary::BulkSummary;
+use crate::outcomes::{Outcome, RecordOutcome};
+use crate::records::TicketInput;
+
+struct Done {
+    outcomes: Vec<RecordOutcome>,
+    keys: Vec<u64>,
+}
+
+/// The outcome stream of a bulk run (see [`BulkUpsert`](crate::BulkUpsert)). Dropping
+/// it cancels the requests in flight.
+#[must_use = "streams do nothing unless polled"]
+pub struct BulkOutcomes<'a> {
+    op: Arc<Op>,
+    input: Option<Input<'a>>,
+    next_position: u64,
+    batcher: Batcher,
+    linger: Option<Pin<Box<Sleep>>>,
+    linger_for: Duration,
+    /// Repeats seen while their earlier record was still here: position → the earlier
+    /// record's position, until the repeat's outcome is out.
+    repeats: HashMap<u64, u64, foldhash::fast::RandomState>,
+    in_flight: FuturesUnordered<BoxFuture<'static, Done>>,
+    concurrency: usize,
+    /// Whether a batch has finished: until then only one is sent, so that a bad token
+    /// costs one request and the rate-limit headers are known before fanning out.
+    warmed_up: bool,
+    ready: VecDeque<RecordOutcome>,
+    stop_signal: Pin<Box<WaitForCancellationFutureOwned>>,
+    deadline: Option<Pin<Box<Sleep>>>,
+    stopping: Option<Arc<Failure>>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for BulkOutcomes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BulkOutcomes")
+            .field("in_flight", &self.in_flight.len())
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> BulkOutcomes<'a> {
+    pub(super) fn new(op: Op, input: Input<'a>) -> Self {
+        let settings = &op.engine.settings;
+        let concurrency = settings.max_concurrency;
+        let linger_for = settings.batch_linger;
+        let op = Arc::new(op);
+        Self {
+            stop_signal: Box::pin(op.stop.clone().cancelled_owned()),
+            deadline: op.deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+            op,
+            input: Some(input),
+            next_position: 0,
+            batcher: Batcher::new(concurrency * MAX_BATCH),
+            linger: None,
+            linger_for,
+            repeats: HashMap::default(),
+            in_flight: FuturesUnordered::new(),
+            concurrency,
+            warmed_up: false,
+            ready: VecDeque::new(),
+            stopping: None,
+            finished: false,
+        }
+    }
+}
+
+impl BulkOutcomes<'_> {
+    /// The live counters of this run.
+    pub fn progress(&self) -> &Progress {
+        &self.op.progress
+    }
+
+    /// Counts so far (final once the stream has ended).
+    pub fn summary(&self) -> BulkSummary {
+        BulkSummary::new(self.op.progress.snapshot(), self.stopping.clone())
+    }
+
+    fn emit(&mut self, mut o: RecordOutcome) {
+        if !self.repeats.is_empty() {
+            o.repeat_of = self.repeats.remove(&o.position);
+        }
+        self.op.progress.record(&o.outcome);
+        self.ready.push_back(o);
+    }
+
+    fn complete(&mut self, done: Done) {
+        self.warmed_up = true;
+        self.batcher.release(done.keys);
+        for o in done.outcomes {
+            self.emit(o);
+        }
+    }
+
+    /// Reads one input record into the pipeline; false if it was refused at once.
+    fn accept(&mut self, item: TicketInput) -> bool {
+        let position = self.next_position;
+        self.next_position += 1;
+        self.op.progress.read();
+        match self.op.engine.prepare(item) {
+            Err((input, reason)) => {
+                let o = self
+                    .op
+                    .unprepared(position, input, Outcome::Failed { reason });
+                self.emit(o);
+                false
+            }
+            Ok(input) => {
+                if let Some(earlier) = self.batcher.push(position, input) {
+                    self.repeats.insert(position, earlier);
+                }
+                true
+            }
+        }
+    }
+
+    fn dispatch(&mut self) {
+        let batch = self.batcher.take();
+        self.linger = None;
+        let op = Arc::clone(&self.op);
+        self.in_flight.push(Box::pin(async move {
+            let res = run_job(&op, batch.job, false).await;
+            Done {
+                outcomes: res.outcomes,
+                keys: batch.keys,
+            }
+        }));
+    }
+
+    fn should_dispatch(&mut self, cx: &mut Context<'_>) -> bool {
+        let limit = if self.warmed_up { self.concurrency } else { 1 };
+        if self.batcher.open_len() == 0 || self.in_flight.len() >= limit {
+            return false;
+        }
+        if self.batcher.must_send() || self.input.is_none() {
+            return true;
+        }
+        let linger_for = self.linger_for;
+        let linger = self
+            .linger
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(linger_for)));
+        linger.as_mut().poll(cx).is_ready()
+    }
+
+    fn begin_stop(&mut self, reason: Arc<Failure>) {
+        self.stopping = Some(Arc::clone(&reason));
+        self.linger = None;
+        for (position, input) in self.batcher.drain() {
+            let o = self.op.outcome_of(
+                position,
+                input,
+                Outcome::NotAttempted {
+                    reason: Arc::clone(&reason),
+                },
+            );
+            self.emit(o);
+        }
+    }
+}
+
+impl Stream for BulkOutcomes<'_> {
+    type Item = RecordOutcome;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<RecordOutcome>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(o) = this.ready.pop_front() {
+                return Poll::Ready(Some(o));
+            }
+            if this.finished {
+                return Poll::Ready(None);
+            }
+            let mut progressed = false;
+
+            while let Poll::Ready(Some(done)) = this.in_flight.poll_next_unpin(cx) {
+                this.complete(done);
+                progressed = true;
+            }
+
+            if this.stopping.is_none() {
+                if let Some(d) = this.deadline.as_mut()
+                    && d.as_mut().poll(cx).is_ready()
+                {
+                    this.op.stop_with(Op::deadline_failure());
+                }
+                let _ = this.stop_signal.as_mut().poll(cx);
+                if let Some(reason) = this.op.stop_reason() {
+                    this.begin_stop(reason);
+                    progressed = true;
+                }
+            }
+            if !this.ready.is_empty() {
+                continue;
+            }
+
+            if let Some(reason) = this.stopping.clone() {
+                // Report the rest of the input as not attempted, one record at a time.
+                if let Some(input) = this.input.as_mut() {
+                    match input.as_mut().poll_next(cx) {
+                        Poll::Ready(Some(item)) => {
+                            let position = this.next_position;
+                            this.next_position += 1;
+                            this.op.progress.read();
+                            let o = this.op.unprepared(
+                                position,
+                                item,
+                                Outcome::NotAttempted { reason },
+                            );
+                            this.emit(o);
+                            continue;
+                        }
+                        Poll::Ready(None) => {
+                            this.input = None;
+                            progressed = true;
+                        }
+                        Poll::Pending => {}
+                    }
+                }
+            } else {
+                this.batcher.promote();
+                while this.batcher.has_room() {
+                    let Some(input) = this.input.as_mut() else {
+                        break;
+                    };
+                    match input.as_mut().poll_next(cx) {
+                        Poll::Ready(Some(item)) => {
+                            progressed = true;
+                            if !this.accept(item) {
+                                break;
+                            }
+                        }
+                        Poll::Ready(None) => {
+                            this.input = None;
+                            progressed = true;
+                        }
+                        Poll::Pending => break,
+                    }
+                }
+                if this.should_dispatch(cx) {
+                    this.dispatch();
+                    progressed = true;
+                }
+            }
+
+            if this.input.is_none()
+                && this.batcher.is_empty()
+                && this.in_flight.is_empty()
+                && this.ready.is_empty()
+            {
+                this.finished = true;
+                return Poll::Ready(None);
+            }
+            if !progressed && this.ready.is_empty() {
+                return Poll::Pending;
+            }
+        }
+    }
+}

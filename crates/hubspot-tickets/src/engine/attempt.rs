@@ -1,0 +1,235 @@
+//! One batch's attempts: a limiter permit, the request, the judgement of its answer,
+//! and the retry decision (backoff, 429 pauses, deadline, stop).
+
+use std::sync::Arc;
+
+use hubspot_tickets_client::types::{TicketUpsertBatch, TicketUpsertBatchResult};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use tokio::time::Instant;
+use tracing::{Instrument, debug, field, info, warn};
+
+use crate::engine::Op;
+use crate::engine::response::{classify_error, undecodable};
+use crate::engine::transport::Answer;
+use crate::error::{Error, ErrorKind, Failure};
+
+/// How one batch's requests ended.
+pub(super) enum Sent {
+    Answer {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: TicketUpsertBatchResult,
+    },
+    Refused(Error),
+    Daily(Error),
+    Unsent(Arc<Failure>),
+}
+
+/// What one attempt's answer calls for.
+enum Step {
+    Done(Sent),
+    /// A rolling-window 429: every request is paused; try again after.
+    RateLimited(Error),
+    /// A failure that may be retried after a backoff.
+    Failed(Error),
+}
+
+/// Judges one answer (or the lack of one).
+fn judge(
+    op: &Op,
+    answer: Result<Result<Answer, Error>, Error>,
+    sent: Instant,
+    span: &tracing::Span,
+) -> Step {
+    let c = &op.engine;
+    let raw = match answer {
+        Err(timeout) | Ok(Err(timeout)) => return Step::Failed(timeout),
+        Ok(Ok(Answer::Success {
+            status,
+            headers,
+            body,
+        })) => {
+            c.limiter.observe(&headers, sent);
+            span.record("status", status.as_u16());
+            debug!(status = status.as_u16(), "answer");
+            return Step::Done(Sent::Answer {
+                status,
+                headers,
+                body,
+            });
+        }
+        // A 2xx whose body did not decode (cut short by a proxy, say) is retried: the
+        // upsert is idempotent, and the retry gets a readable answer.
+        Ok(Ok(Answer::Undecodable {
+            status,
+            body,
+            error,
+        })) => {
+            let shown = status.map_or_else(|| "2xx".to_owned(), |s| s.as_u16().to_string());
+            warn!(status = %shown, "success status with an undecodable body; retrying");
+            if let Some(status) = status {
+                span.record("status", status.as_u16());
+            }
+            return Step::Failed(undecodable(status, &body, &error, Some(&c.token)));
+        }
+        Ok(Ok(Answer::Other(raw))) => raw,
+    };
+    c.limiter.observe(&raw.headers, sent);
+    let status = raw.status.as_u16();
+    span.record("status", status);
+    let err = classify_error(raw.status, &raw.headers, &raw.body, Some(&c.token));
+    if let Some(id) = err.correlation_id() {
+        span.record("correlation_id", id);
+    }
+    match err.kind() {
+        ErrorKind::RateLimitedDaily => {
+            op.progress.rate_limited();
+            warn!("daily rate limit reached; stopping");
+            Step::Done(Sent::Daily(err))
+        }
+        ErrorKind::RateLimited => {
+            op.progress.rate_limited();
+            Step::RateLimited(err)
+        }
+        ErrorKind::Server | ErrorKind::Timeout | ErrorKind::Transport => Step::Failed(err),
+        _ => {
+            debug!(kind = %err.kind(), status, "refused");
+            Step::Done(Sent::Refused(err))
+        }
+    }
+}
+
+/// Sends one request body until it gets a final answer. `maybe_written` is set when an
+/// attempt fails in a way that may have written the batch (anything but a 429).
+pub(super) async fn send(
+    op: &Op,
+    batch: &TicketUpsertBatch,
+    requests: &mut u32,
+    maybe_written: &mut bool,
+) -> Sent {
+    let c = &op.engine;
+    let records = batch.inputs.len();
+    let policy = &c.settings.retry;
+    let mut schedule = policy.schedule();
+    let mut attempt = 0_u32;
+    let mut failures = 0_u32;
+    let mut rate_waits = 0_u32;
+    let mut last: Option<Error> = None;
+
+    loop {
+        // Wait for the limiter, unless the operation stops first.
+        let waited_from = Instant::now();
+        let permit = tokio::select! {
+            biased;
+            () = op.stop.cancelled() => return stopped(op, last),
+            () = sleep_until_opt(op.deadline) => {
+                op.stop_with(Op::deadline_failure());
+                return stopped(op, last);
+            }
+            p = c.limiter.acquire() => p,
+        };
+        if op.stop_reason().is_some() {
+            drop(permit);
+            return stopped(op, last);
+        }
+        attempt += 1;
+        *requests += 1;
+        op.progress.request(attempt > 1);
+        let now = Instant::now();
+        let timeout = match op.deadline {
+            Some(d) => c
+                .settings
+                .attempt_timeout
+                .min(d.saturating_duration_since(now)),
+            None => c.settings.attempt_timeout,
+        };
+        let span = tracing::debug_span!(
+            "hubspot_tickets.attempt",
+            attempt,
+            records,
+            wait_ms =
+                u64::try_from(now.duration_since(waited_from).as_millis()).unwrap_or(u64::MAX),
+            status = field::Empty,
+            correlation_id = field::Empty,
+        );
+        let answer = tokio::time::timeout(timeout, c.transport.send(batch))
+            .instrument(span.clone())
+            .await
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::Timeout,
+                    format!("no answer within {} ms", timeout.as_millis()),
+                )
+            });
+        // Judge (and read the rate-limit headers) before releasing the slot, so that
+        // requests waiting for it see what this answer taught the limiter.
+        let step = span.in_scope(|| judge(op, answer, permit.sent(), &span));
+        drop(permit);
+
+        let err = match step {
+            Step::Done(sent) => return sent,
+            Step::RateLimited(err) => {
+                rate_waits += 1;
+                let wait = err.retry_after().unwrap_or_else(|| c.limiter.interval());
+                let until = Instant::now() + wait;
+                if rate_waits > policy.rate_limit_waits || op.deadline.is_some_and(|d| until >= d) {
+                    return Sent::Refused(err);
+                }
+                span.in_scope(|| {
+                    info!(
+                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                        policy = err.policy_name().unwrap_or("unknown"),
+                        "rate limited (429); pausing every request"
+                    );
+                });
+                c.limiter.pause_until(until);
+                last = Some(err);
+                continue;
+            }
+            Step::Failed(err) => err,
+        };
+        *maybe_written = true;
+        failures += 1;
+        let ceiling = schedule.next().unwrap_or(policy.max_backoff);
+        let mut wait = policy.jittered(ceiling);
+        if let Some(ra) = err.retry_after() {
+            wait = wait.max(ra);
+        }
+        if failures >= policy.max_attempts
+            || op.deadline.is_some_and(|d| Instant::now() + wait >= d)
+        {
+            span.in_scope(|| warn!(kind = %err.kind(), attempts = attempt, "giving up"));
+            return Sent::Refused(err);
+        }
+        span.in_scope(|| {
+            debug!(
+                kind = %err.kind(),
+                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                "retrying after backoff"
+            );
+        });
+        tokio::select! {
+            biased;
+            () = op.stop.cancelled() => return Sent::Refused(err),
+            () = tokio::time::sleep(wait) => {}
+        }
+        last = Some(err);
+    }
+}
+
+/// The operation stopped while a batch waited: the last failure if an attempt failed
+/// (the caller knows whether that may have written the batch), else the stop reason.
+fn stopped(op: &Op, last: Option<Error>) -> Sent {
+    match last {
+        Some(e) if e.kind() != ErrorKind::RateLimited => Sent::Refused(e),
+        _ => Sent::Unsent(op.stop_reason().unwrap_or_else(Op::deadline_failure)),
+    }
+}
+
+async fn sleep_until_opt(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}

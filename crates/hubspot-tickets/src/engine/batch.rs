@@ -1,0 +1,257 @@
+//! One batch from first request to one outcome per input: a whole-batch 400/409 is
+//! split (bisection) to isolate the inputs at fault, within a budget.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use hubspot_tickets_client::types::{TicketUpsertBatch, TicketUpsertInput};
+use tracing::{Instrument, debug};
+
+use crate::engine::answer::{map_answer, scrub_input_error};
+use crate::engine::attempt::{Sent, send};
+use crate::engine::{Job, JobResult, Op, Raw};
+use crate::error::{ErrorKind, Failure};
+use crate::outcomes::{Outcome, RecordOutcome};
+
+struct Sub {
+    inputs: Vec<TicketUpsertInput>,
+    idx: Vec<usize>,
+    /// Whether an earlier request holding these inputs may have written them (an
+    /// answer lost or cut short, a 5xx, or a whole-batch refusal, which is not proof
+    /// that nothing was written): a later stop must not call them "not attempted".
+    maybe_written: bool,
+}
+
+/// `NotAttempted` for inputs no request may have written, else `Failed`: the same
+/// reason, without the claim that nothing was written.
+fn unsent(reason: &Arc<Failure>, maybe_written: bool) -> Outcome {
+    let reason = Arc::clone(reason);
+    if maybe_written {
+        Outcome::Failed { reason }
+    } else {
+        Outcome::NotAttempted { reason }
+    }
+}
+
+/// Sends a job: one request, retried; a whole-batch 400/409 is split to isolate the
+/// inputs at fault, within the bisection budget.
+pub(crate) async fn run_job(op: &Op, job: Job, keep_raw: bool) -> JobResult {
+    let n = job.inputs.len();
+    let span = tracing::info_span!(
+        "hubspot_tickets.batch",
+        records = n,
+        first_position = job.positions.first().copied().unwrap_or(0),
+    );
+    run_job_inner(op, job, keep_raw).instrument(span).await
+}
+
+async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
+    let c = &op.engine;
+    let n = job.inputs.len();
+    let mut slots: Vec<Option<(TicketUpsertInput, Outcome)>> = (0..n).map(|_| None).collect();
+    let mut work = VecDeque::from([Sub {
+        inputs: job.inputs,
+        idx: (0..n).collect(),
+        maybe_written: false,
+    }]);
+    let mut budget = if c.settings.bisect {
+        c.settings.bisect_budget
+    } else {
+        0
+    };
+    let mut raw = Raw::default();
+    let mut whole_error = None;
+    let mut requests = 0_u32;
+    let mut first = true;
+
+    let finish = |slots: &mut Vec<Option<(TicketUpsertInput, Outcome)>>,
+                  sub: Sub,
+                  outcome: &dyn Fn() -> Outcome| {
+        for (input, i) in sub.inputs.into_iter().zip(sub.idx) {
+            slots[i] = Some((input, outcome()));
+        }
+    };
+
+    while let Some(sub) = work.pop_front() {
+        let is_whole = std::mem::take(&mut first);
+        if let Some(reason) = op.stop_reason() {
+            let written = sub.maybe_written;
+            finish(&mut slots, sub, &|| unsent(&reason, written));
+            continue;
+        }
+        let batch = TicketUpsertBatch { inputs: sub.inputs };
+        let mut maybe_written = sub.maybe_written;
+        let sent = send(op, &batch, &mut requests, &mut maybe_written).await;
+        let mut sub = Sub {
+            inputs: batch.inputs,
+            idx: sub.idx,
+            maybe_written,
+        };
+        match sent {
+            Sent::Answer {
+                status,
+                headers,
+                mut body,
+            } => {
+                let mapped = map_answer(
+                    &sub.inputs,
+                    Some(c.settings.id_property.as_str()),
+                    &mut body,
+                    !keep_raw,
+                    status.as_u16(),
+                    &c.token,
+                );
+                for ((input, i), o) in sub.inputs.into_iter().zip(sub.idx).zip(mapped) {
+                    slots[i] = Some((input, o));
+                }
+                if keep_raw {
+                    raw.results.append(&mut body.results);
+                    raw.errors.extend(
+                        body.errors
+                            .drain(..)
+                            .map(|e| scrub_input_error(e, &c.token)),
+                    );
+                    raw.status = Some(status);
+                    raw.headers = headers;
+                }
+            }
+            Sent::Refused(err) => {
+                let splittable = matches!(err.kind(), ErrorKind::Validation | ErrorKind::Conflict)
+                    && sub.inputs.len() > 1;
+                if splittable && budget > 0 {
+                    // HubSpot batches are not atomic: the parts may have been written.
+                    sub.maybe_written = true;
+                    // HubSpot sometimes names the inputs at fault: drop just those.
+                    let named = err.named_among(&sub.inputs);
+                    if !named.is_empty() && named.len() < sub.inputs.len() {
+                        budget -= 1;
+                        let f = Arc::new(err.to_failure());
+                        debug!(
+                            named = named.len(),
+                            "whole batch refused; dropping the inputs it names"
+                        );
+                        let (bad, good) = partition(sub, &named);
+                        finish(&mut slots, bad, &|| Outcome::Failed {
+                            reason: Arc::clone(&f),
+                        });
+                        work.push_front(good);
+                        continue;
+                    }
+                    if budget >= 2 {
+                        budget -= 2;
+                        debug!(
+                            records = sub.inputs.len(),
+                            "whole batch refused; splitting it in two"
+                        );
+                        let (left, right) = halve(sub);
+                        work.push_front(right);
+                        work.push_front(left);
+                        continue;
+                    }
+                }
+                let mut f = err.to_failure();
+                if splittable && c.settings.bisect {
+                    f.message.push_str(
+                        " (the batch was not split further: the bisection budget is used up)",
+                    );
+                }
+                if matches!(
+                    err.kind(),
+                    ErrorKind::Auth | ErrorKind::Forbidden | ErrorKind::NotFound
+                ) {
+                    // Every other request would fail the same way.
+                    op.stop_with(Arc::new(err.to_failure()));
+                }
+                if is_whole && work.is_empty() {
+                    whole_error = Some(err);
+                }
+                let f = Arc::new(f);
+                finish(&mut slots, sub, &|| Outcome::Failed {
+                    reason: Arc::clone(&f),
+                });
+            }
+            Sent::Daily(err) => {
+                let f = Arc::new(err.to_failure());
+                op.stop_with(Arc::clone(&f));
+                if is_whole && work.is_empty() {
+                    whole_error = Some(err);
+                }
+                let written = sub.maybe_written;
+                finish(&mut slots, sub, &|| unsent(&f, written));
+            }
+            Sent::Unsent(reason) => {
+                let written = sub.maybe_written;
+                finish(&mut slots, sub, &|| unsent(&reason, written));
+            }
+        }
+    }
+
+    let outcomes = slots
+        .into_iter()
+        .zip(job.positions)
+        .map(|(slot, position)| match slot {
+            Some((input, outcome)) => op.outcome_of(position, input, outcome),
+            // Unreachable by construction (every sub-batch ends in `finish` or a mapped
+            // answer), but an input is never dropped from the account.
+            None => RecordOutcome::new(
+                position,
+                String::new(),
+                Outcome::Failed {
+                    reason: Arc::new(Failure::new(ErrorKind::Decode, "internal: no outcome")),
+                },
+            ),
+        })
+        .collect();
+    JobResult {
+        outcomes,
+        raw,
+        whole_error,
+        requests,
+    }
+}
+
+fn halve(sub: Sub) -> (Sub, Sub) {
+    let Sub {
+        mut inputs,
+        mut idx,
+        maybe_written,
+    } = sub;
+    let mid = inputs.len() / 2;
+    let right = Sub {
+        inputs: inputs.split_off(mid),
+        idx: idx.split_off(mid),
+        maybe_written,
+    };
+    (
+        Sub {
+            inputs,
+            idx,
+            maybe_written,
+        },
+        right,
+    )
+}
+
+/// Splits `sub` into (the inputs at `named` positions, the others).
+fn partition(sub: Sub, named: &[usize]) -> (Sub, Sub) {
+    let mut bad = Sub {
+        inputs: Vec::with_capacity(named.len()),
+        idx: Vec::with_capacity(named.len()),
+        maybe_written: sub.maybe_written,
+    };
+    let mut good = Sub {
+        inputs: Vec::with_capacity(sub.inputs.len()),
+        idx: Vec::with_capacity(sub.inputs.len()),
+        maybe_written: sub.maybe_written,
+    };
+    for (k, (input, i)) in sub.inputs.into_iter().zip(sub.idx).enumerate() {
+        let target = if named.contains(&k) {
+            &mut bad
+        } else {
+            &mut good
+        };
+        target.inputs.push(input);
+        target.idx.push(i);
+    }
+    (bad, good)
+}
