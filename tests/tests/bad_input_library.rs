@@ -303,29 +303,15 @@ async fn every_bad_input_case_gets_its_exact_outcome_and_message() {
     assert!(emu.stats().duplicate_creates.is_empty());
 }
 
-#[tokio::test]
-async fn a_record_without_an_id_property_fails_alone() {
-    let emu = start(config(100, WINDOW)).await;
-    let client = Client::builder()
+#[test]
+fn a_client_without_an_id_property_is_refused_at_build() {
+    let e = Client::builder()
         .access_token(TOKEN)
-        .base_url(emu.base_url())
+        .base_url("http://127.0.0.1:9")
         .build()
-        .unwrap();
-    let out = client
-        .upsert_batch([
-            TicketInput::new("NP-1"),
-            TicketInput::new("NP-2").id_property(ID_PROPERTY),
-        ])
-        .await
-        .unwrap();
-    let f = out.records[0].outcome.failure().unwrap();
-    assert_eq!(f.kind, ErrorKind::InvalidInput);
-    assert_eq!(
-        f.message,
-        "record \"NP-1\": no idProperty (set ClientBuilder::id_property or TicketInput::id_property)"
-    );
-    assert!(matches!(out.records[1].outcome, Outcome::Created { .. }));
-    assert_eq!(out.requests, 1);
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Configuration);
+    assert!(e.message().contains("no idProperty"), "{e}");
 }
 
 #[tokio::test]
@@ -343,19 +329,20 @@ async fn batch_level_misuse_is_refused_before_any_request() {
         "a batch holds at most 100 inputs, got 101; use bulk_upsert for more"
     );
 
-    let e = client
+    // A repeated id is written twice, in order, in two requests; the repeat is flagged.
+    let out = client
         .upsert_batch([
-            TicketInput::new("TWICE"),
+            TicketInput::new("TWICE").property("subject", "first"),
             TicketInput::new("X"),
-            TicketInput::new("TWICE"),
+            TicketInput::new("TWICE").property("subject", "second"),
         ])
         .await
-        .unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
-    assert_eq!(
-        e.message(),
-        "inputs 0 and 2 have the same id \"TWICE\"; one batch cannot write a ticket twice (bulk_upsert orders such writes)"
-    );
+        .unwrap();
+    assert!(out.all_written());
+    assert_eq!(out.requests, 2);
+    assert_eq!(out.records[2].repeat_of, Some(0));
+    let stored = emu.store().get_by_unique(ID_PROPERTY, "TWICE").unwrap();
+    assert_eq!(stored.properties["subject"], "second");
 
     let out = client
         .upsert_batch(Vec::<TicketInput>::new())

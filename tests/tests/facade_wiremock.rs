@@ -237,7 +237,11 @@ async fn the_generated_client_is_one_call_away() {
 
 #[test]
 fn plain_http_is_refused_except_for_loopback() {
-    let b = || Client::builder().access_token(TOKEN);
+    let b = || {
+        Client::builder()
+            .access_token(TOKEN)
+            .id_property("external_ticket_id")
+    };
     let e = b().base_url("http://api.example.com").build().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Configuration);
     assert!(!e.to_string().contains(TOKEN));

@@ -1,0 +1,455 @@
+//! The limiter on tokio's paused clock: rolling-window ceilings, sharing with other
+//! processes seen through headers, pauses after 429s.
+
+use std::collections::VecDeque;
+
+use super::*;
+use crate::config::Tier;
+
+fn headers(max: u32, remaining: u32, interval_ms: u64) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert("x-hubspot-ratelimit-max", max.into());
+    h.insert("x-hubspot-ratelimit-remaining", remaining.into());
+    h.insert(
+        "x-hubspot-ratelimit-interval-milliseconds",
+        interval_ms.into(),
+    );
+    h.insert("x-hubspot-ratelimit-daily", 1000_u32.into());
+    h.insert("x-hubspot-ratelimit-daily-remaining", 999_u32.into());
+    h
+}
+
+/// Sends `n` requests of `latency` each, as fast as the limiter allows, with up to
+/// `concurrency` in flight; returns the (start, end) of each.
+async fn drive(
+    lim: &RateLimiter,
+    n: usize,
+    concurrency: usize,
+    latency: Duration,
+) -> Vec<(Instant, Instant)> {
+    use futures::StreamExt;
+    futures::stream::iter(0..n)
+        .map(|_| async move {
+            let permit = lim.acquire().await;
+            let start = Instant::now();
+            tokio::time::sleep(latency).await;
+            drop(permit);
+            (start, Instant::now())
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await
+}
+
+fn max_in_any_window(mut starts: Vec<Instant>, window: Duration) -> usize {
+    starts.sort();
+    let mut best = 0;
+    let mut j = 0;
+    for i in 0..starts.len() {
+        while starts[i].duration_since(starts[j]) >= window {
+            j += 1;
+        }
+        best = best.max(i - j + 1);
+    }
+    best
+}
+
+impl RateLimiter {
+    fn observe_now(&self, h: &HeaderMap) {
+        self.observe(h, Instant::now());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn never_exceeds_max_in_any_rolling_window_and_keeps_near_full_rate() {
+    let lim = RateLimiter::new(&RateLimit::per_window(40, Duration::from_secs(1)));
+    let t0 = Instant::now();
+    let done = drive(&lim, 400, 8, Duration::from_millis(20)).await;
+    let elapsed = t0.elapsed();
+    let starts: Vec<_> = done.iter().map(|d| d.0).collect();
+    assert!(max_in_any_window(starts, Duration::from_secs(1)) <= 40);
+    // 400 requests at 40/s: 9 full windows after the first burst, plus latency.
+    assert!(elapsed < Duration::from_millis(9_500), "{elapsed:?}");
+    assert!(elapsed >= Duration::from_secs(9), "{elapsed:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn auto_mode_follows_headers_and_fixed_mode_only_lowers() {
+    let lim = RateLimiter::new(&RateLimit::auto());
+    lim.observe_now(&headers(250, 250, 10_000));
+    assert_eq!(lim.status().max, 250);
+    lim.observe_now(&headers(40, 40, 1_000));
+    let s = lim.status();
+    assert_eq!((s.max, s.interval), (40, Duration::from_secs(1)));
+    assert_eq!(s.last_headers.and_then(|h| h.daily_remaining), Some(999));
+
+    let lim = RateLimiter::new(&RateLimit::tier(Tier::Professional));
+    lim.observe_now(&headers(250, 250, 10_000));
+    assert_eq!(lim.status().max, 190);
+    lim.observe_now(&headers(100, 100, 10_000));
+    assert_eq!(lim.status().max, 100);
+}
+
+#[tokio::test(start_paused = true)]
+async fn remaining_below_our_view_reserves_the_difference() {
+    let lim = RateLimiter::new(&RateLimit::per_window(10, Duration::from_secs(1)));
+    let p = lim.acquire().await;
+    drop(p);
+    // HubSpot has counted 8 (we sent 1): 7 belong to someone else.
+    lim.observe_now(&headers(10, 2, 1_000));
+    assert_eq!(lim.status().others_in_window, 7);
+    let t0 = Instant::now();
+    let _a = lim.acquire().await;
+    assert_eq!(t0.elapsed(), Duration::ZERO);
+    // 9 of 10 used: the last place is left free while the app is shared, so the
+    // next waits for the others' requests to roll off.
+    let _b = lim.acquire().await;
+    assert!(
+        t0.elapsed() >= Duration::from_millis(990),
+        "{:?}",
+        t0.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn places_others_give_up_are_probed_one_at_a_time() {
+    let lim = RateLimiter::new(&RateLimit::per_window(10, Duration::from_secs(1)));
+    lim.observe_now(&headers(10, 0, 1_000));
+    assert_eq!(lim.status().others_in_window, 10);
+    // A lower count later does not free anything at once...
+    tokio::time::advance(Duration::from_millis(300)).await;
+    lim.observe_now(&headers(10, 6, 1_000));
+    assert_eq!(lim.status().others_in_window, 10);
+    // ...the places expire a window after they were last counted, and the first
+    // request after that is a probe: the next waits for its answer.
+    let t0 = Instant::now();
+    let probe = lim.acquire().await;
+    assert!(
+        t0.elapsed() >= Duration::from_millis(690),
+        "{:?}",
+        t0.elapsed()
+    );
+    let second = tokio::time::timeout(Duration::from_secs(5), lim.acquire()).await;
+    assert!(
+        second.is_err(),
+        "no second request before the probe's answer"
+    );
+    lim.observe(&headers(10, 9, 1_000), probe.sent());
+    drop(probe);
+    let _a = lim.acquire().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn pause_holds_everyone() {
+    let lim = RateLimiter::new(&RateLimit::disabled());
+    let t0 = Instant::now();
+    lim.pause_until(t0 + Duration::from_secs(3));
+    let _p = lim.acquire().await;
+    assert_eq!(t0.elapsed(), Duration::from_secs(3));
+}
+
+// A simulation of HubSpot's window shared by several senders, on the paused clock.
+
+use std::cell::RefCell;
+
+/// Counts a request when it arrives, in a rolling window, refuses it when the window
+/// is full, and answers with the count at arrival, as HubSpot (and the emulator) do.
+struct SimServer {
+    max: u32,
+    interval: Duration,
+    window: VecDeque<Instant>,
+    /// Every arrival: (when, admitted, sender).
+    log: Vec<(Instant, bool, usize)>,
+}
+
+impl SimServer {
+    fn new(max: u32, interval: Duration) -> RefCell<Self> {
+        RefCell::new(Self {
+            max,
+            interval,
+            window: VecDeque::new(),
+            log: Vec::new(),
+        })
+    }
+
+    /// Returns whether the request is admitted, and its `Remaining` header.
+    fn arrive(&mut self, who: usize) -> (bool, u32) {
+        let now = Instant::now();
+        while self
+            .window
+            .front()
+            .is_some_and(|t| *t + self.interval <= now)
+        {
+            self.window.pop_front();
+        }
+        let used = u32::try_from(self.window.len()).unwrap();
+        let admitted = used < self.max;
+        self.log.push((now, admitted, who));
+        if !admitted {
+            return (false, 0);
+        }
+        self.window.push_back(now);
+        (true, self.max - used - 1)
+    }
+
+    fn headers(&self, remaining: u32) -> HeaderMap {
+        let ms = u64::try_from(self.interval.as_millis()).unwrap();
+        headers(self.max, remaining, ms)
+    }
+
+    fn refused(&self) -> usize {
+        self.log.iter().filter(|e| !e.1).count()
+    }
+
+    fn admitted_by(&self, who: usize) -> usize {
+        self.log.iter().filter(|e| e.1 && e.2 == who).count()
+    }
+
+    /// The most arrivals (refused ones included) in any rolling window.
+    fn peak(&self) -> usize {
+        max_in_any_window(self.log.iter().map(|e| e.0).collect(), self.interval)
+    }
+
+    /// The admitted rate after the first window's worth, as a share of the ceiling
+    /// (as `measure_rate` computes it).
+    fn steady_share(&self) -> f64 {
+        let ok: Vec<_> = self.log.iter().filter(|e| e.1).map(|e| e.0).collect();
+        let span = ok[ok.len() - 1].duration_since(ok[0]).as_secs_f64();
+        let n = ok.len() - self.max as usize;
+        n as f64 / span / (f64::from(self.max) / self.interval.as_secs_f64())
+    }
+}
+
+/// xorshift: reproducible latencies.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// One process: `concurrency` workers send `n` requests through `lim`, taking 0-2 ms
+/// to arrive (one in 20 is held up 20 ms more, as under CPU contention) and 2-15 ms
+/// to be answered, and wait a window after a 429, as the engine does.
+async fn process(
+    who: usize,
+    lim: &RateLimiter,
+    server: &RefCell<SimServer>,
+    rng: &RefCell<Rng>,
+    n: usize,
+    concurrency: usize,
+    start: Duration,
+) {
+    use futures::StreamExt;
+    tokio::time::sleep(start).await;
+    futures::stream::iter(0..n)
+        .for_each_concurrent(concurrency, |_| async move {
+            loop {
+                let permit = lim.acquire().await;
+                let (arrive, answer) = {
+                    let mut r = rng.borrow_mut();
+                    let late = if r.below(20) == 0 { 20 } else { 0 };
+                    (r.below(3) + late, 2 + r.below(14))
+                };
+                tokio::time::sleep(Duration::from_millis(arrive)).await;
+                let (ok, remaining) = server.borrow_mut().arrive(who);
+                let h = server.borrow().headers(remaining);
+                tokio::time::sleep(Duration::from_millis(answer)).await;
+                lim.observe(&h, permit.sent());
+                drop(permit);
+                if ok {
+                    return;
+                }
+                let interval = server.borrow().interval;
+                lim.pause_until(Instant::now() + interval);
+            }
+        })
+        .await;
+}
+
+/// Another process without our limiter: `burst` requests 1 ms apart, every `every`,
+/// `rounds` times.
+async fn other_sender(
+    who: usize,
+    server: &RefCell<SimServer>,
+    burst: usize,
+    every: Duration,
+    rounds: usize,
+) {
+    for _ in 0..rounds {
+        let next = Instant::now() + every;
+        for _ in 0..burst {
+            server.borrow_mut().arrive(who);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        tokio::time::sleep_until(next).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_first_request_goes_alone() {
+    let lim = RateLimiter::new(&RateLimit::per_window(10, Duration::from_secs(1)));
+    let first = lim.acquire().await;
+    let second = tokio::time::timeout(Duration::from_secs(5), lim.acquire()).await;
+    assert!(second.is_err(), "no second request before the first answer");
+    lim.observe(&headers(10, 9, 1_000), first.sent());
+    drop(first);
+    let t0 = Instant::now();
+    let _rest: Vec<_> = futures::future::join_all((0..9).map(|_| lim.acquire())).await;
+    assert_eq!(t0.elapsed(), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn another_process_seen_through_headers_never_pushes_a_window_over_the_ceiling() {
+    let (max, interval) = (50, Duration::from_secs(1));
+    let ms = Duration::from_millis;
+    // The other process holds 20 places: one request every 50 ms, or a burst of 20
+    // each window, re-sent 30 ms after the last burst leaves HubSpot's window (as a
+    // process waiting for its answers does). It starts first and ends after us.
+    for (burst, every, rounds) in [(1, ms(50), 180), (20, ms(1_030), 9)] {
+        let server = SimServer::new(max, interval);
+        let rng = RefCell::new(Rng(7));
+        let lim = RateLimiter::new(&RateLimit::per_window(max, interval));
+        tokio::join!(
+            other_sender(1, &server, burst, every, rounds),
+            process(0, &lim, &server, &rng, 150, 8, ms(1_020)),
+        );
+        let s = server.borrow();
+        assert_eq!(s.refused(), 0, "burst {burst}");
+        assert!(s.peak() <= max as usize, "peak {}", s.peak());
+        // 150 requests in the 28 places left (50 less 20 less a headroom of 2)
+        // take 5 windows and a bit.
+        let ours: Vec<_> = s.log.iter().filter(|e| e.2 == 0).map(|e| e.0).collect();
+        let took = ours[ours.len() - 1].duration_since(ours[0]);
+        assert!(took < ms(5_600), "burst {burst}: {took:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_processes_share_the_window_without_a_429() {
+    let (max, interval) = (50, Duration::from_secs(1));
+    for seed in 1..=3 {
+        let server = SimServer::new(max, interval);
+        let rng = RefCell::new(Rng(0x9E37_79B9_7F4A_7C15 ^ seed));
+        let (a, b) = (
+            RateLimiter::new(&RateLimit::per_window(max, interval)),
+            RateLimiter::new(&RateLimit::per_window(max, interval)),
+        );
+        let n = 500;
+        tokio::join!(
+            process(0, &a, &server, &rng, n, 8, Duration::ZERO),
+            process(1, &b, &server, &rng, n, 8, Duration::from_millis(seed)),
+        );
+        let s = server.borrow();
+        assert_eq!(s.refused(), 0, "seed {seed}");
+        assert!(s.peak() <= max as usize);
+        let share = s.steady_share();
+        assert!(share > 0.9, "seed {seed}: {share}");
+        assert!(s.admitted_by(0) == n && s.admitted_by(1) == n);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_process_alone_keeps_the_whole_window() {
+    let (max, interval) = (50, Duration::from_secs(1));
+    let server = SimServer::new(max, interval);
+    let rng = RefCell::new(Rng(3));
+    let lim = RateLimiter::new(&RateLimit::per_window(max, interval));
+    process(0, &lim, &server, &rng, 500, 8, Duration::ZERO).await;
+    let (refused, share) = (server.borrow().refused(), server.borrow().steady_share());
+    assert_eq!(refused, 0);
+    assert!(share > 0.96, "{share}");
+    // Never took its own requests for someone else's for long.
+    tokio::time::advance(interval / 10).await;
+    assert_eq!(lim.status().others_in_window, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn places_their_holder_did_not_replace_are_given_up_before_the_window_ends() {
+    let lim = &RateLimiter::new(&RateLimit::per_window(20, Duration::from_secs(1)));
+    let ms = Duration::from_millis;
+    let answer = |remaining: u32| async move {
+        let p = lim.acquire().await;
+        tokio::time::sleep(ms(5)).await;
+        lim.observe(&headers(20, remaining, 1_000), p.sent());
+    };
+    // Ours and 10 of someone else's.
+    answer(20 - 11).await;
+    assert_eq!(lim.status().others_in_window, 10);
+    // A dip shorter than the grace (a window/20 plus our latency) frees nothing...
+    tokio::time::advance(ms(100)).await;
+    answer(20 - 2 - 6).await;
+    tokio::time::advance(ms(20)).await;
+    answer(20 - 3 - 6).await;
+    assert_eq!(lim.status().others_in_window, 10);
+    // ...one that lasts longer means the other process let 4 places go.
+    tokio::time::advance(ms(50)).await;
+    answer(20 - 4 - 6).await;
+    assert_eq!(lim.status().others_in_window, 6);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_window_is_rechecked_when_the_other_process_stops_replacing() {
+    let (max, interval) = (20, Duration::from_secs(1));
+    let lim = RateLimiter::new(&RateLimit::per_window(max, interval));
+    let ms = Duration::from_millis;
+    // 8 of someone else's, and ours.
+    let first = lim.acquire().await;
+    lim.observe(&headers(max, max - 9, 1_000), first.sent());
+    drop(first);
+    for i in 0..9 {
+        let p = lim.acquire().await;
+        lim.observe(&headers(max, max - (10 + i), 1_000), p.sent());
+    }
+    assert_eq!(lim.status().others_in_window, 8);
+    // One more fills the window (less the headroom, 1); its answer shows only 3 of
+    // theirs, which frees nothing at once.
+    let last = lim.acquire().await;
+    let t0 = Instant::now();
+    lim.observe(&headers(max, max - 14, 1_000), last.sent());
+    drop(last);
+    assert_eq!(lim.status().others_in_window, 8);
+    // Nothing of ours is due for a window: a grace later (a window/20 here), one
+    // request goes to check, and its answer frees the places.
+    let check = lim.acquire().await;
+    let wait = t0.elapsed();
+    assert!(wait > ms(50) && wait < ms(60), "{wait:?}");
+    lim.observe(&headers(max, max - 15, 1_000), check.sent());
+    drop(check);
+    assert_eq!(lim.status().others_in_window, 3);
+    let t1 = Instant::now();
+    let _next = lim.acquire().await;
+    assert_eq!(t1.elapsed(), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn while_shared_requests_are_spread_once_room_is_scarce() {
+    let (max, interval) = (50, Duration::from_secs(1));
+    let lim = RateLimiter::new(&RateLimit::per_window(max, interval));
+    let first = lim.acquire().await;
+    // 30 of someone else's: 17 places of room (50 - 2 headroom - 30 - 1).
+    lim.observe(&headers(max, max - 31, 1_000), first.sent());
+    drop(first);
+    let mut starts = Vec::new();
+    let mut held = Vec::new();
+    for _ in 0..17 {
+        held.push(lim.acquire().await);
+        starts.push(Instant::now());
+    }
+    // Much room: requests go at once while those in flight (nothing is answered
+    // here) are less than half the room left: 6 of 17...
+    let t0 = starts[0];
+    let at_once = starts.iter().filter(|t| **t == t0).count();
+    assert_eq!(at_once, 6);
+    // ...then two per two average spacings (2 × 20 ms).
+    for w in starts[at_once..].windows(3) {
+        assert!(
+            w[2].duration_since(w[0]) >= Duration::from_millis(40),
+            "{w:?}"
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! Our own requests in the rolling window: a log of when each was sent and answered.
+//!
+//! Terms. The *window* is HubSpot's rolling interval (10 s by default) in which at most
+//! `max` requests may arrive. A *slot* is one of our requests: it holds a place from
+//! the moment it is sent until its answer arrives (in flight), then for one window more,
+//! because HubSpot counts a request when it arrives, which is some time after we send
+//! it. The *margin* is a little extra spacing after a slot's window so that clock
+//! granularity on either side never lands a request exactly on the window's edge.
+//! Slots are kept a minute longer than that, to tell how many of ours an answer's count
+//! may include (see `others`).
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::count;
+
+#[derive(Debug)]
+struct Slot {
+    id: u64,
+    sent: Instant,
+    done: Option<Instant>,
+}
+
+/// Our slots and the window's current size.
+#[derive(Debug)]
+pub(super) struct Window {
+    /// Requests allowed per window right now (configured, or learnt from headers).
+    pub max: u32,
+    pub interval: Duration,
+    /// In sending order: in flight, in the window, and for a minute more.
+    slots: VecDeque<Slot>,
+    next_id: u64,
+}
+
+/// Our requests an answer's count may include, see [`Window::counted_by`].
+pub(super) struct Counted {
+    /// Not answered before the answered request's window began.
+    pub possibly: u32,
+    /// Of those, sent up to the answered request (requests arrive about in order).
+    pub before: u32,
+    /// Of these, sent within its window.
+    pub in_window: u32,
+}
+
+impl Window {
+    pub fn new(max: u32, interval: Duration) -> Self {
+        Self {
+            max,
+            interval,
+            slots: VecDeque::new(),
+            next_id: 1,
+        }
+    }
+
+    pub fn margin(&self) -> Duration {
+        (self.interval / 500).max(Duration::from_millis(1))
+    }
+
+    /// Forgets slots that can no longer matter.
+    pub fn prune(&mut self, now: Instant) {
+        let horizon = self.interval + self.margin() + Duration::from_secs(60);
+        while self
+            .slots
+            .front()
+            .is_some_and(|s| s.done.is_some_and(|d| d + horizon <= now))
+        {
+            self.slots.pop_front();
+        }
+    }
+
+    /// Our slots that hold a place: in flight, or answered less than a window (plus
+    /// margin) ago.
+    pub fn ours(&self, now: Instant) -> usize {
+        let keep = self.interval + self.margin();
+        self.slots
+            .iter()
+            .filter(|s| s.done.is_none_or(|d| d + keep > now))
+            .count()
+    }
+
+    pub fn in_flight(&self) -> u32 {
+        count(self.slots.iter().filter(|s| s.done.is_none()).count())
+    }
+
+    /// Takes a slot for a request sent now.
+    pub fn open(&mut self, now: Instant) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.slots.push_back(Slot {
+            id,
+            sent: now,
+            done: None,
+        });
+        id
+    }
+
+    /// Marks a slot's request answered (or abandoned).
+    pub fn close(&mut self, id: u64, now: Instant) {
+        if let Some(slot) = self.slots.iter_mut().rev().find(|s| s.id == id) {
+            slot.done = Some(now);
+        }
+    }
+
+    /// When one of our places frees up next without a request completing.
+    pub fn next_expiry(&self, now: Instant) -> Option<Instant> {
+        let keep = self.interval + self.margin();
+        self.slots
+            .iter()
+            .filter_map(|s| s.done)
+            .map(|d| d + keep)
+            .filter(|t| *t > now)
+            .min()
+    }
+
+    /// The longest time one of our recent requests took (in flight ones so far).
+    pub fn slowest(&self, now: Instant) -> Duration {
+        let from = now.checked_sub(self.interval);
+        self.slots
+            .iter()
+            .filter(|s| s.done.is_none_or(|d| from.is_none_or(|f| d > f)))
+            .map(|s| s.done.unwrap_or(now).saturating_duration_since(s.sent))
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// When the next request may start at the window's average pace: at most `burst`
+    /// of ours within `burst` average spacings (`interval / max`).
+    pub fn paced_until(&self, now: Instant, burst: u32) -> Option<Instant> {
+        let spacing = self.interval / self.max.max(1);
+        let nth = usize::try_from(burst.saturating_sub(1)).unwrap_or(0);
+        let t = self.slots.iter().rev().nth(nth)?.sent + spacing * burst;
+        (t > now).then_some(t)
+    }
+
+    /// Our requests that HubSpot's count in the answer to the request sent at `sent`
+    /// may include (`full`: the window was full, so that answer may be an uncounted 429).
+    pub fn counted_by(&self, sent: Instant, full: bool) -> Counted {
+        let from = sent.checked_sub(self.interval);
+        let mut c = Counted {
+            possibly: 0,
+            before: 0,
+            in_window: 0,
+        };
+        for s in &self.slots {
+            if s.done.is_some_and(|d| from.is_some_and(|f| d <= f)) {
+                continue;
+            }
+            c.possibly += 1;
+            if s.sent <= sent {
+                c.before += 1;
+                if from.is_none_or(|f| s.sent > f) {
+                    c.in_window += 1;
+                }
+            }
+        }
+        if full {
+            c.before = c.before.saturating_sub(1);
+            c.in_window = c.in_window.saturating_sub(1);
+        }
+        c
+    }
+}
