@@ -160,15 +160,18 @@ fn rust_path(path: &str) -> Result<proc_macro2::TokenStream> {
         .map_err(|e| anyhow!("generator setting `{path}` is not a Rust path: {e}"))
 }
 
-/// Removes non-2xx responses from every operation before generation, returning which.
+/// Removes non-2xx responses (and any `default` response) from every operation before
+/// generation, returning which.
 ///
 /// The spec documents HubSpot's error bodies (`4XX`, `5XX` with `ApiError`) because that
 /// is what the wire carries, but a typed error response in progenitor decodes the body
 /// before the caller sees the status: an HTML 502 would become `InvalidResponsePayload`
-/// with its status and headers lost. Left undeclared, errors arrive as
-/// `Error::UnexpectedResponse(reqwest::Response)` and the facade classifies them itself,
-/// decoding JSON bodies into the generated `types::ApiError`. Component schemas are
-/// still generated, so no type is lost.
+/// with its status and headers lost. Left undeclared, the operation's error type is
+/// `Error<()>` and every non-2xx answer arrives as
+/// `Error::UnexpectedResponse(reqwest::Response)`, status, headers and body intact; the
+/// facade classifies it itself, reading a JSON body leniently as an untyped
+/// `serde_json::Value`, never as `types::ApiError`. Component schemas are still
+/// generated, so `types::ApiError` exists for callers who want it.
 fn untype_error_responses(spec: &mut openapiv3::OpenAPI) -> Vec<String> {
     let mut dropped = Vec::new();
     for (path, item) in spec.paths.paths.iter_mut() {

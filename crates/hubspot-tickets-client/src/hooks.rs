@@ -1,4 +1,9 @@
-//! The only hand-written code the generated client needs: per-client request headers.
+//! Per-client request headers, applied by a hook the generated client runs before every
+//! request.
+//!
+//! This is one of the crate's hand-written files, with `lib.rs`, `values.rs` (the
+//! property values echoed on each result) and `time.rs` (timestamps); only
+//! `generated.rs` is generated, by `cargo xtask codegen`.
 //!
 //! The generator is configured (in `xtask`) so that `Client` carries a [`RequestHeaders`]
 //! and runs [`apply_request_headers`] on every request before sending it. That is how the
