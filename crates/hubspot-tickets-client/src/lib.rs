@@ -12,8 +12,9 @@
 //!
 //! Success answers (200 and 207) decode into [`types::TicketUpsertBatchResult`]. Error
 //! answers are deliberately left untyped so none loses its status or headers to a
-//! non-JSON body: they arrive as [`Error::UnexpectedResponse`], and their JSON bodies
-//! decode into [`types::ApiError`].
+//! non-JSON body: they arrive as [`Error::UnexpectedResponse`] with the raw response;
+//! read the body as you see fit ([`types::ApiError`] describes HubSpot's usual shape;
+//! the facade reads it leniently as a JSON value, since any field may be missing).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {

@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
-
 /// How failed attempts are retried.
 ///
 /// * 5xx, HTTP 408, timeouts and connection errors: exponential backoff with full
@@ -86,14 +84,14 @@ impl RetryPolicy {
         self
     }
 
-    /// The backoff ceilings, from `backon`'s exponential schedule.
-    pub(crate) fn schedule(&self) -> impl Iterator<Item = Duration> + Send + use<> {
-        ExponentialBuilder::new()
-            .with_min_delay(self.initial_backoff)
-            .with_max_delay(self.max_backoff)
-            .with_factor(2.0)
-            .without_max_times()
-            .build()
+    /// The backoff ceiling before retry `n` (0 for the first): `initial × 2ⁿ`, capped
+    /// at `max_backoff`.
+    pub(crate) fn ceiling(&self, n: u32) -> Duration {
+        let factor = 1_u32.checked_shl(n).unwrap_or(u32::MAX);
+        self.initial_backoff
+            .checked_mul(factor)
+            .unwrap_or(Duration::MAX)
+            .min(self.max_backoff)
     }
 
     /// The wait before the next retry, given the schedule's ceiling.
@@ -227,8 +225,10 @@ mod tests {
             .initial_backoff(Duration::from_millis(100))
             .max_backoff(Duration::from_millis(500))
             .jitter(false);
-        let s: Vec<_> = p.schedule().take(5).map(|d| d.as_millis()).collect();
+        let s: Vec<_> = (0..5).map(|n| p.ceiling(n).as_millis()).collect();
         assert_eq!(s, vec![100, 200, 400, 500, 500]);
+        assert_eq!(p.ceiling(40), Duration::from_millis(500));
+        assert_eq!(p.ceiling(u32::MAX), Duration::from_millis(500));
         let p = p.jitter(true);
         for _ in 0..100 {
             assert!(p.jittered(Duration::from_millis(300)) <= Duration::from_millis(300));

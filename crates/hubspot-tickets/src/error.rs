@@ -49,13 +49,67 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// Whether the same request may succeed if sent again later.
+    /// Whether sending the same records again later may succeed without changing
+    /// anything: the failure was transient (rolling-window 429, 5xx, timeout,
+    /// connection), the daily limit was reached (it resets at midnight in the account's
+    /// time zone), or the run stopped before judging them (cancelled, deadline). The
+    /// facade's own retries within a run are narrower: see
+    /// [`RetryPolicy`](crate::RetryPolicy).
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
-            Self::RateLimited | Self::Server | Self::Timeout | Self::Transport
+            Self::RateLimited
+                | Self::RateLimitedDaily
+                | Self::Server
+                | Self::Timeout
+                | Self::Transport
+                | Self::Cancelled
+                | Self::DeadlineExceeded
         )
     }
+
+    /// The kind's name: the same `snake_case` word in `Display`, serde and the CLI's
+    /// reports (`auth`, `rate_limited_daily`, `invalid_input`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auth => "auth",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::Validation => "validation",
+            Self::Conflict => "conflict",
+            Self::RateLimited => "rate_limited",
+            Self::RateLimitedDaily => "rate_limited_daily",
+            Self::ClientError => "client_error",
+            Self::Server => "server",
+            Self::Timeout => "timeout",
+            Self::Transport => "transport",
+            Self::Decode => "decode",
+            Self::InvalidInput => "invalid_input",
+            Self::Configuration => "configuration",
+            Self::Cancelled => "cancelled",
+            Self::DeadlineExceeded => "deadline_exceeded",
+        }
+    }
+
+    /// Every kind, for tables and tests.
+    pub const ALL: [ErrorKind; 16] = [
+        Self::Auth,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::Validation,
+        Self::Conflict,
+        Self::RateLimited,
+        Self::RateLimitedDaily,
+        Self::ClientError,
+        Self::Server,
+        Self::Timeout,
+        Self::Transport,
+        Self::Decode,
+        Self::InvalidInput,
+        Self::Configuration,
+        Self::Cancelled,
+        Self::DeadlineExceeded,
+    ];
 
     fn describe(self) -> &'static str {
         match self {
@@ -81,33 +135,35 @@ impl ErrorKind {
 
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = match self {
-            Self::Auth => "auth",
-            Self::Forbidden => "forbidden",
-            Self::NotFound => "not_found",
-            Self::Validation => "validation",
-            Self::Conflict => "conflict",
-            Self::RateLimited => "rate_limited",
-            Self::RateLimitedDaily => "rate_limited_daily",
-            Self::ClientError => "client_error",
-            Self::Server => "server",
-            Self::Timeout => "timeout",
-            Self::Transport => "transport",
-            Self::Decode => "decode",
-            Self::InvalidInput => "invalid_input",
-            Self::Configuration => "configuration",
-            Self::Cancelled => "cancelled",
-            Self::DeadlineExceeded => "deadline_exceeded",
-        };
-        f.write_str(s)
+        f.write_str(self.as_str())
     }
 }
+
+impl std::str::FromStr for ErrorKind {
+    type Err = UnknownErrorKind;
+
+    /// Reads the name [`ErrorKind::as_str`] gives (from a report, say).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or(UnknownErrorKind)
+    }
+}
+
+/// A name that is not an [`ErrorKind`]'s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not an error kind")]
+#[non_exhaustive]
+pub struct UnknownErrorKind;
 
 /// The facade's error: a kind to branch on, plus what HubSpot said.
 ///
 /// `Display` is one sentence, e.g. `HubSpot rejected the input as invalid (HTTP 400,
-/// VALIDATION_ERROR): Property "colour" does not exist (correlation id 6c0b…)`.
-/// Neither `Display` nor `Debug` ever contains the access token.
+/// VALIDATION_ERROR): Property "colour" does not exist (correlation id 6c0b…)`. It
+/// does not repeat its [`source`](std::error::Error::source) (a connection error's
+/// cause, say): print the chain (`{:#}` with `anyhow`) to see it. Neither `Display`
+/// nor `Debug` ever contains the access token.
 #[derive(Debug, thiserror::Error)]
 #[error("{}", Sentence(self))]
 #[non_exhaustive]
@@ -294,20 +350,37 @@ impl Error {
         self.details.retry_after
     }
 
-    /// Whether sending the same request again later may succeed (5xx, timeouts,
-    /// connection failures, rolling-window 429). Upserts are idempotent, so a retry
-    /// cannot duplicate a ticket.
+    /// Whether sending the same request again later may succeed (see
+    /// [`ErrorKind::is_retryable`]). Upserts are idempotent, so a retry cannot
+    /// duplicate a ticket.
     pub fn is_retryable(&self) -> bool {
         self.kind.is_retryable()
     }
 
-    /// The per-record reason equivalent to this error.
+    /// The per-record reason equivalent to this error. A record's reason has no
+    /// source, so its message ends with the causes' text.
     pub fn to_failure(&self) -> Failure {
+        let mut message = self.message.clone();
+        let mut cause = self
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static));
+        while let Some(c) = cause {
+            let text = c.to_string();
+            // Errors often quote their cause; each text is kept once.
+            if !text.is_empty() && !message.contains(&text) {
+                if !message.is_empty() {
+                    message.push_str(": ");
+                }
+                message.push_str(&text);
+            }
+            cause = c.source();
+        }
         Failure {
             kind: self.kind,
             status: self.status,
             category: self.details.category.clone(),
-            message: self.message.clone(),
+            message,
             correlation_id: self.details.correlation_id.clone(),
         }
     }
@@ -349,13 +422,10 @@ impl Failure {
         }
     }
 
-    /// Whether sending the record again later may succeed.
+    /// Whether sending the record again later may succeed (see
+    /// [`ErrorKind::is_retryable`]).
     pub fn is_retryable(&self) -> bool {
         self.kind.is_retryable()
-            || matches!(
-                self.kind,
-                ErrorKind::RateLimitedDaily | ErrorKind::Cancelled | ErrorKind::DeadlineExceeded
-            )
     }
 }
 
@@ -398,5 +468,36 @@ mod tests {
             Error::new(ErrorKind::Timeout, "").to_string(),
             "the request timed out"
         );
+    }
+
+    #[test]
+    fn display_leaves_the_source_to_the_chain_and_the_failure_keeps_it() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        let e = Error::new(ErrorKind::Transport, "could not reach 127.0.0.1:9").with_source(io);
+        assert_eq!(
+            e.to_string(),
+            "the connection to HubSpot failed: could not reach 127.0.0.1:9"
+        );
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("connection refused"));
+        assert_eq!(
+            e.to_failure().message,
+            "could not reach 127.0.0.1:9: connection refused"
+        );
+    }
+
+    #[test]
+    fn one_spelling_for_each_kind_and_one_retry_rule() {
+        for kind in ErrorKind::ALL {
+            let serde = serde_json::to_string(&kind).unwrap_or_default();
+            assert_eq!(serde, format!("\"{kind}\""));
+            assert_eq!(kind.as_str().parse::<ErrorKind>(), Ok(kind));
+            let e = Error::new(kind, "x");
+            assert_eq!(e.is_retryable(), kind.is_retryable());
+            assert_eq!(e.to_failure().is_retryable(), kind.is_retryable());
+        }
+        assert!("nonsense".parse::<ErrorKind>().is_err());
+        assert!(ErrorKind::RateLimitedDaily.is_retryable());
+        assert!(!ErrorKind::Validation.is_retryable());
     }
 }

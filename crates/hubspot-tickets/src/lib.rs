@@ -189,7 +189,7 @@ pub use bulk::{BulkOutcomes, BulkUpsert};
 pub use client::{Client, MAX_BATCH};
 pub use config::{RateLimit, RetryPolicy, Tier};
 pub use engine::response::classify_response;
-pub use error::{Error, ErrorKind, Failure};
+pub use error::{Error, ErrorKind, Failure, UnknownErrorKind};
 pub use limiter::{RateLimitHeaders, RateLimitStatus};
 pub use outcomes::progress::{Progress, ProgressSnapshot};
 pub use outcomes::summary::{BulkReport, BulkSummary};

@@ -111,7 +111,6 @@ pub(super) async fn send(
     let c = &op.engine;
     let records = batch.inputs.len();
     let policy = &c.settings.retry;
-    let mut schedule = policy.schedule();
     let mut attempt = 0_u32;
     let mut failures = 0_u32;
     let mut rate_waits = 0_u32;
@@ -191,7 +190,7 @@ pub(super) async fn send(
         };
         *maybe_written = true;
         failures += 1;
-        let ceiling = schedule.next().unwrap_or(policy.max_backoff);
+        let ceiling = policy.ceiling(failures - 1);
         let mut wait = policy.jittered(ceiling);
         if let Some(ra) = err.retry_after() {
             wait = wait.max(ra);

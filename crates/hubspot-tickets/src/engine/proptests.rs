@@ -328,7 +328,6 @@ proptest! {
         let e = classify_response(StatusCode::TOO_MANY_REQUESTS, &header_map(&headers), &body)
             .unwrap_err();
         prop_assert_eq!(e.kind(), ErrorKind::RateLimitedDaily);
-        prop_assert!(!e.is_retryable());
         prop_assert_eq!(e.policy_name(), Some("DAILY"));
     }
 

@@ -46,7 +46,7 @@ const SNIPPET_SCAN_BYTES: usize = 64 * 1024;
 /// let err = classify_response(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), body)
 ///     .unwrap_err();
 /// assert_eq!(err.kind(), ErrorKind::RateLimitedDaily);
-/// assert!(!err.is_retryable());
+/// assert!(err.is_retryable()); // tomorrow: the facade never retries it within a run
 /// ```
 ///
 /// [`Client::generated`]: crate::Client::generated

@@ -169,16 +169,19 @@ fn transport_error(e: reqwest::Error) -> Error {
     } else {
         ErrorKind::Transport
     };
-    let mut message = e.to_string();
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        let text = s.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        src = s.source();
-    }
+    // The cause's text stays in the source (Display does not repeat it); a record's
+    // Failure carries the whole chain.
+    let verb = if e.is_connect() {
+        "could not connect to"
+    } else if e.is_timeout() {
+        "no answer in time from"
+    } else {
+        "the exchange failed with"
+    };
+    // The origin only: no path, and never credentials.
+    let message = e.url().map_or_else(String::new, |url| {
+        format!("{verb} {}", url.origin().ascii_serialization())
+    });
     Error::new(kind, message).with_source(e)
 }
 
