@@ -312,7 +312,10 @@ fn print_failures(run: &RunResult, input: &str, dir: &Path, kept: bool) {
             "  {location:<16} {:<10} {:<8} {:<16} {}",
             v["id"].as_str().unwrap_or("-"),
             v["outcome"].as_str().unwrap_or(""),
-            v["error_category"].as_str().unwrap_or(""),
+            v["error_category"]
+                .as_str()
+                .or(v["error_kind"].as_str())
+                .unwrap_or(""),
             truncate(
                 v["error_message"]
                     .as_str()

@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use hubspot_tickets::ErrorKind;
 use serde::Serialize;
 
 use crate::input::{Format, Raw};
@@ -51,7 +52,11 @@ pub struct ReportLine<'a> {
     /// HubSpot's record id (`hs_object_id`), when written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub object_id: Option<&'a str>,
-    /// Error category (HubSpot's, e.g. `VALIDATION_ERROR`, or the CLI's, e.g. `INVALID_INPUT`).
+    /// What went wrong, in the facade's one spelling (`validation`, `transport`,
+    /// `invalid_input`...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<ErrorKind>,
+    /// HubSpot's error category (`VALIDATION_ERROR`...), when it gave one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_category: Option<&'a str>,
     /// Error message.
@@ -73,6 +78,7 @@ impl<'a> ReportLine<'a> {
             id,
             outcome,
             object_id: None,
+            error_kind: None,
             error_category: None,
             error_message: None,
             http_status: None,
@@ -214,7 +220,7 @@ mod tests {
         l.object_id = Some("101");
         w.write(&l).unwrap();
         let mut l = ReportLine::new(4, None, OutcomeKind::Invalid);
-        l.error_category = Some("INVALID_INPUT");
+        l.error_kind = Some(ErrorKind::InvalidInput);
         l.error_message = Some("empty id");
         w.write(&l).unwrap();
         w.finish().unwrap();
@@ -222,7 +228,7 @@ mod tests {
         assert_eq!(
             text,
             "{\"line\":3,\"id\":\"ZD-1\",\"outcome\":\"created\",\"object_id\":\"101\"}\n\
-             {\"line\":4,\"id\":null,\"outcome\":\"invalid\",\"error_category\":\"INVALID_INPUT\",\"error_message\":\"empty id\"}\n"
+             {\"line\":4,\"id\":null,\"outcome\":\"invalid\",\"error_kind\":\"invalid_input\",\"error_message\":\"empty id\"}\n"
         );
     }
 

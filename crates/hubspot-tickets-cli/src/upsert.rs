@@ -136,7 +136,7 @@ impl Shared {
         self.counters.invalid.fetch_add(1, Ordering::Relaxed);
         lock(&self.bad_log).bad(bad.line, &bad.reason);
         let mut line = ReportLine::new(bad.line, bad.id.as_deref(), OutcomeKind::Invalid);
-        line.error_category = Some("INVALID_INPUT");
+        line.error_kind = Some(ErrorKind::InvalidInput);
         line.error_message = Some(&bad.reason);
         lock(&self.outputs).record(&line, bad.raw.as_ref());
     }
@@ -144,7 +144,7 @@ impl Shared {
     fn not_sent(&self, line: u64, id: Option<&str>, raw: Option<&Raw>, why: &str) {
         self.counters.not_attempted.fetch_add(1, Ordering::Relaxed);
         let mut l = ReportLine::new(line, id, OutcomeKind::NotAttempted);
-        l.error_category = Some("NOT_SENT");
+        l.error_kind = Some(ErrorKind::Cancelled);
         l.error_message = Some(why);
         lock(&self.outputs).record(&l, raw);
     }
@@ -329,28 +329,6 @@ fn read_input(
             // The facade stopped reading: this record and the rest are not sent.
             feed.refused(&input);
         }
-    }
-}
-
-/// A category for failures HubSpot did not categorise (transport errors, timeouts...).
-fn kind_category(kind: ErrorKind) -> &'static str {
-    match kind {
-        ErrorKind::Auth => "INVALID_AUTHENTICATION",
-        ErrorKind::Forbidden => "FORBIDDEN",
-        ErrorKind::NotFound => "NOT_FOUND",
-        ErrorKind::Validation => "VALIDATION_ERROR",
-        ErrorKind::Conflict => "CONFLICT",
-        ErrorKind::RateLimited => "RATE_LIMITED",
-        ErrorKind::RateLimitedDaily => "DAILY_LIMIT",
-        ErrorKind::Server => "SERVER_ERROR",
-        ErrorKind::Timeout => "TIMEOUT",
-        ErrorKind::Transport => "CONNECTION_ERROR",
-        ErrorKind::Decode => "BAD_RESPONSE",
-        ErrorKind::InvalidInput => "INVALID_INPUT",
-        ErrorKind::Configuration => "CONFIGURATION",
-        ErrorKind::Cancelled => "CANCELLED",
-        ErrorKind::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        _ => "ERROR",
     }
 }
 
@@ -636,7 +614,8 @@ fn handle_outcome(shared: &Shared, reasons: &mut StopReasons, o: RecordOutcome) 
     report.object_id = object_id;
     if let Some(f) = failure {
         reasons.see(f);
-        report.error_category = Some(f.category.as_deref().unwrap_or(kind_category(f.kind)));
+        report.error_kind = Some(f.kind);
+        report.error_category = f.category.as_deref();
         report.error_message = message.as_deref();
         report.http_status = f.status;
         report.correlation_id = f.correlation_id.as_deref();

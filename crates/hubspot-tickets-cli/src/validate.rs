@@ -9,6 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::io::Write;
 
+use hubspot_tickets::ErrorKind;
+
 use crate::input::{InputError, Item, Reader};
 use crate::output::{OutcomeKind, ReportLine, ReportWriter};
 use crate::summary::thousands;
@@ -84,7 +86,7 @@ pub fn validate(
                 log.bad(b.line, &b.reason);
                 if let Some(r) = report.as_deref_mut() {
                     let mut l = ReportLine::new(b.line, b.id.as_deref(), OutcomeKind::Invalid);
-                    l.error_category = Some("INVALID_INPUT");
+                    l.error_kind = Some(ErrorKind::InvalidInput);
                     l.error_message = Some(&b.reason);
                     r.write(&l)?;
                 }

@@ -193,7 +193,7 @@ fn an_echoing_server_never_gets_the_token_into_output_logs_or_files() {
     let url = echo_server();
     let input = dir.path().join("in.csv");
     std::fs::write(&input, "external_ticket_id,subject\nS-3,c\n").unwrap();
-    for expected in ["SERVER_ERROR", "overloaded"] {
+    for expected in ["\"error_kind\":\"server\"", "overloaded"] {
         let report = dir.path().join("r.jsonl");
         let out = Command::cargo_bin("hubspot-tickets")
             .unwrap()
