@@ -53,6 +53,13 @@ pub struct ClientBuilder {
     batch_linger: Duration,
 }
 
+impl Client {
+    /// A builder with safe defaults.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+}
+
 impl Default for ClientBuilder {
     fn default() -> Self {
         Self {
@@ -312,7 +319,7 @@ fn check_base_url(url: &str, allow_insecure: bool) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ErrorKind;
+    use crate::error::ErrorKind;
 
     #[test]
     fn base_url_rules() {

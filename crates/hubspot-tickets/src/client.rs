@@ -8,17 +8,13 @@ use std::sync::Arc;
 
 use reqwest::header::HeaderMap;
 
-use crate::builder::ClientBuilder;
 use crate::bulk::BulkUpsert;
-use crate::engine::{Engine, Job, Op, run_job};
+use crate::engine::{Engine, Job, MAX_BATCH, Op, run_job};
 use crate::error::Error;
 use crate::limiter::RateLimitStatus;
 use crate::outcomes::progress::Progress;
 use crate::outcomes::{BatchOutcome, Outcome, RecordOutcome};
 use crate::records::TicketInput;
-
-/// HubSpot's limit of inputs per batch request.
-pub const MAX_BATCH: usize = 100;
 
 /// The HubSpot tickets upsert client. Cheap to clone; clones share one connection
 /// pool and one rate limiter.
@@ -45,11 +41,6 @@ impl Client {
             engine: Arc::new(engine),
             generated: Arc::new(generated),
         }
-    }
-
-    /// A builder with safe defaults.
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::default()
     }
 
     /// The base URL requests go to (no trailing slash).
@@ -84,7 +75,7 @@ impl Client {
     /// mapped back to one [`RecordOutcome`] per input, in input order. Inputs that
     /// cannot be sent (empty id, NaN...) are `Failed` without a request. A whole-batch
     /// 400/409 is bisected to isolate the inputs at fault (see
-    /// [`ClientBuilder::bisect_rejected_batches`]).
+    /// [`ClientBuilder::bisect_rejected_batches`](crate::builder::ClientBuilder::bisect_rejected_batches)).
     ///
     /// Repeated ids are treated as in a bulk run: one request cannot write a ticket
     /// twice, so the repeats go in follow-up requests, in input order, and the last

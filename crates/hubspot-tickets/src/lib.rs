@@ -186,8 +186,9 @@ mod secret;
 
 pub use builder::{ClientBuilder, DEFAULT_BASE_URL};
 pub use bulk::{BulkOutcomes, BulkUpsert};
-pub use client::{Client, MAX_BATCH};
+pub use client::Client;
 pub use config::{RateLimit, RetryPolicy, Tier};
+pub use engine::MAX_BATCH;
 pub use engine::response::classify_response;
 pub use error::{Error, ErrorKind, Failure, UnknownErrorKind};
 pub use limiter::{RateLimitHeaders, RateLimitStatus};

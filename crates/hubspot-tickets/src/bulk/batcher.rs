@@ -8,8 +8,7 @@ use std::hash::BuildHasher;
 
 use hubspot_tickets_client::types::TicketUpsertInput;
 
-use crate::client::MAX_BATCH;
-use crate::engine::Job;
+use crate::engine::{Job, MAX_BATCH};
 
 /// A record's key (its id property and id) as a number. Two keys sharing a number only
 /// make one wait for the other, so a fast hash will do (SipHash was a visible cost).

@@ -16,8 +16,7 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::bulk::Input;
 use crate::bulk::batcher::Batcher;
-use crate::client::MAX_BATCH;
-use crate::engine::{Op, run_job};
+use crate::engine::{MAX_BATCH, Op, run_job};
 use crate::error::Failure;
 use crate::outcomes::progress::Progress;
 use crate::outcomes::summary::BulkSummary;

@@ -34,6 +34,9 @@ use crate::secret::AccessToken;
 
 pub(crate) use batch::run_job;
 
+/// HubSpot's limit of inputs per batch request.
+pub const MAX_BATCH: usize = 100;
+
 /// The engine's settings, fixed when the client is built.
 #[derive(Debug)]
 pub(crate) struct Settings {

@@ -5,6 +5,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use crate::outcomes::Outcome;
+
 /// Shared live counters of a bulk run (cheap to clone; all clones see the same
 /// numbers). Pass one to [`BulkUpsert::with_progress`](crate::BulkUpsert::with_progress)
 /// and read [`Progress::snapshot`] from a timer to draw a progress bar.
@@ -135,12 +137,12 @@ impl Progress {
     pub(crate) fn rate_limited(&self) {
         self.0.rate_limited.fetch_add(1, Relaxed);
     }
-    pub(crate) fn record(&self, outcome: &crate::Outcome) {
+    pub(crate) fn record(&self, outcome: &Outcome) {
         let c = match outcome {
-            crate::Outcome::Created { .. } => &self.0.created,
-            crate::Outcome::Updated { .. } => &self.0.updated,
-            crate::Outcome::Failed { .. } => &self.0.failed,
-            crate::Outcome::NotAttempted { .. } => &self.0.not_attempted,
+            Outcome::Created { .. } => &self.0.created,
+            Outcome::Updated { .. } => &self.0.updated,
+            Outcome::Failed { .. } => &self.0.failed,
+            Outcome::NotAttempted { .. } => &self.0.not_attempted,
         };
         c.fetch_add(1, Relaxed);
     }
