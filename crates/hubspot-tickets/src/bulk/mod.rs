@@ -114,7 +114,8 @@ impl<'a> BulkUpsert<'a> {
     }
 
     /// Starts the run: a stream yielding each input's outcome once, as soon as it is
-    /// known (completion order; [`RecordOutcome::position`] gives input order).
+    /// known (completion order; [`RecordOutcome::position`](crate::RecordOutcome::position)
+    /// gives input order).
     pub fn outcomes(self) -> BulkOutcomes<'a> {
         self.progress.set_total(self.total);
         let op = Op::new(
