@@ -22,9 +22,15 @@ Exit codes:
   1  partial failure: some records failed, were not attempted, or were bad input lines
   2  input or usage error: bad arguments, unreadable input, no token; nothing was sent
   3  authentication or authorization error (HTTP 401/403): the run stopped
-  4  stopped by HubSpot's daily request limit: re-run the --failed file after it resets"
+  4  stopped by HubSpot's daily request limit: re-run the --failed file after it resets
+  5  HubSpot refused the configuration (unknown or non-unique --id-property, unknown
+     path): the run stopped after its first request"
     };
 }
+
+/// HubSpot refused the run's configuration (an `--id-property` that does not exist or is
+/// not unique, a path it does not know): the run stopped after its first request.
+pub const CONFIG: u8 = 5;
 
 /// The text shown after `--help`.
 pub const HELP: &str = exit_codes_help!();

@@ -336,6 +336,8 @@ fn read_input(
 struct StopReasons {
     auth: Option<String>,
     daily: Option<String>,
+    /// HubSpot refused the run's configuration (the idProperty, the path).
+    config: Option<String>,
 }
 
 impl StopReasons {
@@ -346,6 +348,9 @@ impl StopReasons {
             }
             ErrorKind::RateLimitedDaily => {
                 self.daily.get_or_insert_with(|| f.to_string());
+            }
+            ErrorKind::Configuration | ErrorKind::NotFound => {
+                self.config.get_or_insert_with(|| f.to_string());
             }
             _ => {}
         }
@@ -554,6 +559,14 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
         )
     } else if let Some(why) = reasons.auth {
         (exit::AUTH, Some(why))
+    } else if let Some(why) = reasons.config {
+        (
+            exit::CONFIG,
+            Some(format!(
+                "{why}. Check --id-property {:?}: it must name an existing property with unique values (and --base-url the API's address)",
+                client.id_property()
+            )),
+        )
     } else if let Some(why) = reasons.daily {
         (exit::DAILY_LIMIT, Some(why))
     } else if interrupted {

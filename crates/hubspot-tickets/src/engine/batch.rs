@@ -155,19 +155,33 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                         " (the batch was not split further: the bisection budget is used up)",
                     );
                 }
-                if matches!(
+                // A refusal of the token, the scopes, the path or the configuration
+                // (an idProperty HubSpot does not accept) would be every request's
+                // answer: the run stops, and since HubSpot wrote nothing, these inputs
+                // are not attempted like the rest (one cause, one outcome).
+                let stops = matches!(
                     err.kind(),
-                    ErrorKind::Auth | ErrorKind::Forbidden | ErrorKind::NotFound
-                ) {
-                    // Every other request would fail the same way.
-                    op.stop_with(Arc::new(err.to_failure()));
+                    ErrorKind::Auth
+                        | ErrorKind::Forbidden
+                        | ErrorKind::NotFound
+                        | ErrorKind::Configuration
+                );
+                let f = Arc::new(f);
+                if stops {
+                    op.stop_with(Arc::clone(&f));
                 }
                 if is_whole && work.is_empty() {
                     whole_error = Some(err);
                 }
-                let f = Arc::new(f);
-                finish(&mut slots, sub, &|| Outcome::Failed {
-                    reason: Arc::clone(&f),
+                let written = sub.maybe_written;
+                finish(&mut slots, sub, &|| {
+                    if stops {
+                        unsent(&f, written)
+                    } else {
+                        Outcome::Failed {
+                            reason: Arc::clone(&f),
+                        }
+                    }
                 });
             }
             Sent::Daily(err) => {

@@ -28,7 +28,8 @@ const SNIPPET_SCAN_BYTES: usize = 64 * 1024;
 ///   [`ErrorKind::Decode`]. The records may or may not have been written; the facade
 ///   sends such a batch again (upserts are idempotent).
 /// * Anything else: an [`Error`] whose [`kind`](Error::kind) follows the status
-///   (`400` validation, `401` auth, `409` conflict, `429` rate limited: `DAILY` when
+///   (`400` validation, or configuration when it refuses the `idProperty` itself and
+///   names no input; `401` auth, `409` conflict, `429` rate limited: `DAILY` when
 ///   the body's `policyName` says so, `5xx` server...), with HubSpot's message,
 ///   category, correlation id, policy name and `Retry-After` when the answer has them.
 ///   Error bodies are read leniently: any field may be missing or of another type, and
@@ -95,6 +96,21 @@ struct ErrorBody {
     policy_name: Option<String>,
     correlation_id: Option<String>,
     named: Vec<String>,
+    /// The context names the `idProperty` (HubSpot refusing the property itself).
+    names_id_property: bool,
+}
+
+impl ErrorBody {
+    /// A refusal of the run's configuration rather than of its inputs: the error names
+    /// the `idProperty` and no input (an unknown or non-unique property). *Inferred*
+    /// from HubSpot's messages ("Unable to perform update/upsert by non-unique ...
+    /// property"); any other whole-batch 400 is bisected as before.
+    fn refuses_configuration(&self) -> bool {
+        let message = self.message.as_deref().unwrap_or("").to_ascii_lowercase();
+        self.named.is_empty()
+            && (self.names_id_property
+                || (message.contains("non-unique") && message.contains("property")))
+    }
 }
 
 fn read_error_body(body: &[u8]) -> Option<ErrorBody> {
@@ -117,7 +133,12 @@ fn read_error_body(body: &[u8]) -> Option<ErrorBody> {
             }
         }
     }
+    let names_id_property = obj
+        .get("context")
+        .and_then(Value::as_object)
+        .is_some_and(|c| c.contains_key("idProperty"));
     Some(ErrorBody {
+        names_id_property,
         message: text("message"),
         category: text("category"),
         error_type: text("errorType"),
@@ -140,6 +161,9 @@ pub(crate) fn classify_error(
     let field = |v: Option<String>| v.map(|s| scrub(token, cut(s, MAX_FIELD_CHARS)));
     let policy = field(api.as_ref().and_then(|a| a.policy_name.clone()));
     let kind = match code {
+        400 if api.as_ref().is_some_and(ErrorBody::refuses_configuration) => {
+            ErrorKind::Configuration
+        }
         400 => ErrorKind::Validation,
         401 => ErrorKind::Auth,
         403 => ErrorKind::Forbidden,

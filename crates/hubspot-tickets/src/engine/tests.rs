@@ -785,9 +785,47 @@ async fn bulk_auth_failure_stops_the_run() {
             })
         }),
     );
-    let s = h.client.bulk_upsert_iter(inputs(500)).summary().await;
-    assert_eq!((s.failed, s.not_attempted), (100, 400));
+    let report = h.client.bulk_upsert_iter(inputs(500)).report().await;
+    let s = &report.summary;
+    // One cause, one outcome: the refused batch was not written either.
+    assert_eq!((s.failed, s.not_attempted), (0, 500));
+    assert!(report.outcomes.iter().all(|o| {
+        o.outcome
+            .failure()
+            .is_some_and(|f| f.kind == ErrorKind::Auth)
+    }));
     assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+}
+
+/// A whole-batch 400 that refuses the idProperty itself (unknown, not unique) is a
+/// configuration error: one request, the run stops, nothing is bisected.
+#[tokio::test(start_paused = true)]
+async fn a_refused_id_property_stops_the_run_after_one_request() {
+    let refuse: fn() -> Arc<Handler> = || {
+        Arc::new(|_, _, _| {
+            Box::pin(async move {
+                Ok(raw(
+                    400,
+                    json!({"status":"error","category":"VALIDATION_ERROR",
+                           "message":"Unable to perform upsert: idProperty \"external_ticket_idd\" does not exist",
+                           "context":{"idProperty":["external_ticket_idd"]}}),
+                    &[],
+                ))
+            })
+        })
+    };
+    let h = harness(Client::builder(), refuse());
+    let report = h.client.bulk_upsert_iter(inputs(1000)).report().await;
+    assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(report.summary.not_attempted, 1000);
+    let why = report.summary.stopped.as_deref().expect("the run stopped");
+    assert_eq!(why.kind, ErrorKind::Configuration);
+    assert!(why.message.contains("external_ticket_idd"), "{why}");
+
+    let h2 = harness(Client::builder(), refuse());
+    let e = h2.client.upsert_batch(inputs(10)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Configuration);
+    assert_eq!(h2.calls.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test(start_paused = true)]
