@@ -35,10 +35,13 @@ type Input<'a> = Pin<Box<dyn Stream<Item = TicketInput> + Send + 'a>>;
 /// * no batch holds two inputs for the same ticket (same `idProperty` and id), and two
 ///   writes of one ticket are never in flight at once: they are sent in input order,
 ///   so the later input wins;
-/// * every input appears exactly once in the outcomes, with its 0-based position;
-/// * the daily limit, an authentication failure, cancellation or the deadline stop
-///   new requests: the rest of the input is still read and each record reported
-///   [`NotAttempted`](crate::Outcome::NotAttempted) (drop the stream to stop reading).
+/// * every input read appears exactly once in the outcomes, with its 0-based position;
+/// * the daily limit, a refused token, scope or configuration, cancellation or the
+///   deadline stop the run: no new request starts, the requests in flight finish,
+///   every record read but not sent is reported
+///   [`NotAttempted`](crate::Outcome::NotAttempted), and the rest of the input is not
+///   read (the summary's `read` counts the records taken; pass `&mut iter` to
+///   [`Client::bulk_upsert_iter`](crate::Client::bulk_upsert_iter) to keep the rest).
 #[must_use = "a bulk upsert does nothing until its outcomes are polled"]
 pub struct BulkUpsert<'a> {
     engine: Arc<Engine>,

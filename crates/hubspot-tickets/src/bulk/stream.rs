@@ -168,6 +168,9 @@ impl BulkOutcomes<'_> {
     fn begin_stop(&mut self, reason: Arc<Failure>) {
         self.stopping = Some(Arc::clone(&reason));
         self.linger = None;
+        // The rest of the input is not read (an endless one would never end): the
+        // caller still holds it, and `read` in the summary says where it stopped.
+        self.input = None;
         for (position, input) in self.batcher.drain() {
             let o = self.op.outcome_of(
                 position,
@@ -216,30 +219,7 @@ impl Stream for BulkOutcomes<'_> {
                 continue;
             }
 
-            if let Some(reason) = this.stopping.clone() {
-                // Report the rest of the input as not attempted, one record at a time.
-                if let Some(input) = this.input.as_mut() {
-                    match input.as_mut().poll_next(cx) {
-                        Poll::Ready(Some(item)) => {
-                            let position = this.next_position;
-                            this.next_position += 1;
-                            this.op.progress.read();
-                            let o = this.op.unprepared(
-                                position,
-                                item,
-                                Outcome::NotAttempted { reason },
-                            );
-                            this.emit(o);
-                            continue;
-                        }
-                        Poll::Ready(None) => {
-                            this.input = None;
-                            progressed = true;
-                        }
-                        Poll::Pending => {}
-                    }
-                }
-            } else {
+            if this.stopping.is_none() {
                 this.batcher.promote();
                 while this.batcher.has_room() {
                     let Some(input) = this.input.as_mut() else {

@@ -26,6 +26,15 @@ fn first_in<'a>(
 /// random seed still keeps a hostile answer from choosing collisions.
 type IdMap<'a> = HashMap<&'a str, usize, foldhash::fast::RandomState>;
 
+/// A 2xx answer mapped onto the inputs sent.
+pub(super) struct Mapped {
+    /// One per input, in input order.
+    pub outcomes: Vec<Outcome>,
+    /// Inputs the answer did not mention at all (neither a result nor an error): their
+    /// outcome above is a placeholder; the caller confirms them with another request.
+    pub unaccounted: Vec<usize>,
+}
+
 /// Maps a 2xx answer's results and errors back to the inputs, by trace id, then by id.
 pub(super) fn map_answer(
     inputs: &[TicketUpsertInput],
@@ -34,7 +43,7 @@ pub(super) fn map_answer(
     take_ids: bool,
     status: u16,
     token: &AccessToken,
-) -> Vec<Outcome> {
+) -> Mapped {
     let n = inputs.len();
     let mut out: Vec<Option<Outcome>> = (0..n).map(|_| None).collect();
     let mut by_trace: IdMap<'_> = IdMap::with_capacity_and_hasher(n, Default::default());
@@ -127,35 +136,45 @@ pub(super) fn map_answer(
             "HubSpot's answer did not map one-to-one onto the inputs"
         );
     }
+    // One error HubSpot did not tie to an input, and one input without an outcome:
+    // that error is the input's. Otherwise the inputs without one are unaccounted.
     let leftover: Option<Arc<Failure>> = if missing == 1 && unmatched_errors.len() == 1 {
         unmatched_errors
             .first()
             .map(|e| Arc::new(input_error_failure(e, status, token)))
-    } else if missing > 0 {
+    } else if let Some(m) = unmatched_errors.first().and_then(|e| e.message.as_deref()) {
         let mut f = Failure::new(
             ErrorKind::Decode,
-            match unmatched_errors.first().and_then(|e| e.message.as_deref()) {
-                Some(m) => token.scrub(bounded(format!(
-                    "HubSpot reported an error it did not tie to an input: {m}"
-                ))),
-                None => "HubSpot's answer did not mention this input; it may or may not have been written".to_owned(),
-            },
+            token.scrub(bounded(format!(
+                "HubSpot reported an error it did not tie to an input: {m}"
+            ))),
         );
         f.status = Some(status);
         Some(Arc::new(f))
     } else {
         None
     };
-    out.into_iter()
-        .map(|o| {
-            o.unwrap_or_else(|| Outcome::Failed {
-                reason: leftover.as_ref().map_or_else(
-                    || Arc::new(Failure::new(ErrorKind::Decode, "no outcome")),
-                    Arc::clone,
-                ),
-            })
+    let mut unaccounted = Vec::new();
+    let outcomes = out
+        .into_iter()
+        .enumerate()
+        .map(|(k, o)| match (o, &leftover) {
+            (Some(o), _) => o,
+            (None, Some(reason)) => Outcome::Failed {
+                reason: Arc::clone(reason),
+            },
+            (None, None) => {
+                unaccounted.push(k);
+                Outcome::Failed {
+                    reason: Arc::new(Failure::new(ErrorKind::Decode, "unaccounted")),
+                }
+            }
         })
-        .collect()
+        .collect();
+    Mapped {
+        outcomes,
+        unaccounted,
+    }
 }
 
 /// HubSpot's per-input error as it sent it, but with the token (if a server echoed it

@@ -22,6 +22,9 @@ struct Sub {
     maybe_written: bool,
 }
 
+/// How many extra requests one batch may spend confirming inputs an answer left out.
+const MAX_CONFIRMATIONS: u32 = 2;
+
 /// `NotAttempted` for inputs no request may have written, else `Failed`: the same
 /// reason, without the claim that nothing was written.
 fn unsent(reason: &Arc<Failure>, maybe_written: bool) -> Outcome {
@@ -62,6 +65,7 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
     let mut raw = Raw::default();
     let mut whole_error = None;
     let mut requests = 0_u32;
+    let mut confirmations = 0_u32;
     let mut first = true;
 
     let finish = |slots: &mut Vec<Option<(TicketUpsertInput, Outcome)>>,
@@ -101,8 +105,50 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                     status.as_u16(),
                     &c.token,
                 );
-                for ((input, i), o) in sub.inputs.into_iter().zip(sub.idx).zip(mapped) {
-                    slots[i] = Some((input, o));
+                // Inputs the answer left out: an upsert is idempotent, so the way to
+                // know is to send them again, a bounded number of times.
+                let mut again = Sub {
+                    inputs: Vec::new(),
+                    idx: Vec::new(),
+                    maybe_written: true,
+                };
+                let confirm = confirmations < MAX_CONFIRMATIONS;
+                let mut unaccounted = mapped.unaccounted.into_iter().peekable();
+                for (k, ((input, i), o)) in sub
+                    .inputs
+                    .into_iter()
+                    .zip(sub.idx)
+                    .zip(mapped.outcomes)
+                    .enumerate()
+                {
+                    if unaccounted.next_if_eq(&k).is_none() {
+                        slots[i] = Some((input, o));
+                    } else if confirm {
+                        again.inputs.push(input);
+                        again.idx.push(i);
+                    } else {
+                        let mut f = Failure::new(
+                            ErrorKind::Decode,
+                            format!(
+                                "HubSpot's answers did not mention this input, also after {confirmations} more request(s) for it; it may or may not have been written"
+                            ),
+                        );
+                        f.status = Some(status.as_u16());
+                        slots[i] = Some((
+                            input,
+                            Outcome::Failed {
+                                reason: Arc::new(f),
+                            },
+                        ));
+                    }
+                }
+                if !again.inputs.is_empty() {
+                    confirmations += 1;
+                    debug!(
+                        records = again.inputs.len(),
+                        "the answer left inputs out; sending them again to confirm"
+                    );
+                    work.push_back(again);
                 }
                 if keep_raw {
                     raw.results.append(&mut body.results);

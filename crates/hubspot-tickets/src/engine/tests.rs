@@ -619,6 +619,50 @@ async fn outcomes_hand_inputs_back_when_asked() {
     assert!(report.outcomes.iter().all(|o| o.input().is_none()));
 }
 
+/// An answer that leaves inputs out (neither a result nor an error) is confirmed by
+/// sending those inputs again, at most twice; then they fail with a reason saying so.
+#[tokio::test(start_paused = true)]
+async fn inputs_an_answer_leaves_out_are_confirmed_then_reported() {
+    // Writes everything, but its first answer forgets the SHY records.
+    let forgetful = |forget_until: u32| -> Arc<Handler> {
+        Arc::new(move |n, batch, fake| {
+            Box::pin(async move {
+                let full = answer(&mut fake.lock().unwrap(), &batch, &|_| false);
+                if n >= forget_until {
+                    return Ok(full);
+                }
+                let mut body: Value = serde_json::from_slice(&full.body).unwrap();
+                body["results"].as_array_mut().unwrap().retain(|r| {
+                    !r["properties"]["external_ticket_id"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("SHY")
+                });
+                Ok(raw(200, body, &[]))
+            })
+        })
+    };
+    let batch = || {
+        let mut b = inputs(5);
+        b.push(TicketInput::new("SHY-1"));
+        b.push(TicketInput::new("SHY-2"));
+        b
+    };
+    let h = harness(Client::builder(), forgetful(1));
+    let out = h.client.upsert_batch(batch()).await.unwrap();
+    assert!(out.all_written(), "{:?}", out.records);
+    assert_eq!(out.requests, 2);
+    assert!(matches!(out.records[5].outcome, Outcome::Updated { .. }));
+
+    let h = harness(Client::builder(), forgetful(u32::MAX));
+    let out = h.client.upsert_batch(batch()).await.unwrap();
+    assert_eq!(out.requests, 3);
+    assert_eq!(out.created().count(), 5);
+    let f = out.records[6].outcome.failure().unwrap();
+    assert_eq!(f.kind, ErrorKind::Decode);
+    assert!(f.message.contains("also after 2 more request(s)"), "{f}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn bulk_accounts_for_every_record_and_batches_by_100() {
     let h = harness(Client::builder().max_concurrency(3), ok_handler());
@@ -698,19 +742,21 @@ async fn bulk_daily_limit_stops_and_reports_the_rest_not_attempted() {
             })
         }),
     );
-    let report = h.client.bulk_upsert_iter(inputs(1000)).report().await;
+    let mut rest = inputs(1000).into_iter();
+    let report = h.client.bulk_upsert_iter(&mut rest).report().await;
     let s = &report.summary;
-    assert_eq!(
-        (s.read, s.created, s.not_attempted, s.failed),
-        (1000, 300, 700, 0)
-    );
+    // Reading stops with the run: what was read is accounted for, the rest is left.
+    assert_eq!((s.created, s.failed), (300, 0));
+    assert_eq!(s.not_attempted, s.read - 300);
+    assert!(s.read < 1000, "read {}", s.read);
+    assert_eq!(s.read + rest.len() as u64, 1000);
     assert_eq!(
         s.stopped.as_ref().unwrap().kind,
         ErrorKind::RateLimitedDaily
     );
     assert_eq!(h.calls.load(Ordering::SeqCst), 4);
     let positions: HashSet<u64> = report.outcomes.iter().map(|o| o.position).collect();
-    assert_eq!(positions.len(), 1000);
+    assert_eq!(positions.len() as u64, s.read);
 }
 
 #[tokio::test(start_paused = true)]
@@ -728,17 +774,20 @@ async fn bulk_cancellation_and_deadline_stop_new_batches() {
         tokio::time::sleep(Duration::from_millis(2500)).await;
         t2.cancel();
     });
+    let mut rest = inputs(2000).into_iter();
     let report = h
         .client
-        .bulk_upsert_iter(inputs(2000))
+        .bulk_upsert_iter(&mut rest)
         .with_cancellation(token)
         .report()
         .await;
     let s = &report.summary;
-    assert_eq!(s.read, 2000);
     // One batch until the first answer (t = 1 s), then rounds of two (2 s, 3 s).
     assert_eq!(s.created, 500);
-    assert_eq!(s.not_attempted, 1500);
+    // Read ahead: the batches in flight, the open one and the repeats' room, no more.
+    assert!(s.read <= 500 + 3 * 100, "read {}", s.read);
+    assert_eq!(s.not_attempted, s.read - 500);
+    assert_eq!(s.read + rest.len() as u64, 2000);
     assert_eq!(s.stopped.as_ref().unwrap().kind, ErrorKind::Cancelled);
 
     let h = harness(Client::builder().max_concurrency(2), slow);
@@ -749,7 +798,7 @@ async fn bulk_cancellation_and_deadline_stop_new_batches() {
         .report()
         .await;
     let s = &report.summary;
-    assert_eq!(s.created + s.failed + s.not_attempted, 2000);
+    assert_eq!(s.created + s.failed + s.not_attempted, s.read);
     assert_eq!(s.created, 100);
     assert_eq!(s.failed, 200, "the second round was cut by the deadline");
     assert_eq!(
@@ -788,7 +837,8 @@ async fn bulk_auth_failure_stops_the_run() {
     let report = h.client.bulk_upsert_iter(inputs(500)).report().await;
     let s = &report.summary;
     // One cause, one outcome: the refused batch was not written either.
-    assert_eq!((s.failed, s.not_attempted), (0, 500));
+    assert_eq!((s.failed, s.not_attempted), (0, s.read));
+    assert!(s.read < 500);
     assert!(report.outcomes.iter().all(|o| {
         o.outcome
             .failure()
@@ -817,7 +867,7 @@ async fn a_refused_id_property_stops_the_run_after_one_request() {
     let h = harness(Client::builder(), refuse());
     let report = h.client.bulk_upsert_iter(inputs(1000)).report().await;
     assert_eq!(h.calls.load(Ordering::SeqCst), 1);
-    assert_eq!(report.summary.not_attempted, 1000);
+    assert_eq!(report.summary.not_attempted, report.summary.read);
     let why = report.summary.stopped.as_deref().expect("the run stopped");
     assert_eq!(why.kind, ErrorKind::Configuration);
     assert!(why.message.contains("external_ticket_idd"), "{why}");
