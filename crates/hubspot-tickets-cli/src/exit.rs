@@ -24,13 +24,24 @@ Exit codes:
   3  authentication or authorization error (HTTP 401/403): the run stopped
   4  stopped by HubSpot's daily request limit: re-run the --failed file after it resets
   5  HubSpot refused the configuration (unknown or non-unique --id-property, unknown
-     path): the run stopped after its first request"
+     path): the run stopped after its first request
+  6  stopped by a signal (SIGINT, SIGTERM, SIGHUP): the requests in flight finished and
+     every record not sent is in the report and the --failed file
+  130 quit at a second signal: the files are whole; records whose answer was still
+     out are in the --failed file (they may have been written)"
     };
 }
 
 /// HubSpot refused the run's configuration (an `--id-property` that does not exist or is
 /// not unique, a path it does not know): the run stopped after its first request.
 pub const CONFIG: u8 = 5;
+
+/// A signal (SIGINT, SIGTERM, SIGHUP) stopped the run: the requests in flight finished,
+/// and every record not sent is in the report and the failed file as not attempted.
+pub const INTERRUPTED: u8 = 6;
+/// A second signal made the run quit at once: the report and the failed file are whole;
+/// records whose answer was still out are failed there (they may have been written).
+pub const QUIT: u8 = 130;
 
 /// The text shown after `--help`.
 pub const HELP: &str = exit_codes_help!();

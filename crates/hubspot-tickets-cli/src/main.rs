@@ -11,6 +11,7 @@ mod input;
 mod output;
 mod progress;
 mod sample;
+mod signals;
 mod summary;
 mod upsert;
 mod validate;

@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use hubspot_tickets::ErrorKind;
 use serde::Serialize;
@@ -94,30 +95,66 @@ fn create(path: &Path) -> io::Result<BufWriter<File>> {
 }
 
 /// The `--report` writer: one JSON object per line, written as outcomes arrive.
+///
+/// Durable enough to resume from: the file only ever receives whole lines (its own
+/// buffer is written at line boundaries), [`flush`](Self::flush) is called after each
+/// batch, and the data is synced to disk at most once a second. A process killed at any
+/// moment leaves whole lines, and after a power loss at most the last one is cut.
 #[derive(Debug)]
 pub struct ReportWriter {
-    out: BufWriter<File>,
+    file: File,
+    buf: Vec<u8>,
     path: PathBuf,
+    synced: Instant,
 }
+
+/// Bytes of whole lines gathered before a write.
+const REPORT_BUFFER: usize = 64 * 1024;
 
 impl ReportWriter {
     /// Creates (truncates) the file.
     pub fn create(path: &Path) -> io::Result<ReportWriter> {
+        let file = File::create(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         Ok(ReportWriter {
-            out: create(path)?,
+            file,
+            buf: Vec::with_capacity(REPORT_BUFFER),
             path: path.to_owned(),
+            synced: Instant::now(),
         })
     }
 
-    /// Appends one line.
+    /// Adds one line.
     pub fn write(&mut self, line: &ReportLine<'_>) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, line).map_err(io::Error::other)?;
-        self.out.write_all(b"\n")
+        serde_json::to_writer(&mut self.buf, line).map_err(io::Error::other)?;
+        self.buf.push(b'\n');
+        if self.buf.len() >= REPORT_BUFFER {
+            self.write_out()?;
+        }
+        Ok(())
     }
 
-    /// Flushes the file.
+    fn write_out(&mut self) -> io::Result<()> {
+        self.file.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Writes the lines gathered so far, and syncs them to disk if the last sync is a
+    /// second old.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.write_out()?;
+        if self.synced.elapsed() >= Duration::from_secs(1) {
+            self.file.sync_data()?;
+            self.synced = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Writes and syncs everything.
     pub fn finish(mut self) -> io::Result<PathBuf> {
-        self.out.flush()?;
+        self.write_out()?;
+        self.file.sync_data()?;
         Ok(self.path)
     }
 }
@@ -189,6 +226,14 @@ impl FailedWriter {
         }
         self.count += 1;
         Ok(())
+    }
+
+    /// Writes the records gathered so far into the file.
+    pub fn flush(&mut self) -> io::Result<()> {
+        match &mut self.kind {
+            FailedKind::Jsonl(out) | FailedKind::Json(out) => out.flush(),
+            FailedKind::Csv(w) => w.flush(),
+        }
     }
 
     /// Closes the JSON array if any and flushes.

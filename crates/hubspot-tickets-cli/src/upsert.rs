@@ -16,7 +16,8 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use hubspot_tickets::generated::types::TicketUpsertInput;
 use hubspot_tickets::{
-    CancellationToken, Client, ErrorKind, Failure, Outcome, Progress, RecordOutcome, TicketInput,
+    CancellationToken, Client, ErrorKind, Failure, MAX_BATCH, Outcome, Progress, RecordOutcome,
+    TicketInput,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -24,6 +25,7 @@ use crate::exit;
 use crate::input::{self, BadRecord, Format, InputError, Item, ParseOptions, Raw, Source};
 use crate::output::{FailedWriter, OutcomeKind, ReportLine, ReportWriter};
 use crate::progress::{Counters, Display, DisplayConfig, ProgressMode, RequestStats};
+use crate::signals::Signals;
 use crate::summary::RunStats;
 use crate::validate::BadLineLog;
 
@@ -101,6 +103,18 @@ impl Outputs {
         }
     }
 
+    /// Puts what was written so far into the files (after each batch).
+    fn flush(&mut self) {
+        if let Some(report) = &mut self.report {
+            let r = report.flush();
+            self.note(r);
+        }
+        if let Some(failed) = &mut self.failed {
+            let r = failed.flush();
+            self.note(r);
+        }
+    }
+
     fn record(&mut self, line: &ReportLine<'_>, raw: Option<&Raw>) {
         if let Some(report) = &mut self.report {
             let r = report.write(line);
@@ -122,8 +136,10 @@ struct Shared {
     outputs: Mutex<Outputs>,
     counters: Arc<Counters>,
     bad_log: Mutex<BadLineLog>,
-    /// Stop feeding the facade (Ctrl-C, or the facade stopped reading).
+    /// A stopping signal arrived: stop feeding the facade.
     stop: AtomicBool,
+    /// Standard input was not read to its end (a signal stopped the run).
+    unread: AtomicBool,
     fatal: Mutex<Option<InputError>>,
 }
 
@@ -139,6 +155,16 @@ impl Shared {
         line.error_kind = Some(ErrorKind::InvalidInput);
         line.error_message = Some(&bad.reason);
         lock(&self.outputs).record(&line, bad.raw.as_ref());
+    }
+
+    /// A record whose request was out when the run quit: it may have been written.
+    fn unconfirmed(&self, line: u64, raw: Option<&Raw>) {
+        self.counters.failed.fetch_add(1, Ordering::Relaxed);
+        let mut l = ReportLine::new(line, None, OutcomeKind::Failed);
+        l.error_kind = Some(ErrorKind::Cancelled);
+        l.error_message =
+            Some("the run quit before HubSpot's answer arrived: it may have been written");
+        lock(&self.outputs).record(&l, raw);
     }
 
     fn not_sent(&self, line: u64, id: Option<&str>, raw: Option<&Raw>, why: &str) {
@@ -205,6 +231,9 @@ struct Feed {
     position: u64,
     /// Set once records are no longer handed over: each later one is reported not sent.
     why_not_sent: Option<&'static str>,
+    /// Whether the rest of the input is read (and reported not sent) after a signal: yes
+    /// for a file, which ends; no for standard input, which may never end.
+    drain_after_signal: bool,
     finished: bool,
 }
 
@@ -223,8 +252,15 @@ impl Feed {
             shared,
             position: 0,
             why_not_sent: None,
+            drain_after_signal: config.source.size().is_some(),
             finished: false,
         })
+    }
+
+    /// Reports every record left in the input not sent, for `why`.
+    fn drain(&mut self, why: &'static str) {
+        self.why_not_sent.get_or_insert(why);
+        while self.next().is_some() {}
     }
 
     fn finish(&mut self) {
@@ -285,8 +321,15 @@ impl Iterator for Feed {
                 }
                 Item::Good(rec) => rec,
             };
-            if self.why_not_sent.is_none() && shared.stop.load(Ordering::Relaxed) {
-                self.why_not_sent = Some("not sent: the run was interrupted");
+            if shared.stop.load(Ordering::Relaxed) {
+                if !self.drain_after_signal {
+                    // Standard input may never end: stop reading it.
+                    shared.unread.store(true, Ordering::Relaxed);
+                    self.finish();
+                    return None;
+                }
+                self.why_not_sent
+                    .get_or_insert("not sent: the run was stopped by a signal");
             }
             if let Some(why) = self.why_not_sent {
                 shared.not_sent(rec.line, Some(&rec.id), rec.raw.as_ref(), why);
@@ -376,6 +419,8 @@ fn check_output_path(what: &str, path: &Path, source: &Source) -> Result<(), Set
 /// Runs one upsert of `config.source` through `client`.
 pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupError> {
     let started = Instant::now();
+    let mut signals = Signals::install()
+        .map_err(|e| SetupError::Output(format!("cannot listen for signals: {e}")))?;
     let name = config
         .display_name
         .clone()
@@ -403,6 +448,7 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
         counters: counters.clone(),
         bad_log: Mutex::new(BadLineLog::new(&name, BAD_LINES_SHOWN)),
         stop: AtomicBool::new(false),
+        unread: AtomicBool::new(false),
         fatal: Mutex::new(None),
     });
 
@@ -411,8 +457,11 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
     // record on one thread and freeing it on another cost more CPU than the parsing
     // itself saves in wall time. Standard input (or a pipe) gets a thread of its own, so
     // a slow writer never holds up the requests in flight.
-    let (inputs, reader): (BoxStream<'static, TicketInput>, _) = if input_size.is_some() {
-        let feed = Feed::open(shared.clone(), &config)?;
+    let mut file_feed = match input_size {
+        Some(_) => Some(Feed::open(shared.clone(), &config)?),
+        None => None,
+    };
+    let (inputs, reader): (BoxStream<'_, TicketInput>, _) = if let Some(feed) = &mut file_feed {
         (futures::stream::iter(feed).boxed(), None)
     } else {
         let (setup_tx, setup_rx) = oneshot::channel();
@@ -459,58 +508,75 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
         stats,
     );
 
-    // Ctrl-C cancels the run: no new request starts, the requests in flight finish, and
-    // every record not yet sent (read ahead into a batch or the channel) is reported
-    // not attempted.
+    // The first signal (SIGINT, SIGTERM or SIGHUP) stops the run: no new request
+    // starts, the requests in flight finish, and every record not sent is reported not
+    // attempted. A second one quits at once: records whose answer is still out are
+    // reported failed (they may have been written). Either way the report and the
+    // failed file are whole.
     let cancel = CancellationToken::new();
     let mut outcomes = client
         .bulk_upsert(inputs)
         .with_progress(progress.clone())
         .with_cancellation(cancel.clone())
-        .outcomes();
+        .outcomes()
+        .ready_chunks(MAX_BATCH);
     let mut reasons = StopReasons::default();
     let mut interrupted = false;
-    // One listener for the whole run: a new `ctrl_c()` per loop turn would miss a
-    // signal arriving between two turns (while outcomes are written), and with the
-    // handler installed the default action no longer stops the process.
-    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    let mut quit = false;
     loop {
-        let next = tokio::select! {
-            o = outcomes.next() => o,
-            _ = &mut ctrl_c, if !interrupted => {
+        tokio::select! {
+            chunk = outcomes.next() => {
+                let Some(chunk) = chunk else { break };
+                // One batch's outcomes arrive together: they reach the files together.
+                for o in chunk {
+                    handle_outcome(&shared, &mut reasons, o);
+                }
+                lock(&shared.outputs).flush();
+            }
+            name = signals.next() => {
+                if interrupted {
+                    quit = true;
+                    crate::progress::eprint_line(&format!(
+                        "received {name} again: quitting now; records whose answer is still out are reported failed"
+                    ));
+                    break;
+                }
                 interrupted = true;
                 shared.stop.store(true, Ordering::Relaxed);
                 cancel.cancel();
-                crate::progress::eprint_line(
-                    "interrupted: finishing the requests in flight (Ctrl-C again to quit now)",
-                );
-                tokio::spawn(async {
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        std::process::exit(130);
-                    }
-                });
-                continue;
+                crate::progress::eprint_line(&format!(
+                    "received {name}: finishing the requests in flight; every record not sent goes to the report and the failed file (send it again to quit now)"
+                ));
             }
-        };
-        let Some(o) = next else { break };
-        handle_outcome(&shared, &mut reasons, o);
+        }
     }
-    let facade_stop = outcomes.summary().stopped;
+    let facade_stop = outcomes.get_ref().summary().stopped;
+    // Dropping the run cancels the requests still out (after a second signal).
     drop(outcomes);
     if let Some(reader) = reader {
         let _ = tokio::task::spawn_blocking(move || reader.join()).await;
     }
 
-    // Records read but never answered (should not happen): not attempted.
+    // Records taken but never answered: after a second signal, their requests may have
+    // been written; otherwise (which should not happen) they were not sent.
     let leftovers: Vec<Pending> = lock(&shared.pending).drain().map(|(_, p)| p).collect();
     for p in leftovers {
-        shared.not_sent(
-            p.line,
-            None,
-            p.raw.as_ref(),
-            "no outcome was reported for this record",
-        );
+        if quit {
+            shared.unconfirmed(p.line, p.raw.as_ref());
+        } else {
+            shared.not_sent(
+                p.line,
+                None,
+                p.raw.as_ref(),
+                "no outcome was reported for this record",
+            );
+        }
     }
+    // The rest of a file: not sent. (Standard input is left unread after a signal.)
+    if let Some(feed) = &mut file_feed {
+        feed.drain("not sent: the run stopped before this record");
+    }
+    lock(&shared.outputs).flush();
     display.finish().await;
 
     let snapshot = progress.snapshot();
@@ -569,8 +635,20 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
         )
     } else if let Some(why) = reasons.daily {
         (exit::DAILY_LIMIT, Some(why))
+    } else if quit {
+        (
+            exit::QUIT,
+            Some("quit at a second signal: records whose answer was still out are failed (they may have been written)".to_owned()),
+        )
     } else if interrupted {
-        (exit::PARTIAL, Some("interrupted".to_owned()))
+        (
+            exit::INTERRUPTED,
+            Some(if shared.unread.load(Ordering::Relaxed) {
+                "stopped by a signal; standard input was not read to its end: records after the last one in the report were not read".to_owned()
+            } else {
+                "stopped by a signal: every record not sent is in the report and the failed file as not attempted".to_owned()
+            }),
+        )
     } else if let Some(why) = facade_stop {
         (exit::PARTIAL, Some(why.to_string()))
     } else if let Some(e) = output_error {
