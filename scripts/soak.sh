@@ -15,5 +15,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export SOAK_RECORDS="${1:-1000000}"
 export SOAK_SEED="${2:-7}"
-exec cargo test --release -p integration-tests --test reliability_soak -- \
-  --ignored --nocapture --test-threads 1
+exec cargo test --release -p integration-tests --test integration -- \
+  --ignored --nocapture --test-threads 1 reliability_soak::soak_long

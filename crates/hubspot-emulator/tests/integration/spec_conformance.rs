@@ -6,12 +6,10 @@
 //! misspelt one) fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use hubspot_emulator::{EmulatorConfig, FaultConfig, FaultKind, RateLimitConfig, RequestedAt};
 use serde_json::{Map, Value, json};
 

@@ -1,5 +1,5 @@
-//! Helpers shared by the CLI's test binaries (each uses a different part of them).
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Helpers shared by the CLI's integration tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,9 +1,7 @@
 //! Upsert semantics, result shape, the store and the admin routes, over real HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use hubspot_emulator::{EmulatorConfig, PropertyDef, RequestedAt};
 use serde_json::{Value, json};
 

@@ -7,14 +7,12 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::common::Emu;
 use assert_cmd::Command;
 use hubspot_emulator::EmulatorConfig;
 use serde_json::Value;
 
 const TOKEN: &str = "pat-na1-badinput-0123456789";
-
-mod common;
-use common::Emu;
 
 fn start() -> Emu {
     Emu::start(

@@ -178,7 +178,7 @@ async fn a_caller_supplied_client_that_follows_redirects_drops_the_token_across_
 
 #[test]
 fn tls_is_rustls_and_no_openssl_is_in_the_dependency_tree() {
-    let lock = include_str!("../../Cargo.lock");
+    let lock = include_str!("../../../Cargo.lock");
     let packages: Vec<&str> = lock
         .lines()
         .filter_map(|l| l.strip_prefix("name = \""))

@@ -1,9 +1,7 @@
 //! The optional state file: saved on shutdown, loaded on start.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[tokio::test]

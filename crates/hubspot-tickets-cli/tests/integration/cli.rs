@@ -8,15 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::common::{Emu, cli, report};
 use assert_cmd::Command;
 use hubspot_emulator::{EmulatorConfig, RateLimitConfig};
 use predicates::prelude::*;
 use serde_json::Value;
 
 const TOKEN: &str = "pat-na1-test-0123456789abcdef";
-
-mod common;
-use common::{Emu, cli, report};
 
 impl Emu {
     fn new() -> Emu {

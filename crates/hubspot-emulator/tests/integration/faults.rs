@@ -2,11 +2,9 @@
 //! reproducibility of seeded fault sequences.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use hubspot_emulator::{Emulator, FaultConfig, FaultKind, Policy};
 use serde_json::{Value, json};
 

@@ -1,9 +1,7 @@
 //! Authentication, whole-batch validation, per-input errors and the 207 correlation.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use hubspot_emulator::{FaultConfig, FaultKind, PropertyDef};
 use serde_json::{Value, json};
 

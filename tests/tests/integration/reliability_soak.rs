@@ -9,7 +9,7 @@
 //! * Long run, 1,000,000 records (release build; a few minutes on 2 cores):
 //!
 //!   ```text
-//!   cargo test --release -p integration-tests --test reliability_soak -- --ignored --nocapture
+//!   cargo test --release -p integration-tests --test integration -- --ignored --nocapture reliability_soak::soak_long
 //!   scripts/soak.sh [RECORDS] [SEED]      # the same, with SOAK_RECORDS / SOAK_SEED
 //!   ```
 //!
@@ -424,7 +424,7 @@ async fn soak_20k_records_through_seeded_faults() {
 
 /// The long run: `SOAK_RECORDS` (default 1,000,000) records, `SOAK_SEED` seed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "long: cargo test --release -p integration-tests --test reliability_soak -- --ignored --nocapture"]
+#[ignore = "long: cargo test --release -p integration-tests --test integration -- --ignored --nocapture reliability_soak::soak_long"]
 async fn soak_long() {
     let records = std::env::var("SOAK_RECORDS")
         .ok()

@@ -4,12 +4,10 @@
 //! not timings, and cannot flake on a loaded machine.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use futures::future::join_all;
 use hubspot_emulator::{EmulatorConfig, Policy, RateLimitConfig};
 use serde_json::json;

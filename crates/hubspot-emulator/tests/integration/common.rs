@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: every request goes through real HTTP.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use hubspot_emulator::{Emulator, EmulatorConfig, UPSERT_PATH};
 use reqwest::header::HeaderMap;

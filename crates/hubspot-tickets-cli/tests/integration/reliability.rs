@@ -9,14 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::{Emu, report};
 use assert_cmd::Command;
 use hubspot_emulator::{EmulatorConfig, Policy, RateLimitConfig};
 use serde_json::Value;
 
 const TOKEN: &str = "pat-na1-reliability-0123456789";
-
-mod common;
-use common::{Emu, report};
 
 fn start(config: EmulatorConfig) -> Emu {
     Emu::start(config.with_tokens([TOKEN]))
@@ -37,7 +35,7 @@ fn upsert_args(url: &str) -> Vec<String> {
 }
 
 fn cli(url: &str) -> Command {
-    let mut cmd = common::cli();
+    let mut cmd = crate::common::cli();
     cmd.env("HUBSPOT_ACCESS_TOKEN", TOKEN)
         .args(upsert_args(url));
     cmd

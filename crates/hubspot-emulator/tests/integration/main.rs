@@ -1,0 +1,13 @@
+//! The emulator's integration tests, as one test binary (one link instead of one per
+//! file): each module is one concern, over real HTTP or the real `hubspot-emulator`
+//! binary. Run one of them with `cargo test -p hubspot-emulator --test integration faults::`.
+
+mod common;
+
+mod cli;
+mod faults;
+mod rate_limits;
+mod spec_conformance;
+mod state;
+mod upsert;
+mod validation;
