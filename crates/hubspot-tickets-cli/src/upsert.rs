@@ -86,6 +86,8 @@ pub enum SetupError {
 
 struct Pending {
     line: u64,
+    /// The id, for a record whose answer never comes (the run quit).
+    id: Box<str>,
     raw: Option<Raw>,
 }
 
@@ -158,9 +160,9 @@ impl Shared {
     }
 
     /// A record whose request was out when the run quit: it may have been written.
-    fn unconfirmed(&self, line: u64, raw: Option<&Raw>) {
+    fn unconfirmed(&self, line: u64, id: &str, raw: Option<&Raw>) {
         self.counters.failed.fetch_add(1, Ordering::Relaxed);
-        let mut l = ReportLine::new(line, None, OutcomeKind::Failed);
+        let mut l = ReportLine::new(line, Some(id), OutcomeKind::Failed);
         l.error_kind = Some(ErrorKind::Cancelled);
         l.error_message =
             Some("the run quit before HubSpot's answer arrived: it may have been written");
@@ -339,6 +341,7 @@ impl Iterator for Feed {
                 self.position,
                 Pending {
                     line: rec.line,
+                    id: rec.id.as_str().into(),
                     raw: rec.raw,
                 },
             );
@@ -562,11 +565,11 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
     let leftovers: Vec<Pending> = lock(&shared.pending).drain().map(|(_, p)| p).collect();
     for p in leftovers {
         if quit {
-            shared.unconfirmed(p.line, p.raw.as_ref());
+            shared.unconfirmed(p.line, &p.id, p.raw.as_ref());
         } else {
             shared.not_sent(
                 p.line,
-                None,
+                Some(&p.id),
                 p.raw.as_ref(),
                 "no outcome was reported for this record",
             );
