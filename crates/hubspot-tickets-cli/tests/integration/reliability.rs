@@ -249,3 +249,46 @@ fn sighup_stops_a_run_with_an_exact_account() {
 fn a_second_sigint_quits_at_once_with_whole_files() {
     stopped_by(&["INT", "INT"], 130);
 }
+
+/// A wrong `--id-property` is a configuration mistake, not 1,000 bad records: the run
+/// stops after its first request, says what to fix, and sends nothing else.
+#[test]
+fn a_wrong_id_property_stops_the_run_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 1000;
+    let input = csv_input(dir.path(), n);
+    let emu = start(EmulatorConfig::default().without_rate_limits());
+    let report_path = dir.path().join("r.jsonl");
+    let out = crate::common::cli()
+        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
+        .args([
+            "upsert",
+            "--id-property",
+            "external_ticket_idd",
+            "--id-column",
+            "external_ticket_id",
+            "--base-url",
+            emu.url(),
+            "--progress",
+            "none",
+        ])
+        .arg(&input)
+        .arg("--report")
+        .arg(&report_path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("external_ticket_idd"), "{stderr}");
+    assert!(stderr.contains("--id-property"), "{stderr}");
+    let requests = emu.emulator().stats().requests;
+    assert!(requests <= 3, "{requests} requests");
+    assert_eq!(emu.count(), 0);
+    let r = report(&report_path);
+    assert_eq!(r.len(), n);
+    assert!(
+        r.iter().all(|v| v["outcome"] == "not_attempted"),
+        "{:?}",
+        r[0]
+    );
+}
