@@ -403,18 +403,32 @@ impl StopReasons {
     }
 }
 
+/// Refuses an output file that is the input: by device and inode, so a hard link, a
+/// symlink or the file fed on standard input (`--failed in.csv - < in.csv`) is caught;
+/// truncating it would lose the records not yet read.
 fn check_output_path(what: &str, path: &Path, source: &Source) -> Result<(), SetupError> {
-    if let Source::File(input) = source {
-        let same = match (std::fs::canonicalize(input), std::fs::canonicalize(path)) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => false,
+    use std::os::unix::fs::MetadataExt;
+    let Ok(out) = std::fs::metadata(path) else {
+        // Not there yet: it cannot be the input.
+        return Ok(());
+    };
+    let input = match source {
+        Source::File(p) => std::fs::metadata(p),
+        // What file descriptor 0 is: a pipe, a terminal, or a redirected file.
+        Source::Stdin => std::fs::metadata("/dev/stdin"),
+    };
+    if let Ok(input) = input
+        && input.dev() == out.dev()
+        && input.ino() == out.ino()
+    {
+        let input_name = match source {
+            Source::File(_) => "the input file",
+            Source::Stdin => "the file on standard input",
         };
-        if same {
-            return Err(SetupError::Output(format!(
-                "{what} {} is the input file: choose another path",
-                path.display()
-            )));
-        }
+        return Err(SetupError::Output(format!(
+            "{what} {} is {input_name} (the same file, perhaps through a link): writing it would destroy the records not yet read; choose another path",
+            path.display()
+        )));
     }
     Ok(())
 }

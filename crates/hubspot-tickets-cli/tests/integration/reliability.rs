@@ -292,3 +292,45 @@ fn a_wrong_id_property_stops_the_run_at_once() {
         r[0]
     );
 }
+
+/// The failed file is truncated when the run starts: it can never be the input, by
+/// whatever name (a hard link) or channel (standard input redirected from the file).
+#[test]
+fn the_failed_file_can_never_be_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = csv_input(dir.path(), 10);
+    let original = std::fs::read(&input).unwrap();
+    let link = dir.path().join("link.csv");
+    std::fs::hard_link(&input, &link).unwrap();
+    let emu = start(EmulatorConfig::default().without_rate_limits());
+
+    let out = cli(emu.url())
+        .arg(&input)
+        .arg("--failed")
+        .arg(&link)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the same file"), "{stderr}");
+
+    let out = StdCommand::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
+        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
+        .env_remove("RUST_LOG")
+        .args(upsert_args(emu.url()))
+        .args(["--format", "csv", "-", "--failed"])
+        .arg(&input)
+        .stdin(std::fs::File::open(&input).unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("standard input"), "{stderr}");
+
+    assert_eq!(
+        std::fs::read(&input).unwrap(),
+        original,
+        "the input is intact"
+    );
+    assert_eq!(emu.emulator().stats().requests, 0);
+}
