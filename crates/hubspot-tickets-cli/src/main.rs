@@ -203,16 +203,19 @@ async fn validate_input(
     .map_err(|e| Failure::usage(format!("validation stopped: {e}")))?
 }
 
-/// Copies standard input to a temporary file (for `--strict`, which reads twice).
-async fn spool_stdin() -> Result<tempfile::TempPath, Failure> {
+/// Copies standard input to a temporary file (for `--strict`, which reads twice). The
+/// file has no name from the start (it is unlinked at creation), so nothing is left
+/// behind however the process ends, SIGKILL included; it is read again through
+/// `/proc/self/fd`.
+async fn spool_stdin() -> Result<std::fs::File, Failure> {
     tokio::task::spawn_blocking(|| {
-        let mut file = tempfile::NamedTempFile::new()
+        let mut file = tempfile::tempfile()
             .map_err(|e| Failure::usage(format!("cannot create a temporary file: {e}")))?;
         std::io::copy(&mut std::io::stdin().lock(), &mut file)
             .map_err(|e| Failure::usage(format!("<stdin>: {e}")))?;
         file.flush()
             .map_err(|e| Failure::usage(format!("temporary file: {e}")))?;
-        Ok(file.into_temp_path())
+        Ok(file)
     })
     .await
     .map_err(|e| Failure::usage(format!("reading stdin stopped: {e}")))?
@@ -251,9 +254,11 @@ async fn run_upsert(args: UpsertArgs) -> Result<u8, Failure> {
     let mut _spooled = None;
     if args.strict {
         if source == Source::Stdin {
-            let path = spool_stdin().await?;
-            source = Source::File(path.to_path_buf());
-            _spooled = Some(path);
+            use std::os::fd::AsRawFd;
+            let file = spool_stdin().await?;
+            let path = format!("/proc/self/fd/{}", file.as_raw_fd());
+            source = Source::File(path.into());
+            _spooled = Some(file);
         }
         let (v, _) = validate_input(&source, &name, &args, None).await?;
         if v.invalid + v.duplicates > 0 {

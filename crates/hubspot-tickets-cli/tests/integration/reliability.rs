@@ -334,3 +334,36 @@ fn the_failed_file_can_never_be_the_input() {
     );
     assert_eq!(emu.emulator().stats().requests, 0);
 }
+
+/// `--strict` reads standard input twice through a spool file that has no name: a run
+/// killed mid-way leaves nothing in the temporary directory.
+#[cfg(unix)]
+#[test]
+fn a_killed_strict_run_leaves_no_spool_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let input = csv_input(dir.path(), 2000);
+    let emu = start(EmulatorConfig::default().without_rate_limits());
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
+        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
+        .env("TMPDIR", &tmp)
+        .env_remove("RUST_LOG")
+        .args(upsert_args(emu.url()))
+        .args(["--rate-limit", "2/1s", "--concurrency", "1", "--strict"])
+        .args(["--format", "csv", "-"])
+        .stdin(std::fs::File::open(&input).unwrap())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while emu.count() == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(60), "no request");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
