@@ -182,6 +182,7 @@ mod error;
 mod limiter;
 mod outcomes;
 mod records;
+mod resume;
 mod secret;
 
 pub use builder::{ClientBuilder, DEFAULT_BASE_URL};
@@ -196,6 +197,7 @@ pub use outcomes::progress::{Progress, ProgressSnapshot};
 pub use outcomes::summary::{BulkReport, BulkSummary};
 pub use outcomes::{BatchOutcome, Outcome, RecordOutcome};
 pub use records::{IntoPropertyValue, MAX_ID_LEN, NoneAs, TicketInput, to_properties};
+pub use resume::{BadFingerprint, Decision, Fingerprint, Resume};
 pub use secret::{AccessToken, TOKEN_ENV};
 
 /// The generated progenitor client crate.
