@@ -242,6 +242,12 @@ pub struct UpsertArgs {
     #[arg(long, value_name = "PATH")]
     pub failed: Option<PathBuf>,
 
+    /// Finish the job an earlier run's --report describes (after a kill, a crash, a
+    /// stop): skip every record that report shows written with the same id and content,
+    /// send the rest, and append their lines to that report.
+    #[arg(long, value_name = "REPORT", conflicts_with_all = ["report", "dry_run"])]
+    pub resume: Option<PathBuf>,
+
     /// Progress display on stderr.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,

@@ -122,6 +122,8 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
                 empty_cells: EmptyCells::Skip,
             },
             report: Some(dir.join(report)),
+            resume: None,
+            id_property: ID_PROPERTY.to_owned(),
             failed: Some(dir.join(failed)),
             progress,
             label: label.to_owned(),

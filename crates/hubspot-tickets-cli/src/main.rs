@@ -10,6 +10,7 @@ mod exit;
 mod input;
 mod output;
 mod progress;
+mod resume;
 mod sample;
 mod signals;
 mod summary;
@@ -280,11 +281,33 @@ async fn run_upsert(args: UpsertArgs) -> Result<u8, Failure> {
         .build()
         .map_err(|e| Failure::usage(e.to_string()))?;
 
+    // --resume: the earlier report says what is written already; this run appends to it.
+    let resume = match &args.resume {
+        Some(path) => {
+            let loaded = resume::load(path, &args.id_property).map_err(Failure::usage)?;
+            if loaded.cut_last_line {
+                eprint_line(&format!(
+                    "--resume {}: its last line was cut (the run was killed while writing it); that record is sent again",
+                    path.display()
+                ));
+            }
+            eprint_line(&format!(
+                "--resume {}: {} line(s), {} record(s) written before: those are skipped if unchanged",
+                path.display(),
+                loaded.lines,
+                loaded.resume.len()
+            ));
+            Some(std::sync::Arc::new(loaded.resume))
+        }
+        None => None,
+    };
     let config = upsert::RunConfig {
         source: source.clone(),
         format: args.format,
         parse: parse_options(&args, args.failed.is_some()),
-        report: args.report.clone(),
+        report: args.resume.clone().or_else(|| args.report.clone()),
+        resume,
+        id_property: args.id_property.clone(),
         failed: args.failed.clone(),
         progress: args.progress.resolve(),
         label: "upsert".to_owned(),

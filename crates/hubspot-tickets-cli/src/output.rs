@@ -6,7 +6,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use hubspot_tickets::ErrorKind;
+use hubspot_tickets::{ErrorKind, Fingerprint};
 use serde::Serialize;
 
 use crate::input::{Format, Raw};
@@ -53,6 +53,9 @@ pub struct ReportLine<'a> {
     /// HubSpot's record id (`hs_object_id`), when written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub object_id: Option<&'a str>,
+    /// What the record wrote (for `--resume`), when it was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Fingerprint>,
     /// What went wrong, in the facade's one spelling (`validation`, `transport`,
     /// `invalid_input`...).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,6 +82,7 @@ impl<'a> ReportLine<'a> {
             id,
             outcome,
             object_id: None,
+            fingerprint: None,
             error_kind: None,
             error_category: None,
             error_message: None,
@@ -115,6 +119,20 @@ impl ReportWriter {
     /// Creates (truncates) the file.
     pub fn create(path: &Path) -> io::Result<ReportWriter> {
         let file = File::create(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        Ok(ReportWriter {
+            file,
+            buf: Vec::with_capacity(REPORT_BUFFER),
+            path: path.to_owned(),
+            synced: Instant::now(),
+        })
+    }
+
+    /// Opens an existing report to add lines at its end (`--resume`).
+    pub fn append(path: &Path) -> io::Result<ReportWriter> {
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         Ok(ReportWriter {
             file,

@@ -56,6 +56,9 @@ pub struct Counters {
     pub invalid: AtomicU64,
     /// The whole input has been read: the total is exact.
     pub input_done: AtomicBool,
+    /// Records `--resume` skipped: written before with the same content, or superseded
+    /// by a later record with the same id that was.
+    pub skipped: AtomicU64,
     _gap: CacheLineGap,
     /// Outcomes received.
     pub created: AtomicU64,
@@ -85,6 +88,7 @@ impl Counters {
             + Self::get(&self.failed)
             + Self::get(&self.not_attempted)
             + Self::get(&self.invalid)
+            + Self::get(&self.skipped)
     }
 
     /// The number of records in the input: exact once it is read, else estimated from

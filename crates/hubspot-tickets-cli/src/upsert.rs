@@ -16,8 +16,8 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use hubspot_tickets::generated::types::TicketUpsertInput;
 use hubspot_tickets::{
-    CancellationToken, Client, ErrorKind, Failure, MAX_BATCH, Outcome, Progress, RecordOutcome,
-    TicketInput,
+    CancellationToken, Client, ErrorKind, Failure, Fingerprint, MAX_BATCH, Outcome, Progress,
+    RecordOutcome, Resume, TicketInput,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -44,8 +44,12 @@ pub struct RunConfig {
     pub format: Option<Format>,
     /// Parsing options.
     pub parse: ParseOptions,
-    /// `--report`.
+    /// `--report` (or the `--resume` report, appended to).
     pub report: Option<PathBuf>,
+    /// `--resume`: what the earlier run wrote; its report is `report`, appended to.
+    pub resume: Option<Arc<Resume>>,
+    /// The run's `idProperty` (records' fingerprints include it).
+    pub id_property: String,
     /// `--failed`.
     pub failed: Option<PathBuf>,
     /// Progress display (resolved).
@@ -86,6 +90,8 @@ pub enum SetupError {
 
 struct Pending {
     line: u64,
+    /// What the record writes, when a report is kept.
+    fingerprint: Option<Fingerprint>,
     /// The id, for a record whose answer never comes (the run quit).
     id: Box<str>,
     raw: Option<Raw>,
@@ -236,6 +242,9 @@ struct Feed {
     /// Whether the rest of the input is read (and reported not sent) after a signal: yes
     /// for a file, which ends; no for standard input, which may never end.
     drain_after_signal: bool,
+    /// The `idProperty` to fingerprint records with, when a report is kept.
+    fingerprint_with: Option<String>,
+    resume: Option<Arc<Resume>>,
     finished: bool,
 }
 
@@ -255,6 +264,8 @@ impl Feed {
             position: 0,
             why_not_sent: None,
             drain_after_signal: config.source.size().is_some(),
+            fingerprint_with: config.report.is_some().then(|| config.id_property.clone()),
+            resume: config.resume.clone(),
             finished: false,
         })
     }
@@ -337,10 +348,25 @@ impl Iterator for Feed {
                 shared.not_sent(rec.line, Some(&rec.id), rec.raw.as_ref(), why);
                 continue;
             }
+            let fingerprint = self
+                .fingerprint_with
+                .as_deref()
+                .map(|p| Fingerprint::of_parts(p, &rec.id, &rec.properties));
+            // Resuming: a record written before (or superseded by a later one written
+            // before) is not sent again; the earlier report already has its line.
+            if let (Some(resume), Some(fp)) = (&self.resume, fingerprint)
+                && !resume
+                    .decide_fingerprint(None, &rec.id, fp, rec.line)
+                    .is_send()
+            {
+                shared.counters.skipped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             lock(&shared.pending).insert(
                 self.position,
                 Pending {
                     line: rec.line,
+                    fingerprint,
                     id: rec.id.as_str().into(),
                     raw: rec.raw,
                 },
@@ -453,9 +479,12 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
     }
     if let Some(path) = &config.report {
         check_output_path("--report", path, &config.source)?;
-        outputs.report = Some(
-            ReportWriter::create(path).map_err(|e| SetupError::Output(format!("--report {e}")))?,
-        );
+        let report = if config.resume.is_some() {
+            ReportWriter::append(path)
+        } else {
+            ReportWriter::create(path)
+        };
+        outputs.report = Some(report.map_err(|e| SetupError::Output(format!("--report {e}")))?);
     }
     let counters = Arc::new(Counters::default());
     let shared = Arc::new(Shared {
@@ -607,6 +636,7 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
         failed: get(&counters.failed),
         not_attempted: get(&counters.not_attempted),
         invalid: get(&counters.invalid),
+        skipped: get(&counters.skipped),
         requests: snapshot.requests,
         retries: snapshot.retries,
         rate_limited: snapshot.rate_limited,
@@ -689,9 +719,9 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
 
 fn handle_outcome(shared: &Shared, reasons: &mut StopReasons, o: RecordOutcome) {
     let pending = lock(&shared.pending).remove(&o.position);
-    let (line, raw) = match &pending {
-        Some(p) => (p.line, p.raw.as_ref()),
-        None => (0, None),
+    let (line, raw, fingerprint) = match &pending {
+        Some(p) => (p.line, p.raw.as_ref(), p.fingerprint),
+        None => (0, None, None),
     };
     let c = &shared.counters;
     let (kind, object_id, failure) = match &o.outcome {
@@ -720,6 +750,9 @@ fn handle_outcome(shared: &Shared, reasons: &mut StopReasons, o: RecordOutcome) 
     let message = failure.map(|f| crate::redact(&f.message));
     let mut report = ReportLine::new(line, Some(&o.id), kind);
     report.object_id = object_id;
+    if object_id.is_some() {
+        report.fingerprint = fingerprint;
+    }
     if let Some(f) = failure {
         reasons.see(f);
         report.error_kind = Some(f.kind);

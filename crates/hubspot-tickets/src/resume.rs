@@ -47,6 +47,19 @@ impl Fingerprint {
     }
 }
 
+impl serde::Serialize for Fingerprint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Fingerprint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:016x}", self.0)
@@ -180,13 +193,26 @@ impl Resume {
 
     /// Whether to send `input`, found at `position` in the input, again.
     pub fn decide(&self, input: &TicketInput, position: u64) -> Decision {
-        let Some(w) = self
-            .written
-            .get(&self.key(input.get_id_property(), input.id()))
-        else {
+        self.decide_fingerprint(
+            input.get_id_property(),
+            input.id(),
+            Fingerprint::of(input, &self.default_id_property),
+            position,
+        )
+    }
+
+    /// [`decide`](Self::decide) for a record given by its id and fingerprint.
+    pub fn decide_fingerprint(
+        &self,
+        id_property: Option<&str>,
+        id: &str,
+        fingerprint: Fingerprint,
+        position: u64,
+    ) -> Decision {
+        let Some(w) = self.written.get(&self.key(id_property, id)) else {
             return Decision::Send;
         };
-        if w.fingerprint == Fingerprint::of(input, &self.default_id_property) {
+        if w.fingerprint == fingerprint {
             Decision::AlreadyWritten
         } else if w.position > position {
             Decision::Superseded
