@@ -367,3 +367,130 @@ fn a_killed_strict_run_leaves_no_spool_file() {
     let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+fn count_requests(emu: &Emu) -> u64 {
+    emu.emulator().stats().requests
+}
+
+/// Killed with SIGKILL half way, `--resume` finishes the job: every record ends written
+/// once, and the resumed part costs no more requests than its records need plus the
+/// batches that were in flight at the kill.
+#[cfg(unix)]
+#[test]
+fn sigkill_then_resume_finishes_the_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 3000;
+    let input = csv_input(dir.path(), n);
+    let emu = start(EmulatorConfig::default().without_rate_limits());
+    let report_path = dir.path().join("r.jsonl");
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
+        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
+        .env_remove("RUST_LOG")
+        .args(upsert_args(emu.url()))
+        .args(["--rate-limit", "6/1s", "--concurrency", "2"])
+        .arg(&input)
+        .arg("--report")
+        .arg(&report_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while emu.count() < n / 3 {
+        assert!(t0.elapsed() < Duration::from_secs(60), "too slow");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let requests_before = count_requests(&emu);
+
+    // Whole lines only, each written record with its fingerprint.
+    let text = std::fs::read_to_string(&report_path).unwrap();
+    assert!(text.is_empty() || text.ends_with('\n'));
+    let first = report(&report_path);
+    let confirmed = first
+        .iter()
+        .filter(|v| v["outcome"] == "created")
+        .inspect(|v| assert!(v["fingerprint"].is_string(), "{v}"))
+        .count();
+    assert!(confirmed > 0 && confirmed < n, "{confirmed}");
+
+    let out = cli(emu.url())
+        .args(["--rate-limit", "off", "--concurrency", "2", "--resume"])
+        .arg(&report_path)
+        .arg(&input)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(emu.count(), n);
+    assert!(emu.emulator().stats().duplicate_creates.is_empty());
+    let resumed = n - confirmed;
+    let requests = count_requests(&emu) - requests_before;
+    assert!(
+        requests <= resumed.div_ceil(100) as u64 + 2,
+        "{requests} requests for {resumed} records"
+    );
+    // The report, appended to, now has every line's last outcome written.
+    let all = report(&report_path);
+    assert_eq!(all.len(), first.len() + resumed);
+    let mut last = std::collections::HashMap::new();
+    for v in &all {
+        last.insert(
+            v["line"].as_u64().unwrap(),
+            v["outcome"].as_str().unwrap().to_owned(),
+        );
+    }
+    assert_eq!(last.len(), n);
+    assert!(last.values().all(|o| o == "created" || o == "updated"));
+}
+
+/// Resuming trusts the report only where it still matches: a cut last line is dropped
+/// (and said so), and records whose content changed since are sent again.
+#[test]
+fn resume_sends_again_what_the_report_no_longer_vouches_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 250;
+    let input = csv_input(dir.path(), n);
+    let emu = start(EmulatorConfig::default().without_rate_limits());
+    let report_path = dir.path().join("r.jsonl");
+    cli(emu.url())
+        .arg(&input)
+        .arg("--report")
+        .arg(&report_path)
+        .assert()
+        .code(0);
+    // A cut line at the end, as a kill in mid-write leaves it.
+    let mut text = std::fs::read_to_string(&report_path).unwrap();
+    text.push_str("{\"line\":99,\"id\":\"R-9");
+    std::fs::write(&report_path, &text).unwrap();
+    // Two records changed since.
+    let changed = std::fs::read_to_string(&input)
+        .unwrap()
+        .replace("R-7,ticket 7,", "R-7,ticket 7 edited,")
+        .replace("R-200,ticket 200,", "R-200,ticket 200 edited,");
+    std::fs::write(&input, changed).unwrap();
+    let requests_before = count_requests(&emu);
+
+    let out = cli(emu.url())
+        .arg("--resume")
+        .arg(&report_path)
+        .arg(&input)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("last line was cut"), "{stderr}");
+    assert_eq!(count_requests(&emu) - requests_before, 1);
+    let all = report(&report_path);
+    assert_eq!(all.len(), n + 2, "whole lines: the cut one is gone");
+    let resent: Vec<&str> = all[n..].iter().map(|v| v["id"].as_str().unwrap()).collect();
+    assert_eq!(resent, ["R-7", "R-200"]);
+    assert!(all[n..].iter().all(|v| v["outcome"] == "updated"));
+    let stored = emu
+        .emulator()
+        .store()
+        .get_by_unique("external_ticket_id", "R-7")
+        .unwrap();
+    assert_eq!(stored.properties["subject"], "ticket 7 edited");
+}
