@@ -192,6 +192,10 @@ pub use limiter::{RateLimitHeaders, RateLimitStatus};
 pub use outcomes::progress::{Progress, ProgressSnapshot};
 pub use outcomes::{BatchOutcome, Outcome, RecordOutcome};
 pub use records::{IntoPropertyValue, MAX_ID_LEN, NoneAs, TicketInput, to_properties};
+pub use records::{
+    JsonRecordError, JsonRecordErrorKind, MAX_PROPERTY_NAME_CHARS, MAX_VALUE_CHARS, check_id,
+    check_property_name, check_property_value,
+};
 pub use secret::AccessToken;
 
 /// The generated progenitor client crate.
