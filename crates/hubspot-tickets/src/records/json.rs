@@ -27,9 +27,9 @@ pub struct JsonRecordError {
 pub enum JsonRecordErrorKind {
     /// Not JSON, or not a JSON object.
     Syntax,
-    /// No key holds the id (flat form), or no `id` (nested form).
+    /// No key named `id_key` holds the id (flat form): the caller may name another key.
     MissingId,
-    /// The id is blank, or not a string or an integer.
+    /// The id is blank, not a string or an integer, or missing from the nested form.
     Id,
     /// A property's name or value breaks a rule, or a property appears twice.
     Property,
@@ -295,7 +295,7 @@ fn nested_form(entries: Entries) -> Result<TicketUpsertInput, JsonRecordError> {
     }
     let Some(id) = id else {
         return Err(JsonRecordError::new(
-            K::MissingId,
+            K::Id,
             None,
             "no 'id' next to 'properties'".to_owned(),
         ));
@@ -425,7 +425,7 @@ mod tests {
             ("flat: an invalid name", br#"{"external_ticket_id": "A", "Bad Name": "x"}"#, Refused(K::Property, Some("A"), "invalid property name 'Bad Name'")),
             ("nested", br#"{"id": "B", "properties": {"subject": "Hi"}, "objectWriteTraceId": "t-1", "idProperty": "ext"}"#, Input("B", &[("subject", "Hi")], Some("t-1"), Some("ext"))),
             ("nested: an empty trace id is none", br#"{"properties": {}, "id": 7, "objectWriteTraceId": ""}"#, Input("7", &[], None, None)),
-            ("nested: no id", br#"{"properties": {"a": "b"}}"#, Refused(K::MissingId, None, "no 'id' next to 'properties'")),
+            ("nested: no id", br#"{"properties": {"a": "b"}}"#, Refused(K::Id, None, "no 'id' next to 'properties'")),
             ("nested: an id that is a list", br#"{"id": ["B"], "properties": {}}"#, Refused(K::Id, None, "'id' must be a string or an integer, not a list")),
             ("nested: a blank id", br#"{"id": " ", "properties": {}}"#, Refused(K::Id, None, "empty id")),
             ("nested: 'properties' twice", br#"{"id": "B", "properties": {"a": "1"}, "properties": {"a": "2"}}"#, Refused(K::Key, Some("B"), "key 'properties' appears twice")),
