@@ -4,6 +4,11 @@
 //! record: a [`Record`] ready to send, or a [`BadRecord`] with the line number and the
 //! reason. Memory does not grow with the size of the input. A [`InputError`] is fatal
 //! (unreadable file, CSV header without the id column, a JSON array that is not one).
+//!
+//! The rules on values, names and ids are the facade's, not this file's: a JSON record
+//! goes through [`TicketInput::from_json_record`], CSV names, cells and ids through
+//! [`check_property_name`], [`check_property_value`] and [`check_id`]. What stays here is
+//! the input formats themselves: framing, line numbers, and what an empty CSV cell means.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,19 +16,12 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use hubspot_tickets::{
+    JsonRecordErrorKind, TicketInput, check_id, check_property_name, check_property_value,
+};
 
 /// How big the read buffer is; records longer than this still work (buffers grow).
 const READ_BUFFER: usize = 128 * 1024;
-
-/// HubSpot's internal property names: at most 100 characters.
-const MAX_PROPERTY_NAME: usize = 100;
-
-/// HubSpot stores at most this many characters in a property value.
-pub const MAX_VALUE_CHARS: usize = 65_536;
-
-/// The largest integer an `f64` holds exactly (2^53).
-const MAX_EXACT_F64: f64 = 9_007_199_254_740_992.0;
 
 /// Input file formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -255,74 +253,6 @@ fn sniff(reader: &mut BoxRead) -> io::Result<Format> {
             _ => Format::Csv,
         },
     )
-}
-
-/// The bytes allowed in an internal property name: `a`-`z`, `0`-`9`, `_`.
-static NAME_BYTES: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_';
-        b += 1;
-    }
-    t
-};
-
-/// Checks a HubSpot internal property name: a lowercase letter first, then lowercase
-/// letters, digits and `_`, at most 100 characters.
-pub fn check_property_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("empty property name".to_owned());
-    }
-    if name.len() > MAX_PROPERTY_NAME {
-        return Err(format!(
-            "property name '{}...' is longer than {MAX_PROPERTY_NAME} characters",
-            truncate(name, 40)
-        ));
-    }
-    let bytes = name.as_bytes();
-    // One table lookup a byte: every name of every record passes here.
-    let valid = bytes.first().is_some_and(u8::is_ascii_lowercase)
-        && bytes.iter().all(|&b| NAME_BYTES[usize::from(b)]);
-    if valid {
-        return Ok(());
-    }
-    let lower = name.trim().to_ascii_lowercase();
-    let hint = if lower != name && check_property_name(&lower).is_ok() {
-        format!(" (did you mean '{lower}'?)")
-    } else {
-        String::new()
-    };
-    Err(format!(
-        "invalid property name '{}': HubSpot internal names start with a lowercase letter \
-         and hold only lowercase letters, digits and '_'{hint}",
-        truncate(name, 60).escape_debug()
-    ))
-}
-
-fn truncate(s: &str, max_chars: usize) -> &str {
-    match s.char_indices().nth(max_chars) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
-}
-
-fn check_value(name: &str, value: &str) -> Result<(), String> {
-    if value.len() > MAX_VALUE_CHARS && value.chars().count() > MAX_VALUE_CHARS {
-        return Err(format!(
-            "property '{name}': the value is longer than HubSpot's {MAX_VALUE_CHARS} characters"
-        ));
-    }
-    Ok(())
-}
-
-fn check_id(id: &str) -> Result<(), String> {
-    if id.trim().is_empty() {
-        Err("empty id".to_owned())
-    } else {
-        Ok(())
-    }
 }
 
 /// A streaming reader of input records, whatever the format.
@@ -714,8 +644,8 @@ impl CsvState {
                     Some(id),
                 );
             };
-            if let Err(e) = check_value(column, value) {
-                return bad(e, raw, Some(id));
+            if let Err(e) = check_property_value(value) {
+                return bad(format!("property '{column}': {e}"), raw, Some(id));
             }
             properties.insert(column.clone(), value.to_owned());
         }
@@ -966,286 +896,36 @@ impl JsonArrayState {
 // ---------------------------------------------------------------------------------------
 // JSON objects to records
 
-/// A JSON value as the CLI sees it: a HubSpot string value, an object, or a value that
-/// cannot become a property value (kept as the reason).
-#[derive(Debug)]
-enum JValue {
-    Str(String),
-    Object(Vec<(String, JValue)>),
-    Invalid(&'static str),
-}
-
-impl<'de> Deserialize<'de> for JValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(JValueVisitor)
-    }
-}
-
-struct JValueVisitor;
-
-fn f64_to_string(v: f64) -> Result<String, &'static str> {
-    if !v.is_finite() {
-        return Err("not a finite number");
-    }
-    if v.fract() == 0.0 && v.abs() > MAX_EXACT_F64 {
-        return Err("integer too large to keep exactly: write it as a JSON string");
-    }
-    Ok(v.to_string())
-}
-
-impl<'de> Visitor<'de> for JValueVisitor {
-    type Value = JValue;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<JValue, E> {
-        Ok(JValue::Str(if v { "true" } else { "false" }.to_owned()))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<JValue, E> {
-        Ok(JValue::Str(v.to_string()))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<JValue, E> {
-        Ok(JValue::Str(v.to_string()))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<JValue, E> {
-        Ok(match f64_to_string(v) {
-            Ok(s) => JValue::Str(s),
-            Err(e) => JValue::Invalid(e),
-        })
-    }
-    fn visit_str<E>(self, v: &str) -> Result<JValue, E> {
-        Ok(JValue::Str(v.to_owned()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<JValue, E> {
-        Ok(JValue::Str(v))
-    }
-    fn visit_unit<E>(self) -> Result<JValue, E> {
-        // `null` clears the property, which HubSpot spells "".
-        Ok(JValue::Str(String::new()))
-    }
-    fn visit_none<E>(self) -> Result<JValue, E> {
-        Ok(JValue::Str(String::new()))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<JValue, A::Error> {
-        // Multiple-checkbox values: scalars joined with ';'.
-        let mut joined = String::new();
-        let mut invalid = None;
-        let mut first = true;
-        while let Some(element) = seq.next_element::<JValue>()? {
-            match element {
-                JValue::Str(s) => {
-                    if s.contains(';') {
-                        invalid.get_or_insert("a list element contains ';', the separator");
-                    }
-                    if !first {
-                        joined.push(';');
-                    }
-                    first = false;
-                    joined.push_str(&s);
-                }
-                JValue::Object(_) => {
-                    invalid.get_or_insert("a list may hold only strings, numbers and booleans");
-                }
-                JValue::Invalid(e) => {
-                    invalid.get_or_insert(e);
-                }
-            }
-        }
-        Ok(match invalid {
-            Some(e) => JValue::Invalid(e),
-            None => JValue::Str(joined),
-        })
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JValue, A::Error> {
-        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8));
-        while let Some((k, v)) = map.next_entry::<String, JValue>()? {
-            entries.push((k, v));
-        }
-        Ok(JValue::Object(entries))
-    }
-}
-
-/// Parses one JSON object (a JSON line or array element) into an [`Item`].
+/// Parses one JSON object (a JSON line or array element) into an [`Item`], by the
+/// facade's rules ([`TicketInput::from_json_record`]).
 fn parse_json_record(text: &[u8], line: u64, opts: &ParseOptions) -> Item {
-    let raw = || opts.keep_raw.then(|| Raw::Text(text.to_vec()));
-    let bad = |reason: String, id: Option<String>| {
-        Item::Bad(BadRecord {
-            line,
-            id,
-            reason,
-            raw: raw(),
-        })
-    };
-    // One UTF-8 check of the whole record, then serde_json's `str` reader, which skips
-    // the check it would otherwise make on every string; on bad UTF-8 the slice reader
-    // says where it is.
-    let parsed = match std::str::from_utf8(text) {
-        Ok(text) => serde_json::from_str::<JValue>(text),
-        Err(_) => serde_json::from_slice::<JValue>(text),
-    };
-    let value = match parsed {
-        Ok(v) => v,
-        Err(e) => return bad(json_error_reason(&e), None),
-    };
-    let JValue::Object(entries) = value else {
-        return bad("expected a JSON object".to_owned(), None);
-    };
-    let nested = entries
-        .iter()
-        .any(|(k, v)| k == "properties" && matches!(v, JValue::Object(_)));
-    let result = if nested {
-        nested_record(entries)
-    } else {
-        flat_record(entries, &opts.id_column)
-    };
-    match result {
-        Ok((id, properties, trace_id)) => Item::Good(Record {
-            line,
-            id,
-            properties,
-            trace_id,
-            raw: raw(),
-        }),
-        Err((reason, id)) => bad(reason, id),
-    }
-}
-
-type Parsed = (String, BTreeMap<String, String>, Option<String>);
-type Refusal = (String, Option<String>);
-
-/// Checks one property and adds it to `properties` (names are checked for repeats by
-/// [`into_map`] once the record is complete).
-fn insert_property(
-    properties: &mut Vec<(String, String)>,
-    name: String,
-    value: JValue,
-    id: &str,
-) -> Result<(), Refusal> {
-    let refuse = |reason: String| (reason, Some(id.to_owned()));
-    check_property_name(&name).map_err(refuse)?;
-    let value = match value {
-        JValue::Str(s) => s,
-        JValue::Object(_) => {
-            return Err(refuse(format!(
-                "property '{name}': an object is not a property value"
-            )));
+    let raw = opts.keep_raw.then(|| Raw::Text(text.to_vec()));
+    match TicketInput::from_json_record(text, &opts.id_column) {
+        Ok(input) => {
+            // `idProperty` is set once for the whole run by --id-property: a record's own
+            // is not used, as before.
+            let input = input.into_generated();
+            Item::Good(Record {
+                line,
+                id: input.id,
+                properties: input.properties,
+                trace_id: input.object_write_trace_id,
+                raw,
+            })
         }
-        JValue::Invalid(e) => return Err(refuse(format!("property '{name}': {e}"))),
-    };
-    check_value(&name, &value).map_err(refuse)?;
-    properties.push((name, value));
-    Ok(())
-}
-
-/// The map of a record's properties, refused when a name appears twice. Sorting the
-/// few pairs and building the map in one go costs a fraction of inserting them one by
-/// one, and every record of a run passes here.
-fn into_map(
-    mut properties: Vec<(String, String)>,
-    id: &str,
-) -> Result<BTreeMap<String, String>, Refusal> {
-    properties.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    if let Some(pair) = properties.windows(2).find(|w| w[0].0 == w[1].0) {
-        return Err((
-            format!("property '{}' appears twice", pair[0].0),
-            Some(id.to_owned()),
-        ));
-    }
-    Ok(properties.into_iter().collect())
-}
-
-/// `{"external_ticket_id": "ZD-1", "subject": "...", ...}`.
-fn flat_record(mut entries: Vec<(String, JValue)>, id_key: &str) -> Result<Parsed, Refusal> {
-    // The id is moved out of its entry rather than copied; the entry's key stays, so a
-    // second id key is still caught below.
-    let id = entries.iter_mut().find_map(|(k, v)| match v {
-        JValue::Str(s) if k == id_key => Some(std::mem::take(s)),
-        _ => None,
-    });
-    let Some(id) = id else {
-        let reason = if entries.iter().any(|(k, _)| k == id_key) {
-            format!("the id '{id_key}' must be a string or a number")
-        } else {
-            format!(
-                "no '{id_key}' key holds the id (use --id-column, or the {{\"id\", \"properties\"}} form)"
-            )
-        };
-        return Err((reason, None));
-    };
-    check_id(&id).map_err(|e| (e, None))?;
-    let mut properties = Vec::with_capacity(entries.len());
-    let mut seen_id = false;
-    for (k, v) in entries {
-        if k == id_key {
-            if seen_id {
-                return Err((format!("key '{k}' appears twice"), Some(id)));
+        Err(e) => {
+            let missing_id = e.kind() == JsonRecordErrorKind::MissingId;
+            let (id, mut reason) = e.into_parts();
+            if missing_id {
+                reason.push_str(" (use --id-column, or the {\"id\", \"properties\"} form)");
             }
-            seen_id = true;
-            continue;
+            Item::Bad(BadRecord {
+                line,
+                id,
+                reason,
+                raw,
+            })
         }
-        insert_property(&mut properties, k, v, &id)?;
-    }
-    let properties = into_map(properties, &id)?;
-    Ok((id, properties, None))
-}
-
-/// `{"id": "ZD-1", "properties": {...}, "objectWriteTraceId": "..."}`.
-fn nested_record(entries: Vec<(String, JValue)>) -> Result<Parsed, Refusal> {
-    let mut id = None;
-    let mut props = None;
-    let mut trace = None;
-    for (k, v) in entries {
-        match (k.as_str(), v) {
-            ("id", JValue::Str(s)) => id = Some(s),
-            ("id", _) => return Err(("'id' must be a string or a number".to_owned(), None)),
-            ("properties", JValue::Object(p)) => props = Some(p),
-            ("objectWriteTraceId", JValue::Str(s)) => trace = Some(s).filter(|s| !s.is_empty()),
-            ("objectWriteTraceId", _) => {
-                return Err(("'objectWriteTraceId' must be a string".to_owned(), id));
-            }
-            // `idProperty` is set once for the whole run by --id-property.
-            ("idProperty", _) => {}
-            (other, _) => {
-                return Err((
-                    format!(
-                        "unexpected key '{other}' next to 'properties' (expected only id, \
-                         properties, objectWriteTraceId)"
-                    ),
-                    id,
-                ));
-            }
-        }
-    }
-    let Some(id) = id else {
-        return Err(("no 'id' next to 'properties'".to_owned(), None));
-    };
-    check_id(&id).map_err(|e| (e, None))?;
-    let props = props.unwrap_or_default();
-    let mut properties = Vec::with_capacity(props.len());
-    for (k, v) in props {
-        insert_property(&mut properties, k, v, &id)?;
-    }
-    let properties = into_map(properties, &id)?;
-    Ok((id, properties, trace))
-}
-
-/// serde_json's message without its "at line L column C" (positions are relative to the
-/// record; the caller reports the record's own line).
-fn json_error_reason(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    let message = match text.rsplit_once(" at line ") {
-        Some((m, _)) => m,
-        None => text.as_str(),
-    };
-    if e.line() > 1 {
-        format!(
-            "invalid JSON: {message} (line {} of the record, column {})",
-            e.line(),
-            e.column()
-        )
-    } else {
-        format!("invalid JSON: {message} (column {})", e.column())
     }
 }
 
@@ -1441,33 +1121,44 @@ mod tests {
             r#"{"id":"F","properties":{"a":"b"},"createdAt":"2024-01-01"}"#,
             r#"{"external_ticket_id":"  "}"#,
             r#"{"external_ticket_id":"G","tags":["x;y"]}"#,
+            r#"{"external_ticket_id":["LI-7"],"subject":"a list is no id"}"#,
+            r#"{"id":"I","properties":{"a":"1"},"properties":{"a":"2"}}"#,
+            r#"{"external_ticket_id":"J","tags":["a",[]]}"#,
             r#"{"external_ticket_id":"H","subject":"still read"}"#,
         ]
         .join("\n");
         let (_, items) = read_all(&text, Some(Format::Jsonl), opts());
-        assert_eq!(items.len(), 11);
+        assert_eq!(items.len(), 14);
         assert_eq!(good(&items[0]).line, 1);
-        let reasons: Vec<(u64, String)> = items[1..10]
+        let reasons: Vec<(u64, String)> = items[1..13]
             .iter()
             .map(|i| (bad(i).line, bad(i).reason.clone()))
             .collect();
         let expect = [
             (2, "invalid JSON: EOF while parsing"),
             (3, "no 'external_ticket_id' key"),
-            (4, "property 'nested': an object is not a property value"),
+            (4, "property 'nested': a nested object cannot be sent"),
             (5, "invalid property name 'Bad Name'"),
             (6, "integer too large"),
             (7, "expected a JSON object"),
             (8, "unexpected key 'createdAt'"),
             (9, "empty id"),
             (10, "contains ';'"),
+            (
+                11,
+                "the id 'external_ticket_id' must be a string or an integer, not a list",
+            ),
+            (12, "key 'properties' appears twice"),
+            (13, "property 'tags': a nested list cannot be sent"),
         ];
         for ((line, reason), (eline, ereason)) in reasons.iter().zip(expect) {
             assert_eq!(*line, eline);
             assert!(reason.contains(ereason), "line {line}: {reason}");
         }
+        assert_eq!(reasons.len(), expect.len());
         assert_eq!(bad(&items[3]).id.as_deref(), Some("C"));
-        assert_eq!(good(&items[10]).line, 11);
+        assert_eq!(bad(&items[11]).id.as_deref(), Some("I"));
+        assert_eq!(good(&items[13]).line, 14);
     }
 
     #[test]
@@ -1520,18 +1211,84 @@ mod tests {
         );
     }
 
+    /// CPU per record of reading JSON Lines (`cargo test --release -- --ignored
+    /// json_parse_cpu --nocapture`): 200,000 generated records, the median of 5 runs,
+    /// for records shaped like bench/compare's (8 string properties) and for records
+    /// mixing every value type. Measures this thread's CPU time, not wall time.
     #[test]
-    fn property_names() {
-        assert!(check_property_name("hs_ticket_priority").is_ok());
-        assert!(check_property_name("a1").is_ok());
-        assert!(check_property_name("1a").is_err());
-        assert!(check_property_name("_a").is_err());
-        assert!(check_property_name(&"a".repeat(101)).is_err());
-        assert!(check_property_name("Sub-ject").is_err());
-        assert!(
-            check_property_name("Subject")
-                .unwrap_err()
-                .contains("'subject'")
-        );
+    #[ignore = "a measurement, run on demand in release"]
+    fn json_parse_cpu() {
+        fn thread_cpu_ns() -> u128 {
+            // First field of schedstat: nanoseconds this thread ran.
+            std::fs::read_to_string("/proc/thread-self/schedstat")
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0)
+        }
+        let records: usize = std::env::var("PARSE_RECORDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200_000);
+        let runs: usize = std::env::var("PARSE_RUNS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5);
+        let strings: String = (0..records)
+            .map(|i| {
+                format!(
+                    "{{\"external_ticket_id\":\"BENCH-{i:08}\",\"subject\":\"Printer on floor {} jams again\",\"content\":\"Customer reports that the printer on floor {} jams on every second page since the last firmware update.\",\"hs_pipeline\":\"0\",\"hs_pipeline_stage\":\"{}\",\"hs_ticket_priority\":\"{}\",\"hs_ticket_category\":\"PRODUCT_ISSUE\",\"source_system\":\"zendesk\"}}\n",
+                    i % 9,
+                    i % 9,
+                    1 + i % 4,
+                    ["LOW", "MEDIUM", "HIGH"][i % 3]
+                )
+            })
+            .collect();
+        let mixed: String = (0..records)
+            .map(|i| {
+                format!(
+                    "{{\"external_ticket_id\":{i},\"subject\":\"Ticket {i}\",\"hs_pipeline_stage\":{},\"score\":{}.25,\"is_escalated\":{},\"closed_date\":null,\"tags\":[\"printer\",\"floor-{}\",{}],\"hubspot_owner_id\":{}}}\n",
+                    1 + i % 4,
+                    i % 100,
+                    i % 2 == 0,
+                    i % 9,
+                    i % 7,
+                    1_000_000 + i
+                )
+            })
+            .collect();
+        let only = std::env::var("PARSE_SET").unwrap_or_default();
+        for (name, text) in [("strings", &strings), ("mixed", &mixed)] {
+            if !only.is_empty() && only != name {
+                continue;
+            }
+            let mut per_record = Vec::new();
+            for _ in 0..runs {
+                let mut o = opts();
+                o.keep_raw = false;
+                let (reader, format) = open_reader(
+                    io::Cursor::new(text.as_bytes().to_vec()),
+                    Some(Format::Jsonl),
+                )
+                .expect("open");
+                let reader = Reader::new("in".to_owned(), reader, format, o).expect("reader");
+                let start = thread_cpu_ns();
+                let mut good = 0_usize;
+                for item in reader {
+                    if let Ok(Item::Good(r)) = item {
+                        good += r.properties.len();
+                    }
+                }
+                let spent = thread_cpu_ns() - start;
+                assert!(good >= records * 7, "{name}: {good}");
+                per_record.push(spent as f64 / records as f64);
+            }
+            per_record.sort_by(f64::total_cmp);
+            println!(
+                "json_parse_cpu {name}: median {:.1} ns/record over {runs} runs of {records} (all: {:?})",
+                per_record[runs / 2],
+                per_record.iter().map(|v| v.round()).collect::<Vec<_>>()
+            );
+        }
     }
 }

@@ -223,7 +223,7 @@ async fn spool_stdin() -> Result<std::fs::File, Failure> {
 }
 
 async fn run_upsert(args: UpsertArgs) -> Result<u8, Failure> {
-    input::check_property_name(&args.id_property)
+    hubspot_tickets::check_property_name(&args.id_property)
         .map_err(|e| Failure::usage(format!("--id-property: {e}")))?;
     let mut source = Source::from_arg(&args.input);
     let name = source.display_name();

@@ -197,6 +197,10 @@ pub use outcomes::progress::{Progress, ProgressSnapshot};
 pub use outcomes::summary::{BulkReport, BulkSummary};
 pub use outcomes::{BatchOutcome, Outcome, RecordOutcome};
 pub use records::{IntoPropertyValue, MAX_ID_LEN, NoneAs, TicketInput, to_properties};
+pub use records::{
+    JsonRecordError, JsonRecordErrorKind, MAX_PROPERTY_NAME_CHARS, MAX_VALUE_CHARS, check_id,
+    check_property_name, check_property_value,
+};
 pub use resume::{BadFingerprint, Decision, Fingerprint, Resume};
 pub use secret::{AccessToken, TOKEN_ENV};
 

@@ -172,9 +172,9 @@ fn table() -> Vec<Case> {
             refused(format!("Property values were not valid: Property \"{ID_PROPERTY}\" is this input's idProperty: its value \"OTHER\" differs from the input's id \"B-conflict\"")),
         ),
         case(
-            "huge property value (70,000 characters)",
+            "huge property value (70,000 characters): refused before sending, as HubSpot would",
             TicketInput::new("B-huge").property("subject", "x".repeat(70_000)),
-            refused("Property values were not valid: Property \"subject\" value is longer than 65536 characters"),
+            invalid("B-huge", "property `subject`: the value is longer than HubSpot's 65536 characters"),
         ),
         case(
             "10,000 properties on one record",

@@ -329,9 +329,11 @@ fn table() -> Vec<Case> {
                 1,
                 None,
                 "invalid",
-                "the id 'external_ticket_id' must be a string or a number",
+                "the id 'external_ticket_id' must be a string or an integer, not an object",
             )],
-            vec!["u.jsonl:1: the id 'external_ticket_id' must be a string or a number"],
+            vec![
+                "u.jsonl:1: the id 'external_ticket_id' must be a string or an integer, not an object",
+            ],
             1,
         ),
         case(
@@ -355,9 +357,11 @@ fn table() -> Vec<Case> {
                 1,
                 Some("W-1"),
                 "invalid",
-                "property 'address': an object is not a property value",
+                "property 'address': a nested object cannot be sent as a HubSpot property (values are strings)",
             )],
-            vec!["w.jsonl:1: property 'address': an object is not a property value"],
+            vec![
+                "w.jsonl:1: property 'address': a nested object cannot be sent as a HubSpot property (values are strings)",
+            ],
             1,
         ),
         case(
@@ -370,7 +374,7 @@ fn table() -> Vec<Case> {
                     1,
                     Some("X-1"),
                     "invalid",
-                    "property 'hs_ticket_category': a list may hold only strings, numbers and booleans",
+                    "property 'hs_ticket_category': a nested object cannot be sent as a HubSpot property (values are strings)",
                 ),
                 (
                     2,
@@ -379,7 +383,7 @@ fn table() -> Vec<Case> {
                     "property 'hs_ticket_category': a list element contains ';', the separator",
                 ),
             ],
-            vec!["x.jsonl:1: property 'hs_ticket_category': a list may hold"],
+            vec!["x.jsonl:1: property 'hs_ticket_category': a nested object cannot be sent"],
             2,
         ),
         case(
@@ -404,7 +408,7 @@ fn table() -> Vec<Case> {
                     3,
                     Some("Y-3"),
                     "invalid",
-                    "property 'hubspot_owner_id': integer too large to keep exactly: write it as a JSON string",
+                    "property 'hubspot_owner_id': integer too large to keep exactly (1.2345678901234567e23: floating-point numbers hold every integer only below 2^53): write it as a string",
                 ),
                 (4, Some("Y-4"), "created", ""),
             ],

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::records::serialize;
+use crate::records::values::{self, Refusal};
 
 /// The longest `id` (unique property value) the facade sends, in characters. Longer ids are
 /// reported as [`Failed`](crate::Outcome::Failed) without a request.
@@ -38,6 +39,8 @@ pub enum NoneAs {
 ///     .trace_id("import-7-line-1");
 /// assert_eq!(input.properties_map()["hs_pipeline_stage"], "1");
 /// ```
+///
+/// [`TicketInput::from_json_record`] reads one from a JSON object.
 ///
 /// A value that cannot be sent (a NaN float, a nested object) does not panic and does
 /// not stop a bulk run: the input remembers the problem and is reported
@@ -106,13 +109,19 @@ impl TicketInput {
         this
     }
 
-    /// Sets one property. Values convert with [`IntoPropertyValue`]: strings as they
-    /// are, numbers in decimal, booleans as `true`/`false`, `chrono` dates and
-    /// datetimes as epoch milliseconds, `None` as `""` (clear).
+    /// Sets one property. Values convert with [`IntoPropertyValue`], by the rules that
+    /// [`to_properties`](crate::to_properties) lists: strings as they are, numbers in
+    /// decimal, booleans as `true`/`false`, `chrono` dates and datetimes as epoch
+    /// milliseconds, `None` as `""` (clear), a `Vec` joined with `;`. A value longer
+    /// than [`MAX_VALUE_CHARS`](crate::MAX_VALUE_CHARS) characters marks the input
+    /// invalid, like any value that cannot be converted.
     #[must_use]
     pub fn property(mut self, name: impl Into<String>, value: impl IntoPropertyValue) -> Self {
         let name = name.into();
-        match value.into_property_value() {
+        let value = value
+            .into_property_value()
+            .and_then(|v| values::check_len(&v).map(|()| v).map_err(String::from));
+        match value {
             Ok(v) => {
                 self.inner.properties.insert(name, v);
             }
@@ -258,13 +267,30 @@ impl From<TicketInput> for TicketUpsertInput {
     }
 }
 
-/// A value that can be sent as a HubSpot property (always a string on the wire).
+/// A value that can be sent as a HubSpot property (always a string on the wire), by the
+/// rules that [`to_properties`](crate::to_properties) lists.
 pub trait IntoPropertyValue {
     /// The wire string, or why there is none.
     ///
     /// # Errors
     /// A short reason (e.g. "NaN cannot be sent") when the value has no representation.
     fn into_property_value(self) -> Result<String, String>;
+
+    /// The value as one item of a list (a `Vec` is a multiple-checkbox value, its items
+    /// joined with `;`): `None` when the item is left out. By default the item's
+    /// property value, refused when it holds `;`, which HubSpot would split on;
+    /// `Option` leaves `None` out and `Vec` refuses itself (lists do not nest).
+    ///
+    /// # Errors
+    /// As [`IntoPropertyValue::into_property_value`], and the item rules above.
+    fn into_list_item(self) -> Result<Option<String>, String>
+    where
+        Self: Sized,
+    {
+        let item = self.into_property_value()?;
+        values::check_item(&item)?;
+        Ok(Some(item))
+    }
 }
 
 impl IntoPropertyValue for String {
@@ -289,7 +315,7 @@ impl IntoPropertyValue for std::borrow::Cow<'_, str> {
 }
 impl IntoPropertyValue for bool {
     fn into_property_value(self) -> Result<String, String> {
-        Ok(if self { "true" } else { "false" }.to_owned())
+        Ok(values::bool_value(self).to_owned())
     }
 }
 impl IntoPropertyValue for char {
@@ -311,16 +337,12 @@ int_values!(
 );
 impl IntoPropertyValue for f64 {
     fn into_property_value(self) -> Result<String, String> {
-        serialize::float_to_string(self)
+        Ok(values::f64_value(self)?)
     }
 }
 impl IntoPropertyValue for f32 {
     fn into_property_value(self) -> Result<String, String> {
-        if self.is_finite() {
-            Ok(self.to_string())
-        } else {
-            Err(format!("{self} cannot be sent (numbers must be finite)"))
-        }
+        Ok(values::f32_value(self)?)
     }
 }
 impl<Tz: TimeZone> IntoPropertyValue for DateTime<Tz> {
@@ -351,18 +373,28 @@ impl<T: IntoPropertyValue> IntoPropertyValue for Option<T> {
             None => Ok(String::new()),
         }
     }
+    /// A `None` item is left out of its list.
+    fn into_list_item(self) -> Result<Option<String>, String> {
+        match self {
+            Some(v) => v.into_list_item(),
+            None => Ok(None),
+        }
+    }
 }
 impl<T: IntoPropertyValue> IntoPropertyValue for Vec<T> {
-    /// A multi-select value: the items joined with `;`.
+    /// A multiple-checkbox value: the items joined with `;`.
     fn into_property_value(self) -> Result<String, String> {
-        let mut out = String::new();
-        for (i, v) in self.into_iter().enumerate() {
-            if i > 0 {
-                out.push(';');
+        let mut joined = values::Joined::default();
+        for item in self {
+            if let Some(item) = item.into_list_item()? {
+                joined.push(&item)?;
             }
-            out.push_str(&v.into_property_value()?);
         }
-        Ok(out)
+        Ok(joined.finish())
+    }
+    /// Lists do not nest: HubSpot has no way to tell `[["a", "b"]]` from `["a", "b"]`.
+    fn into_list_item(self) -> Result<Option<String>, String> {
+        Err(Refusal::NestedList.into())
     }
 }
 

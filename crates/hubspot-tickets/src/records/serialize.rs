@@ -8,19 +8,37 @@ use serde::ser::{self, Impossible, Serialize};
 
 use crate::error::Error;
 use crate::records::NoneAs;
+use crate::records::values::{self, Refusal};
 
 /// Converts any `Serialize` struct or map into HubSpot's string properties.
 ///
-/// | Rust value | HubSpot value |
+/// The table is the facade's one set of value rules: [`TicketInput::property`]
+/// ([`IntoPropertyValue`]) and [`TicketInput::from_json_record`] (JSON values) follow it
+/// too, so a value gets the same answer whichever way it comes.
+///
+/// | value | HubSpot value |
 /// | --- | --- |
 /// | strings, chars, unit enum variants | as they are (variant names honour `#[serde(rename)]`) |
-/// | integers, finite floats | decimal (`3`, `-1.5`, never exponent notation) |
+/// | integers (JSON: those that fit 64 bits) | decimal, exact |
+/// | finite floats below 2^53 in magnitude (`f32`: 2^24) | decimal: the shortest digits that read back as the same float, never exponent notation (`1e-7` is `0.0000001`); `-0` is `0` |
+/// | floats at or beyond 2^53 (`f32`: 2^24) | an error: there floats skip integers, and the digits would not be the number meant (JSON `12345678901234567890123` reads as `1.2345678901234568e22`); send a string or an integer type |
+/// | NaN, ±∞ | an error |
 /// | `bool` | `"true"` / `"false"` |
 /// | `chrono::DateTime`, `NaiveDateTime` | epoch milliseconds (`NaiveDateTime` read as UTC) |
 /// | `chrono::NaiveDate` | epoch milliseconds at midnight UTC |
-/// | sequences (`Vec`, arrays, sets) of scalars | joined with `;` (multi-select) |
-/// | `None`, `()` | left out, or `""` (clear) with [`NoneAs::Clear`] |
-/// | nested structs and maps, nested lists, bytes, NaN, ±∞ | an error naming the field |
+/// | `None`, `()`, JSON `null` | here: left out, or `""` (clear) with [`NoneAs::Clear`]; `""` from [`TicketInput::property`] and in JSON records |
+/// | sequences (`Vec`, arrays, sets, JSON lists) of scalars | joined with `;` (multiple checkboxes); `None`/`null` items left out; an empty list is `""` |
+/// | a list item holding `;` | an error: HubSpot would split it in two |
+/// | nested lists; structs, maps and JSON objects inside a value; bytes; enum variants with data | an error |
+/// | a value longer than [`MAX_VALUE_CHARS`](crate::MAX_VALUE_CHARS) (65,536) characters | an error: HubSpot stores no more |
+///
+/// JSON numbers are read by `serde_json` without `arbitrary_precision`: one with a
+/// fraction or an exponent, or an integer beyond 64 bits, arrives as an `f64`, so the
+/// float rules apply to it. Its default float parsing is best effort: a number with
+/// more than 15 significant digits, or an exponent beyond ±22, may arrive one unit in
+/// the last place off (`9007199254740991.0` reads as `9007199254740990`); write such
+/// numbers as JSON strings. JSON records also have rules on names and ids, listed at
+/// [`TicketInput::from_json_record`]. Errors name the field.
 ///
 /// Dates are recognised because `chrono` (and `time`, `jiff`) serialise them through
 /// `Serializer::collect_str`; a plain `String` holding a date stays a string.
@@ -46,6 +64,10 @@ use crate::records::NoneAs;
 ///
 /// # Errors
 /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) naming the field.
+///
+/// [`TicketInput::property`]: crate::TicketInput::property
+/// [`TicketInput::from_json_record`]: crate::TicketInput::from_json_record
+/// [`IntoPropertyValue`]: crate::IntoPropertyValue
 pub fn to_properties<T: Serialize + ?Sized>(
     value: &T,
     none_as: NoneAs,
@@ -63,14 +85,6 @@ pub(crate) fn serialize_into<T: Serialize + ?Sized>(
     value
         .serialize(TopSerializer { out, none_as })
         .map_err(|e| Error::invalid_input(e.0))
-}
-
-pub(crate) fn float_to_string(v: f64) -> Result<String, String> {
-    if v.is_finite() {
-        Ok(v.to_string())
-    } else {
-        Err(format!("{v} cannot be sent (numbers must be finite)"))
-    }
 }
 
 pub(crate) fn date_millis(d: NaiveDate) -> i64 {
@@ -112,6 +126,11 @@ impl std::error::Error for SerError {}
 impl ser::Error for SerError {
     fn custom<T: Display>(msg: T) -> Self {
         Self(msg.to_string())
+    }
+}
+impl From<Refusal> for SerError {
+    fn from(r: Refusal) -> Self {
+        Self(r.to_string())
     }
 }
 
@@ -244,7 +263,15 @@ struct MapFields<'a> {
 
 impl MapFields<'_> {
     fn put<T: ?Sized + Serialize>(&mut self, key: String, value: &T) -> Result<(), SerError> {
-        match value.serialize(ValueSerializer { in_seq: false }) {
+        let value = value
+            .serialize(ValueSerializer { in_seq: false })
+            .and_then(|v| match v {
+                Some(v) => values::check_len(&v)
+                    .map(|()| Some(v))
+                    .map_err(SerError::from),
+                None => Ok(None),
+            });
+        match value {
             Ok(Some(v)) => {
                 self.out.insert(key, v);
                 Ok(())
@@ -304,10 +331,8 @@ struct ValueSerializer {
     in_seq: bool,
 }
 
-fn nested(what: &str) -> SerError {
-    SerError(format!(
-        "{what} cannot be sent as a HubSpot property (values are strings)"
-    ))
+fn nested(what: &'static str) -> SerError {
+    SerError::from(Refusal::Nested(what))
 }
 
 type V = Result<Option<String>, SerError>;
@@ -333,7 +358,7 @@ impl ser::Serializer for ValueSerializer {
     type SerializeStructVariant = Impossible<Option<String>, SerError>;
 
     fn serialize_bool(self, v: bool) -> V {
-        Ok(Some(if v { "true" } else { "false" }.to_owned()))
+        Ok(Some(values::bool_value(v).to_owned()))
     }
     // Every integer is sent as its decimal string.
     integers_as_decimal! {
@@ -342,16 +367,10 @@ impl ser::Serializer for ValueSerializer {
         serialize_u64: u64, serialize_u128: u128,
     }
     fn serialize_f32(self, v: f32) -> V {
-        if v.is_finite() {
-            Ok(Some(v.to_string()))
-        } else {
-            Err(SerError(format!(
-                "{v} cannot be sent (numbers must be finite)"
-            )))
-        }
+        Ok(Some(values::f32_value(v)?))
     }
     fn serialize_f64(self, v: f64) -> V {
-        float_to_string(v).map(Some).map_err(SerError)
+        Ok(Some(values::f64_value(v)?))
     }
     fn serialize_char(self, v: char) -> V {
         Ok(Some(v.to_string()))
@@ -398,12 +417,9 @@ impl ser::Serializer for ValueSerializer {
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Joined, SerError> {
         if self.in_seq {
-            return Err(nested("a nested list"));
+            return Err(SerError::from(Refusal::NestedList));
         }
-        Ok(Joined {
-            out: String::new(),
-            any: false,
-        })
+        Ok(Joined(values::Joined::default()))
     }
     fn serialize_tuple(self, len: usize) -> Result<Joined, SerError> {
         self.serialize_seq(Some(len))
@@ -441,20 +457,13 @@ impl ser::Serializer for ValueSerializer {
     }
 }
 
-/// A multi-select value being joined with `;`.
-struct Joined {
-    out: String,
-    any: bool,
-}
+/// A multiple-checkbox value being joined with `;`; `None` items are left out.
+struct Joined(values::Joined);
 
 impl Joined {
     fn push<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), SerError> {
         if let Some(v) = value.serialize(ValueSerializer { in_seq: true })? {
-            if self.any {
-                self.out.push(';');
-            }
-            self.out.push_str(&v);
-            self.any = true;
+            self.0.push(&v)?;
         }
         Ok(())
     }
@@ -467,7 +476,7 @@ impl ser::SerializeSeq for Joined {
         self.push(value)
     }
     fn end(self) -> V {
-        Ok(Some(self.out))
+        Ok(Some(self.0.finish()))
     }
 }
 impl ser::SerializeTuple for Joined {
@@ -477,7 +486,7 @@ impl ser::SerializeTuple for Joined {
         self.push(value)
     }
     fn end(self) -> V {
-        Ok(Some(self.out))
+        Ok(Some(self.0.finish()))
     }
 }
 impl ser::SerializeTupleStruct for Joined {
@@ -487,7 +496,7 @@ impl ser::SerializeTupleStruct for Joined {
         self.push(value)
     }
     fn end(self) -> V {
-        Ok(Some(self.out))
+        Ok(Some(self.0.finish()))
     }
 }
 
@@ -629,11 +638,20 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Below 2^53 every float is sent in decimal and reads back as itself; at or
+        /// beyond, none is sent.
         #[test]
-        fn finite_floats_round_trip(x in proptest::num::f64::NORMAL | proptest::num::f64::ZERO) {
-            let s = float_to_string(x).unwrap_or_default();
-            proptest::prop_assert!(!s.contains('e'));
-            proptest::prop_assert_eq!(s.parse::<f64>().ok(), Some(x));
+        fn finite_floats_round_trip(x in proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO) {
+            match values::f64_value(x) {
+                Ok(s) => {
+                    proptest::prop_assert!(x.abs() < 9_007_199_254_740_992.0, "{x} sent as {s}");
+                    proptest::prop_assert!(!s.contains('e'), "{s}");
+                    proptest::prop_assert_eq!(s.parse::<f64>().ok(), Some(x));
+                }
+                Err(r) => {
+                    proptest::prop_assert!(x.abs() >= 9_007_199_254_740_992.0, "{x}: {r}");
+                }
+            }
         }
     }
 }
