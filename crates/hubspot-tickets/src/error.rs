@@ -186,6 +186,8 @@ struct Details {
     retry_after: Option<Duration>,
     /// Input ids or trace ids that HubSpot's error context names.
     named: Vec<String>,
+    /// The `idProperty` a configuration refusal names.
+    refused_id_property: Option<String>,
 }
 
 struct Sentence<'a>(&'a Error);
@@ -251,6 +253,11 @@ impl Error {
         Self::new(ErrorKind::InvalidInput, message)
     }
 
+    pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
     pub(crate) fn with_status(mut self, status: u16) -> Self {
         self.status = Some(status);
         self
@@ -274,6 +281,17 @@ impl Error {
     pub(crate) fn with_retry_after(mut self, d: Option<Duration>) -> Self {
         self.details.retry_after = d;
         self
+    }
+
+    pub(crate) fn with_refused_id_property(mut self, property: Option<String>) -> Self {
+        self.details.refused_id_property = property;
+        self
+    }
+
+    /// The `idProperty` HubSpot refused as a whole (unknown, or not unique), when it
+    /// named it.
+    pub(crate) fn refused_id_property(&self) -> Option<&str> {
+        self.details.refused_id_property.as_deref()
     }
 
     pub(crate) fn with_named(mut self, named: Vec<String>) -> Self {

@@ -1,7 +1,8 @@
 //! Stopping mid-run: the daily limit, a cancel token, and dropping the outcome stream.
-//! Each stops new requests at once (no retry storm), accounts for every input (done,
-//! or `NotAttempted` and not written), and a re-run of the rest converges to exactly
-//! one ticket per record with nothing created twice.
+//! Each stops new requests at once (no retry storm), accounts for every input read
+//! (done, or `NotAttempted` and not written; reading stops with the run, and the rest
+//! stays in the caller's iterator), and a re-run of the rest converges to exactly one
+//! ticket per record with nothing created twice.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashSet;
@@ -16,21 +17,26 @@ use integration_tests::*;
 
 const WINDOW: Duration = Duration::from_millis(500);
 
-/// Every input exactly once; written ones are in the store with the reported id;
-/// not-attempted ones are not; returns the ids of the records not written.
+/// Every input read exactly once (reading stops with the run); written ones are in the
+/// store with the reported id; not-attempted ones are not; returns the records not
+/// written, those not read (from `unread`) included.
 fn check_split(
     emu: &Emulator,
     outcomes: &[RecordOutcome],
     s: &BulkSummary,
+    unread: Vec<TicketInput>,
     n: usize,
     stop: ErrorKind,
 ) -> Vec<TicketInput> {
-    assert_eq!(outcomes.len(), n);
+    let read = s.read as usize;
+    assert_eq!(read + unread.len(), n);
+    assert_eq!(outcomes.len(), read);
     let positions: HashSet<u64> = outcomes.iter().map(|o| o.position).collect();
-    assert_eq!(positions.len(), n, "every input exactly once");
+    assert_eq!(positions.len(), read, "every input read exactly once");
     assert_eq!(s.failed, 0, "{s:?}");
-    assert_eq!(s.created + s.updated + s.not_attempted, n as u64);
-    assert!(s.not_attempted > 0 && s.created > 0, "{s:?}");
+    assert_eq!(s.created + s.updated + s.not_attempted, s.read);
+    assert!(s.created > 0, "{s:?}");
+    assert!(s.not_attempted as usize + unread.len() > 0, "{s:?}");
     assert_eq!(s.stopped.as_ref().map(|f| f.kind), Some(stop));
     let mut rest = Vec::new();
     for o in outcomes {
@@ -51,6 +57,7 @@ fn check_split(
         }
     }
     assert_eq!(emu.store().count() as u64, s.created + s.updated);
+    rest.extend(unread);
     rest
 }
 
@@ -98,11 +105,13 @@ async fn daily_limit_mid_run_stops_at_once_then_the_rest_reruns_exactly() {
     )
     .await;
     let client = build(builder(&emu, 200, WINDOW).max_concurrency(concurrency));
-    let report = client.bulk_upsert_iter(tickets("DAY", 0..n)).report().await;
+    let mut input = tickets("DAY", 0..n).into_iter();
+    let report = client.bulk_upsert_iter(&mut input).report().await;
     let rest = check_split(
         &emu,
         &report.outcomes,
         &report.summary,
+        input.collect(),
         n,
         ErrorKind::RateLimitedDaily,
     );
@@ -140,8 +149,9 @@ async fn a_cancel_token_stops_new_requests_and_the_rest_reruns_exactly() {
     let client = build(builder(&emu, max, window).max_concurrency(2));
     let n = 2000;
     let token = CancellationToken::new();
+    let mut input = tickets("CAN", 0..n).into_iter();
     let mut stream = client
-        .bulk_upsert_iter(tickets("CAN", 0..n))
+        .bulk_upsert_iter(&mut input)
         .with_cancellation(token.clone())
         .outcomes();
     let mut outcomes = Vec::new();
@@ -155,7 +165,14 @@ async fn a_cancel_token_stops_new_requests_and_the_rest_reruns_exactly() {
     }
     let summary = stream.summary();
     drop(stream);
-    let rest = check_split(&emu, &outcomes, &summary, n, ErrorKind::Cancelled);
+    let rest = check_split(
+        &emu,
+        &outcomes,
+        &summary,
+        input.collect(),
+        n,
+        ErrorKind::Cancelled,
+    );
     // Requests in flight at the cancel finish; none starts after it.
     let settled = requests_settle(&emu).await;
     assert!(

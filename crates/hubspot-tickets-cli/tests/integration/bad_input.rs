@@ -408,7 +408,7 @@ fn table() -> Vec<Case> {
                     3,
                     Some("Y-3"),
                     "invalid",
-                    "property 'hubspot_owner_id': integer too large to keep exactly (1.2345678901234567e23: floating-point numbers hold every integer only below 2^53): write it as a string",
+                    "property 'hubspot_owner_id': integer too large to keep exactly (1.2345678901234569e23: floating-point numbers hold every integer only below 2^53): write it as a string",
                 ),
                 (4, Some("Y-4"), "created", ""),
             ],

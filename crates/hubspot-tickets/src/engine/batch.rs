@@ -161,7 +161,31 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                     raw.headers = headers;
                 }
             }
-            Sent::Refused(err) => {
+            Sent::Refused(mut err) => {
+                // A refused idProperty is the run's configuration only when every input
+                // names it; inputs that name it on their own fail alone, and the others
+                // go again.
+                if err.kind() == ErrorKind::Configuration {
+                    let refused = err.refused_id_property().map(str::to_owned);
+                    let naming: Vec<usize> = (0..sub.inputs.len())
+                        .filter(|&k| {
+                            refused.is_none()
+                                || sub.inputs[k].id_property.as_deref() == refused.as_deref()
+                        })
+                        .collect();
+                    if naming.len() < sub.inputs.len() {
+                        err = err.with_kind(ErrorKind::Validation);
+                        if !naming.is_empty() {
+                            let f = Arc::new(err.to_failure());
+                            let (bad, good) = partition(sub, &naming);
+                            finish(&mut slots, bad, &|| Outcome::Failed {
+                                reason: Arc::clone(&f),
+                            });
+                            work.push_front(good);
+                            continue;
+                        }
+                    }
+                }
                 let splittable = matches!(err.kind(), ErrorKind::Validation | ErrorKind::Conflict)
                     && sub.inputs.len() > 1;
                 if splittable && budget > 0 {

@@ -98,6 +98,8 @@ struct ErrorBody {
     named: Vec<String>,
     /// The context names the `idProperty` (HubSpot refusing the property itself).
     names_id_property: bool,
+    /// The refused property's name, from the context or the message.
+    refused_id_property: Option<String>,
 }
 
 impl ErrorBody {
@@ -133,19 +135,39 @@ fn read_error_body(body: &[u8]) -> Option<ErrorBody> {
             }
         }
     }
-    let names_id_property = obj
+    let context_property = obj
         .get("context")
         .and_then(Value::as_object)
-        .is_some_and(|c| c.contains_key("idProperty"));
+        .and_then(|c| c.get("idProperty"));
+    let names_id_property = context_property.is_some();
+    let message = text("message");
+    let refused_id_property = context_property
+        .and_then(|v| match v {
+            Value::Array(items) => items.first().and_then(Value::as_str),
+            Value::String(s) => Some(s.as_str()),
+            _ => None,
+        })
+        .map(str::to_owned)
+        .or_else(|| message.as_deref().and_then(property_in_message));
     Some(ErrorBody {
         names_id_property,
-        message: text("message"),
+        refused_id_property,
+        message,
         category: text("category"),
         error_type: text("errorType"),
         policy_name: text("policyName"),
         correlation_id: text("correlationId"),
         named,
     })
+}
+
+/// The property a refusal's message names: HubSpot says "... by non-unique NAME
+/// property" (*inferred* wording; the emulator's too).
+fn property_in_message(message: &str) -> Option<String> {
+    let rest = &message[message.find("non-unique ")? + "non-unique ".len()..];
+    let name = rest.split_whitespace().next()?;
+    let name = name.trim_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
+    (!name.is_empty()).then(|| name.to_owned())
 }
 
 /// Turns a non-2xx answer into an [`Error`], scrubbing `token` out of every text
@@ -213,6 +235,11 @@ pub(crate) fn classify_error(
         .with_correlation_id(correlation_id)
         .with_policy(policy)
         .with_retry_after(retry_after(headers))
+        .with_refused_id_property(
+            api.as_ref()
+                .and_then(|a| a.refused_id_property.clone())
+                .map(|p| scrub(token, cut(p, MAX_FIELD_CHARS))),
+        )
         .with_named(
             api.map(|a| a.named)
                 .unwrap_or_default()
