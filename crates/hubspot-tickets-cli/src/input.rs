@@ -62,8 +62,9 @@ impl Format {
 pub enum Raw {
     /// A JSON line or JSON array element, as read (no line terminator).
     Text(Vec<u8>),
-    /// A CSV record's fields, as read.
-    Csv(csv::ByteRecord),
+    /// A CSV record's bytes exactly as read, its line terminator included (the last
+    /// record of a file may have none): an invalid record is copied back byte for byte.
+    Csv(Vec<u8>),
 }
 
 /// A valid input record.
@@ -385,6 +386,9 @@ struct NewlineIndex {
     line: u64,
     quote_line: u64,
     eof: bool,
+    /// The bytes read, from `capture_base` on, when records' text is kept.
+    capture: Option<Vec<u8>>,
+    capture_base: u64,
 }
 
 /// A CSV field as `csv` parses it: a field starting with `"` is quoted until a `"` not
@@ -398,8 +402,10 @@ enum QuoteState {
 }
 
 impl NewlineIndex {
-    fn new(inner: BoxRead) -> NewlineIndex {
+    fn new(inner: BoxRead, keep_raw: bool) -> NewlineIndex {
         NewlineIndex {
+            capture: keep_raw.then(Vec::new),
+            capture_base: 0,
             inner,
             offset: 0,
             newlines: std::collections::VecDeque::new(),
@@ -410,6 +416,26 @@ impl NewlineIndex {
             quote_line: 0,
             eof: false,
         }
+    }
+
+    /// The bytes from offset `start` to `end` (a record), when they are kept. Bytes
+    /// before `end` are dropped now and then (not at every record: the read-ahead after
+    /// it would be moved each time).
+    fn take_raw(&mut self, start: u64, end: u64) -> Vec<u8> {
+        let Some(capture) = &mut self.capture else {
+            return Vec::new();
+        };
+        let from = usize::try_from(start.saturating_sub(self.capture_base)).unwrap_or(usize::MAX);
+        let to = usize::try_from(end.saturating_sub(self.capture_base)).unwrap_or(usize::MAX);
+        let raw = capture
+            .get(from..to.min(capture.len()))
+            .unwrap_or_default()
+            .to_vec();
+        if to >= 64 * 1024 && to <= capture.len() {
+            capture.drain(..to);
+            self.capture_base = end;
+        }
+        raw
     }
 
     /// After the end of the input: the line where a quoted field opened and never
@@ -473,6 +499,9 @@ impl Read for NewlineIndex {
         }
         self.last_was_cr = prev_cr;
         self.offset += n as u64;
+        if let Some(capture) = &mut self.capture {
+            capture.extend_from_slice(&buf[..n]);
+        }
         Ok(n)
     }
 }
@@ -491,7 +520,7 @@ impl CsvState {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(true)
-            .from_reader(NewlineIndex::new(src));
+            .from_reader(NewlineIndex::new(src, opts.keep_raw));
         let structure = |line: u64, reason: String| InputError::Structure {
             name: name.to_owned(),
             line,
@@ -581,10 +610,14 @@ impl CsvState {
             }
             let byte = self.record.position().map_or(0, csv::Position::byte);
             let line = self.reader.get_mut().line_of(byte);
+            let end = self.reader.position().byte();
+            let raw = opts
+                .keep_raw
+                .then(|| Raw::Csv(self.reader.get_mut().take_raw(byte, end)));
             if let Some(open) = self.reader.get_ref().unterminated_quote() {
                 // The record read last ran to the end of the input inside quotes: it
-                // holds every line after the quote. Refuse it rather than send it.
-                let raw = opts.keep_raw.then(|| Raw::Csv(self.record.clone()));
+                // holds every line after the quote. Refuse it rather than send it (its
+                // text is kept as read: written back, it stays unclosed).
                 return Ok(Some(Item::Bad(BadRecord {
                     line,
                     id: None,
@@ -595,13 +628,12 @@ impl CsvState {
                     raw,
                 })));
             }
-            return Ok(Some(self.convert(line, opts)));
+            return Ok(Some(self.convert(line, raw, opts)));
         }
     }
 
-    fn convert(&self, line: u64, opts: &ParseOptions) -> Item {
+    fn convert(&self, line: u64, raw: Option<Raw>, opts: &ParseOptions) -> Item {
         let rec = &self.record;
-        let raw = opts.keep_raw.then(|| Raw::Csv(rec.clone()));
         let id = rec
             .get(self.id_index)
             .and_then(|f| std::str::from_utf8(f).ok())
@@ -1008,7 +1040,12 @@ mod tests {
         );
         let b = bad(&items[3]);
         assert_eq!((b.line, b.reason.as_str()), (7, "empty id"));
-        assert!(matches!(&b.raw, Some(Raw::Csv(r)) if r.len() == 3));
+        // Records keep their bytes as read: the failed file gets them back unchanged.
+        assert_eq!(b.raw, Some(Raw::Csv(b",No id,LOW\n".to_vec())));
+        assert_eq!(
+            good(&items[1]).raw,
+            Some(Raw::Csv(b"ZD-2,\"Two\nlines\",\n".to_vec()))
+        );
     }
 
     #[test]

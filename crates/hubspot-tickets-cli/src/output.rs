@@ -1,6 +1,7 @@
 //! Output files: the `--report` JSON Lines file and the `--failed` file in the input's
 //! own format.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -178,19 +179,27 @@ impl ReportWriter {
 }
 
 /// The `--failed` writer: failed, not attempted and invalid records, in the input's own
-/// format, so that fixing them and re-running is one command.
+/// format and exactly as they were read (an invalid record stays invalid), so that
+/// fixing them and re-running is one command.
+///
+/// A failed record that a later record with the same id superseded (the later one was
+/// written) is left out when the file is finished: re-running it would put the older
+/// value back. Until then the file holds it (a killed run leaves the longer file, never
+/// a shorter one).
 #[derive(Debug)]
 pub struct FailedWriter {
-    kind: FailedKind,
+    format: Format,
+    out: BufWriter<File>,
     path: PathBuf,
-    count: u64,
-}
-
-#[derive(Debug)]
-enum FailedKind {
-    Jsonl(BufWriter<File>),
-    Json(BufWriter<File>),
-    Csv(Box<csv::Writer<BufWriter<File>>>),
+    /// Bytes before the first record (a CSV header row, a JSON `[`).
+    prefix: u64,
+    /// Bytes written so far.
+    written: u64,
+    /// Where each record's text is in the file.
+    entries: Vec<(u64, usize)>,
+    /// Failed records by id: the entries a later write of that id supersedes.
+    failed_ids: HashMap<Box<str>, Vec<usize>>,
+    superseded: Vec<usize>,
 }
 
 impl FailedWriter {
@@ -200,72 +209,158 @@ impl FailedWriter {
         format: Format,
         csv_headers: Option<&csv::ByteRecord>,
     ) -> io::Result<FailedWriter> {
-        let out = create(path)?;
-        let kind = match format {
-            Format::Jsonl => FailedKind::Jsonl(out),
-            Format::Json => {
-                let mut out = out;
-                out.write_all(b"[")?;
-                FailedKind::Json(out)
-            }
-            Format::Csv => {
-                let mut w = csv::WriterBuilder::new().flexible(true).from_writer(out);
-                if let Some(h) = csv_headers {
-                    w.write_byte_record(h)?;
-                }
-                FailedKind::Csv(Box::new(w))
-            }
-        };
+        // Readable too: superseded records are left out by reading the others back.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        let mut out = BufWriter::with_capacity(64 * 1024, file);
+        let prefix = prefix_of(format, csv_headers)?;
+        out.write_all(&prefix)?;
         Ok(FailedWriter {
-            kind,
+            format,
+            out,
             path: path.to_owned(),
-            count: 0,
+            prefix: prefix.len() as u64,
+            written: prefix.len() as u64,
+            entries: Vec::new(),
+            failed_ids: HashMap::new(),
+            superseded: Vec::new(),
         })
     }
 
-    /// Appends one record's original text.
-    pub fn write(&mut self, raw: &Raw) -> io::Result<()> {
-        match (&mut self.kind, raw) {
-            (FailedKind::Jsonl(out), Raw::Text(t)) => {
-                out.write_all(t)?;
-                out.write_all(b"\n")?;
-            }
-            (FailedKind::Json(out), Raw::Text(t)) => {
-                out.write_all(if self.count == 0 { b"\n" } else { b",\n" })?;
-                out.write_all(t)?;
-            }
-            (FailedKind::Csv(w), Raw::Csv(r)) => w.write_byte_record(r)?,
+    /// Appends one record's original text; `failed_id` names a failed record that a
+    /// later write of the same id would supersede.
+    pub fn write(&mut self, raw: &Raw, failed_id: Option<&str>) -> io::Result<()> {
+        let text = match (self.format, raw) {
+            (Format::Jsonl | Format::Json, Raw::Text(t)) | (Format::Csv, Raw::Csv(t)) => t,
             _ => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     "record kept in another format than the failed file",
                 ));
             }
+        };
+        let first = self.entries.is_empty();
+        let separator: &[u8] = match self.format {
+            Format::Json if first => b"\n",
+            Format::Json => b",\n",
+            _ => b"",
+        };
+        self.out.write_all(separator)?;
+        self.written += separator.len() as u64;
+        self.entries.push((self.written, text.len()));
+        self.out.write_all(text)?;
+        self.written += text.len() as u64;
+        // A record ends its line (the last one of a CSV file may not have).
+        if self.format != Format::Json && !text.ends_with(b"\n") {
+            self.out.write_all(b"\n")?;
+            self.written += 1;
         }
-        self.count += 1;
+        if let Some(id) = failed_id {
+            let k = self.entries.len() - 1;
+            self.failed_ids.entry(id.into()).or_default().push(k);
+        }
         Ok(())
+    }
+
+    /// A record with this id was written: failed records of it written here before
+    /// are superseded. Returns how many.
+    pub fn written_again(&mut self, id: &str) -> u64 {
+        match self.failed_ids.remove(id) {
+            Some(entries) => {
+                let n = entries.len() as u64;
+                self.superseded.extend(entries);
+                n
+            }
+            None => 0,
+        }
     }
 
     /// Writes the records gathered so far into the file.
     pub fn flush(&mut self) -> io::Result<()> {
-        match &mut self.kind {
-            FailedKind::Jsonl(out) | FailedKind::Json(out) => out.flush(),
-            FailedKind::Csv(w) => w.flush(),
-        }
+        self.out.flush()
     }
 
-    /// Closes the JSON array if any and flushes.
-    pub fn finish(self) -> io::Result<(PathBuf, u64)> {
-        match self.kind {
-            FailedKind::Jsonl(mut out) => out.flush()?,
-            FailedKind::Json(mut out) => {
-                out.write_all(if self.count == 0 { b"]\n" } else { b"\n]\n" })?;
-                out.flush()?;
-            }
-            FailedKind::Csv(mut w) => w.flush()?,
+    /// Closes the JSON array if any, leaves superseded records out, and flushes.
+    /// Returns the path and the number of records in the file.
+    pub fn finish(mut self) -> io::Result<(PathBuf, u64)> {
+        if !self.superseded.is_empty() {
+            return self.rewrite();
         }
-        Ok((self.path, self.count))
+        if self.format == Format::Json {
+            self.out.write_all(if self.entries.is_empty() {
+                b"]\n"
+            } else {
+                b"\n]\n"
+            })?;
+        }
+        self.out.flush()?;
+        Ok((self.path, self.entries.len() as u64))
     }
+
+    /// Writes the file again without the superseded records, beside it, then renames
+    /// it over the first (a stop in between leaves the longer file).
+    fn rewrite(mut self) -> io::Result<(PathBuf, u64)> {
+        use std::os::unix::fs::FileExt;
+        self.out.flush()?;
+        let old = self.out.get_ref();
+        let mut dropped = vec![false; self.entries.len()];
+        for k in &self.superseded {
+            if let Some(d) = dropped.get_mut(*k) {
+                *d = true;
+            }
+        }
+        let tmp = self.path.with_extension("rewrite.tmp");
+        let mut w = create(&tmp)?;
+        let mut prefix = vec![0_u8; usize::try_from(self.prefix).unwrap_or(0)];
+        old.read_exact_at(&mut prefix, 0)?;
+        w.write_all(&prefix)?;
+        let mut kept = 0_u64;
+        let mut text = Vec::new();
+        for (&(offset, len), dropped) in self.entries.iter().zip(dropped) {
+            if dropped {
+                continue;
+            }
+            text.resize(len, 0);
+            old.read_exact_at(&mut text, offset)?;
+            if self.format == Format::Json {
+                w.write_all(if kept == 0 { b"\n" } else { b",\n" })?;
+            }
+            w.write_all(&text)?;
+            if self.format != Format::Json && !text.ends_with(b"\n") {
+                w.write_all(b"\n")?;
+            }
+            kept += 1;
+        }
+        if self.format == Format::Json {
+            w.write_all(if kept == 0 { b"]\n" } else { b"\n]\n" })?;
+        }
+        w.flush()?;
+        std::fs::rename(&tmp, &self.path)?;
+        Ok((self.path, kept))
+    }
+}
+
+/// What a failed file starts with: the CSV header row, or a JSON array's `[`.
+fn prefix_of(format: Format, csv_headers: Option<&csv::ByteRecord>) -> io::Result<Vec<u8>> {
+    Ok(match format {
+        Format::Jsonl => Vec::new(),
+        Format::Json => b"[".to_vec(),
+        Format::Csv => {
+            let mut w = csv::WriterBuilder::new()
+                .flexible(true)
+                .from_writer(Vec::new());
+            if let Some(h) = csv_headers {
+                w.write_byte_record(h)?;
+            }
+            w.into_inner()
+                .map_err(|e| io::Error::other(e.to_string()))?
+        }
+    })
 }
 
 #[cfg(test)]
@@ -301,18 +396,20 @@ mod tests {
         let p = dir.path().join("f.csv");
         let headers = csv::ByteRecord::from(vec!["external_ticket_id", "subject"]);
         let mut w = FailedWriter::create(&p, Format::Csv, Some(&headers)).unwrap();
-        w.write(&Raw::Csv(csv::ByteRecord::from(vec!["A", "has, comma"])))
+        w.write(&Raw::Csv(b"A,\"has, comma\"\r\n".to_vec()), None)
             .unwrap();
-        assert_eq!(w.finish().unwrap().1, 1);
+        // The last record of a file may have no line end; an unclosed quote stays so.
+        w.write(&Raw::Csv(b"B,\"open".to_vec()), None).unwrap();
+        assert_eq!(w.finish().unwrap().1, 2);
         assert_eq!(
             std::fs::read_to_string(&p).unwrap(),
-            "external_ticket_id,subject\nA,\"has, comma\"\n"
+            "external_ticket_id,subject\nA,\"has, comma\"\r\nB,\"open\n"
         );
 
         let p = dir.path().join("f.json");
         let mut w = FailedWriter::create(&p, Format::Json, None).unwrap();
-        w.write(&Raw::Text(b"{\"a\":1}".to_vec())).unwrap();
-        w.write(&Raw::Text(b"{\"a\":2}".to_vec())).unwrap();
+        w.write(&Raw::Text(b"{\"a\":1}".to_vec()), None).unwrap();
+        w.write(&Raw::Text(b"{\"a\":2}".to_vec()), None).unwrap();
         w.finish().unwrap();
         let text = std::fs::read_to_string(&p).unwrap();
         assert_eq!(text, "[\n{\"a\":1},\n{\"a\":2}\n]\n");
@@ -328,9 +425,44 @@ mod tests {
 
         let p = dir.path().join("f.jsonl");
         let mut w = FailedWriter::create(&p, Format::Jsonl, None).unwrap();
-        w.write(&Raw::Text(b"{\"a\":1}".to_vec())).unwrap();
-        assert!(w.write(&Raw::Csv(csv::ByteRecord::new())).is_err());
+        w.write(&Raw::Text(b"{\"a\":1}".to_vec()), None).unwrap();
+        assert!(w.write(&Raw::Csv(Vec::new()), None).is_err());
         w.finish().unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "{\"a\":1}\n");
+    }
+
+    #[test]
+    fn failed_records_superseded_by_a_later_write_are_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        for format in [Format::Jsonl, Format::Json, Format::Csv] {
+            let p = dir.path().join(format!("f.{}", format.name()));
+            let headers = csv::ByteRecord::from(vec!["id", "subject"]);
+            let mut w = FailedWriter::create(&p, format, Some(&headers)).unwrap();
+            let raw = |t: &str| match format {
+                Format::Csv => Raw::Csv(format!("{t},x\n").into_bytes()),
+                _ => Raw::Text(format!("{{\"id\":\"{t}\"}}").into_bytes()),
+            };
+            w.write(&raw("A"), Some("A")).unwrap();
+            w.write(&raw("B"), Some("B")).unwrap();
+            // Not sent: never superseded.
+            w.write(&raw("C"), None).unwrap();
+            w.write(&raw("A"), Some("A")).unwrap();
+            assert_eq!(w.written_again("A"), 2);
+            assert_eq!(w.written_again("C"), 0);
+            assert_eq!(w.finish().unwrap().1, 2);
+            let text = std::fs::read_to_string(&p).unwrap();
+            let expected = match format {
+                Format::Jsonl => "{\"id\":\"B\"}\n{\"id\":\"C\"}\n",
+                Format::Json => "[\n{\"id\":\"B\"},\n{\"id\":\"C\"}\n]\n",
+                Format::Csv => "id,subject\nB,x\nC,x\n",
+            };
+            assert_eq!(text, expected, "{format:?}");
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty());
     }
 }

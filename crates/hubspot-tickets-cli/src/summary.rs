@@ -23,6 +23,9 @@ pub struct RunStats {
     /// Records `--resume` skipped: written before with the same content, or superseded
     /// by a later record with the same id that was.
     pub skipped: u64,
+    /// Failed records left out of `--failed`: a later record with the same id was
+    /// written (re-running the older one would put its value back).
+    pub superseded: u64,
     /// HTTP requests sent, retries included.
     pub requests: u64,
     /// Retried requests.
@@ -84,12 +87,13 @@ pub fn human_duration(d: Duration) -> String {
 /// Renders the table: a row per figure, a column per run.
 pub fn render(runs: &[RunStats]) -> String {
     type Row = (&'static str, fn(&RunStats) -> String);
-    let rows: [Row; 12] = [
+    let rows: [Row; 13] = [
         ("records read", |r| thousands(r.read)),
         ("  skipped (written before)", |r| thousands(r.skipped)),
         ("  created", |r| thousands(r.created)),
         ("  updated", |r| thousands(r.updated)),
         ("  failed", |r| thousands(r.failed)),
+        ("    superseded later", |r| thousands(r.superseded)),
         ("  not attempted", |r| thousands(r.not_attempted)),
         ("  invalid input lines", |r| thousands(r.invalid)),
         ("requests", |r| thousands(r.requests)),
@@ -177,7 +181,7 @@ mod tests {
         assert!(lines[0].ends_with("run 1   run 2: changes"), "{t}");
         assert!(lines[2].starts_with("records read"));
         assert!(lines[2].ends_with("5,000              523"), "{t}");
-        assert!(lines[13].ends_with("2,500            1,040"), "{t}");
+        assert!(lines[14].ends_with("2,500            1,040"), "{t}");
         assert!(lines.iter().all(|l| l.len() == lines[0].len()), "{t}");
     }
 }

@@ -102,6 +102,8 @@ struct Outputs {
     report: Option<ReportWriter>,
     failed: Option<FailedWriter>,
     error: Option<String>,
+    /// Failed records left out of the failed file: a later write of their id landed.
+    superseded: u64,
 }
 
 impl Outputs {
@@ -128,11 +130,23 @@ impl Outputs {
             let r = report.write(line);
             self.note(r);
         }
+        let Some(failed) = &mut self.failed else {
+            return;
+        };
         if line.outcome.is_failure()
-            && let (Some(failed), Some(raw)) = (&mut self.failed, raw)
+            && let Some(raw) = raw
         {
-            let r = failed.write(raw);
+            // A failed record may be superseded by a later write of its id; one not
+            // sent (or invalid) is left as it is.
+            let id = (line.outcome == OutcomeKind::Failed)
+                .then_some(line.id)
+                .flatten();
+            let r = failed.write(raw, id);
             self.note(r);
+        } else if line.object_id.is_some()
+            && let Some(id) = line.id
+        {
+            self.superseded += failed.written_again(id);
         }
     }
 }
@@ -627,7 +641,7 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
 
     let snapshot = progress.snapshot();
     let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    let stats = RunStats {
+    let mut stats = RunStats {
         label: config.label.clone(),
         // Every record read ends in exactly one of the buckets below.
         read: counters.done(),
@@ -637,6 +651,7 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
         not_attempted: get(&counters.not_attempted),
         invalid: get(&counters.invalid),
         skipped: get(&counters.skipped),
+        superseded: 0,
         requests: snapshot.requests,
         retries: snapshot.retries,
         rate_limited: snapshot.rate_limited,
@@ -644,6 +659,7 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
     };
 
     let outputs = std::mem::take(&mut *lock(&shared.outputs));
+    stats.superseded = outputs.superseded;
     let mut output_error = outputs.error;
     let report = match outputs.report.map(ReportWriter::finish) {
         Some(Ok(p)) => Some(p),

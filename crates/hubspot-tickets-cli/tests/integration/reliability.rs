@@ -494,3 +494,73 @@ fn resume_sends_again_what_the_report_no_longer_vouches_for() {
         .unwrap();
     assert_eq!(stored.properties["subject"], "ticket 7 edited");
 }
+
+/// The failed file never makes data worse when re-run: a failed record that a later
+/// record with the same id superseded is left out (and counted), and an invalid record
+/// is copied byte for byte, so it stays invalid instead of turning into a "valid" one.
+#[test]
+fn the_failed_file_is_safe_to_re_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = start(EmulatorConfig::default().without_rate_limits());
+    let input = dir.path().join("in.csv");
+    // S-1 is refused (no such priority), then written by its later line; S-2 is refused
+    // and stays so; line 6 opens a quote that never closes.
+    std::fs::write(
+        &input,
+        "external_ticket_id,subject,hs_ticket_priority\n\
+         S-1,first,HIGHEST\n\
+         S-2,other,HIGHEST\n\
+         S-3,fine,LOW\n\
+         S-1,second,LOW\n\
+         S-4,\"never closed,LOW\n\
+         S-5,swallowed,LOW\n",
+    )
+    .unwrap();
+    let failed = dir.path().join("failed.csv");
+    let out = cli(emu.url())
+        .arg(&input)
+        .arg("--failed")
+        .arg(&failed)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("    superseded later") && l.ends_with(" 1")),
+        "{stdout}"
+    );
+    // Records in the order their outcome came (bad lines at once, refusals later).
+    let text = std::fs::read_to_string(&failed).unwrap();
+    let header = "external_ticket_id,subject,hs_ticket_priority\n";
+    let refused = "S-2,other,HIGHEST\n";
+    let invalid = "S-4,\"never closed,LOW\nS-5,swallowed,LOW\n";
+    assert!(text.starts_with(header), "{text}");
+    assert!(text.contains(refused) && text.contains(invalid), "{text}");
+    assert_eq!(text.len(), header.len() + refused.len() + invalid.len(), "{text}");
+    let s1 = emu
+        .emulator()
+        .store()
+        .get_by_unique("external_ticket_id", "S-1")
+        .unwrap();
+    assert_eq!(s1.properties["subject"], "second");
+
+    // Re-running it writes nothing wrong: S-2 is refused again, the open quote is
+    // invalid again, and S-1 keeps its later value.
+    let out = cli(emu.url()).arg(&failed).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let s1 = emu
+        .emulator()
+        .store()
+        .get_by_unique("external_ticket_id", "S-1")
+        .unwrap();
+    assert_eq!(s1.properties["subject"], "second");
+    assert!(
+        emu.emulator()
+            .store()
+            .get_by_unique("external_ticket_id", "S-4")
+            .is_none()
+    );
+    assert_eq!(emu.count(), 2);
+}

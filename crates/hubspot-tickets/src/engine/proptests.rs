@@ -281,17 +281,17 @@ const EXAMPLES: &[Example] = &[
     ),
     ex(400, TEXT, "Bad Request", ErrorKind::Validation),
     ex(400, NONE, "", ErrorKind::Validation),
-    // 400 refusing the idProperty itself, naming no input: the run's configuration.
+    // 400 refusing the run's idProperty itself, naming no input: its configuration.
     ex(
         400,
         JSON,
-        r#"{"status":"error","message":"Unable to perform upsert: idProperty \"external_ticket_idd\" does not exist","category":"VALIDATION_ERROR","context":{"idProperty":["external_ticket_idd"]}}"#,
+        r#"{"status":"error","message":"Unable to perform upsert: idProperty \"external_ticket_id\" does not exist","category":"VALIDATION_ERROR","context":{"idProperty":["external_ticket_id"]}}"#,
         ErrorKind::Configuration,
     ),
     ex(
         400,
         JSON,
-        r#"{"status":"error","message":"Unable to perform update/upsert by non-unique subject property","category":"VALIDATION_ERROR"}"#,
+        r#"{"status":"error","message":"Unable to perform update/upsert by non-unique external_ticket_id property","category":"VALIDATION_ERROR"}"#,
         ErrorKind::Configuration,
     ),
     // ...but one that names an input is that input's.

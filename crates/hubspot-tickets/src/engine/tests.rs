@@ -857,8 +857,8 @@ async fn a_refused_id_property_stops_the_run_after_one_request() {
                 Ok(raw(
                     400,
                     json!({"status":"error","category":"VALIDATION_ERROR",
-                           "message":"Unable to perform upsert: idProperty \"external_ticket_idd\" does not exist",
-                           "context":{"idProperty":["external_ticket_idd"]}}),
+                           "message":"Unable to perform upsert: idProperty \"external_ticket_id\" does not exist",
+                           "context":{"idProperty":["external_ticket_id"]}}),
                     &[],
                 ))
             })
@@ -870,7 +870,7 @@ async fn a_refused_id_property_stops_the_run_after_one_request() {
     assert_eq!(report.summary.not_attempted, report.summary.read);
     let why = report.summary.stopped.as_deref().expect("the run stopped");
     assert_eq!(why.kind, ErrorKind::Configuration);
-    assert!(why.message.contains("external_ticket_idd"), "{why}");
+    assert!(why.message.contains("external_ticket_id"), "{why}");
 
     let h2 = harness(Client::builder(), refuse());
     let e = h2.client.upsert_batch(inputs(10)).await.unwrap_err();
