@@ -538,7 +538,11 @@ fn the_failed_file_is_safe_to_re_run() {
     let invalid = "S-4,\"never closed,LOW\nS-5,swallowed,LOW\n";
     assert!(text.starts_with(header), "{text}");
     assert!(text.contains(refused) && text.contains(invalid), "{text}");
-    assert_eq!(text.len(), header.len() + refused.len() + invalid.len(), "{text}");
+    assert_eq!(
+        text.len(),
+        header.len() + refused.len() + invalid.len(),
+        "{text}"
+    );
     let s1 = emu
         .emulator()
         .store()
