@@ -278,13 +278,26 @@ impl ClientBuilder {
     }
 }
 
+/// `url` with any `user:password@` replaced, for messages.
+fn without_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://<credentials>@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
 fn check_base_url(url: &str, allow_insecure: bool) -> Result<String, Error> {
     let trimmed = url.trim().trim_end_matches('/');
+    let shown = without_credentials(trimmed);
     let parsed = reqwest::Url::parse(trimmed)
-        .map_err(|e| Error::configuration(format!("base URL {trimmed:?} is not a URL: {e}")))?;
+        .map_err(|e| Error::configuration(format!("base URL {shown:?} is not a URL: {e}")))?;
     let host = parsed
         .host_str()
-        .ok_or_else(|| Error::configuration(format!("base URL {trimmed:?} has no host")))?;
+        .ok_or_else(|| Error::configuration(format!("base URL {shown:?} has no host")))?;
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(Error::configuration(
             "the base URL must not contain credentials",
@@ -335,6 +348,15 @@ mod tests {
         assert!(check_base_url("ftp://example.com", true).is_err());
         assert!(check_base_url("https://u:p@example.com", false).is_err());
         assert!(check_base_url("not a url", false).is_err());
+        // Credentials are never printed, even in a URL that does not parse.
+        for url in [
+            "https://user:hunter2@host:99999",
+            "https://user:hunter2@exa mple.com/x",
+        ] {
+            let e = check_base_url(url, false).err().map(|e| e.to_string());
+            let e = e.unwrap_or_default();
+            assert!(!e.is_empty() && !e.contains("hunter2"), "{e}");
+        }
     }
 
     #[test]

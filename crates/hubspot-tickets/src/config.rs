@@ -187,12 +187,12 @@ impl RateLimit {
     }
 
     /// At most `max` requests in any rolling `interval`, as a ceiling. A `max` of 0 is
-    /// treated as 1; a zero interval as 1 ms.
+    /// treated as 1; the interval is kept between 1 ms and one day.
     pub fn per_window(max: u32, interval: Duration) -> Self {
         Self {
             mode: LimitMode::Fixed,
             max: max.max(1),
-            interval: interval.max(Duration::from_millis(1)),
+            interval: interval.clamp(Duration::from_millis(1), Duration::from_secs(86_400)),
             adaptive: true,
         }
     }

@@ -14,6 +14,9 @@ use crate::engine::response::{classify_error, undecodable};
 use crate::engine::transport::Answer;
 use crate::error::{Error, ErrorKind, Failure};
 
+/// Waits at least this long are logged at `warn`, the level shown by default.
+const LONG_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// How one batch's requests ended.
 pub(super) enum Sent {
     Answer {
@@ -170,17 +173,31 @@ pub(super) async fn send(
             Step::Done(sent) => return sent,
             Step::RateLimited(err) => {
                 rate_waits += 1;
-                let wait = err.retry_after().unwrap_or_else(|| c.limiter.interval());
+                // A rolling window frees up within one window, whatever `Retry-After`
+                // says (a broken or hostile one could ask for a day).
+                let window = c.limiter.interval();
+                let wait = err.retry_after().map_or(window, |ra| ra.min(window));
                 let until = Instant::now() + wait;
                 if rate_waits > policy.rate_limit_waits || op.deadline.is_some_and(|d| until >= d) {
                     return Sent::Refused(err);
                 }
+                let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                let policy_name = err.policy_name().unwrap_or("unknown");
                 span.in_scope(|| {
-                    info!(
-                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                        policy = err.policy_name().unwrap_or("unknown"),
-                        "rate limited (429); pausing every request"
-                    );
+                    // A pause of seconds is worth a word at the default verbosity.
+                    if wait >= LONG_WAIT {
+                        warn!(
+                            wait_ms,
+                            policy = policy_name,
+                            "rate limited (429); pausing every request"
+                        );
+                    } else {
+                        info!(
+                            wait_ms,
+                            policy = policy_name,
+                            "rate limited (429); pausing every request"
+                        );
+                    }
                 });
                 c.limiter.pause_until(until);
                 last = Some(err);
@@ -196,7 +213,9 @@ pub(super) async fn send(
             wait = wait.max(ra);
         }
         if failures >= policy.max_attempts
-            || op.deadline.is_some_and(|d| Instant::now() + wait >= d)
+            || op
+                .deadline
+                .is_some_and(|d| Instant::now().checked_add(wait).is_none_or(|t| t >= d))
         {
             span.in_scope(|| warn!(kind = %err.kind(), attempts = attempt, "giving up"));
             return Sent::Refused(err);

@@ -277,6 +277,69 @@ async fn ten_secondly_429_waits_for_retry_after() {
     assert_eq!(out.requests, 2);
 }
 
+/// A rolling window frees up within one window: a `Retry-After` of years is waited for
+/// one window (10 s), not an hour.
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_longer_than_the_window_waits_one_window() {
+    let h = harness(
+        Client::builder(),
+        Arc::new(|n, batch, fake| {
+            Box::pin(async move {
+                if n == 0 {
+                    return Ok(raw(
+                        429,
+                        json!({"status":"error","message":"limit","errorType":"RATE_LIMIT","policyName":"TEN_SECONDLY_ROLLING"}),
+                        &[("retry-after", "100000000")],
+                    ));
+                }
+                Ok(answer(&mut fake.lock().unwrap(), &batch, &|_| false))
+            })
+        }),
+    );
+    let t0 = Instant::now();
+    let out = h.client.upsert_batch(inputs(2)).await.unwrap();
+    assert_close(t0.elapsed(), Duration::from_secs(10));
+    assert!(out.all_written());
+}
+
+/// No duration a caller can pass makes the client panic.
+#[tokio::test(start_paused = true)]
+async fn extreme_durations_do_not_panic() {
+    let h = harness(
+        Client::builder()
+            .deadline(Duration::MAX)
+            .attempt_timeout(Duration::MAX)
+            .batch_linger(Duration::MAX)
+            .retry(
+                RetryPolicy::default()
+                    .initial_backoff(Duration::MAX)
+                    .max_backoff(Duration::MAX)
+                    .max_attempts(1),
+            ),
+        ok_handler(),
+    );
+    assert!(
+        h.client
+            .upsert_batch(inputs(3))
+            .await
+            .unwrap()
+            .all_written()
+    );
+    let report = h
+        .client
+        .bulk_upsert_iter(inputs(3))
+        .deadline(Duration::MAX)
+        .report()
+        .await;
+    assert!(report.summary.all_written());
+    let limited = Client::builder()
+        .access_token(TOKEN)
+        .id_property("external_ticket_id")
+        .rate_limit(RateLimit::per_window(u32::MAX, Duration::MAX))
+        .build();
+    assert!(limited.is_ok());
+}
+
 #[tokio::test(start_paused = true)]
 async fn ten_secondly_429_without_retry_after_waits_for_the_window() {
     let h = harness(

@@ -52,8 +52,9 @@ impl RateLimitHeaders {
         let parsed = Self {
             max: num(h, "x-hubspot-ratelimit-max"),
             remaining: num(h, "x-hubspot-ratelimit-remaining"),
+            // At most a day: a broken header must not push waits out of range.
             interval: num::<u64>(h, "x-hubspot-ratelimit-interval-milliseconds")
-                .map(Duration::from_millis),
+                .map(|ms| Duration::from_millis(ms.min(86_400_000))),
             daily: num(h, "x-hubspot-ratelimit-daily"),
             daily_remaining: num(h, "x-hubspot-ratelimit-daily-remaining"),
         };
