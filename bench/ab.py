@@ -9,11 +9,17 @@ release build's), limits off, interleaved A, B, A, B... so that machine noise sp
 over both. Every run is checked in the emulator's store. Prints each run's µs of CPU
 per record (the client process's own user + system time) and the medians and their
 ratio B/A. For refactors that must not cost CPU: the ratio is what to read.
+
+On a shared, noisy machine, `--callgrind` counts instructions instead (valgrind's
+callgrind; repeatable to a few hundredths of a percent whatever else runs): slower,
+so use about 20 000 records.
 """
 
 import argparse
 import importlib.util
+import re
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,13 +27,25 @@ spec = importlib.util.spec_from_file_location("compare", Path(__file__).with_nam
 if spec is None or spec.loader is None:
     sys.exit("bench/ab.py: cannot load bench/compare.py")
 c = importlib.util.module_from_spec(spec)
+sys.modules["compare"] = c  # its dataclasses look their module up there
 spec.loader.exec_module(c)
 
 
-def one_run(binary: str, tag: str, file: Path, n: int, concurrency: int, timeout_s: float) -> float:
+def one_run(binary: str, tag: str, file: Path, n: int, concurrency: int, timeout_s: float,
+            callgrind: bool) -> float:
+    """µs of CPU per record, or with `callgrind` instructions per record."""
     with c.Emulator(None) as emu:
         cmd = [binary, "upsert", "--base-url", emu.base_url, "--id-property", c.ID_PROPERTY,
                "--concurrency", str(concurrency), "--rate-limit", "off", "--progress", "none", str(file)]
+        if callgrind:
+            out = c.DATA / f"last-{tag}.callgrind"
+            p = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *cmd],
+                               capture_output=True, text=True, env=c.client_env(), timeout=timeout_s)
+            collected = re.findall(r"Collected : (\d+)", p.stderr)
+            verify = c.verify_store(emu, [("BENCH", 0, n)])
+            if p.returncode != 0 or not collected or not verify.get("ok"):
+                sys.exit(f"{tag}: rc={p.returncode} verify={verify}\n{p.stderr[-800:]}")
+            return int(collected[-1]) / n
         m = c.Child(cmd, c.client_env(), tag, timeout_s).wait()
         verify = c.verify_store(emu, [("BENCH", 0, n)])
     if m.rc != 0 or not verify.get("ok"):
@@ -43,15 +61,17 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5, help="runs of each binary (default 5)")
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--timeout", type=float, default=600.0)
+    ap.add_argument("--callgrind", action="store_true", help="count instructions (valgrind) instead of CPU time")
     args = ap.parse_args()
+    unit = "instructions/record" if args.callgrind else "µs/record"
     file = c.data_file(args.records)
     a_runs, b_runs = [], []
     for i in range(args.runs):
-        a_runs.append(one_run(args.a, "ab-a", file, args.records, args.concurrency, args.timeout))
-        b_runs.append(one_run(args.b, "ab-b", file, args.records, args.concurrency, args.timeout))
-        print(f"run {i + 1}: A {a_runs[-1]:.2f} µs/record   B {b_runs[-1]:.2f} µs/record", flush=True)
+        a_runs.append(one_run(args.a, "ab-a", file, args.records, args.concurrency, args.timeout, args.callgrind))
+        b_runs.append(one_run(args.b, "ab-b", file, args.records, args.concurrency, args.timeout, args.callgrind))
+        print(f"run {i + 1}: A {a_runs[-1]:.2f} {unit}   B {b_runs[-1]:.2f} {unit}", flush=True)
     a, b = statistics.median(a_runs), statistics.median(b_runs)
-    print(f"median: A {a:.2f} µs/record, B {b:.2f} µs/record, B/A {b / a:.3f} "
+    print(f"median: A {a:.2f} {unit}, B {b:.2f} {unit}, B/A {b / a:.3f} "
           f"({args.runs} runs each, {args.records} records, concurrency {args.concurrency})")
     return 0
 
