@@ -198,7 +198,7 @@ impl Op {
     pub(crate) fn deadline_failure() -> Arc<Failure> {
         Arc::new(Failure::new(
             ErrorKind::DeadlineExceeded,
-            "the operation's deadline passed before this record was sent",
+            "records not yet sent are not attempted",
         ))
     }
 
@@ -211,7 +211,7 @@ impl Op {
             Some(Arc::clone(self.reason.get_or_init(|| {
                 Arc::new(Failure::new(
                     ErrorKind::Cancelled,
-                    "the operation was cancelled before this record was sent",
+                    "records not yet sent are not attempted",
                 ))
             })))
         } else {
