@@ -568,3 +568,41 @@ fn the_failed_file_is_safe_to_re_run() {
     );
     assert_eq!(emu.count(), 2);
 }
+
+/// Nothing listening: the first batch's attempts all fail to connect, so the run stops
+/// instead of trying every batch, well within 30 s, and says why once.
+#[test]
+fn an_address_where_nothing_listens_stops_the_run_soon_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 2100;
+    let input = csv_input(dir.path(), n);
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let report_path = dir.path().join("r.jsonl");
+    let t0 = Instant::now();
+    let out = cli(&format!("http://127.0.0.1:{port}"))
+        .arg(&input)
+        .arg("--report")
+        .arg(&report_path)
+        .output()
+        .unwrap();
+    let took = t0.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stopped: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("stopped:"))
+        .collect();
+    assert_eq!(stopped.len(), 1, "{stderr}");
+    assert!(stopped[0].to_lowercase().contains("refused"), "{stderr}");
+    let r = report(&report_path);
+    assert_eq!(r.len(), n);
+    assert!(
+        r.iter()
+            .all(|v| v["outcome"] == "failed" || v["outcome"] == "not_attempted")
+    );
+    assert_eq!(r.iter().filter(|v| v["outcome"] == "failed").count(), 100);
+}

@@ -46,6 +46,9 @@ fn judge(
     span: &tracing::Span,
 ) -> Step {
     let c = &op.engine;
+    if matches!(answer, Ok(Ok(_))) {
+        op.answered();
+    }
     let raw = match answer {
         Err(timeout) | Ok(Err(timeout)) => return Step::Failed(timeout),
         Ok(Ok(Answer::Success {
@@ -217,7 +220,10 @@ pub(super) async fn send(
                 .deadline
                 .is_some_and(|d| Instant::now().checked_add(wait).is_none_or(|t| t >= d))
         {
-            span.in_scope(|| warn!(kind = %err.kind(), attempts = attempt, "giving up"));
+            span.in_scope(|| {
+                let reason = err.to_failure().message;
+                warn!(kind = %err.kind(), attempts = attempt, %reason, "giving up");
+            });
             return Sent::Refused(err);
         }
         span.in_scope(|| {

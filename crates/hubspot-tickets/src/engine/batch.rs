@@ -229,13 +229,17 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                 // (an idProperty HubSpot does not accept) would be every request's
                 // answer: the run stops, and since HubSpot wrote nothing, these inputs
                 // are not attempted like the rest (one cause, one outcome).
-                let stops = matches!(
-                    err.kind(),
-                    ErrorKind::Auth
-                        | ErrorKind::Forbidden
-                        | ErrorKind::NotFound
-                        | ErrorKind::Configuration
-                );
+                // So would a connection that never worked: when the first batch's
+                // every attempt failed to reach HubSpot, the rest are not tried.
+                let unreachable = err.kind() == ErrorKind::Transport && !op.ever_answered();
+                let stops = unreachable
+                    || matches!(
+                        err.kind(),
+                        ErrorKind::Auth
+                            | ErrorKind::Forbidden
+                            | ErrorKind::NotFound
+                            | ErrorKind::Configuration
+                    );
                 let f = Arc::new(f);
                 if stops {
                     op.stop_with(Arc::clone(&f));

@@ -125,6 +125,8 @@ pub(crate) struct Op {
     pub progress: Progress,
     /// Whether outcomes carry their input back.
     return_inputs: bool,
+    /// Whether any request got an answer (then the address and the network work).
+    answered: std::sync::atomic::AtomicBool,
 }
 
 impl Op {
@@ -144,7 +146,17 @@ impl Op {
             reason: OnceLock::new(),
             progress,
             return_inputs,
+            answered: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    pub(crate) fn answered(&self) {
+        self.answered.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether any request of the operation got an answer.
+    pub(crate) fn ever_answered(&self) -> bool {
+        self.answered.load(Ordering::Relaxed)
     }
 
     /// The outcome of a prepared input, carrying the input back if asked to, as it was
