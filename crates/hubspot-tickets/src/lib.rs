@@ -126,6 +126,15 @@
 //! # }
 //! ```
 //!
+//! # Resume a stopped run
+//!
+//! [`BulkUpsert::return_inputs`] hands each input back in its outcome, so records not
+//! written can be sent again without a copy. To finish a run that was stopped or killed
+//! without writing anything twice, keep each written record's id, [`Fingerprint`] and
+//! position, and on the next run ask [`Resume::decide`] which records to send: it skips
+//! what was written with the same content, and records a later write of their id
+//! superseded (the `resume_run` example; the CLI's `--resume`).
+//!
 //! # Use the generated client directly
 //!
 //! Everything the facade does not cover is one call away: the generated types are
