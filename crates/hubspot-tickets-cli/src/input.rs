@@ -236,11 +236,25 @@ pub fn open_reader<R: Read + Send + 'static>(
     Ok((reader, format))
 }
 
+/// Skips a UTF-8 byte-order mark; refuses UTF-16 and UTF-32 input (a byte-order mark,
+/// or NUL bytes among the first characters, as in a BOM-less UTF-16 export) with a hint,
+/// rather than reporting every line invalid.
 fn skip_bom(reader: &mut BoxRead) -> io::Result<()> {
     const BOM: &[u8] = b"\xEF\xBB\xBF";
     let buf = reader.fill_buf()?;
     if buf.starts_with(BOM) {
         reader.consume(BOM.len());
+        return Ok(());
+    }
+    let head = buf.get(..64).unwrap_or(buf);
+    let wide = head.starts_with(b"\xFF\xFE")
+        || head.starts_with(b"\xFE\xFF")
+        || head.len() >= 4 && head.iter().filter(|b| **b == 0).count() * 4 >= head.len();
+    if wide {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the input is UTF-16 or UTF-32, not UTF-8: convert it first (e.g. iconv -f UTF-16 -t UTF-8 in.csv > in-utf8.csv)",
+        ));
     }
     Ok(())
 }
@@ -1046,6 +1060,25 @@ mod tests {
             good(&items[1]).raw,
             Some(Raw::Csv(b"ZD-2,\"Two\nlines\",\n".to_vec()))
         );
+    }
+
+    #[test]
+    fn utf16_input_is_refused_with_a_hint() {
+        for bytes in [
+            b"\xFF\xFEe\0x\0t\0".to_vec(),
+            b"\xFE\xFF\0e\0x\0t".to_vec(),
+            "external_ticket_id\nA\n"
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes)
+                .collect(),
+        ] {
+            let e = open_reader(std::io::Cursor::new(bytes), None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("UTF-16") && e.contains("iconv"), "{e}");
+        }
+        assert!(open_reader(std::io::Cursor::new(b"a,b\n1,2\n".to_vec()), None).is_ok());
     }
 
     #[test]
