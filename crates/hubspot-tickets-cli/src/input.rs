@@ -506,7 +506,14 @@ impl Read for NewlineIndex {
         let mut prev_cr = self.last_was_cr;
         for (i, &b) in buf[..n].iter().enumerate() {
             if b == b'\n' {
+                if prev_cr {
+                    // `\r\n` is one line end: the `\r` noted below was its first half.
+                    self.newlines.pop_back();
+                }
                 self.newlines.push_back((self.offset + i as u64, prev_cr));
+            } else if b == b'\r' {
+                // A lone `\r` ends a line too (old Mac files), as `csv` reads them.
+                self.newlines.push_back((self.offset + i as u64, false));
             }
             prev_cr = b == b'\r';
             self.track_quotes(b);
@@ -1060,6 +1067,20 @@ mod tests {
             good(&items[1]).raw,
             Some(Raw::Csv(b"ZD-2,\"Two\nlines\",\n".to_vec()))
         );
+    }
+
+    #[test]
+    fn csv_line_numbers_with_cr_only_line_ends() {
+        let text = "external_ticket_id,subject\rA,a\rB,\"two\rlines\"\r\rC,c\r";
+        let (_, items) = read_all(text, Some(Format::Csv), opts());
+        let lines: Vec<(u64, &str)> = items
+            .iter()
+            .map(|i| {
+                let r = good(i);
+                (r.line, r.id.as_str())
+            })
+            .collect();
+        assert_eq!(lines, [(2, "A"), (3, "B"), (6, "C")]);
     }
 
     #[test]
