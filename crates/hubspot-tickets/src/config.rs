@@ -9,7 +9,8 @@ use std::time::Duration;
 ///   `max_backoff`), up to `max_attempts` attempts in all. A `Retry-After` on such an
 ///   answer is honoured as a minimum.
 /// * 429 `TEN_SECONDLY_ROLLING` (or any 429 other than `DAILY`): wait for
-///   `Retry-After`, or for the rate window to roll, up to `rate_limit_waits` times.
+///   `Retry-After` (at most one window: a rolling window frees up within one), or for
+///   the window to roll, up to `rate_limit_waits` times.
 ///   Every clone of the client pauses, not just the request that was refused.
 /// * 429 `DAILY`, 400, 401, 403, 404, 409 and other 4xx: never retried.
 ///
