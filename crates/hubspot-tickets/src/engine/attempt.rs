@@ -222,7 +222,13 @@ pub(super) async fn send(
         {
             span.in_scope(|| {
                 let reason = err.to_failure().message;
-                warn!(kind = %err.kind(), attempts = attempt, %reason, "giving up");
+                // Once per operation at the level shown by default; a failure that
+                // every batch meets is one reason, not a line per batch.
+                if op.first_to_give_up() {
+                    warn!(kind = %err.kind(), attempts = attempt, %reason, "giving up");
+                } else {
+                    debug!(kind = %err.kind(), attempts = attempt, %reason, "giving up");
+                }
             });
             return Sent::Refused(err);
         }

@@ -127,6 +127,8 @@ pub(crate) struct Op {
     return_inputs: bool,
     /// Whether any request got an answer (then the address and the network work).
     answered: std::sync::atomic::AtomicBool,
+    /// Whether a batch has given up retrying (its reason was logged at `warn`).
+    gave_up: std::sync::atomic::AtomicBool,
 }
 
 impl Op {
@@ -147,7 +149,13 @@ impl Op {
             progress,
             return_inputs,
             answered: std::sync::atomic::AtomicBool::new(false),
+            gave_up: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// True for the first batch of the operation to give up retrying.
+    pub(crate) fn first_to_give_up(&self) -> bool {
+        !self.gave_up.swap(true, Ordering::Relaxed)
     }
 
     pub(crate) fn answered(&self) {
