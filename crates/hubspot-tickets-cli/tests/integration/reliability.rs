@@ -606,3 +606,28 @@ fn an_address_where_nothing_listens_stops_the_run_soon_with_its_reason() {
     );
     assert_eq!(r.iter().filter(|v| v["outcome"] == "failed").count(), 100);
 }
+
+/// A failure every batch meets is said once on stderr, not once per batch.
+#[test]
+fn a_failure_every_batch_meets_is_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = csv_input(dir.path(), 500);
+    let always_500 = FaultConfig::none(3).with(FaultKind::Http500, 1.0);
+    let emu = start(
+        EmulatorConfig::default()
+            .without_rate_limits()
+            .with_faults(always_500),
+    );
+    let out = StdCommand::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
+        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
+        .env_remove("RUST_LOG")
+        .args(upsert_args(emu.url()))
+        .args(["--rate-limit", "off", "--max-retries", "0"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(emu.emulator().stats().requests >= 5);
+    assert_eq!(stderr.matches("giving up").count(), 1, "{stderr}");
+}
