@@ -265,6 +265,3 @@ pub(crate) struct JobResult {
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod proptests;

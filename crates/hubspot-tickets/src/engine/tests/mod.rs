@@ -986,3 +986,6 @@ async fn dropping_a_bulk_run_mid_flight_is_safe() {
     let out = h.client.upsert_batch(inputs(1)).await.unwrap();
     assert!(out.all_written());
 }
+
+/// Property tests: any answers, any inputs.
+mod props;
