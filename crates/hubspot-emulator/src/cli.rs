@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::{
-    DEFAULT_MAX_ID_LENGTH, DEFAULT_MAX_INPUTS, DEFAULT_PORTAL_ID, DEFAULT_TOKEN, Emulator,
-    EmulatorConfig, FaultConfig, FaultKind, PropertyDef, RateLimitConfig, RequestedAt,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_ID_LENGTH, DEFAULT_MAX_INPUTS, DEFAULT_PORTAL_ID,
+    DEFAULT_TOKEN, Emulator, EmulatorConfig, FaultConfig, FaultKind, PropertyDef, RateLimitConfig,
+    RequestedAt,
 };
 
 /// Help text listing the fault kinds, for `after_help`.
@@ -106,6 +107,19 @@ pub struct EmulatorArgs {
     #[arg(long, value_name = "ID", default_value_t = DEFAULT_PORTAL_ID)]
     pub portal_id: u64,
 
+    /// Close a connection whose request headers have not all arrived within this many
+    /// milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    pub header_read_timeout_ms: u64,
+
+    /// Close a connection with no request in flight and no traffic for this many milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    pub idle_timeout_ms: u64,
+
+    /// Most connections served at once; more wait in the listen backlog until one closes.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
     /// How requestedAt is sent on successful answers.
     #[arg(long, value_enum, default_value_t = RequestedAtArg::Alternate)]
     pub requested_at: RequestedAtArg,
@@ -185,6 +199,9 @@ fn build_config(cli: &EmulatorArgs) -> Result<EmulatorConfig, String> {
         .with_max_id_length(cli.max_id_length)
         .with_portal_id(cli.portal_id)
         .with_required_on_create(cli.required_on_create.iter().cloned())
+        .with_header_read_timeout(Duration::from_millis(cli.header_read_timeout_ms))
+        .with_idle_timeout(Duration::from_millis(cli.idle_timeout_ms))
+        .with_max_connections(cli.max_connections)
         .with_requested_at(match cli.requested_at {
             RequestedAtArg::Null => RequestedAt::Null,
             RequestedAtArg::Timestamp => RequestedAt::Timestamp,

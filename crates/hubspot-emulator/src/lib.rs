@@ -73,7 +73,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{
-    DEFAULT_FIRST_OBJECT_ID, DEFAULT_MAX_ID_LENGTH, DEFAULT_MAX_INPUTS, DEFAULT_PORTAL_ID,
+    DEFAULT_FIRST_OBJECT_ID, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_ID_LENGTH, DEFAULT_MAX_INPUTS, DEFAULT_PORTAL_ID,
     DEFAULT_TOKEN, DEFAULT_UNIQUE_PROPERTY, EmulatorConfig, MAX_STRING_VALUE_LENGTH, PropertyDef,
     PropertyKind, RateLimitConfig, RequestedAt, builtin_ticket_properties,
 };
@@ -85,7 +86,7 @@ pub use stats::{RequestLogEntry, StatsSnapshot};
 pub use store::{DuplicateCreate, Store, StoreError, StoredTicket};
 
 use schema::Schema;
-use server::{Shared, router, serve};
+use server::{ConnLimits, Shared, router, serve};
 
 /// Why the emulator could not start, or could not save its state.
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +149,14 @@ impl Emulator {
                 "max_inputs and max_id_length must be positive".to_owned(),
             ));
         }
+        if config.header_read_timeout.is_zero()
+            || config.idle_timeout.is_zero()
+            || config.max_connections == 0
+        {
+            return Err(EmulatorError::Config(
+                "header_read_timeout, idle_timeout and max_connections must be positive".to_owned(),
+            ));
+        }
         if !config.accept_any_token && config.tokens.iter().all(String::is_empty) {
             return Err(EmulatorError::Config(
                 "no token configured (use with_tokens or with_any_token)".to_owned(),
@@ -186,12 +195,14 @@ impl Emulator {
             });
         }
         let base_url = format!("http://{url_addr}");
+        let limits = ConnLimits::from_config(&config);
         let shared = Arc::new(Shared::new(config, schema, store));
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(serve(
             listener,
             router(Arc::clone(&shared)),
             shutdown.clone(),
+            limits,
         ));
         tracing::info!(%base_url, "hubspot emulator listening");
         Ok(Self {

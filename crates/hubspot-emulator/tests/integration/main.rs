@@ -6,6 +6,7 @@ mod common;
 
 mod cli;
 mod faults;
+mod limits;
 mod rate_limits;
 mod spec_conformance;
 mod state;
