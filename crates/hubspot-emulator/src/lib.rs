@@ -102,6 +102,14 @@ pub enum EmulatorError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The state file could not be saved at shutdown, as checked at start.
+    #[error("state file {path} is not writable: {message}")]
+    StateNotWritable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
     /// The state file could not be read or written.
     #[error("state file {path}: {source}")]
     State {
@@ -164,6 +172,9 @@ impl Emulator {
         }
         let schema = Arc::new(Schema::compile(&config).map_err(EmulatorError::Config)?);
         let store = Store::new(Arc::clone(&schema), config.first_object_id);
+        if let Some(path) = &config.state_file {
+            check_state_writable(path)?;
+        }
         if let Some(path) = &config.state_file
             && path.exists()
         {
@@ -281,6 +292,44 @@ impl Emulator {
         }
         self.save_state()
     }
+}
+
+/// Fails now, rather than at shutdown, if the state file could not be saved: its
+/// directory must exist and take the temporary file that saving writes first.
+fn check_state_writable(path: &std::path::Path) -> Result<(), EmulatorError> {
+    let fail = |message: String| EmulatorError::StateNotWritable {
+        path: path.to_path_buf(),
+        message,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(fail(format!("directory {} does not exist", dir.display())));
+    }
+    if path.is_dir() {
+        return Err(fail("it is a directory".to_owned()));
+    }
+    let tmp = store::temp_path(path);
+    // Never remove a file we did not create (the temp path can be the state file itself).
+    let tmp_existed = tmp.exists();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&tmp)
+        .map_err(|e| fail(format!("cannot create {}: {e}", tmp.display())))?;
+    if !tmp_existed {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    if path.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    Ok(())
 }
 
 impl Drop for Emulator {
