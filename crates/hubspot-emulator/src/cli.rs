@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_ID_LENGTH, DEFAULT_MAX_INPUTS, DEFAULT_PORTAL_ID,
-    DEFAULT_TOKEN, Emulator, EmulatorConfig, FaultConfig, FaultKind, PropertyDef, RateLimitConfig,
-    RequestedAt,
+    DEFAULT_TOKEN, Emulator, EmulatorConfig, FaultConfig, FaultKind, PropertyDef, PropertyKind,
+    RateLimitConfig, RequestedAt, builtin_ticket_properties, validate_property_name,
 };
 
 /// Help text listing the fault kinds, for `after_help`.
@@ -83,7 +83,7 @@ pub struct EmulatorArgs {
     pub state: Option<PathBuf>,
 
     /// Add a custom unique text property usable as idProperty (external_ticket_id always exists).
-    #[arg(long = "unique-property", value_name = "NAME")]
+    #[arg(long = "unique-property", value_name = "NAME", value_parser = parse_unique_name)]
     pub unique_properties: Vec<String>,
 
     /// Add a custom property: NAME[:TYPE[:OPT1,OPT2...]] with TYPE one of string, number,
@@ -154,11 +154,32 @@ fn parse_fault(s: &str) -> Result<(String, f64), String> {
     Ok((kind.to_owned(), p))
 }
 
+fn parse_unique_name(s: &str) -> Result<String, String> {
+    let name = s.trim();
+    validate_property_name(name)?;
+    if let Some(def) = builtin_ticket_properties()
+        .into_iter()
+        .find(|d| d.name == name && d.read_only)
+    {
+        return Err(format!(
+            "{:?} is a read-only property (computed by HubSpot); it cannot be a unique property",
+            def.name
+        ));
+    }
+    Ok(name.to_owned())
+}
+
 fn parse_property(s: &str) -> Result<PropertyDef, String> {
     let mut parts = s.splitn(3, ':');
     let name = parts.next().unwrap_or_default().trim();
-    if name.is_empty() {
-        return Err("property name is empty".to_owned());
+    validate_property_name(name)?;
+    if builtin_ticket_properties()
+        .iter()
+        .any(|d| d.name == name && d.read_only)
+    {
+        return Err(format!(
+            "{name:?} is a read-only property (computed by HubSpot); it cannot be redefined"
+        ));
     }
     let kind = parts.next().unwrap_or("string").trim();
     let options: Vec<String> = parts
@@ -182,6 +203,24 @@ fn parse_property(s: &str) -> Result<PropertyDef, String> {
         other => return Err(format!("unknown property type {other:?}")),
     };
     Ok(def)
+}
+
+/// A property definition written back as its `--property` spec, for error messages.
+fn property_spec(def: &PropertyDef) -> String {
+    let (kind, options) = match &def.kind {
+        PropertyKind::String if def.unique => ("unique", None),
+        PropertyKind::String => ("string", None),
+        PropertyKind::Number => ("number", None),
+        PropertyKind::Bool => ("bool", None),
+        PropertyKind::Date => ("date", None),
+        PropertyKind::DateTime => ("datetime", None),
+        PropertyKind::Enumeration(o) => ("enumeration", Some(o)),
+        PropertyKind::Checkboxes(o) => ("checkboxes", Some(o)),
+    };
+    match options {
+        Some(o) => format!("{}:{kind}:{}", def.name, o.join(",")),
+        None => format!("{}:{kind}", def.name),
+    }
 }
 
 impl EmulatorArgs {
@@ -234,11 +273,32 @@ fn build_config(cli: &EmulatorArgs) -> Result<EmulatorConfig, String> {
     }
     faults.validate()?;
     config = config.with_faults(faults);
-    for name in &cli.unique_properties {
-        config = config.with_unique_property(name.clone());
-    }
-    for def in &cli.properties {
-        config = config.with_property(def.clone());
+    // Each custom property gets one definition: the same one given twice is fine,
+    // two different ones are refused rather than the last silently winning.
+    let defs = cli
+        .unique_properties
+        .iter()
+        .map(|name| {
+            (
+                format!("--unique-property {name}"),
+                PropertyDef::string(name.clone()).unique(),
+            )
+        })
+        .chain(
+            cli.properties
+                .iter()
+                .map(|def| (format!("--property {}", property_spec(def)), def.clone())),
+        );
+    let mut seen: Vec<(String, PropertyDef)> = Vec::new();
+    for (flag, def) in defs {
+        if let Some((first, _)) = seen.iter().find(|(_, d)| d.name == def.name && *d != def) {
+            return Err(format!(
+                "{first} and {flag} define property {:?} differently; give it one definition",
+                def.name
+            ));
+        }
+        seen.push((flag, def.clone()));
+        config = config.with_property(def);
     }
     if let Some(state) = &cli.state {
         config = config.with_state_file(state.clone());

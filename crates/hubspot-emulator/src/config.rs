@@ -139,6 +139,25 @@ impl PropertyDef {
     }
 }
 
+/// Longest property internal name HubSpot accepts.
+pub const MAX_PROPERTY_NAME_LENGTH: usize = 100;
+
+/// Checks a property internal name against HubSpot's rule: a lowercase letter, then
+/// lowercase letters, digits and `_`, at most [`MAX_PROPERTY_NAME_LENGTH`] characters.
+pub fn validate_property_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !first_ok || !rest_ok || name.len() > MAX_PROPERTY_NAME_LENGTH {
+        return Err(format!(
+            "invalid property name {name:?}: HubSpot internal names start with a lowercase \
+             letter, then use lowercase letters, digits and _ only, at most \
+             {MAX_PROPERTY_NAME_LENGTH} characters"
+        ));
+    }
+    Ok(())
+}
+
 /// The built-in ticket properties the emulator knows about.
 ///
 /// `hs_object_id`, `createdate` and `hs_lastmodifieddate` are read-only and computed by

@@ -75,8 +75,9 @@ use tokio_util::sync::CancellationToken;
 pub use config::{
     DEFAULT_FIRST_OBJECT_ID, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_ID_LENGTH, DEFAULT_MAX_INPUTS, DEFAULT_PORTAL_ID,
-    DEFAULT_TOKEN, DEFAULT_UNIQUE_PROPERTY, EmulatorConfig, MAX_STRING_VALUE_LENGTH, PropertyDef,
-    PropertyKind, RateLimitConfig, RequestedAt, builtin_ticket_properties,
+    DEFAULT_TOKEN, DEFAULT_UNIQUE_PROPERTY, EmulatorConfig, MAX_PROPERTY_NAME_LENGTH,
+    MAX_STRING_VALUE_LENGTH, PropertyDef, PropertyKind, RateLimitConfig, RequestedAt,
+    builtin_ticket_properties, validate_property_name,
 };
 pub use faults::{FaultConfig, FaultKind};
 pub use limiter::Policy;

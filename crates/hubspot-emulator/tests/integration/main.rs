@@ -5,6 +5,7 @@
 mod common;
 
 mod cli;
+mod config;
 mod faults;
 mod limits;
 mod rate_limits;
