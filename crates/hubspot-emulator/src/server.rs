@@ -207,12 +207,13 @@ pub(crate) async fn serve(
     }
 }
 
-/// What the idle timer needs to know about a connection: when bytes last moved, and
-/// how many requests are being handled.
+/// What the idle timer needs to know about a connection: when bytes last moved, how
+/// many requests are in flight, and how many of those are still receiving their body.
 struct Activity {
     epoch: Instant,
     last_ms: AtomicU64,
     in_flight: AtomicUsize,
+    reading: AtomicUsize,
 }
 
 impl Activity {
@@ -224,9 +225,76 @@ impl Activity {
     fn last(&self) -> Instant {
         self.epoch + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
     }
+
+    /// Requests the server is working on: in flight with their body fully received.
+    /// A request whose client stalls mid-body does not count, so it cannot pin the
+    /// connection open.
+    fn handling(&self) -> usize {
+        let in_flight = self.in_flight.load(Ordering::Relaxed);
+        in_flight.saturating_sub(self.reading.load(Ordering::Relaxed))
+    }
 }
 
-/// Counts a request as in flight until its response is produced.
+/// A request body that tells [`Activity`] when it has been fully received (or dropped).
+struct WatchedBody {
+    inner: Incoming,
+    reading: Option<Arc<Activity>>,
+}
+
+impl WatchedBody {
+    fn new(inner: Incoming, activity: &Arc<Activity>) -> Self {
+        use hyper::body::Body as _;
+        let reading = (!inner.is_end_stream()).then(|| {
+            activity.reading.fetch_add(1, Ordering::Relaxed);
+            Arc::clone(activity)
+        });
+        Self { inner, reading }
+    }
+
+    fn done(&mut self) {
+        if let Some(a) = self.reading.take() {
+            a.reading.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for WatchedBody {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
+impl hyper::body::Body for WatchedBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        let res = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        let finished = match &res {
+            std::task::Poll::Ready(None | Some(Err(_))) => true,
+            std::task::Poll::Ready(Some(Ok(_))) => self.inner.is_end_stream(),
+            std::task::Poll::Pending => false,
+        };
+        if finished {
+            self.done();
+        }
+        res
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Counts a request as in flight until its response is produced. Created before its
+/// [`WatchedBody`], so `reading` never exceeds `in_flight`.
 struct InFlight(Arc<Activity>);
 
 impl InFlight {
@@ -321,13 +389,15 @@ async fn serve_connection(
         epoch: Instant::now(),
         last_ms: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),
+        reading: AtomicUsize::new(0),
     });
     let kill = CancellationToken::new();
     let ctx = ConnCtx { kill: kill.clone() };
     let svc_activity = Arc::clone(&activity);
-    let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-        req.extensions_mut().insert(ctx.clone());
+    let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
         let guard = InFlight::new(&svc_activity);
+        let mut req = req.map(|body| WatchedBody::new(body, &svc_activity));
+        req.extensions_mut().insert(ctx.clone());
         let fut = router.clone().oneshot(req);
         async move {
             let res = fut.await;
@@ -363,7 +433,7 @@ async fn serve_connection(
             () = idle.as_mut() => {
                 let now = Instant::now();
                 let deadline = activity.last() + idle_timeout;
-                if activity.in_flight.load(Ordering::Relaxed) == 0 && deadline <= now {
+                if activity.handling() == 0 && deadline <= now {
                     tracing::debug!(%peer, "closing idle connection");
                     break;
                 }

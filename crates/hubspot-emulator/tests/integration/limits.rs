@@ -111,6 +111,31 @@ async fn a_silent_connection_is_closed_after_the_idle_timeout() {
 }
 
 #[tokio::test]
+async fn a_body_that_stalls_is_closed_after_the_idle_timeout() {
+    let emu = start(
+        config()
+            .with_idle_timeout(SHORT)
+            .with_header_read_timeout(LONG),
+    )
+    .await;
+    let mut s = connect(&emu).await;
+    s.write_all(
+        b"POST /crm/v3/objects/tickets/batch/upsert HTTP/1.1\r\nHost: emu\r\n\
+          Authorization: Bearer test-token\r\nContent-Type: application/json\r\n\
+          Content-Length: 100\r\n\r\n{\"inputs\": [",
+    )
+    .await
+    .unwrap();
+    let sent = Instant::now();
+    let took = wait_for_close(&mut s, sent, Duration::from_secs(5)).await;
+    assert!(
+        took >= Duration::from_millis(250),
+        "closed too early: {took:?}"
+    );
+    assert_eq!(emu.store().count(), 0);
+}
+
+#[tokio::test]
 async fn a_slow_answer_is_not_idleness() {
     let faults = FaultConfig::none(1)
         .with(FaultKind::DelayedResponse, 1.0)
