@@ -112,7 +112,8 @@ pub struct EmulatorArgs {
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     pub header_read_timeout_ms: u64,
 
-    /// Close a connection with no request in flight and no traffic for this many milliseconds.
+    /// Close a connection with no traffic and no request being handled for this many
+    /// milliseconds (a half-sent body counts as idle).
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     pub idle_timeout_ms: u64,
 

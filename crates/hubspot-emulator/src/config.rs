@@ -23,10 +23,11 @@ pub const DEFAULT_PORTAL_ID: u64 = 2_418_337;
 /// First record id (`hs_object_id`) handed out by an empty store.
 pub const DEFAULT_FIRST_OBJECT_ID: u64 = 10_000_000_001;
 /// How long a client may take to send a request's headers before its connection is
-/// closed (also bounds the wait for the first bytes of a new connection).
+/// closed. It is hyper's timer, so it also runs while a keep-alive connection waits for
+/// its next HTTP/1.1 request.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a connection may sit with no request in flight and no bytes moving before
-/// it is closed.
+/// How long a connection may sit with no bytes moving and no request being handled
+/// (a body still arriving does not count as handled) before it is closed.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most connections served at once; further ones wait in the listen backlog.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
@@ -292,7 +293,8 @@ pub struct EmulatorConfig {
     pub first_object_id: u64,
     /// Time allowed for a request's headers to arrive (connection closed beyond).
     pub header_read_timeout: Duration,
-    /// Time a connection may stay idle (no request in flight, no bytes) before it is closed.
+    /// Time a connection may stay idle (no bytes moving, no request being handled) before
+    /// it is closed.
     pub idle_timeout: Duration,
     /// Most connections served at once; more wait in the listen backlog until one closes.
     pub max_connections: usize,
