@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::{
-    DEFAULT_MAX_ID_LENGTH, DEFAULT_MAX_INPUTS, DEFAULT_PORTAL_ID, DEFAULT_TOKEN, Emulator,
-    EmulatorConfig, FaultConfig, FaultKind, PropertyDef, RateLimitConfig, RequestedAt,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_ID_LENGTH, DEFAULT_MAX_INPUTS, DEFAULT_PORTAL_ID,
+    DEFAULT_TOKEN, Emulator, EmulatorConfig, FaultConfig, FaultKind, PropertyDef, PropertyKind,
+    RateLimitConfig, RequestedAt, builtin_ticket_properties, validate_property_name,
 };
 
 /// Help text listing the fault kinds, for `after_help`.
@@ -82,7 +83,7 @@ pub struct EmulatorArgs {
     pub state: Option<PathBuf>,
 
     /// Add a custom unique text property usable as idProperty (external_ticket_id always exists).
-    #[arg(long = "unique-property", value_name = "NAME")]
+    #[arg(long = "unique-property", value_name = "NAME", value_parser = parse_unique_name)]
     pub unique_properties: Vec<String>,
 
     /// Add a custom property: NAME[:TYPE[:OPT1,OPT2...]] with TYPE one of string, number,
@@ -105,6 +106,20 @@ pub struct EmulatorArgs {
     /// Portal id used in record URLs and 429 group names.
     #[arg(long, value_name = "ID", default_value_t = DEFAULT_PORTAL_ID)]
     pub portal_id: u64,
+
+    /// Close a connection whose request headers have not all arrived within this many
+    /// milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    pub header_read_timeout_ms: u64,
+
+    /// Close a connection with no traffic and no request being handled for this many
+    /// milliseconds (a half-sent body counts as idle).
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    pub idle_timeout_ms: u64,
+
+    /// Most connections served at once; more wait in the listen backlog until one closes.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
 
     /// How requestedAt is sent on successful answers.
     #[arg(long, value_enum, default_value_t = RequestedAtArg::Alternate)]
@@ -140,11 +155,32 @@ fn parse_fault(s: &str) -> Result<(String, f64), String> {
     Ok((kind.to_owned(), p))
 }
 
+fn parse_unique_name(s: &str) -> Result<String, String> {
+    let name = s.trim();
+    validate_property_name(name)?;
+    if let Some(def) = builtin_ticket_properties()
+        .into_iter()
+        .find(|d| d.name == name && d.read_only)
+    {
+        return Err(format!(
+            "{:?} is a read-only property (computed by HubSpot); it cannot be a unique property",
+            def.name
+        ));
+    }
+    Ok(name.to_owned())
+}
+
 fn parse_property(s: &str) -> Result<PropertyDef, String> {
     let mut parts = s.splitn(3, ':');
     let name = parts.next().unwrap_or_default().trim();
-    if name.is_empty() {
-        return Err("property name is empty".to_owned());
+    validate_property_name(name)?;
+    if builtin_ticket_properties()
+        .iter()
+        .any(|d| d.name == name && d.read_only)
+    {
+        return Err(format!(
+            "{name:?} is a read-only property (computed by HubSpot); it cannot be redefined"
+        ));
     }
     let kind = parts.next().unwrap_or("string").trim();
     let options: Vec<String> = parts
@@ -170,6 +206,24 @@ fn parse_property(s: &str) -> Result<PropertyDef, String> {
     Ok(def)
 }
 
+/// A property definition written back as its `--property` spec, for error messages.
+fn property_spec(def: &PropertyDef) -> String {
+    let (kind, options) = match &def.kind {
+        PropertyKind::String if def.unique => ("unique", None),
+        PropertyKind::String => ("string", None),
+        PropertyKind::Number => ("number", None),
+        PropertyKind::Bool => ("bool", None),
+        PropertyKind::Date => ("date", None),
+        PropertyKind::DateTime => ("datetime", None),
+        PropertyKind::Enumeration(o) => ("enumeration", Some(o)),
+        PropertyKind::Checkboxes(o) => ("checkboxes", Some(o)),
+    };
+    match options {
+        Some(o) => format!("{}:{kind}:{}", def.name, o.join(",")),
+        None => format!("{}:{kind}", def.name),
+    }
+}
+
 impl EmulatorArgs {
     /// The emulator configuration these options describe, or why they are invalid.
     pub fn to_config(&self) -> Result<EmulatorConfig, String> {
@@ -185,6 +239,9 @@ fn build_config(cli: &EmulatorArgs) -> Result<EmulatorConfig, String> {
         .with_max_id_length(cli.max_id_length)
         .with_portal_id(cli.portal_id)
         .with_required_on_create(cli.required_on_create.iter().cloned())
+        .with_header_read_timeout(Duration::from_millis(cli.header_read_timeout_ms))
+        .with_idle_timeout(Duration::from_millis(cli.idle_timeout_ms))
+        .with_max_connections(cli.max_connections)
         .with_requested_at(match cli.requested_at {
             RequestedAtArg::Null => RequestedAt::Null,
             RequestedAtArg::Timestamp => RequestedAt::Timestamp,
@@ -217,11 +274,32 @@ fn build_config(cli: &EmulatorArgs) -> Result<EmulatorConfig, String> {
     }
     faults.validate()?;
     config = config.with_faults(faults);
-    for name in &cli.unique_properties {
-        config = config.with_unique_property(name.clone());
-    }
-    for def in &cli.properties {
-        config = config.with_property(def.clone());
+    // Each custom property gets one definition: the same one given twice is fine,
+    // two different ones are refused rather than the last silently winning.
+    let defs = cli
+        .unique_properties
+        .iter()
+        .map(|name| {
+            (
+                format!("--unique-property {name}"),
+                PropertyDef::string(name.clone()).unique(),
+            )
+        })
+        .chain(
+            cli.properties
+                .iter()
+                .map(|def| (format!("--property {}", property_spec(def)), def.clone())),
+        );
+    let mut seen: Vec<(String, PropertyDef)> = Vec::new();
+    for (flag, def) in defs {
+        if let Some((first, _)) = seen.iter().find(|(_, d)| d.name == def.name && *d != def) {
+            return Err(format!(
+                "{first} and {flag} define property {:?} differently; give it one definition",
+                def.name
+            ));
+        }
+        seen.push((flag, def.clone()));
+        config = config.with_property(def);
     }
     if let Some(state) = &cli.state {
         config = config.with_state_file(state.clone());

@@ -22,6 +22,15 @@ pub const MAX_STRING_VALUE_LENGTH: usize = 65_536;
 pub const DEFAULT_PORTAL_ID: u64 = 2_418_337;
 /// First record id (`hs_object_id`) handed out by an empty store.
 pub const DEFAULT_FIRST_OBJECT_ID: u64 = 10_000_000_001;
+/// How long a client may take to send a request's headers before its connection is
+/// closed. It is hyper's timer, so it also runs while a keep-alive connection waits for
+/// its next HTTP/1.1 request.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection may sit with no bytes moving and no request being handled
+/// (a body still arriving does not count as handled) before it is closed.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most connections served at once; further ones wait in the listen backlog.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 /// The type of a ticket property, which decides which string values it accepts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,6 +138,25 @@ impl PropertyDef {
         self.read_only = true;
         self
     }
+}
+
+/// Longest property internal name HubSpot accepts.
+pub const MAX_PROPERTY_NAME_LENGTH: usize = 100;
+
+/// Checks a property internal name against HubSpot's rule: a lowercase letter, then
+/// lowercase letters, digits and `_`, at most [`MAX_PROPERTY_NAME_LENGTH`] characters.
+pub fn validate_property_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !first_ok || !rest_ok || name.len() > MAX_PROPERTY_NAME_LENGTH {
+        return Err(format!(
+            "invalid property name {name:?}: HubSpot internal names start with a lowercase \
+             letter, then use lowercase letters, digits and _ only, at most \
+             {MAX_PROPERTY_NAME_LENGTH} characters"
+        ));
+    }
+    Ok(())
 }
 
 /// The built-in ticket properties the emulator knows about.
@@ -263,6 +291,13 @@ pub struct EmulatorConfig {
     pub requested_at: RequestedAt,
     /// Record id given to the first created ticket of an empty store.
     pub first_object_id: u64,
+    /// Time allowed for a request's headers to arrive (connection closed beyond).
+    pub header_read_timeout: Duration,
+    /// Time a connection may stay idle (no bytes moving, no request being handled) before
+    /// it is closed.
+    pub idle_timeout: Duration,
+    /// Most connections served at once; more wait in the listen backlog until one closes.
+    pub max_connections: usize,
 }
 
 impl Default for EmulatorConfig {
@@ -291,6 +326,9 @@ impl Default for EmulatorConfig {
             request_log_capacity: 1024,
             requested_at: RequestedAt::default(),
             first_object_id: DEFAULT_FIRST_OBJECT_ID,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -442,6 +480,27 @@ impl EmulatorConfig {
     #[must_use]
     pub fn with_max_body_bytes(mut self, max_body_bytes: usize) -> Self {
         self.max_body_bytes = max_body_bytes;
+        self
+    }
+
+    /// Sets how long a client may take to send a request's headers (default 30 s).
+    #[must_use]
+    pub fn with_header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// Sets how long an idle connection is kept open (default 30 s).
+    #[must_use]
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Sets the most connections served at once (default 1024).
+    #[must_use]
+    pub fn with_max_connections(mut self, max_connections: usize) -> Self {
+        self.max_connections = max_connections;
         self
     }
 }

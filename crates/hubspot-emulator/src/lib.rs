@@ -73,9 +73,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{
-    DEFAULT_FIRST_OBJECT_ID, DEFAULT_MAX_ID_LENGTH, DEFAULT_MAX_INPUTS, DEFAULT_PORTAL_ID,
-    DEFAULT_TOKEN, DEFAULT_UNIQUE_PROPERTY, EmulatorConfig, MAX_STRING_VALUE_LENGTH, PropertyDef,
-    PropertyKind, RateLimitConfig, RequestedAt, builtin_ticket_properties,
+    DEFAULT_FIRST_OBJECT_ID, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_ID_LENGTH, DEFAULT_MAX_INPUTS, DEFAULT_PORTAL_ID,
+    DEFAULT_TOKEN, DEFAULT_UNIQUE_PROPERTY, EmulatorConfig, MAX_PROPERTY_NAME_LENGTH,
+    MAX_STRING_VALUE_LENGTH, PropertyDef, PropertyKind, RateLimitConfig, RequestedAt,
+    builtin_ticket_properties, validate_property_name,
 };
 pub use faults::{FaultConfig, FaultKind};
 pub use limiter::Policy;
@@ -85,7 +87,7 @@ pub use stats::{RequestLogEntry, StatsSnapshot};
 pub use store::{DuplicateCreate, Store, StoreError, StoredTicket};
 
 use schema::Schema;
-use server::{Shared, router, serve};
+use server::{ConnLimits, Shared, router, serve};
 
 /// Why the emulator could not start, or could not save its state.
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +102,14 @@ pub enum EmulatorError {
         addr: SocketAddr,
         /// The OS error.
         source: std::io::Error,
+    },
+    /// The state file could not be saved at shutdown, as checked at start.
+    #[error("state file {path} is not writable: {message}")]
+    StateNotWritable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
     },
     /// The state file could not be read or written.
     #[error("state file {path}: {source}")]
@@ -148,6 +158,14 @@ impl Emulator {
                 "max_inputs and max_id_length must be positive".to_owned(),
             ));
         }
+        if config.header_read_timeout.is_zero()
+            || config.idle_timeout.is_zero()
+            || config.max_connections == 0
+        {
+            return Err(EmulatorError::Config(
+                "header_read_timeout, idle_timeout and max_connections must be positive".to_owned(),
+            ));
+        }
         if !config.accept_any_token && config.tokens.iter().all(String::is_empty) {
             return Err(EmulatorError::Config(
                 "no token configured (use with_tokens or with_any_token)".to_owned(),
@@ -155,6 +173,9 @@ impl Emulator {
         }
         let schema = Arc::new(Schema::compile(&config).map_err(EmulatorError::Config)?);
         let store = Store::new(Arc::clone(&schema), config.first_object_id);
+        if let Some(path) = &config.state_file {
+            check_state_writable(path)?;
+        }
         if let Some(path) = &config.state_file
             && path.exists()
         {
@@ -186,12 +207,14 @@ impl Emulator {
             });
         }
         let base_url = format!("http://{url_addr}");
+        let limits = ConnLimits::from_config(&config);
         let shared = Arc::new(Shared::new(config, schema, store));
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(serve(
             listener,
             router(Arc::clone(&shared)),
             shutdown.clone(),
+            limits,
         ));
         tracing::info!(%base_url, "hubspot emulator listening");
         Ok(Self {
@@ -270,6 +293,44 @@ impl Emulator {
         }
         self.save_state()
     }
+}
+
+/// Fails now, rather than at shutdown, if the state file could not be saved: its
+/// directory must exist and take the temporary file that saving writes first.
+fn check_state_writable(path: &std::path::Path) -> Result<(), EmulatorError> {
+    let fail = |message: String| EmulatorError::StateNotWritable {
+        path: path.to_path_buf(),
+        message,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(fail(format!("directory {} does not exist", dir.display())));
+    }
+    if path.is_dir() {
+        return Err(fail("it is a directory".to_owned()));
+    }
+    let tmp = store::temp_path(path);
+    // Never remove a file we did not create (the temp path can be the state file itself).
+    let tmp_existed = tmp.exists();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&tmp)
+        .map_err(|e| fail(format!("cannot create {}: {e}", tmp.display())))?;
+    if !tmp_existed {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    if path.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    Ok(())
 }
 
 impl Drop for Emulator {

@@ -1,6 +1,8 @@
 //! The compiled ticket property schema and value validation.
 
-use crate::config::{EmulatorConfig, MAX_STRING_VALUE_LENGTH, PropertyDef, PropertyKind};
+use crate::config::{
+    EmulatorConfig, MAX_STRING_VALUE_LENGTH, PropertyDef, PropertyKind, validate_property_name,
+};
 use crate::fast::{FastMap, map_with_capacity};
 
 /// Index of a property in [`Schema::defs`].
@@ -72,9 +74,7 @@ impl Schema {
         let mut derived = Vec::with_capacity(defs.len());
         for (i, def) in defs.iter().enumerate() {
             let id = PropId::try_from(i).map_err(|_| "too many properties".to_owned())?;
-            if def.name.is_empty() {
-                return Err("a property has an empty name".to_owned());
-            }
+            validate_property_name(&def.name)?;
             if by_name.insert(def.name.clone(), id).is_some() {
                 return Err(format!("property {:?} is defined twice", def.name));
             }
@@ -89,6 +89,14 @@ impl Schema {
                 "hs_lastmodifieddate" => Some(Derived::LastModified),
                 _ => None,
             };
+            // The computed properties stay what HubSpot makes them: read-only, never an
+            // idProperty.
+            if d.is_some() && (def.unique || !def.read_only) {
+                return Err(format!(
+                    "property {:?} is read-only (computed by HubSpot): it cannot be redefined or made unique",
+                    def.name
+                ));
+            }
             derived.push(d);
             if def.unique && d.is_none() {
                 unique_slot.push(Some(unique_props.len()));

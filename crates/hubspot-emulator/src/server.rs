@@ -1,7 +1,7 @@
 //! The HTTP side: routes, the upsert handler, fault realisation, connection handling.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -13,10 +13,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use serde::Deserialize;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
@@ -122,23 +123,69 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
+/// Connection limits, from the configuration.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ConnLimits {
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl ConnLimits {
+    pub fn from_config(config: &EmulatorConfig) -> Self {
+        Self {
+            header_read_timeout: config.header_read_timeout,
+            idle_timeout: config.idle_timeout,
+            max_connections: config.max_connections,
+        }
+    }
+}
+
 /// Accepts connections until `shutdown`, serving each with hyper (HTTP/1.1 and h2c).
 /// A connection is dropped (socket closed, no response) when its handler asks for it.
-pub(crate) async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) {
-    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+/// At most `max_connections` are served at once: the accept loop waits for a free slot,
+/// so extra clients queue in the kernel's listen backlog instead of using up file
+/// descriptors.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    limits: ConnLimits,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let builder = Arc::new(builder);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut conns = JoinSet::new();
     loop {
+        // Wait for a free slot before accepting, so a full server does not accept at all.
+        let permit = tokio::select! {
+            () = shutdown.cancelled() => break,
+            permit = Arc::clone(&slots).acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+        };
         tokio::select! {
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    conns.spawn(serve_connection(
+                    let conn = serve_connection(
                         stream,
                         peer,
                         router.clone(),
                         Arc::clone(&builder),
                         shutdown.clone(),
-                    ));
+                        limits.idle_timeout,
+                    );
+                    conns.spawn(async move {
+                        conn.await;
+                        drop(permit);
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
@@ -160,22 +207,212 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, shutdown: Cance
     }
 }
 
+/// What the idle timer needs to know about a connection: when bytes last moved, how
+/// many requests are in flight, and how many of those are still receiving their body.
+struct Activity {
+    epoch: Instant,
+    last_ms: AtomicU64,
+    in_flight: AtomicUsize,
+    reading: AtomicUsize,
+}
+
+impl Activity {
+    fn touch(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.epoch + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
+
+    /// Requests the server is working on: in flight with their body fully received.
+    /// A request whose client stalls mid-body does not count, so it cannot pin the
+    /// connection open.
+    fn handling(&self) -> usize {
+        let in_flight = self.in_flight.load(Ordering::Relaxed);
+        in_flight.saturating_sub(self.reading.load(Ordering::Relaxed))
+    }
+}
+
+/// A request body that tells [`Activity`] when it has been fully received (or dropped).
+struct WatchedBody {
+    inner: Incoming,
+    reading: Option<Arc<Activity>>,
+}
+
+impl WatchedBody {
+    fn new(inner: Incoming, activity: &Arc<Activity>) -> Self {
+        use hyper::body::Body as _;
+        let reading = (!inner.is_end_stream()).then(|| {
+            activity.reading.fetch_add(1, Ordering::Relaxed);
+            Arc::clone(activity)
+        });
+        Self { inner, reading }
+    }
+
+    fn done(&mut self) {
+        if let Some(a) = self.reading.take() {
+            a.reading.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for WatchedBody {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
+impl hyper::body::Body for WatchedBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        let res = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        let finished = match &res {
+            std::task::Poll::Ready(None | Some(Err(_))) => true,
+            std::task::Poll::Ready(Some(Ok(_))) => self.inner.is_end_stream(),
+            std::task::Poll::Pending => false,
+        };
+        if finished {
+            self.done();
+        }
+        res
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Counts a request as in flight until its response is produced. Created before its
+/// [`WatchedBody`], so `reading` never exceeds `in_flight`.
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn new(activity: &Arc<Activity>) -> Self {
+        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(activity))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A TCP stream that records when bytes last moved, for the idle timer.
+struct Tracked {
+    stream: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl tokio::io::AsyncRead for Tracked {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let res = std::pin::Pin::new(&mut self.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        res
+    }
+}
+
+impl tokio::io::AsyncWrite for Tracked {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let res = std::pin::Pin::new(&mut self.stream).poll_write(cx, buf);
+        if matches!(res, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        res
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let res = std::pin::Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        if matches!(res, std::task::Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        res
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     router: Router,
     builder: Arc<auto::Builder<TokioExecutor>>,
     shutdown: CancellationToken,
+    idle_timeout: Duration,
 ) {
     let _ = stream.set_nodelay(true);
+    let activity = Arc::new(Activity {
+        epoch: Instant::now(),
+        last_ms: AtomicU64::new(0),
+        in_flight: AtomicUsize::new(0),
+        reading: AtomicUsize::new(0),
+    });
     let kill = CancellationToken::new();
     let ctx = ConnCtx { kill: kill.clone() };
-    let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+    let svc_activity = Arc::clone(&activity);
+    let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let guard = InFlight::new(&svc_activity);
+        let mut req = req.map(|body| WatchedBody::new(body, &svc_activity));
         req.extensions_mut().insert(ctx.clone());
-        router.clone().oneshot(req)
+        let fut = router.clone().oneshot(req);
+        async move {
+            let res = fut.await;
+            drop(guard);
+            res
+        }
     });
-    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+    let io = Tracked {
+        stream,
+        activity: Arc::clone(&activity),
+    };
+    let conn = builder.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
+    let idle = tokio::time::sleep(idle_timeout);
+    tokio::pin!(idle);
     let mut draining = false;
     loop {
         tokio::select! {
@@ -192,6 +429,17 @@ async fn serve_connection(
             () = shutdown.cancelled(), if !draining => {
                 draining = true;
                 conn.as_mut().graceful_shutdown();
+            }
+            () = idle.as_mut() => {
+                let now = Instant::now();
+                let deadline = activity.last() + idle_timeout;
+                if activity.handling() == 0 && deadline <= now {
+                    tracing::debug!(%peer, "closing idle connection");
+                    break;
+                }
+                // A slow handler is not idleness: look again one period later.
+                let next = if deadline > now { deadline } else { now + idle_timeout };
+                idle.as_mut().reset(next.into());
             }
         }
     }

@@ -467,7 +467,7 @@ impl Store {
             }
         };
         let bytes = serde_json::to_vec_pretty(&snapshot).map_err(std::io::Error::other)?;
-        let tmp = path.with_extension("tmp");
+        let tmp = temp_path(path);
         std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, path)
     }
@@ -486,6 +486,10 @@ impl Store {
         }
         let mut g = self.lock();
         let schema = Arc::clone(&g.schema);
+        // Refuse before touching the store: a repeated id or unique value would
+        // silently overwrite a ticket or index entry.
+        check_snapshot(&schema, &snapshot.tickets)
+            .map_err(|m| std::io::Error::new(std::io::ErrorKind::InvalidData, m))?;
         g.records.clear();
         for index in &mut g.unique {
             index.clear();
@@ -523,6 +527,41 @@ impl Store {
         g.next_id = g.next_id.max(snapshot.next_object_id).max(max_id + 1);
         Ok(count)
     }
+}
+
+/// The temporary file [`Store::save`] writes before renaming it over `path`.
+pub(crate) fn temp_path(path: &Path) -> std::path::PathBuf {
+    path.with_extension("tmp")
+}
+
+/// Finds a repeated object id, or a unique value held by two tickets, in a snapshot.
+fn check_snapshot(schema: &Schema, tickets: &[StoredTicket]) -> Result<(), String> {
+    let mut ids = std::collections::HashSet::with_capacity(tickets.len());
+    let mut holders: std::collections::HashMap<(&str, &str), u64> =
+        std::collections::HashMap::new();
+    for t in tickets {
+        if !ids.insert(t.object_id) {
+            return Err(format!(
+                "object id {} appears more than once in the state file",
+                t.object_id
+            ));
+        }
+        for (name, value) in &t.properties {
+            let unique = schema
+                .lookup(name)
+                .is_some_and(|p| schema.unique_slot[usize::from(p)].is_some());
+            if !unique || value.is_empty() {
+                continue;
+            }
+            if let Some(first) = holders.insert((name, value), t.object_id) {
+                return Err(format!(
+                    "ticket {} repeats the unique value {name}={value:?} of ticket {first}",
+                    t.object_id
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

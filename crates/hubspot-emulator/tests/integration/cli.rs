@@ -31,6 +31,9 @@ fn help_documents_every_option() {
         "--state",
         "--unique-property",
         "--property",
+        "--header-read-timeout-ms",
+        "--idle-timeout-ms",
+        "--max-connections",
         "--required-on-create",
         "--max-inputs",
         "--max-id-length",
@@ -219,4 +222,96 @@ async fn chaos_preset_from_the_cli_injects_faults() {
         .await
         .unwrap();
     assert!(stats["faults"]["http_503"].as_u64().unwrap() > 0, "{stats}");
+}
+
+/// Runs the binary with `args`, expects it to refuse them, and returns its stderr.
+fn refused(args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(["--port", "0"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{args:?} accepted; stderr: {stderr}");
+    stderr
+}
+
+#[test]
+fn a_read_only_property_cannot_be_unique_or_redefined() {
+    let err = refused(&["--unique-property", "hs_object_id"]);
+    assert!(
+        err.contains("--unique-property") && err.contains("read-only"),
+        "{err}"
+    );
+    let err = refused(&["--property", "createdate:string"]);
+    assert!(
+        err.contains("--property") && err.contains("read-only"),
+        "{err}"
+    );
+}
+
+#[test]
+fn property_names_must_be_hubspot_internal_names() {
+    for bad in ["Bad Name:string", "1st:number", "has-dash", "Upper"] {
+        let err = refused(&["--property", bad]);
+        assert!(err.contains("invalid property name"), "{bad}: {err}");
+    }
+    let too_long = "a".repeat(101);
+    let err = refused(&["--unique-property", &too_long]);
+    assert!(err.contains("at most 100"), "{err}");
+}
+
+#[test]
+fn conflicting_property_definitions_are_refused_naming_both_flags() {
+    let err = refused(&[
+        "--unique-property",
+        "subject",
+        "--property",
+        "subject:number",
+    ]);
+    assert!(
+        err.contains("--unique-property subject") && err.contains("--property subject:number"),
+        "{err}"
+    );
+    let err = refused(&["--property", "tier:number", "--property", "tier:bool"]);
+    assert!(
+        err.contains("--property tier:number") && err.contains("--property tier:bool"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_state_file_in_a_missing_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing").join("state.json");
+    let err = refused(&["--state", path.to_str().unwrap()]);
+    assert!(err.contains(path.to_str().unwrap()), "{err}");
+}
+
+#[tokio::test]
+async fn the_same_definition_twice_and_the_limit_flags_are_accepted() {
+    let server = Server::spawn(&[
+        "--property",
+        "tier:number",
+        "--property",
+        "tier:number",
+        "--unique-property",
+        "legacy_id",
+        "--unique-property",
+        "legacy_id",
+        "--header-read-timeout-ms",
+        "5000",
+        "--idle-timeout-ms",
+        "5000",
+        "--max-connections",
+        "8",
+    ]);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let r = http
+        .get(format!("{}/__emulator/health", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    server.terminate();
 }

@@ -5,7 +5,9 @@
 mod common;
 
 mod cli;
+mod config;
 mod faults;
+mod limits;
 mod rate_limits;
 mod spec_conformance;
 mod state;
