@@ -32,7 +32,7 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run the local HubSpot emulator standalone (the same options as `hubspot-emulator`).
     #[command(after_help = hubspot_emulator::cli::FAULT_HELP)]
-    Emulator(hubspot_emulator::cli::EmulatorArgs),
+    Emulator(Box<hubspot_emulator::cli::EmulatorArgs>),
 }
 
 const UPSERT_HELP: &str = concat!(

@@ -86,7 +86,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Upsert(args) => run_upsert(*args).await,
             Command::Demo(args) => demo::run(args).await,
-            Command::Emulator(args) => emulator_cmd::run(args).await,
+            Command::Emulator(args) => emulator_cmd::run(*args).await,
         }
     });
     // Do not wait for lingering blocking tasks (e.g. a stdin read) at exit.
