@@ -23,6 +23,20 @@ use hubspot_tickets::{
 /// How big the read buffer is; records longer than this still work (buffers grow).
 const READ_BUFFER: usize = 128 * 1024;
 
+/// The longest JSON record (a line, or an array element) the CLI will hold in memory:
+/// 4 MiB, 64 values at HubSpot's longest (65,536 characters, up to 4 bytes each). A
+/// longer one is skipped as invalid (it is not copied to the failed file) and reading
+/// goes on, so an input with no line ends (`/dev/zero`, a corrupt export) cannot
+/// exhaust memory.
+pub const MAX_RECORD_BYTES: usize = 4 << 20;
+
+fn oversized_reason() -> String {
+    format!(
+        "the record is longer than {} MiB, the most the CLI reads into one record: skipped (not copied to the failed file)",
+        MAX_RECORD_BYTES >> 20
+    )
+}
+
 /// Input file formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -247,9 +261,11 @@ fn skip_bom(reader: &mut BoxRead) -> io::Result<()> {
         return Ok(());
     }
     let head = buf.get(..64).unwrap_or(buf);
+    // Text in UTF-16 has a NUL beside every ASCII character; all NULs is no text at all.
+    let zeros = head.iter().filter(|b| **b == 0).count();
     let wide = head.starts_with(b"\xFF\xFE")
         || head.starts_with(b"\xFE\xFF")
-        || head.len() >= 4 && head.iter().filter(|b| **b == 0).count() * 4 >= head.len();
+        || head.len() >= 4 && zeros * 4 >= head.len() && zeros * 4 <= head.len() * 3;
     if wide {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
@@ -315,6 +331,7 @@ impl Reader {
                 buf: Vec::with_capacity(4096),
                 line: 1,
                 state: ArrayState::Start,
+                oversized: false,
             }),
         };
         Ok(Reader {
@@ -403,6 +420,8 @@ struct NewlineIndex {
     /// The bytes read, from `capture_base` on, when records' text is kept.
     capture: Option<Vec<u8>>,
     capture_base: u64,
+    /// Bytes since the current record began (a line end outside quotes ends one).
+    record_bytes: usize,
 }
 
 /// A CSV field as `csv` parses it: a field starting with `"` is quoted until a `"` not
@@ -420,6 +439,7 @@ impl NewlineIndex {
         NewlineIndex {
             capture: keep_raw.then(Vec::new),
             capture_base: 0,
+            record_bytes: 0,
             inner,
             offset: 0,
             newlines: std::collections::VecDeque::new(),
@@ -460,6 +480,10 @@ impl NewlineIndex {
 
     fn track_quotes(&mut self, b: u8) {
         use QuoteState::{FieldStart, QuoteInQuoted, Quoted, Unquoted};
+        self.record_bytes += 1;
+        if b == b'\n' && self.quote != Quoted {
+            self.record_bytes = 0;
+        }
         let end = matches!(b, b',' | b'\n' | b'\r');
         self.quote = match (self.quote, b) {
             (FieldStart, b'"') => {
@@ -522,6 +546,21 @@ impl Read for NewlineIndex {
         self.offset += n as u64;
         if let Some(capture) = &mut self.capture {
             capture.extend_from_slice(&buf[..n]);
+        }
+        if self.record_bytes > MAX_RECORD_BYTES {
+            // `csv` would buffer such a record whole: stop here instead.
+            let (line, why) = if self.quote == QuoteState::Quoted {
+                (self.quote_line, " (a quote opened there never closes)")
+            } else {
+                (self.line, "")
+            };
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "line {line}: a CSV record longer than {} MiB{why}; the rest of the input was not read",
+                    MAX_RECORD_BYTES >> 20
+                ),
+            ));
         }
         Ok(n)
     }
@@ -743,20 +782,33 @@ impl JsonlState {
         opts: &ParseOptions,
         bytes_read: &mut u64,
     ) -> Result<Option<Item>, InputError> {
+        let io_err = |source| InputError::Io {
+            name: name.to_owned(),
+            source,
+        };
         loop {
             self.buf.clear();
-            let n = self
-                .src
+            let limit = u64::try_from(MAX_RECORD_BYTES).unwrap_or(u64::MAX) + 1;
+            let n = (&mut self.src)
+                .take(limit)
                 .read_until(b'\n', &mut self.buf)
-                .map_err(|source| InputError::Io {
-                    name: name.to_owned(),
-                    source,
-                })?;
+                .map_err(io_err)?;
             if n == 0 {
                 return Ok(None);
             }
             *bytes_read += n as u64;
             self.line += 1;
+            if n > MAX_RECORD_BYTES && self.buf.last() != Some(&b'\n') {
+                // Skip to the end of the line without keeping it.
+                *bytes_read += skip_line(&mut self.src).map_err(io_err)?;
+                self.buf = Vec::new();
+                return Ok(Some(Item::Bad(BadRecord {
+                    line: self.line,
+                    id: None,
+                    reason: oversized_reason(),
+                    raw: None,
+                })));
+            }
             let mut text: &[u8] = &self.buf;
             while let Some((b'\n' | b'\r', rest)) = text.split_last() {
                 text = rest;
@@ -765,6 +817,28 @@ impl JsonlState {
                 continue;
             }
             return Ok(Some(parse_json_record(text, self.line, opts)));
+        }
+    }
+}
+
+/// Reads past the next `\n` (or to the end), keeping nothing; returns the bytes passed.
+fn skip_line(src: &mut BoxRead) -> io::Result<u64> {
+    let mut passed = 0_u64;
+    loop {
+        let chunk = src.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(passed);
+        }
+        match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => {
+                src.consume(i + 1);
+                return Ok(passed + i as u64 + 1);
+            }
+            None => {
+                let n = chunk.len();
+                src.consume(n);
+                passed += n as u64;
+            }
         }
     }
 }
@@ -790,6 +864,8 @@ struct JsonArrayState {
     /// Current line (1-based).
     line: u64,
     state: ArrayState,
+    /// The element just read was longer than [`MAX_RECORD_BYTES`] (and not kept).
+    oversized: bool,
 }
 
 impl JsonArrayState {
@@ -850,6 +926,15 @@ impl JsonArrayState {
                     let line = self.line;
                     self.read_element(bytes_read).map_err(io_err)?;
                     self.state = ArrayState::AfterElement;
+                    if self.oversized {
+                        self.buf = Vec::new();
+                        return Ok(Some(Item::Bad(BadRecord {
+                            line,
+                            id: None,
+                            reason: oversized_reason(),
+                            raw: None,
+                        })));
+                    }
                     return Ok(Some(parse_json_record(&self.buf, line, opts)));
                 }
             }
@@ -888,6 +973,7 @@ impl JsonArrayState {
     /// next `,`/`]`/blank.
     fn read_element(&mut self, bytes_read: &mut u64) -> io::Result<()> {
         self.buf.clear();
+        self.oversized = false;
         let mut depth: u32 = 0;
         let mut in_string = false;
         let mut escaped = false;
@@ -936,7 +1022,13 @@ impl JsonArrayState {
                 }
                 i += 1;
             }
-            self.buf.extend_from_slice(&chunk[..i]);
+            // Past the cap, the element is still scanned to its end but not kept.
+            if self.buf.len() + i > MAX_RECORD_BYTES {
+                self.oversized = true;
+                self.buf.clear();
+            } else if !self.oversized {
+                self.buf.extend_from_slice(&chunk[..i]);
+            }
             self.src.consume(i);
             *bytes_read += i as u64;
             if done {
@@ -1067,6 +1159,40 @@ mod tests {
             good(&items[1]).raw,
             Some(Raw::Csv(b"ZD-2,\"Two\nlines\",\n".to_vec()))
         );
+    }
+
+    #[test]
+    fn records_over_the_cap_are_skipped_and_reading_goes_on() {
+        let huge = "x".repeat(MAX_RECORD_BYTES + 10);
+        let jsonl = format!(
+            "{{\"external_ticket_id\":\"A\"}}\n{{\"external_ticket_id\":\"B\",\"subject\":\"{huge}\"}}\n{{\"external_ticket_id\":\"C\"}}\n"
+        );
+        let json = format!(
+            "[{{\"external_ticket_id\":\"A\"}},\n{{\"external_ticket_id\":\"B\",\"subject\":\"{huge}\"}},\n{{\"external_ticket_id\":\"C\"}}]"
+        );
+        for (text, format) in [(jsonl, Format::Jsonl), (json, Format::Json)] {
+            let (_, items) = read_all(&text, Some(format), opts());
+            assert_eq!(items.len(), 3, "{format:?}");
+            assert_eq!(good(&items[0]).id, "A");
+            let b = bad(&items[1]);
+            assert_eq!(b.line, 2, "{format:?}");
+            assert!(b.reason.contains("longer than 4 MiB"), "{}", b.reason);
+            assert!(b.raw.is_none());
+            assert_eq!(
+                (good(&items[2]).id.as_str(), good(&items[2]).line),
+                ("C", 3)
+            );
+        }
+    }
+
+    #[test]
+    fn a_csv_record_over_the_cap_stops_reading_with_its_line() {
+        let text = format!(
+            "external_ticket_id,subject\nA,a\nB,\"{}\nC,c\n",
+            "x\n".repeat(MAX_RECORD_BYTES / 2 + 10)
+        );
+        let e = fatal(&text, Some(Format::Csv));
+        assert!(e.contains("line 3") && e.contains("never closes"), "{e}");
     }
 
     #[test]

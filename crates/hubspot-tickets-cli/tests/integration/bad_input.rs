@@ -709,3 +709,46 @@ fn every_bad_input_case_gets_its_exact_outcome_and_message() {
         assert!(subject(&emu, never).is_none(), "{never} was written");
     }
 }
+
+/// Peak resident memory of a running child, from `/proc` (the high-water mark).
+#[cfg(target_os = "linux")]
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// An input record with no end (`/dev/zero` read as JSON Lines) keeps memory bounded:
+/// the CLI holds at most one record's worth (4 MiB) and reads on.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_record_with_no_end_keeps_memory_bounded() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
+        .env_remove("RUST_LOG")
+        .args([
+            "upsert",
+            "--id-property",
+            "external_ticket_id",
+            "--dry-run",
+            "--format",
+            "jsonl",
+            "/dev/zero",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let mut peak = 0;
+    while t0.elapsed() < Duration::from_secs(3) {
+        peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let still_reading = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(still_reading, "it should still be reading an endless input");
+    assert!(peak > 0 && peak < 300 * 1024, "peak RSS {peak} KiB");
+}
