@@ -53,6 +53,17 @@ async fn connect(emu: &Emulator) -> TcpStream {
     TcpStream::connect(emu.addr()).await.unwrap()
 }
 
+/// An emulator whose idle timeout is short and whose header-read timeout is not, so
+/// that only the idle timeout can close a connection.
+async fn idle_timeout_only() -> Emulator {
+    start(
+        config()
+            .with_idle_timeout(SHORT)
+            .with_header_read_timeout(LONG),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_half_sent_request_is_closed_after_the_header_read_timeout() {
     let emu = start(
@@ -78,12 +89,7 @@ async fn a_half_sent_request_is_closed_after_the_header_read_timeout() {
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
-    let emu = start(
-        config()
-            .with_idle_timeout(SHORT)
-            .with_header_read_timeout(LONG),
-    )
-    .await;
+    let emu = idle_timeout_only().await;
     let mut s = connect(&emu).await;
     health_on(&mut s).await;
     let answered = Instant::now();
@@ -96,12 +102,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
 
 #[tokio::test]
 async fn a_silent_connection_is_closed_after_the_idle_timeout() {
-    let emu = start(
-        config()
-            .with_idle_timeout(SHORT)
-            .with_header_read_timeout(LONG),
-    )
-    .await;
+    let emu = idle_timeout_only().await;
     let mut s = connect(&emu).await;
     let took = wait_for_close(&mut s, Instant::now(), Duration::from_secs(5)).await;
     assert!(
@@ -112,12 +113,7 @@ async fn a_silent_connection_is_closed_after_the_idle_timeout() {
 
 #[tokio::test]
 async fn a_body_that_stalls_is_closed_after_the_idle_timeout() {
-    let emu = start(
-        config()
-            .with_idle_timeout(SHORT)
-            .with_header_read_timeout(LONG),
-    )
-    .await;
+    let emu = idle_timeout_only().await;
     let mut s = connect(&emu).await;
     s.write_all(
         b"POST /crm/v3/objects/tickets/batch/upsert HTTP/1.1\r\nHost: emu\r\n\

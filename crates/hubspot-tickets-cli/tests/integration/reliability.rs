@@ -41,6 +41,29 @@ fn cli(url: &str) -> Command {
     cmd
 }
 
+/// The command as a plain process (to signal, kill or feed it a file on stdin), with
+/// the token and `upsert` against `url`.
+fn process(url: &str) -> StdCommand {
+    let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"));
+    cmd.env("HUBSPOT_ACCESS_TOKEN", TOKEN)
+        .env_remove("RUST_LOG")
+        .args(upsert_args(url));
+    cmd
+}
+
+/// Waits (at most a minute) until the emulator holds `n` tickets: the run is under way.
+fn wait_for_writes(emu: &Emu, n: usize) {
+    let t0 = Instant::now();
+    while emu.count() < n {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "{} of {n} written",
+            emu.count()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn csv_input(dir: &Path, n: usize) -> PathBuf {
     let mut text = String::from("external_ticket_id,subject,hs_ticket_priority\n");
     for i in 0..n {
@@ -152,10 +175,7 @@ fn stopped_by(signals: &[&str], code: i32) {
             .with_faults(held),
     );
     let (report_path, failed_path) = (dir.path().join("r.jsonl"), dir.path().join("f.csv"));
-    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
-        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
-        .env_remove("RUST_LOG")
-        .args(upsert_args(emu.url()))
+    let mut child = process(emu.url())
         .args(["--rate-limit", "4/1s", "--concurrency", "1"])
         .arg(&input)
         .arg("--report")
@@ -166,11 +186,7 @@ fn stopped_by(signals: &[&str], code: i32) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let t0 = Instant::now();
-    while emu.count() == 0 {
-        assert!(t0.elapsed() < Duration::from_secs(60), "no request");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_writes(&emu, 1);
     for sig in signals {
         let kill = StdCommand::new("kill")
             .args([&format!("-{sig}"), &child.id().to_string()])
@@ -314,10 +330,7 @@ fn the_failed_file_can_never_be_the_input() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("the same file"), "{stderr}");
 
-    let out = StdCommand::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
-        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
-        .env_remove("RUST_LOG")
-        .args(upsert_args(emu.url()))
+    let out = process(emu.url())
         .args(["--format", "csv", "-", "--failed"])
         .arg(&input)
         .stdin(std::fs::File::open(&input).unwrap())
@@ -345,11 +358,8 @@ fn a_killed_strict_run_leaves_no_spool_file() {
     std::fs::create_dir(&tmp).unwrap();
     let input = csv_input(dir.path(), 2000);
     let emu = start(EmulatorConfig::default().without_rate_limits());
-    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
-        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
+    let mut child = process(emu.url())
         .env("TMPDIR", &tmp)
-        .env_remove("RUST_LOG")
-        .args(upsert_args(emu.url()))
         .args(["--rate-limit", "2/1s", "--concurrency", "1", "--strict"])
         .args(["--format", "csv", "-"])
         .stdin(std::fs::File::open(&input).unwrap())
@@ -357,11 +367,7 @@ fn a_killed_strict_run_leaves_no_spool_file() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let t0 = Instant::now();
-    while emu.count() == 0 {
-        assert!(t0.elapsed() < Duration::from_secs(60), "no request");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_writes(&emu, 1);
     child.kill().unwrap();
     child.wait().unwrap();
     let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
@@ -383,10 +389,7 @@ fn sigkill_then_resume_finishes_the_job() {
     let input = csv_input(dir.path(), n);
     let emu = start(EmulatorConfig::default().without_rate_limits());
     let report_path = dir.path().join("r.jsonl");
-    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
-        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
-        .env_remove("RUST_LOG")
-        .args(upsert_args(emu.url()))
+    let mut child = process(emu.url())
         .args(["--rate-limit", "6/1s", "--concurrency", "2"])
         .arg(&input)
         .arg("--report")
@@ -395,11 +398,7 @@ fn sigkill_then_resume_finishes_the_job() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let t0 = Instant::now();
-    while emu.count() < n / 3 {
-        assert!(t0.elapsed() < Duration::from_secs(60), "too slow");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_writes(&emu, n / 3);
     child.kill().unwrap();
     child.wait().unwrap();
     let requests_before = count_requests(&emu);
@@ -618,10 +617,7 @@ fn a_failure_every_batch_meets_is_said_once() {
             .without_rate_limits()
             .with_faults(always_500),
     );
-    let out = StdCommand::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
-        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
-        .env_remove("RUST_LOG")
-        .args(upsert_args(emu.url()))
+    let out = process(emu.url())
         .args(["--rate-limit", "off", "--max-retries", "0"])
         .arg(&input)
         .output()

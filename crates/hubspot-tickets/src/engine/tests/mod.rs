@@ -147,6 +147,25 @@ fn harness(builder: ClientBuilder, handler: Arc<Handler>) -> Harness {
     }
 }
 
+/// Answers a rolling-window 429 with `headers` to the first `n` requests, then as
+/// `ok_handler`.
+fn rate_limited_first(n: u32, headers: &'static [(&'static str, &'static str)]) -> Arc<Handler> {
+    Arc::new(move |k, batch, fake| {
+        Box::pin(async move {
+            if k < n {
+                return Ok(raw(
+                    429,
+                    json!({"status":"error","message":"You have reached your ten_secondly_rolling limit.",
+                           "errorType":"RATE_LIMIT","policyName":"TEN_SECONDLY_ROLLING",
+                           "correlationId":"0d9c8b7a-6f5e-4d3c-8b2a-1908f7e6d5c4"}),
+                    headers,
+                ));
+            }
+            Ok(answer(&mut fake.lock().unwrap(), &batch, &|_| false))
+        })
+    })
+}
+
 fn ok_handler() -> Arc<Handler> {
     Arc::new(|_, batch, fake| {
         Box::pin(async move { Ok(answer(&mut fake.lock().unwrap(), &batch, &|_| false)) })
@@ -255,20 +274,7 @@ async fn results_without_trace_ids_map_by_id() {
 async fn ten_secondly_429_waits_for_retry_after() {
     let h = harness(
         Client::builder(),
-        Arc::new(|n, batch, fake| {
-            Box::pin(async move {
-                if n == 0 {
-                    return Ok(raw(
-                        429,
-                        json!({"status":"error","message":"You have reached your ten_secondly_rolling limit.",
-                               "errorType":"RATE_LIMIT","policyName":"TEN_SECONDLY_ROLLING",
-                               "correlationId":"0d9c8b7a-6f5e-4d3c-8b2a-1908f7e6d5c4"}),
-                        &[("retry-after", "3")],
-                    ));
-                }
-                Ok(answer(&mut fake.lock().unwrap(), &batch, &|_| false))
-            })
-        }),
+        rate_limited_first(1, &[("retry-after", "3")]),
     );
     let t0 = Instant::now();
     let out = h.client.upsert_batch(inputs(2)).await.unwrap();
@@ -283,18 +289,7 @@ async fn ten_secondly_429_waits_for_retry_after() {
 async fn a_retry_after_longer_than_the_window_waits_one_window() {
     let h = harness(
         Client::builder(),
-        Arc::new(|n, batch, fake| {
-            Box::pin(async move {
-                if n == 0 {
-                    return Ok(raw(
-                        429,
-                        json!({"status":"error","message":"limit","errorType":"RATE_LIMIT","policyName":"TEN_SECONDLY_ROLLING"}),
-                        &[("retry-after", "100000000")],
-                    ));
-                }
-                Ok(answer(&mut fake.lock().unwrap(), &batch, &|_| false))
-            })
-        }),
+        rate_limited_first(1, &[("retry-after", "100000000")]),
     );
     let t0 = Instant::now();
     let out = h.client.upsert_batch(inputs(2)).await.unwrap();
@@ -344,22 +339,14 @@ async fn extreme_durations_do_not_panic() {
 async fn ten_secondly_429_without_retry_after_waits_for_the_window() {
     let h = harness(
         Client::builder(),
-        Arc::new(|n, batch, fake| {
-            Box::pin(async move {
-                if n < 2 {
-                    return Ok(raw(
-                        429,
-                        json!({"status":"error","message":"limit","errorType":"RATE_LIMIT","policyName":"TEN_SECONDLY_ROLLING"}),
-                        &[
-                            ("x-hubspot-ratelimit-interval-milliseconds", "2000"),
-                            ("x-hubspot-ratelimit-max", "5"),
-                            ("x-hubspot-ratelimit-remaining", "0"),
-                        ],
-                    ));
-                }
-                Ok(answer(&mut fake.lock().unwrap(), &batch, &|_| false))
-            })
-        }),
+        rate_limited_first(
+            2,
+            &[
+                ("x-hubspot-ratelimit-interval-milliseconds", "2000"),
+                ("x-hubspot-ratelimit-max", "5"),
+                ("x-hubspot-ratelimit-remaining", "0"),
+            ],
+        ),
     );
     let t0 = Instant::now();
     let out = h.client.upsert_batch(inputs(1)).await.unwrap();
