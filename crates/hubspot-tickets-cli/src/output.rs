@@ -119,20 +119,22 @@ const REPORT_BUFFER: usize = 64 * 1024;
 impl ReportWriter {
     /// Creates (truncates) the file.
     pub fn create(path: &Path) -> io::Result<ReportWriter> {
-        let file = File::create(path)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-        Ok(ReportWriter {
-            file,
-            buf: Vec::with_capacity(REPORT_BUFFER),
-            path: path.to_owned(),
-            synced: Instant::now(),
-        })
+        Self::open(
+            path,
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true),
+        )
     }
 
     /// Opens an existing report to add lines at its end (`--resume`).
     pub fn append(path: &Path) -> io::Result<ReportWriter> {
-        let file = std::fs::OpenOptions::new()
-            .append(true)
+        Self::open(path, std::fs::OpenOptions::new().append(true))
+    }
+
+    fn open(path: &Path, how: &std::fs::OpenOptions) -> io::Result<ReportWriter> {
+        let file = how
             .open(path)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         Ok(ReportWriter {
@@ -244,22 +246,10 @@ impl FailedWriter {
                 ));
             }
         };
-        let first = self.entries.is_empty();
-        let separator: &[u8] = match self.format {
-            Format::Json if first => b"\n",
-            Format::Json => b",\n",
-            _ => b"",
-        };
-        self.out.write_all(separator)?;
-        self.written += separator.len() as u64;
-        self.entries.push((self.written, text.len()));
-        self.out.write_all(text)?;
-        self.written += text.len() as u64;
-        // A record ends its line (the last one of a CSV file may not have).
-        if self.format != Format::Json && !text.ends_with(b"\n") {
-            self.out.write_all(b"\n")?;
-            self.written += 1;
-        }
+        let index = self.entries.len();
+        let offset = self.written + separator(self.format, index).len() as u64;
+        self.written += write_entry(&mut self.out, self.format, index, text)?;
+        self.entries.push((offset, text.len()));
         if let Some(id) = failed_id {
             let k = self.entries.len() - 1;
             self.failed_ids.entry(id.into()).or_default().push(k);
@@ -270,6 +260,10 @@ impl FailedWriter {
     /// A record with this id was written: failed records of it written here before
     /// are superseded. Returns how many.
     pub fn written_again(&mut self, id: &str) -> u64 {
+        // Every written record passes here: no lookup while nothing has failed.
+        if self.failed_ids.is_empty() {
+            return 0;
+        }
         match self.failed_ids.remove(id) {
             Some(entries) => {
                 let n = entries.len() as u64;
@@ -291,13 +285,8 @@ impl FailedWriter {
         if !self.superseded.is_empty() {
             return self.rewrite();
         }
-        if self.format == Format::Json {
-            self.out.write_all(if self.entries.is_empty() {
-                b"]\n"
-            } else {
-                b"\n]\n"
-            })?;
-        }
+        self.out
+            .write_all(ending(self.format, self.entries.len()))?;
         self.out.flush()?;
         Ok((self.path, self.entries.len() as u64))
     }
@@ -319,7 +308,7 @@ impl FailedWriter {
         let mut prefix = vec![0_u8; usize::try_from(self.prefix).unwrap_or(0)];
         old.read_exact_at(&mut prefix, 0)?;
         w.write_all(&prefix)?;
-        let mut kept = 0_u64;
+        let mut kept = 0_usize;
         let mut text = Vec::new();
         for (&(offset, len), dropped) in self.entries.iter().zip(dropped) {
             if dropped {
@@ -327,21 +316,47 @@ impl FailedWriter {
             }
             text.resize(len, 0);
             old.read_exact_at(&mut text, offset)?;
-            if self.format == Format::Json {
-                w.write_all(if kept == 0 { b"\n" } else { b",\n" })?;
-            }
-            w.write_all(&text)?;
-            if self.format != Format::Json && !text.ends_with(b"\n") {
-                w.write_all(b"\n")?;
-            }
+            write_entry(&mut w, self.format, kept, &text)?;
             kept += 1;
         }
-        if self.format == Format::Json {
-            w.write_all(if kept == 0 { b"]\n" } else { b"\n]\n" })?;
-        }
+        w.write_all(ending(self.format, kept))?;
         w.flush()?;
         std::fs::rename(&tmp, &self.path)?;
-        Ok((self.path, kept))
+        Ok((self.path, kept as u64))
+    }
+}
+
+/// What goes before record number `index` of a failed file: `,` between JSON array
+/// elements, nothing between lines.
+fn separator(format: Format, index: usize) -> &'static [u8] {
+    match format {
+        Format::Json if index == 0 => b"\n",
+        Format::Json => b",\n",
+        _ => b"",
+    }
+}
+
+/// Writes record number `index` of a failed file, with its separator and (for lines)
+/// a line end when the text has none; returns the bytes written.
+fn write_entry(out: &mut impl Write, format: Format, index: usize, text: &[u8]) -> io::Result<u64> {
+    let separator = separator(format, index);
+    out.write_all(separator)?;
+    out.write_all(text)?;
+    let mut n = separator.len() + text.len();
+    // A record ends its line (the last one of a CSV file may not have).
+    if format != Format::Json && !text.ends_with(b"\n") {
+        out.write_all(b"\n")?;
+        n += 1;
+    }
+    Ok(n as u64)
+}
+
+/// What ends a failed file of `records` records: a JSON array's `]`.
+fn ending(format: Format, records: usize) -> &'static [u8] {
+    match format {
+        Format::Json if records == 0 => b"]\n",
+        Format::Json => b"\n]\n",
+        _ => b"",
     }
 }
 

@@ -129,12 +129,16 @@ impl Client {
                 }
                 out.requests += res.requests;
             }
+            // One outcome per input: sorted, the outcome of input `p` is `records[p]`.
+            records.sort_by_key(|r| r.position);
             for (position, earlier) in repeats {
-                if let Some(r) = records.iter_mut().find(|r| r.position == position) {
+                if let Some(r) = usize::try_from(position)
+                    .ok()
+                    .and_then(|p| records.get_mut(p))
+                {
                     r.repeat_of = Some(earlier);
                 }
             }
-            records.sort_by_key(|r| r.position);
             out.records = records;
             Ok(out)
         }

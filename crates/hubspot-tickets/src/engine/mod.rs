@@ -190,12 +190,11 @@ impl Op {
         if input.id_property.as_deref() == Some(self.engine.settings.id_property.as_str()) {
             input.id_property = None;
         }
-        let id = input.id.clone();
-        RecordOutcome::new(position, id, outcome).with_input(TicketInput::from(input))
+        self.unprepared(position, TicketInput::from(input), outcome)
     }
 
-    /// The outcome of an input that was never prepared (refused, or read after the
-    /// run stopped), carrying it back if asked to.
+    /// The outcome of an input that was never prepared (refused before sending),
+    /// carrying it back if asked to.
     pub(crate) fn unprepared(
         &self,
         position: u64,
