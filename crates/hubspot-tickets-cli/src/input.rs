@@ -800,7 +800,7 @@ impl JsonlState {
             self.line += 1;
             if n > MAX_RECORD_BYTES && self.buf.last() != Some(&b'\n') {
                 // Skip to the end of the line without keeping it.
-                *bytes_read += skip_line(&mut self.src).map_err(io_err)?;
+                *bytes_read += self.src.skip_until(b'\n').map_err(io_err)? as u64;
                 self.buf = Vec::new();
                 return Ok(Some(Item::Bad(BadRecord {
                     line: self.line,
@@ -817,28 +817,6 @@ impl JsonlState {
                 continue;
             }
             return Ok(Some(parse_json_record(text, self.line, opts)));
-        }
-    }
-}
-
-/// Reads past the next `\n` (or to the end), keeping nothing; returns the bytes passed.
-fn skip_line(src: &mut BoxRead) -> io::Result<u64> {
-    let mut passed = 0_u64;
-    loop {
-        let chunk = src.fill_buf()?;
-        if chunk.is_empty() {
-            return Ok(passed);
-        }
-        match chunk.iter().position(|b| *b == b'\n') {
-            Some(i) => {
-                src.consume(i + 1);
-                return Ok(passed + i as u64 + 1);
-            }
-            None => {
-                let n = chunk.len();
-                src.consume(n);
-                passed += n as u64;
-            }
         }
     }
 }
