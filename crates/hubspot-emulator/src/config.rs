@@ -1,5 +1,7 @@
-//! Configuration: tokens, rate limits, faults, the ticket property schema.
+//! Configuration: tokens and their scopes, rate limits, faults, API versions, object
+//! types and their property schemas.
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,6 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::faults::FaultConfig;
+use crate::objects::{CustomObjectDef, StandardObject};
 
 /// The token accepted by [`EmulatorConfig::default`].
 pub const DEFAULT_TOKEN: &str = "test-token";
@@ -32,7 +35,54 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most connections served at once; further ones wait in the listen backlog.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
-/// The type of a ticket property, which decides which string values it accepts.
+/// The dated API versions served by [`EmulatorConfig::default`], with their shapes.
+pub const DEFAULT_API_VERSIONS: [(&str, WireShape); 2] = [
+    ("2026-03", WireShape::MultiStatus207),
+    ("2026-09", WireShape::PartialIn200),
+];
+
+/// How an API version answers a batch upsert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WireShape {
+    /// v3 and 2026-03: 200 when every input was written, 207 with `errors` and
+    /// `numErrors` when some failed.
+    MultiStatus207,
+    /// 2026-09 and later: always 200 on success, the body carrying `errors` and
+    /// `numErrors` (0 and `[]` when every input was written); results carry no
+    /// `warnings`.
+    PartialIn200,
+}
+
+impl WireShape {
+    /// The shape of a version HubSpot has published (`v3`, `2026-03`, `2026-09`).
+    pub fn of_known_version(version: &str) -> Option<WireShape> {
+        match version {
+            "v3" | "2026-03" => Some(Self::MultiStatus207),
+            "2026-09" => Some(Self::PartialIn200),
+            _ => None,
+        }
+    }
+}
+
+/// Checks a dated version's form, `YYYY-MM` with a month from 01 to 12.
+pub fn validate_api_version(version: &str) -> Result<(), String> {
+    let ok = version.len() == 7
+        && version.as_bytes()[4] == b'-'
+        && version[..4].bytes().all(|b| b.is_ascii_digit())
+        && version[5..]
+            .parse::<u8>()
+            .is_ok_and(|m| (1..=12).contains(&m) && version[5..].bytes().all(|b| b.is_ascii_digit()));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid API version {version:?}: dated versions look like 2026-09 (YYYY-MM)"
+        ))
+    }
+}
+
+/// The type of a property, which decides which string values it accepts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type", content = "options")]
 pub enum PropertyKind {
@@ -52,7 +102,7 @@ pub enum PropertyKind {
     DateTime,
 }
 
-/// One ticket property known to the emulator.
+/// One property known to the emulator.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PropertyDef {
     /// Internal name, as used in `properties` and `idProperty`.
@@ -271,6 +321,17 @@ pub struct EmulatorConfig {
     pub faults: FaultConfig,
     /// The ticket property schema (built-ins plus custom properties).
     pub properties: Vec<PropertyDef>,
+    /// The property schemas of contacts, companies and deals (built-ins plus added
+    /// properties); tickets' are in `properties`.
+    pub object_properties: BTreeMap<StandardObject, Vec<PropertyDef>>,
+    /// Custom object types.
+    pub custom_objects: Vec<CustomObjectDef>,
+    /// Dated versions served under `/crm/objects/{version}/...`, with their shape (v3 is
+    /// always served).
+    pub api_versions: BTreeMap<String, WireShape>,
+    /// Tokens restricted to the listed scopes. A token not listed here may write every
+    /// object type. Listed tokens are accepted like those of `tokens`.
+    pub token_scopes: BTreeMap<String, Vec<String>>,
     /// Values set on created tickets when the input does not give them.
     pub create_defaults: Vec<(String, String)>,
     /// Properties a created ticket must end up with (per-input error otherwise).
@@ -313,6 +374,17 @@ impl Default for EmulatorConfig {
             rate_limit: Some(RateLimitConfig::default()),
             faults: FaultConfig::default(),
             properties,
+            object_properties: StandardObject::ALL
+                .into_iter()
+                .filter(|o| *o != StandardObject::Tickets)
+                .map(|o| (o, o.builtin_properties()))
+                .collect(),
+            custom_objects: Vec::new(),
+            api_versions: DEFAULT_API_VERSIONS
+                .iter()
+                .map(|(v, s)| ((*v).to_owned(), *s))
+                .collect(),
+            token_scopes: BTreeMap::new(),
             create_defaults: vec![
                 ("hs_pipeline".to_owned(), "0".to_owned()),
                 ("hs_pipeline_stage".to_owned(), "1".to_owned()),
@@ -408,6 +480,105 @@ impl EmulatorConfig {
         self.with_property(PropertyDef::string(name).unique())
     }
 
+    /// Adds a property to a standard object type's schema, replacing one of the same
+    /// name (for tickets, the same as [`EmulatorConfig::with_property`]).
+    #[must_use]
+    pub fn with_object_property(mut self, object: StandardObject, property: PropertyDef) -> Self {
+        if object == StandardObject::Tickets {
+            return self.with_property(property);
+        }
+        let props = self
+            .object_properties
+            .entry(object)
+            .or_insert_with(|| object.builtin_properties());
+        props.retain(|p| p.name != property.name);
+        props.push(property);
+        self
+    }
+
+    /// The property schema of a standard object type.
+    pub fn properties_of(&self, object: StandardObject) -> Vec<PropertyDef> {
+        match object {
+            StandardObject::Tickets => self.properties.clone(),
+            _ => self
+                .object_properties
+                .get(&object)
+                .cloned()
+                .unwrap_or_else(|| object.builtin_properties()),
+        }
+    }
+
+    /// Serves a custom object type, replacing one with the same id.
+    #[must_use]
+    pub fn with_custom_object(mut self, object: CustomObjectDef) -> Self {
+        self.custom_objects
+            .retain(|c| c.object_type_id != object.object_type_id);
+        self.custom_objects.push(object);
+        self
+    }
+
+    /// Serves the dated version `version` (`YYYY-MM`) with the given shape, under
+    /// `/crm/objects/{version}/{objectType}/batch/upsert`.
+    #[must_use]
+    pub fn with_api_version(mut self, version: impl Into<String>, shape: WireShape) -> Self {
+        self.api_versions.insert(version.into(), shape);
+        self
+    }
+
+    /// Stops serving a dated version (its paths answer 404).
+    #[must_use]
+    pub fn without_api_version(mut self, version: &str) -> Self {
+        self.api_versions.remove(version);
+        self
+    }
+
+    /// Accepts `token`, allowed to write only the object types these scopes cover
+    /// (`tickets`, `crm.objects.contacts.write`, `crm.objects.custom.write`...); other
+    /// object types answer 403.
+    #[must_use]
+    pub fn with_token_scopes<I, S>(mut self, token: impl Into<String>, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.token_scopes
+            .insert(token.into(), scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Whether `token` may use `scope`.
+    pub(crate) fn token_has_scope(&self, token: &str, scope: &str) -> bool {
+        self.token_scopes
+            .get(token)
+            .is_none_or(|scopes| scopes.iter().any(|s| s == scope))
+    }
+
+    /// Checks the API versions, custom objects and scoped tokens.
+    pub(crate) fn validate_objects(&self) -> Result<(), String> {
+        for version in self.api_versions.keys() {
+            validate_api_version(version)?;
+        }
+        for (i, c) in self.custom_objects.iter().enumerate() {
+            c.validate()?;
+            let key = crate::objects::parse_fqn(&c.fully_qualified_name);
+            if let Some(other) = self.custom_objects[..i].iter().find(|o| {
+                o.object_type_id == c.object_type_id
+                    || crate::objects::parse_fqn(&o.fully_qualified_name) == key
+            }) {
+                return Err(format!(
+                    "custom objects {} ({}) and {} ({}) share an id or a name",
+                    other.fully_qualified_name,
+                    other.object_type_id,
+                    c.fully_qualified_name,
+                    c.object_type_id
+                ));
+            }
+        }
+        if self.token_scopes.keys().any(String::is_empty) {
+            return Err("a token with scopes is empty".to_owned());
+        }
+        Ok(())
+    }
     /// Sets the values given to created tickets that do not set them.
     #[must_use]
     pub fn with_create_defaults<I, K, V>(mut self, defaults: I) -> Self

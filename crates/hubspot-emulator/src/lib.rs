@@ -58,8 +58,10 @@ mod config;
 mod fast;
 mod faults;
 mod limiter;
+mod objects;
 mod schema;
 mod server;
+mod state;
 mod stats;
 mod store;
 mod upsert;
@@ -75,18 +77,20 @@ use tokio_util::sync::CancellationToken;
 pub use config::{
     DEFAULT_FIRST_OBJECT_ID, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_ID_LENGTH, DEFAULT_MAX_INPUTS, DEFAULT_PORTAL_ID,
-    DEFAULT_TOKEN, DEFAULT_UNIQUE_PROPERTY, EmulatorConfig, MAX_PROPERTY_NAME_LENGTH,
-    MAX_STRING_VALUE_LENGTH, PropertyDef, PropertyKind, RateLimitConfig, RequestedAt,
-    builtin_ticket_properties, validate_property_name,
+    DEFAULT_API_VERSIONS, DEFAULT_TOKEN, DEFAULT_UNIQUE_PROPERTY, EmulatorConfig,
+    MAX_PROPERTY_NAME_LENGTH, MAX_STRING_VALUE_LENGTH, PropertyDef, PropertyKind,
+    RateLimitConfig, RequestedAt, WireShape, builtin_ticket_properties, validate_api_version,
+    validate_property_name,
 };
 pub use faults::{FaultConfig, FaultKind};
 pub use limiter::Policy;
 pub use schema::DEFAULT_ECHO;
-pub use server::{ADMIN_PREFIX, UPSERT_PATH};
+pub use objects::{CUSTOM_OBJECT_SCOPE, CustomObjectDef, StandardObject};
+pub use server::{ADMIN_PREFIX, DATED_UPSERT_ROUTE, UPSERT_PATH, V3_UPSERT_ROUTE};
 pub use stats::{RequestLogEntry, StatsSnapshot};
-pub use store::{DuplicateCreate, Store, StoreError, StoredTicket};
+pub use store::{DuplicateCreate, Store, StoreError, StoredRecord, StoredTicket};
 
-use schema::Schema;
+use objects::Registry;
 use server::{ConnLimits, Shared, router, serve};
 
 /// Why the emulator could not start, or could not save its state.
@@ -166,24 +170,30 @@ impl Emulator {
                 "header_read_timeout, idle_timeout and max_connections must be positive".to_owned(),
             ));
         }
-        if !config.accept_any_token && config.tokens.iter().all(String::is_empty) {
+        config.validate_objects().map_err(EmulatorError::Config)?;
+        if !config.accept_any_token
+            && config
+                .tokens
+                .iter()
+                .chain(config.token_scopes.keys())
+                .all(String::is_empty)
+        {
             return Err(EmulatorError::Config(
                 "no token configured (use with_tokens or with_any_token)".to_owned(),
             ));
         }
-        let schema = Arc::new(Schema::compile(&config).map_err(EmulatorError::Config)?);
-        let store = Store::new(Arc::clone(&schema), config.first_object_id);
+        let objects = Registry::build(&config).map_err(EmulatorError::Config)?;
         if let Some(path) = &config.state_file {
             check_state_writable(path)?;
         }
         if let Some(path) = &config.state_file
             && path.exists()
         {
-            let n = store.load(path).map_err(|source| EmulatorError::State {
+            let n = state::load(&objects, path).map_err(|source| EmulatorError::State {
                 path: path.clone(),
                 source,
             })?;
-            tracing::info!(path = %path.display(), tickets = n, "state loaded");
+            tracing::info!(path = %path.display(), records = n, "state loaded");
         }
         let listener =
             TcpListener::bind(config.bind)
@@ -208,7 +218,7 @@ impl Emulator {
         }
         let base_url = format!("http://{url_addr}");
         let limits = ConnLimits::from_config(&config);
-        let shared = Arc::new(Shared::new(config, schema, store));
+        let shared = Arc::new(Shared::new(config, objects));
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(serve(
             listener,
@@ -231,9 +241,23 @@ impl Emulator {
         &self.base_url
     }
 
-    /// The full URL of the upsert endpoint.
+    /// The full URL of the tickets upsert endpoint (v3).
     pub fn upsert_url(&self) -> String {
         format!("{}{UPSERT_PATH}", self.base_url)
+    }
+
+    /// The full URL of an upsert endpoint: `version` is `v3` or a dated version
+    /// (`2026-09`), `object_type` a name, id or fully qualified name. Nothing is
+    /// checked: an unserved version or type gets HubSpot's error answer.
+    pub fn upsert_url_for(&self, version: &str, object_type: &str) -> String {
+        if version == "v3" {
+            format!("{}/crm/v3/objects/{object_type}/batch/upsert", self.base_url)
+        } else {
+            format!(
+                "{}/crm/objects/{version}/{object_type}/batch/upsert",
+                self.base_url
+            )
+        }
     }
 
     /// The socket address listened on.
@@ -248,7 +272,13 @@ impl Emulator {
 
     /// The ticket store (a cheap, thread-safe handle).
     pub fn store(&self) -> &Store {
-        &self.shared.store
+        self.shared.store()
+    }
+
+    /// The store of an object type given by name (`contacts`), object type id (`0-1`,
+    /// `2-123`) or fully qualified name (`p_2418337_cars`); `None` if not served.
+    pub fn store_for(&self, object_type: &str) -> Option<&Store> {
+        self.shared.objects.resolve(object_type).map(|e| &e.store)
     }
 
     /// A copy of the counters and the recent request log.
@@ -272,14 +302,12 @@ impl Emulator {
     /// Writes the state file now (no-op without one).
     pub fn save_state(&self) -> Result<(), EmulatorError> {
         if let Some(path) = &self.shared.config.state_file {
-            self.shared
-                .store
-                .save(path)
-                .map_err(|source| EmulatorError::State {
-                    path: path.clone(),
-                    source,
-                })?;
-            tracing::info!(path = %path.display(), tickets = self.shared.store.count(), "state saved");
+            state::save(&self.shared.objects, path).map_err(|source| EmulatorError::State {
+                path: path.clone(),
+                source,
+            })?;
+            let records: usize = self.shared.objects.all().map(|e| e.store.count()).sum();
+            tracing::info!(path = %path.display(), records, "state saved");
         }
         Ok(())
     }

@@ -1,9 +1,10 @@
-//! The compiled ticket property schema and value validation.
+//! The compiled property schema of one object type, and value validation.
 
 use crate::config::{
     EmulatorConfig, MAX_STRING_VALUE_LENGTH, PropertyDef, PropertyKind, validate_property_name,
 };
 use crate::fast::{FastMap, map_with_capacity};
+use crate::objects::{ObjectSpec, StandardObject};
 
 /// Index of a property in [`Schema::defs`].
 pub(crate) type PropId = u16;
@@ -16,8 +17,8 @@ pub(crate) enum Derived {
     LastModified,
 }
 
-/// Property names echoed on every result (when they exist in the schema), besides the
-/// `idProperty` and the properties the input sent.
+/// Ticket property names echoed on every result (when they exist in the schema), besides
+/// the `idProperty` and the properties the input sent.
 pub const DEFAULT_ECHO: [&str; 8] = [
     "hs_object_id",
     "createdate",
@@ -48,6 +49,12 @@ impl Detail {
 }
 
 pub(crate) struct Schema {
+    /// Object type id (`0-5`), for record URLs.
+    pub type_id: String,
+    /// Name (`tickets`) or fully qualified name of a custom object.
+    pub name: String,
+    /// One record of this type, in messages (`ticket`).
+    pub noun: String,
     pub defs: Vec<PropertyDef>,
     by_name: FastMap<String, PropId>,
     /// Each name as a JSON object key, `"name":`, escaped once.
@@ -63,8 +70,29 @@ pub(crate) struct Schema {
 }
 
 impl Schema {
-    pub fn compile(config: &EmulatorConfig) -> Result<Self, String> {
-        let defs = config.properties.clone();
+    /// The schema of a standard object type, as configured.
+    pub fn standard(config: &EmulatorConfig, object: StandardObject) -> Result<Self, String> {
+        let (create_defaults, required_on_create): (&[_], &[_]) = match object {
+            StandardObject::Tickets => (&config.create_defaults, &config.required_on_create),
+            _ => (&[], &[]),
+        };
+        Self::compile(&ObjectSpec {
+            type_id: object.type_id(),
+            name: object.name(),
+            noun: object.noun(),
+            properties: config.properties_of(object),
+            derived: object.derived(),
+            echo: object.echo(),
+            create_defaults,
+            required_on_create,
+            // Tickets have always needed one (the default config adds it); contacts have
+            // `email`; companies and deals have none until configured, like at HubSpot.
+            needs_unique: object == StandardObject::Tickets,
+        })
+    }
+
+    pub fn compile(spec: &ObjectSpec<'_>) -> Result<Self, String> {
+        let defs = spec.properties.clone();
         if defs.len() > usize::from(u16::MAX) {
             return Err("too many properties".to_owned());
         }
@@ -83,12 +111,11 @@ impl Schema {
             {
                 return Err(format!("property {:?} has no options", def.name));
             }
-            let d = match def.name.as_str() {
-                "hs_object_id" => Some(Derived::ObjectId),
-                "createdate" => Some(Derived::CreateDate),
-                "hs_lastmodifieddate" => Some(Derived::LastModified),
-                _ => None,
-            };
+            let d = spec
+                .derived
+                .iter()
+                .find(|(n, _)| *n == def.name)
+                .map(|(_, d)| *d);
             // The computed properties stay what HubSpot makes them: read-only, never an
             // idProperty.
             if d.is_some() && (def.unique || !def.read_only) {
@@ -105,15 +132,19 @@ impl Schema {
                 unique_slot.push(None);
             }
         }
-        if unique_props.is_empty() {
-            return Err("the schema has no unique property, so no upsert could succeed".to_owned());
+        if spec.needs_unique && unique_props.is_empty() {
+            return Err(format!(
+                "the {} schema has no unique property, so no upsert could succeed",
+                spec.name
+            ));
         }
-        let echo_default = DEFAULT_ECHO
+        let echo_default = spec
+            .echo
             .iter()
             .filter_map(|n| by_name.get(*n).copied())
             .collect();
         let mut create_defaults = Vec::new();
-        for (name, value) in &config.create_defaults {
+        for (name, value) in spec.create_defaults {
             let id = *by_name
                 .get(name)
                 .ok_or_else(|| format!("create default for unknown property {name:?}"))?;
@@ -123,7 +154,7 @@ impl Schema {
             create_defaults.push((id, value.clone()));
         }
         let mut required_on_create = Vec::new();
-        for name in &config.required_on_create {
+        for name in spec.required_on_create {
             let id = *by_name
                 .get(name)
                 .ok_or_else(|| format!("required property {name:?} is not in the schema"))?;
@@ -138,6 +169,9 @@ impl Schema {
             })
             .collect();
         Ok(Self {
+            type_id: spec.type_id.to_owned(),
+            name: spec.name.to_owned(),
+            noun: spec.noun.to_owned(),
             defs,
             by_name,
             key_json,
@@ -316,17 +350,28 @@ mod tests {
 
     #[test]
     fn default_schema_compiles() {
-        let s = Schema::compile(&EmulatorConfig::default()).unwrap();
+        let s = Schema::standard(&EmulatorConfig::default(), StandardObject::Tickets).unwrap();
         assert_eq!(s.unique_props.len(), 1);
         assert!(s.lookup("hs_object_id").is_some());
         assert!(s.unique_slot[usize::from(s.lookup("hs_object_id").unwrap())].is_none());
         assert_eq!(s.echo_default.len(), DEFAULT_ECHO.len());
         assert!(
-            Schema::compile(&EmulatorConfig {
-                properties: crate::config::builtin_ticket_properties(),
-                ..EmulatorConfig::default()
-            })
+            Schema::standard(
+                &EmulatorConfig {
+                    properties: crate::config::builtin_ticket_properties(),
+                    ..EmulatorConfig::default()
+                },
+                StandardObject::Tickets
+            )
             .is_err()
         );
+        let contacts =
+            Schema::standard(&EmulatorConfig::default(), StandardObject::Contacts).unwrap();
+        assert_eq!(contacts.unique_props.len(), 1);
+        assert_eq!(contacts.name(contacts.unique_props[0]), "email");
+        assert!(contacts.derived[usize::from(contacts.lookup("lastmodifieddate").unwrap())].is_some());
+        let companies =
+            Schema::standard(&EmulatorConfig::default(), StandardObject::Companies).unwrap();
+        assert!(companies.unique_props.is_empty(), "domain is not unique");
     }
 }

@@ -23,16 +23,23 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 use uuid::Uuid;
 
-use crate::config::{EmulatorConfig, RequestedAt};
+use crate::config::{EmulatorConfig, RequestedAt, WireShape};
 use crate::faults::{FaultDecision, FaultEngine, FaultKind};
 use crate::limiter::{Admission, Limiter, Policy, RateHeaders};
-use crate::schema::Schema;
+use crate::objects::{ObjectEntry, Registry};
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::store::Store;
 use crate::upsert::{ApiErrorOut, Ctx, process};
 
-/// The upsert path of CRM v3.
+/// The tickets upsert path of CRM v3.
 pub const UPSERT_PATH: &str = "/crm/v3/objects/tickets/batch/upsert";
+/// The legacy v3 upsert path of any object type.
+pub const V3_UPSERT_ROUTE: &str = "/crm/v3/objects/{objectType}/batch/upsert";
+/// The upsert path of a dated API version.
+pub const DATED_UPSERT_ROUTE: &str = "/crm/objects/{version}/{objectType}/batch/upsert";
+
+/// Where HubSpot's 403 bodies send readers about scopes.
+const SCOPES_URL: &str = "https://developers.hubspot.com/scopes";
 /// Prefix of the emulator's own routes.
 pub const ADMIN_PREFIX: &str = "/__emulator";
 
@@ -46,15 +53,14 @@ pub(crate) struct Control {
 
 pub(crate) struct Shared {
     pub config: EmulatorConfig,
-    pub schema: Arc<Schema>,
-    pub store: Store,
+    pub objects: Registry,
     pub stats: Stats,
     pub control: Mutex<Control>,
     successes: AtomicU64,
 }
 
 impl Shared {
-    pub fn new(config: EmulatorConfig, schema: Arc<Schema>, store: Store) -> Self {
+    pub fn new(config: EmulatorConfig, objects: Registry) -> Self {
         let control = Control {
             limiter: Limiter::new(config.rate_limit.clone()),
             faults: FaultEngine::new(config.faults.clone()),
@@ -63,8 +69,7 @@ impl Shared {
             stats: Stats::new(config.request_log_capacity),
             control: Mutex::new(control),
             config,
-            schema,
-            store,
+            objects,
             successes: AtomicU64::new(0),
         }
     }
@@ -73,17 +78,27 @@ impl Shared {
         self.control.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The tickets store.
+    pub fn store(&self) -> &Store {
+        &self.objects.tickets().store
+    }
+
+    /// Counters, with the store-side ones summed over every object type.
     pub fn snapshot(&self) -> StatsSnapshot {
         let mut s = self.stats.snapshot();
-        let (created, updated) = self.store.write_counts();
-        s.records_created = created;
-        s.records_updated = updated;
-        s.duplicate_creates = self.store.duplicate_creates();
+        for e in self.objects.all() {
+            let (created, updated) = e.store.write_counts();
+            s.records_created += created;
+            s.records_updated += updated;
+            s.duplicate_creates.extend(e.store.duplicate_creates());
+        }
         s
     }
 
     pub fn reset(&self) {
-        self.store.clear();
+        for e in self.objects.all() {
+            e.store.clear();
+        }
         self.stats.reset();
         let mut c = self.control();
         c.limiter.reset();
@@ -102,11 +117,8 @@ struct ConnCtx {
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let limit = shared.config.max_body_bytes;
     Router::new()
-        .route(UPSERT_PATH, post(upsert_v3))
-        .route(
-            "/crm/objects/{version}/tickets/batch/upsert",
-            post(upsert_dated),
-        )
+        .route(V3_UPSERT_ROUTE, post(upsert_v3))
+        .route(DATED_UPSERT_ROUTE, post(upsert_dated))
         .route("/__emulator/health", get(admin_health))
         .route("/__emulator/stats", get(admin_stats))
         .route("/__emulator/reset", post(admin_reset))
@@ -117,6 +129,24 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/__emulator/tickets/by/{property}/{value}",
             get(admin_get_by_unique),
+        )
+        .route("/__emulator/objects", get(admin_object_types))
+        .route(
+            "/__emulator/objects/{object_type}",
+            get(admin_list_of).post(admin_insert_of),
+        )
+        .route(
+            "/__emulator/objects/{object_type}/properties",
+            get(admin_properties_of),
+        )
+        .route("/__emulator/objects/{object_type}/count", get(admin_count_of))
+        .route(
+            "/__emulator/objects/{object_type}/{object_id}",
+            get(admin_get_of),
+        )
+        .route(
+            "/__emulator/objects/{object_type}/by/{property}/{value}",
+            get(admin_get_by_unique_of),
         )
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
@@ -583,23 +613,80 @@ impl hyper::body::Body for FailingBody {
 // ---------------------------------------------------------------------------------
 // The upsert handler.
 
+/// Which API version and object type a request addressed.
+struct Target<'a> {
+    version: &'a str,
+    shape: WireShape,
+    object_type: &'a str,
+}
+
 async fn upsert_v3(
     State(s): State<Arc<Shared>>,
+    Path(object_type): Path<String>,
     conn: Option<Extension<ConnCtx>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&s, conn.as_ref().map(|c| &c.0), &headers, &body, false).await
+    let target = Target {
+        version: "v3",
+        shape: WireShape::MultiStatus207,
+        object_type: &object_type,
+    };
+    handle(&s, conn.as_ref().map(|c| &c.0), &headers, &body, &target).await
 }
 
 async fn upsert_dated(
     State(s): State<Arc<Shared>>,
-    Path(_version): Path<String>,
+    Path((version, object_type)): Path<(String, String)>,
     conn: Option<Extension<ConnCtx>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    handle(&s, conn.as_ref().map(|c| &c.0), &headers, &body, true).await
+    // An unserved version is an unknown path, whoever asks.
+    let Some(shape) = s.config.api_versions.get(&version).copied() else {
+        let correlation = Uuid::new_v4();
+        let served: Vec<&str> = std::iter::once("v3")
+            .chain(s.config.api_versions.keys().map(String::as_str))
+            .collect();
+        let message = format!(
+            "Unknown API version {version:?}: this server serves {}",
+            served.join(", ")
+        );
+        let body = ApiErrorOut::new(&message, correlation, "OBJECT_NOT_FOUND").to_vec();
+        return respond(404, JSON, body, RateHeaders::default(), correlation);
+    };
+    let target = Target {
+        version: &version,
+        shape,
+        object_type: &object_type,
+    };
+    handle(&s, conn.as_ref().map(|c| &c.0), &headers, &body, &target).await
+}
+
+/// HubSpot's answer to an object type it cannot name.
+fn unknown_object_type(object_type: &str, rl: RateHeaders, correlation: Uuid) -> Response {
+    let message = format!("Unable to infer object type from: {object_type}");
+    let body = ApiErrorOut::new(&message, correlation, "VALIDATION_ERROR").to_vec();
+    respond(400, JSON, body, rl, correlation)
+}
+
+/// HubSpot's answer to a token without the object type's scope.
+fn missing_scope(scope: &str, rl: RateHeaders, correlation: Uuid) -> Response {
+    let body = serde_json::to_vec(&serde_json::json!({
+        "status": "error",
+        "message": format!(
+            "This app hasn't been granted all required scopes to make this call. Read more about required scopes here: {SCOPES_URL}."
+        ),
+        "correlationId": correlation,
+        "errors": [{
+            "message": "One or more of the following scopes are required.",
+            "context": {"requiredGranularScopes": [scope]},
+        }],
+        "links": {"scopes": SCOPES_URL},
+        "category": "MISSING_SCOPES",
+    }))
+    .unwrap_or_default();
+    respond(403, JSON, body, rl, correlation)
 }
 
 enum Auth<'h> {
@@ -623,7 +710,10 @@ fn authenticate<'h>(config: &EmulatorConfig, headers: &'h HeaderMap) -> Auth<'h>
     if token.is_empty() {
         return Auth::Missing;
     }
-    if config.accept_any_token || config.tokens.iter().any(|t| t == token) {
+    if config.accept_any_token
+        || config.tokens.iter().any(|t| t == token)
+        || config.token_scopes.contains_key(token)
+    {
         Auth::Ok(token)
     } else {
         Auth::Invalid
@@ -635,12 +725,21 @@ async fn handle(
     conn: Option<&ConnCtx>,
     headers: &HeaderMap,
     body: &[u8],
-    dated: bool,
+    target: &Target<'_>,
 ) -> Response {
     let seq = s.stats.begin();
     let received_ms = Utc::now().timestamp_millis();
     let correlation = Uuid::new_v4();
-    let mut outcome = Outcome::default();
+    let entry: Option<&ObjectEntry> = s.objects.resolve(target.object_type);
+    let mut outcome = Outcome {
+        api_version: target.version.to_owned(),
+        // The canonical name when known, so `0-1` and `contacts` log alike.
+        object_type: entry.map_or_else(
+            || target.object_type.to_owned(),
+            |e| e.schema.name.clone(),
+        ),
+        ..Outcome::default()
+    };
 
     let token = match authenticate(&s.config, headers) {
         Auth::Ok(t) => t,
@@ -682,6 +781,19 @@ async fn handle(
         s.stats.record(seq, outcome);
         tracing::debug!(%policy, "rate limited");
         return too_many(policy, retry_after, rl, s.config.portal_id, correlation);
+    }
+
+    // Front-door checks, as HubSpot orders them: the object type, then the scope. They
+    // come before injected faults, which stand for the write path failing.
+    let Some(entry) = entry else {
+        outcome.status = Some(400);
+        s.stats.record(seq, outcome);
+        return unknown_object_type(target.object_type, rl, correlation);
+    };
+    if !s.config.token_has_scope(token, entry.scope) {
+        outcome.status = Some(403);
+        s.stats.record(seq, outcome);
+        return missing_scope(entry.scope, rl, correlation);
     }
 
     // Faults that answer without touching the store.
@@ -740,12 +852,12 @@ async fn handle(
             .is_multiple_of(2),
     };
     let ctx = Ctx {
-        schema: &s.schema,
-        store: &s.store,
+        schema: &entry.schema,
+        store: &entry.store,
         config: &s.config,
         correlation,
         received_ms,
-        fold_errors: dated,
+        fold_errors: target.shape == WireShape::PartialIn200,
         requested_at_null,
         partial_write: decision.partial_write,
     };
@@ -831,7 +943,7 @@ async fn admin_reset(State(s): State<Arc<Shared>>) -> Response {
 }
 
 async fn admin_properties(State(s): State<Arc<Shared>>) -> Response {
-    json_ok(StatusCode::OK, &s.schema.defs)
+    json_ok(StatusCode::OK, &s.objects.tickets().schema.defs)
 }
 
 #[derive(Deserialize)]
@@ -840,34 +952,26 @@ struct Page {
     limit: Option<usize>,
 }
 
-async fn admin_list(State(s): State<Arc<Shared>>, Query(page): Query<Page>) -> Response {
-    let tickets = s
-        .store
-        .list_page(page.offset.unwrap_or(0), page.limit.unwrap_or(usize::MAX));
-    json_ok(StatusCode::OK, &tickets)
+fn list(store: &Store, page: &Page) -> Response {
+    let records = store.list_page(page.offset.unwrap_or(0), page.limit.unwrap_or(usize::MAX));
+    json_ok(StatusCode::OK, &records)
 }
 
-async fn admin_count(State(s): State<Arc<Shared>>) -> Response {
-    json_ok(
-        StatusCode::OK,
-        &serde_json::json!({"count": s.store.count()}),
-    )
+fn count(store: &Store) -> Response {
+    json_ok(StatusCode::OK, &serde_json::json!({"count": store.count()}))
 }
 
-async fn admin_get(State(s): State<Arc<Shared>>, Path(object_id): Path<String>) -> Response {
-    match object_id.parse::<u64>().ok().and_then(|id| s.store.get(id)) {
+fn get_one(store: &Store, object_id: &str) -> Response {
+    match object_id.parse::<u64>().ok().and_then(|id| store.get(id)) {
         Some(t) => json_ok(StatusCode::OK, &t),
-        None => admin_error(StatusCode::NOT_FOUND, "no such ticket"),
+        None => admin_error(StatusCode::NOT_FOUND, "no such record"),
     }
 }
 
-async fn admin_get_by_unique(
-    State(s): State<Arc<Shared>>,
-    Path((property, value)): Path<(String, String)>,
-) -> Response {
-    match s.store.get_by_unique(&property, &value) {
+fn get_by_unique(store: &Store, property: &str, value: &str) -> Response {
+    match store.get_by_unique(property, value) {
         Some(t) => json_ok(StatusCode::OK, &t),
-        None => admin_error(StatusCode::NOT_FOUND, "no ticket with this unique value"),
+        None => admin_error(StatusCode::NOT_FOUND, "no record with this unique value"),
     }
 }
 
@@ -876,18 +980,110 @@ struct InsertBody {
     properties: std::collections::BTreeMap<String, String>,
 }
 
-async fn admin_insert(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
-    let parsed: InsertBody = match serde_json::from_slice(&body) {
+fn insert(store: &Store, body: &[u8]) -> Response {
+    let parsed: InsertBody = match serde_json::from_slice(body) {
         Ok(b) => b,
         Err(e) => return admin_error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    match s.store.insert(parsed.properties) {
+    match store.insert(parsed.properties) {
         Ok(t) => json_ok(StatusCode::CREATED, &t),
         Err(e @ crate::store::StoreError::Conflict { .. }) => {
             admin_error(StatusCode::CONFLICT, &e.to_string())
         }
         Err(e) => admin_error(StatusCode::BAD_REQUEST, &e.to_string()),
     }
+}
+
+async fn admin_list(State(s): State<Arc<Shared>>, Query(page): Query<Page>) -> Response {
+    list(s.store(), &page)
+}
+
+async fn admin_count(State(s): State<Arc<Shared>>) -> Response {
+    count(s.store())
+}
+
+async fn admin_get(State(s): State<Arc<Shared>>, Path(object_id): Path<String>) -> Response {
+    get_one(s.store(), &object_id)
+}
+
+async fn admin_get_by_unique(
+    State(s): State<Arc<Shared>>,
+    Path((property, value)): Path<(String, String)>,
+) -> Response {
+    get_by_unique(s.store(), &property, &value)
+}
+
+async fn admin_insert(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+    insert(s.store(), &body)
+}
+
+/// The served object types: `[{objectTypeId, name, requiredScope, count}]`.
+async fn admin_object_types(State(s): State<Arc<Shared>>) -> Response {
+    let types: Vec<serde_json::Value> = s
+        .objects
+        .all()
+        .map(|e| {
+            serde_json::json!({
+                "objectTypeId": e.schema.type_id,
+                "name": e.schema.name,
+                "requiredScope": e.scope,
+                "count": e.store.count(),
+            })
+        })
+        .collect();
+    json_ok(StatusCode::OK, &types)
+}
+
+/// Runs `f` on the store of `object_type`, or answers 404.
+fn with_object(s: &Shared, object_type: &str, f: impl FnOnce(&ObjectEntry) -> Response) -> Response {
+    match s.objects.resolve(object_type) {
+        Some(e) => f(e),
+        None => admin_error(
+            StatusCode::NOT_FOUND,
+            &format!("no object type {object_type:?} is served"),
+        ),
+    }
+}
+
+async fn admin_list_of(
+    State(s): State<Arc<Shared>>,
+    Path(object_type): Path<String>,
+    Query(page): Query<Page>,
+) -> Response {
+    with_object(&s, &object_type, |e| list(&e.store, &page))
+}
+
+async fn admin_insert_of(
+    State(s): State<Arc<Shared>>,
+    Path(object_type): Path<String>,
+    body: Bytes,
+) -> Response {
+    with_object(&s, &object_type, |e| insert(&e.store, &body))
+}
+
+async fn admin_properties_of(
+    State(s): State<Arc<Shared>>,
+    Path(object_type): Path<String>,
+) -> Response {
+    with_object(&s, &object_type, |e| json_ok(StatusCode::OK, &e.schema.defs))
+}
+
+async fn admin_count_of(State(s): State<Arc<Shared>>, Path(object_type): Path<String>) -> Response {
+    with_object(&s, &object_type, |e| count(&e.store))
+}
+
+async fn admin_get_of(
+    State(s): State<Arc<Shared>>,
+    Path((object_type, object_id)): Path<(String, String)>,
+) -> Response {
+    with_object(&s, &object_type, |e| get_one(&e.store, &object_id))
+}
+
+async fn admin_get_by_unique_of(
+    State(s): State<Arc<Shared>>,
+    Path((object_type, property, value)): Path<(String, String, String)>,
+) -> Response {
+    with_object(&s, &object_type, |e| get_by_unique(&e.store, &property, &value))
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {

@@ -19,6 +19,13 @@ pub struct RequestLogEntry {
     pub seq: u64,
     /// When the answer was decided.
     pub at: DateTime<Utc>,
+    /// The API version of the path: `v3` or a dated version such as `2026-09`.
+    #[serde(default)]
+    pub api_version: String,
+    /// The object type: its name (`tickets`, `contacts`, a custom object's fully
+    /// qualified name) when served, else as the path gave it.
+    #[serde(default)]
+    pub object_type: String,
     /// HTTP status sent; `None` when the connection was closed instead.
     pub status: Option<u16>,
     /// Inputs in the request body (0 when it was not parsed).
@@ -27,9 +34,9 @@ pub struct RequestLogEntry {
     pub policy: Option<Policy>,
     /// Fault injected, if any.
     pub fault: Option<FaultKind>,
-    /// Tickets created by this request.
+    /// Records created by this request.
     pub created: usize,
-    /// Tickets updated by this request.
+    /// Records updated by this request.
     pub updated: usize,
     /// Inputs that failed (per-input errors).
     pub errors: usize,
@@ -55,11 +62,11 @@ pub struct StatsSnapshot {
     pub inputs: u64,
     /// Inputs that failed individually.
     pub input_errors: u64,
-    /// Tickets created by upserts.
+    /// Records created by upserts, every object type.
     pub records_created: u64,
-    /// Tickets updated by upserts.
+    /// Records updated by upserts, every object type.
     pub records_updated: u64,
-    /// Unique values for which more than one ticket was created (should stay empty).
+    /// Unique values for which more than one record was created (should stay empty).
     pub duplicate_creates: Vec<DuplicateCreate>,
     /// The most recent requests, oldest first (bounded).
     pub request_log: Vec<RequestLogEntry>,
@@ -96,8 +103,10 @@ impl StatsSnapshot {
 }
 
 /// What one request produced, for the counters and the log.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Outcome {
+    pub api_version: String,
+    pub object_type: String,
     pub status: Option<u16>,
     pub inputs: usize,
     pub policy: Option<Policy>,
@@ -173,6 +182,8 @@ impl Stats {
             g.log.push_back(RequestLogEntry {
                 seq,
                 at: Utc::now(),
+                api_version: o.api_version,
+                object_type: o.object_type,
                 status: o.status,
                 inputs: o.inputs,
                 policy: o.policy,

@@ -1,4 +1,4 @@
-//! The ticket store: records, unique-value indexes, snapshots.
+//! The record store of one object type: records, unique-value indexes, snapshots.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::fast::{FastMap, map_with_capacity};
 use crate::schema::{PropId, Schema, validate_value};
 
-/// A ticket as kept by the emulator.
+/// A record as kept by the emulator (a ticket, or a record of another object type:
+/// see [`StoredRecord`]).
 ///
 /// `properties` holds the values that were written (including the unique value and
 /// create defaults), never the computed `hs_object_id`, `createdate` and
@@ -28,11 +29,18 @@ pub struct StoredTicket {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A record of any object type; the same type as [`StoredTicket`].
+pub type StoredRecord = StoredTicket;
+
 /// A unique value for which more than one record was created over the store's life
 /// (since the last reset): proof of a duplicate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DuplicateCreate {
+    /// The object type (`tickets`, `contacts`, or a custom object's fully qualified
+    /// name).
+    #[serde(default)]
+    pub object_type: String,
     /// The unique property.
     pub property: String,
     /// Its value.
@@ -41,7 +49,7 @@ pub struct DuplicateCreate {
     pub creates: u32,
 }
 
-/// Why [`Store::insert`] refused a ticket.
+/// Why [`Store::insert`] refused a record.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     /// The property is not in the schema.
@@ -54,16 +62,16 @@ pub enum StoreError {
     #[error("{0}")]
     InvalidValue(String),
     /// No unique property was given a value.
-    #[error("a ticket needs a value for at least one unique property")]
+    #[error("a record needs a value for at least one unique property")]
     NoUniqueValue,
-    /// Another ticket already holds this unique value.
-    #[error("ticket {object_id} already has {property}={value:?}")]
+    /// Another record already holds this unique value.
+    #[error("record {object_id} already has {property}={value:?}")]
     Conflict {
         /// The unique property.
         property: String,
         /// The value.
         value: String,
-        /// The ticket holding it.
+        /// The record holding it.
         object_id: u64,
     },
 }
@@ -279,6 +287,7 @@ impl StoreInner {
             for (value, e) in index {
                 if e.creates > 1 {
                     out.push(DuplicateCreate {
+                        object_type: self.schema.name.clone(),
                         property: prop.to_owned(),
                         value: value.clone(),
                         creates: e.creates,
@@ -295,7 +304,7 @@ pub(crate) fn ms_to_datetime(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-/// Thread-safe handle on the emulator's tickets; cheap to clone.
+/// Thread-safe handle on the records of one object type; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Mutex<StoreInner>>,
@@ -304,22 +313,35 @@ pub struct Store {
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
+            .field("object_type", &self.object_type())
             .field("count", &self.count())
             .finish()
     }
 }
 
+/// A snapshot of one store (the tickets-only format of the emulator's state file).
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Snapshot {
-    format: String,
-    next_object_id: u64,
-    tickets: Vec<StoredTicket>,
+pub(crate) struct Snapshot {
+    pub format: String,
+    pub next_object_id: u64,
+    pub tickets: Vec<StoredTicket>,
 }
 
-const SNAPSHOT_FORMAT: &str = "hubspot-emulator-state/1";
+pub(crate) const SNAPSHOT_FORMAT: &str = "hubspot-emulator-state/1";
 
 impl Store {
+    /// The object type this store holds (`tickets`, `contacts`, or a custom object's
+    /// fully qualified name).
+    pub fn object_type(&self) -> String {
+        self.lock().schema.name.clone()
+    }
+
+    /// The object type id (`0-5` for tickets).
+    pub fn object_type_id(&self) -> String {
+        self.lock().schema.type_id.clone()
+    }
+
     pub(crate) fn new(schema: Arc<Schema>, first_id: u64) -> Self {
         Self {
             inner: Arc::new(Mutex::new(StoreInner::new(schema, first_id))),
@@ -330,30 +352,30 @@ impl Store {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Number of tickets.
+    /// Number of records.
     pub fn count(&self) -> usize {
         self.lock().records.len()
     }
 
-    /// Every ticket, by increasing record id.
+    /// Every record, by increasing record id.
     pub fn list(&self) -> Vec<StoredTicket> {
         let g = self.lock();
         g.tickets(g.sorted_ids().into_iter())
     }
 
-    /// A page of tickets, by increasing record id.
+    /// A page of records, by increasing record id.
     pub fn list_page(&self, offset: usize, limit: usize) -> Vec<StoredTicket> {
         let g = self.lock();
         g.tickets(g.sorted_ids().into_iter().skip(offset).take(limit))
     }
 
-    /// The ticket with this record id.
+    /// The record with this record id.
     pub fn get(&self, object_id: u64) -> Option<StoredTicket> {
         let g = self.lock();
         g.records.get(&object_id).map(|r| g.ticket(object_id, r))
     }
 
-    /// The ticket whose unique property `property` has value `value`.
+    /// The record whose unique property `property` has value `value`.
     pub fn get_by_unique(&self, property: &str, value: &str) -> Option<StoredTicket> {
         let g = self.lock();
         let prop = g.schema.lookup(property)?;
@@ -361,7 +383,7 @@ impl Store {
         g.records.get(&id).map(|r| g.ticket(id, r))
     }
 
-    /// How many tickets were created with this unique value (since the last reset).
+    /// How many records were created with this unique value (since the last reset).
     /// More than 1 means a duplicate was created.
     pub fn creates_for(&self, property: &str, value: &str) -> u32 {
         let g = self.lock();
@@ -380,13 +402,13 @@ impl Store {
         self.lock().duplicate_creates()
     }
 
-    /// Tickets created and updated by upserts since the last reset.
+    /// Records created and updated by upserts since the last reset.
     pub fn write_counts(&self) -> (u64, u64) {
         let g = self.lock();
         (g.created, g.updated)
     }
 
-    /// Removes every ticket and resets the creation counters (record ids keep growing).
+    /// Removes every record and resets the creation counters (record ids keep growing).
     pub fn clear(&self) {
         let mut g = self.lock();
         g.records.clear();
@@ -397,7 +419,7 @@ impl Store {
         g.updated = 0;
     }
 
-    /// Adds a ticket directly (to seed a test), checking names, values and uniqueness.
+    /// Adds a record directly (to seed a test), checking names, values and uniqueness.
     pub fn insert<I, K, V>(&self, properties: I) -> Result<StoredTicket, StoreError>
     where
         I: IntoIterator<Item = (K, V)>,
@@ -456,15 +478,14 @@ impl Store {
         ))
     }
 
-    /// Writes a JSON snapshot of every ticket to `path` (atomically, via a temp file).
+    /// Writes a JSON snapshot of this store alone to `path` (atomically, via a temp
+    /// file). The emulator's state file holds every object type instead.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let snapshot = {
-            let g = self.lock();
-            Snapshot {
-                format: SNAPSHOT_FORMAT.to_owned(),
-                next_object_id: g.next_id,
-                tickets: g.tickets(g.sorted_ids().into_iter()),
-            }
+        let (next_object_id, tickets) = self.records_snapshot();
+        let snapshot = Snapshot {
+            format: SNAPSHOT_FORMAT.to_owned(),
+            next_object_id,
+            tickets,
         };
         let bytes = serde_json::to_vec_pretty(&snapshot).map_err(std::io::Error::other)?;
         let tmp = temp_path(path);
@@ -484,19 +505,35 @@ impl Store {
                 format!("unknown snapshot format {:?}", snapshot.format),
             ));
         }
+        self.check_records(&snapshot.tickets)
+            .map_err(|m| std::io::Error::new(std::io::ErrorKind::InvalidData, m))?;
+        Ok(self.replace(snapshot.next_object_id, snapshot.tickets))
+    }
+
+    /// The next record id and every record, for a snapshot.
+    pub(crate) fn records_snapshot(&self) -> (u64, Vec<StoredTicket>) {
+        let g = self.lock();
+        (g.next_id, g.tickets(g.sorted_ids().into_iter()))
+    }
+
+    /// Refuses a repeated record id or unique value, which would silently overwrite a
+    /// record or an index entry if loaded.
+    pub(crate) fn check_records(&self, records: &[StoredTicket]) -> Result<(), String> {
+        let schema = Arc::clone(&self.lock().schema);
+        check_snapshot(&schema, records)
+    }
+
+    /// Replaces the content with `records` (checked by [`Store::check_records`]).
+    pub(crate) fn replace(&self, next_object_id: u64, records: Vec<StoredTicket>) -> usize {
         let mut g = self.lock();
         let schema = Arc::clone(&g.schema);
-        // Refuse before touching the store: a repeated id or unique value would
-        // silently overwrite a ticket or index entry.
-        check_snapshot(&schema, &snapshot.tickets)
-            .map_err(|m| std::io::Error::new(std::io::ErrorKind::InvalidData, m))?;
         g.records.clear();
         for index in &mut g.unique {
             index.clear();
         }
         let mut max_id = 0;
-        let count = snapshot.tickets.len();
-        for t in snapshot.tickets {
+        let count = records.len();
+        for t in records {
             let mut rec = Record {
                 created_ms: t.created_at.timestamp_millis(),
                 updated_ms: t.updated_at.timestamp_millis(),
@@ -515,8 +552,9 @@ impl Store {
                         );
                     }
                     _ => tracing::warn!(
+                        object_type = %schema.name,
                         property = %name,
-                        ticket = t.object_id,
+                        record = t.object_id,
                         "state file property not in the schema; dropped"
                     ),
                 }
@@ -524,8 +562,11 @@ impl Store {
             max_id = max_id.max(t.object_id);
             g.records.insert(t.object_id, rec);
         }
-        g.next_id = g.next_id.max(snapshot.next_object_id).max(max_id + 1);
-        Ok(count)
+        g.next_id = g
+            .next_id
+            .max(next_object_id)
+            .max(max_id.saturating_add(1));
+        count
     }
 }
 
@@ -534,7 +575,7 @@ pub(crate) fn temp_path(path: &Path) -> std::path::PathBuf {
     path.with_extension("tmp")
 }
 
-/// Finds a repeated object id, or a unique value held by two tickets, in a snapshot.
+/// Finds a repeated object id, or a unique value held by two records, in a snapshot.
 fn check_snapshot(schema: &Schema, tickets: &[StoredTicket]) -> Result<(), String> {
     let mut ids = std::collections::HashSet::with_capacity(tickets.len());
     let mut holders: std::collections::HashMap<(&str, &str), u64> =
@@ -542,8 +583,8 @@ fn check_snapshot(schema: &Schema, tickets: &[StoredTicket]) -> Result<(), Strin
     for t in tickets {
         if !ids.insert(t.object_id) {
             return Err(format!(
-                "object id {} appears more than once in the state file",
-                t.object_id
+                "{} object id {} appears more than once in the state file",
+                schema.name, t.object_id
             ));
         }
         for (name, value) in &t.properties {
@@ -555,8 +596,9 @@ fn check_snapshot(schema: &Schema, tickets: &[StoredTicket]) -> Result<(), Strin
             }
             if let Some(first) = holders.insert((name, value), t.object_id) {
                 return Err(format!(
-                    "ticket {} repeats the unique value {name}={value:?} of ticket {first}",
-                    t.object_id
+                    "{noun} {} repeats the unique value {name}={value:?} of {noun} {first}",
+                    t.object_id,
+                    noun = schema.noun
                 ));
             }
         }
@@ -571,7 +613,13 @@ mod tests {
     use crate::config::EmulatorConfig;
 
     fn store() -> Store {
-        let schema = Arc::new(Schema::compile(&EmulatorConfig::default()).unwrap());
+        let schema = Arc::new(
+            Schema::standard(
+                &EmulatorConfig::default(),
+                crate::objects::StandardObject::Tickets,
+            )
+            .unwrap(),
+        );
         Store::new(schema, 100)
     }
 

@@ -230,7 +230,7 @@ pub(crate) struct Ctx<'s> {
     pub config: &'s EmulatorConfig,
     pub correlation: Uuid,
     pub received_ms: i64,
-    /// Dated API flavour: `errors`/`numErrors` in a 200 instead of a 207.
+    /// [`crate::WireShape::PartialIn200`]: `errors`/`numErrors` in a 200 instead of a 207.
     pub fold_errors: bool,
     /// Send `requestedAt: null` (else the receive time).
     pub requested_at_null: bool,
@@ -489,8 +489,9 @@ pub(crate) fn process(ctx: &Ctx<'_>, body: &[u8]) -> Processed {
                     ctx,
                     400,
                     &format!(
-                        "Duplicate IDs found in batch input: [{}] resolve to the same ticket {t}. IDs must be unique",
-                        pair.join(", ")
+                        "Duplicate IDs found in batch input: [{}] resolve to the same {} {t}. IDs must be unique",
+                        pair.join(", "),
+                        schema.noun
                     ),
                     vec![("ids", pair)],
                     n,
@@ -519,7 +520,8 @@ pub(crate) fn process(ctx: &Ctx<'_>, body: &[u8]) -> Processed {
                     problems[i].push(Detail::new(
                         CONFLICT_CODE,
                         format!(
-                            "A ticket with {name}={v:?} already exists: {}",
+                            "A {} with {name}={v:?} already exists: {}",
+                            schema.noun,
                             holder.unwrap_or_default()
                         ),
                         Some(name),
@@ -553,7 +555,10 @@ pub(crate) fn process(ctx: &Ctx<'_>, body: &[u8]) -> Processed {
                     let name = schema.name(*p);
                     problems[i].push(Detail::new(
                         "REQUIRED_PROPERTY",
-                        format!("Property \"{name}\" is required to create a ticket"),
+                        format!(
+                            "Property \"{name}\" is required to create a {}",
+                            schema.noun
+                        ),
                         Some(name),
                     ));
                 }
@@ -799,7 +804,9 @@ fn write_result(
     push_time(buf, rc, rec.updated_ms, &mut updated);
     buf.extend_from_slice(b",\"archived\":false,\"url\":\"https://app.hubspot.com/contacts/");
     push_u64(buf, rc.portal_id);
-    buf.extend_from_slice(b"/record/0-5/");
+    buf.extend_from_slice(b"/record/");
+    buf.extend_from_slice(rc.schema.type_id.as_bytes());
+    buf.push(b'/');
     buf.extend_from_within(id_start..id_end);
     buf.push(b'"');
     if let Some(t) = trace {
@@ -824,7 +831,9 @@ mod tests {
 
     impl Fixture {
         fn new(config: EmulatorConfig) -> Self {
-            let schema = Arc::new(Schema::compile(&config).unwrap());
+            let schema = Arc::new(
+                Schema::standard(&config, crate::objects::StandardObject::Tickets).unwrap(),
+            );
             let store = Store::new(Arc::clone(&schema), 1);
             Self {
                 schema,

@@ -191,7 +191,7 @@ async fn empty_inputs_answer_an_empty_result() {
 }
 
 #[tokio::test]
-async fn dated_path_folds_errors_into_a_200() {
+async fn version_2026_09_folds_errors_into_a_200() {
     let emu = start(config()).await;
     let body = batch(vec![
         input("D-1", Some("d1"), json!({"subject": "ok"})),
@@ -200,7 +200,7 @@ async fn dated_path_folds_errors_into_a_200() {
     let r = post_to(
         &client(),
         &format!(
-            "{}/crm/objects/2026-03/tickets/batch/upsert",
+            "{}/crm/objects/2026-09/tickets/batch/upsert",
             emu.base_url()
         ),
         Some(TOKEN),
