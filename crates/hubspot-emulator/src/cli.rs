@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::{
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_ID_LENGTH, DEFAULT_MAX_INPUTS, DEFAULT_PORTAL_ID,
-    DEFAULT_TOKEN, Emulator, EmulatorConfig, FaultConfig, FaultKind, PropertyDef, PropertyKind,
-    RateLimitConfig, RequestedAt, builtin_ticket_properties, validate_property_name,
+    CustomObjectDef, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_ID_LENGTH, DEFAULT_MAX_INPUTS,
+    DEFAULT_PORTAL_ID, DEFAULT_TOKEN, Emulator, EmulatorConfig, FaultConfig, FaultKind,
+    PropertyDef, PropertyKind, RateLimitConfig, RequestedAt, StandardObject, WireShape,
+    builtin_ticket_properties, validate_api_version, validate_property_name,
 };
 
 /// Help text listing the fault kinds, for `after_help`.
@@ -91,6 +92,30 @@ pub struct EmulatorArgs {
     #[arg(long = "property", value_name = "SPEC", value_parser = parse_property)]
     pub properties: Vec<PropertyDef>,
 
+    /// Add a property to another object type's schema: OBJECT=NAME[:TYPE[:OPTIONS]], with
+    /// OBJECT a name (contacts), an object type id (0-1) or a custom object's id or fully
+    /// qualified name, and the spec as for --property (repeatable),
+    /// e.g. deals=external_deal_id:unique.
+    #[arg(long = "object-property", value_name = "OBJECT=SPEC", value_parser = parse_object_property)]
+    pub object_properties: Vec<(String, PropertyDef)>,
+
+    /// Serve a custom object type: ID=FULLY_QUALIFIED_NAME, e.g. 2-123=p_2418337_cars
+    /// (repeatable). Give it a unique property with --object-property.
+    #[arg(long = "custom-object", value_name = "ID=NAME", value_parser = parse_custom_object)]
+    pub custom_objects: Vec<(String, String)>,
+
+    /// Serve a dated API version: VERSION[=LIKE], LIKE being a published version whose
+    /// wire shape it copies (v3, 2026-03 or 2026-09; default 2026-09), e.g.
+    /// 2027-03=2026-09 (repeatable; 2026-03 and 2026-09 are always served).
+    #[arg(long = "api-version", value_name = "VERSION[=LIKE]", value_parser = parse_api_version)]
+    pub api_versions: Vec<(String, WireShape)>,
+
+    /// Accept TOKEN with only these scopes: TOKEN=SCOPE[,SCOPE...], e.g.
+    /// t1=tickets,crm.objects.contacts.write (repeatable). Other tokens may write every
+    /// object type.
+    #[arg(long = "token-scopes", value_name = "TOKEN=SCOPES", value_parser = parse_token_scopes)]
+    pub token_scopes: Vec<(String, Vec<String>)>,
+
     /// Property that a created ticket must have (repeatable), e.g. subject.
     #[arg(long = "required-on-create", value_name = "NAME")]
     pub required_on_create: Vec<String>,
@@ -171,17 +196,75 @@ fn parse_unique_name(s: &str) -> Result<String, String> {
 }
 
 fn parse_property(s: &str) -> Result<PropertyDef, String> {
+    let def = parse_property_spec(s)?;
+    if builtin_ticket_properties()
+        .iter()
+        .any(|d| d.name == def.name && d.read_only)
+    {
+        return Err(format!(
+            "{:?} is a read-only property (computed by HubSpot); it cannot be redefined",
+            def.name
+        ));
+    }
+    Ok(def)
+}
+
+fn parse_object_property(s: &str) -> Result<(String, PropertyDef), String> {
+    let (object, spec) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected OBJECT=NAME[:TYPE[:OPTIONS]], got {s:?}"))?;
+    let object = object.trim();
+    if object.is_empty() {
+        return Err(format!("no object type in {s:?}"));
+    }
+    // Read-only built-ins differ by object type; the schema refuses them at start.
+    Ok((object.to_owned(), parse_property_spec(spec)?))
+}
+
+fn parse_custom_object(s: &str) -> Result<(String, String), String> {
+    let (id, name) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected ID=FULLY_QUALIFIED_NAME, got {s:?}"))?;
+    // A placeholder unique property: only the id and name forms are checked here.
+    CustomObjectDef::new(id.trim(), name.trim())
+        .with_unique_property("placeholder")
+        .validate()?;
+    Ok((id.trim().to_owned(), name.trim().to_owned()))
+}
+
+fn parse_api_version(s: &str) -> Result<(String, WireShape), String> {
+    let (version, like) = match s.split_once('=') {
+        Some((v, l)) => (v.trim(), l.trim()),
+        None => (s.trim(), "2026-09"),
+    };
+    validate_api_version(version)?;
+    let shape = WireShape::of_known_version(like)
+        .ok_or_else(|| format!("unknown version {like:?} to copy: use v3, 2026-03 or 2026-09"))?;
+    Ok((version.to_owned(), shape))
+}
+
+fn parse_token_scopes(s: &str) -> Result<(String, Vec<String>), String> {
+    let (token, scopes) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected TOKEN=SCOPE[,SCOPE...], got {s:?}"))?;
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(format!("no token in {s:?}"));
+    }
+    let scopes = scopes
+        .split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
+        .collect();
+    Ok((token.to_owned(), scopes))
+}
+
+/// `NAME[:TYPE[:OPTIONS]]`, with no check of which names are built in.
+fn parse_property_spec(s: &str) -> Result<PropertyDef, String> {
     let mut parts = s.splitn(3, ':');
     let name = parts.next().unwrap_or_default().trim();
     validate_property_name(name)?;
-    if builtin_ticket_properties()
-        .iter()
-        .any(|d| d.name == name && d.read_only)
-    {
-        return Err(format!(
-            "{name:?} is a read-only property (computed by HubSpot); it cannot be redefined"
-        ));
-    }
     let kind = parts.next().unwrap_or("string").trim();
     let options: Vec<String> = parts
         .next()
@@ -290,17 +373,72 @@ fn build_config(cli: &EmulatorArgs) -> Result<EmulatorConfig, String> {
                 .iter()
                 .map(|def| (format!("--property {}", property_spec(def)), def.clone())),
         );
-    let mut seen: Vec<(String, PropertyDef)> = Vec::new();
-    for (flag, def) in defs {
-        if let Some((first, _)) = seen.iter().find(|(_, d)| d.name == def.name && *d != def) {
+    let mut custom: Vec<CustomObjectDef> = Vec::new();
+    for (id, name) in &cli.custom_objects {
+        if custom
+            .iter()
+            .any(|c| c.object_type_id == *id || c.fully_qualified_name == *name)
+        {
+            return Err(format!(
+                "--custom-object {id}={name} repeats another custom object's id or name"
+            ));
+        }
+        custom.push(CustomObjectDef::new(id.clone(), name.clone()));
+    }
+    /// Where an `--object-property` goes.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Owner {
+        Standard(StandardObject),
+        Custom(usize),
+    }
+    let tickets = defs.map(|(flag, def)| (flag, Owner::Standard(StandardObject::Tickets), def));
+    let mut others = Vec::new();
+    for (object, def) in &cli.object_properties {
+        let owner = match crate::objects::resolve(&custom, object) {
+            Some(crate::objects::ObjectKey::Standard(o)) => Owner::Standard(o),
+            Some(crate::objects::ObjectKey::Custom(i)) => Owner::Custom(i),
+            None => {
+                return Err(format!(
+                    "--object-property {object}={}: unknown object type {object:?} (use \
+                     tickets, contacts, companies, deals, their ids, or a --custom-object)",
+                    property_spec(def)
+                ));
+            }
+        };
+        let flag = format!("--object-property {object}={}", property_spec(def));
+        others.push((flag, owner, def.clone()));
+    }
+    let mut seen: Vec<(String, Owner, PropertyDef)> = Vec::new();
+    for (flag, owner, def) in tickets.chain(others) {
+        if let Some((first, _, _)) = seen
+            .iter()
+            .find(|(_, o, d)| *o == owner && d.name == def.name && *d != def)
+        {
             return Err(format!(
                 "{first} and {flag} define property {:?} differently; give it one definition",
                 def.name
             ));
         }
-        seen.push((flag, def.clone()));
-        config = config.with_property(def);
+        seen.push((flag, owner, def.clone()));
+        match owner {
+            Owner::Standard(o) => config = config.with_object_property(o, def),
+            Owner::Custom(i) => {
+                if let Some(c) = custom.get_mut(i) {
+                    *c = c.clone().with_property(def);
+                }
+            }
+        }
     }
+    for c in custom {
+        config = config.with_custom_object(c);
+    }
+    for (version, shape) in &cli.api_versions {
+        config = config.with_api_version(version.clone(), *shape);
+    }
+    for (token, scopes) in &cli.token_scopes {
+        config = config.with_token_scopes(token.clone(), scopes.iter().cloned());
+    }
+    config.validate_objects()?;
     if let Some(state) = &cli.state {
         config = config.with_state_file(state.clone());
     }

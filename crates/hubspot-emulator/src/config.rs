@@ -70,9 +70,9 @@ pub fn validate_api_version(version: &str) -> Result<(), String> {
     let ok = version.len() == 7
         && version.as_bytes()[4] == b'-'
         && version[..4].bytes().all(|b| b.is_ascii_digit())
-        && version[5..]
-            .parse::<u8>()
-            .is_ok_and(|m| (1..=12).contains(&m) && version[5..].bytes().all(|b| b.is_ascii_digit()));
+        && version[5..].parse::<u8>().is_ok_and(|m| {
+            (1..=12).contains(&m) && version[5..].bytes().all(|b| b.is_ascii_digit())
+        });
     if ok {
         Ok(())
     } else {

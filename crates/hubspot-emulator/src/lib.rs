@@ -75,17 +75,17 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{
-    DEFAULT_FIRST_OBJECT_ID, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_ID_LENGTH, DEFAULT_MAX_INPUTS, DEFAULT_PORTAL_ID,
-    DEFAULT_API_VERSIONS, DEFAULT_TOKEN, DEFAULT_UNIQUE_PROPERTY, EmulatorConfig,
-    MAX_PROPERTY_NAME_LENGTH, MAX_STRING_VALUE_LENGTH, PropertyDef, PropertyKind,
-    RateLimitConfig, RequestedAt, WireShape, builtin_ticket_properties, validate_api_version,
+    DEFAULT_API_VERSIONS, DEFAULT_FIRST_OBJECT_ID, DEFAULT_HEADER_READ_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_ID_LENGTH, DEFAULT_MAX_INPUTS,
+    DEFAULT_PORTAL_ID, DEFAULT_TOKEN, DEFAULT_UNIQUE_PROPERTY, EmulatorConfig,
+    MAX_PROPERTY_NAME_LENGTH, MAX_STRING_VALUE_LENGTH, PropertyDef, PropertyKind, RateLimitConfig,
+    RequestedAt, WireShape, builtin_ticket_properties, validate_api_version,
     validate_property_name,
 };
 pub use faults::{FaultConfig, FaultKind};
 pub use limiter::Policy;
-pub use schema::DEFAULT_ECHO;
 pub use objects::{CUSTOM_OBJECT_SCOPE, CustomObjectDef, StandardObject};
+pub use schema::DEFAULT_ECHO;
 pub use server::{ADMIN_PREFIX, DATED_UPSERT_ROUTE, UPSERT_PATH, V3_UPSERT_ROUTE};
 pub use stats::{RequestLogEntry, StatsSnapshot};
 pub use store::{DuplicateCreate, Store, StoreError, StoredRecord, StoredTicket};
@@ -251,7 +251,10 @@ impl Emulator {
     /// checked: an unserved version or type gets HubSpot's error answer.
     pub fn upsert_url_for(&self, version: &str, object_type: &str) -> String {
         if version == "v3" {
-            format!("{}/crm/v3/objects/{object_type}/batch/upsert", self.base_url)
+            format!(
+                "{}/crm/v3/objects/{object_type}/batch/upsert",
+                self.base_url
+            )
         } else {
             format!(
                 "{}/crm/objects/{version}/{object_type}/batch/upsert",

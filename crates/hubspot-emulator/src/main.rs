@@ -1,4 +1,4 @@
-//! `hubspot-emulator`: run the HubSpot tickets batch-upsert emulator standalone.
+//! `hubspot-emulator`: run the HubSpot CRM batch-upsert emulator standalone.
 
 use std::process::ExitCode;
 
@@ -6,12 +6,16 @@ use clap::Parser;
 use hubspot_emulator::cli::{EmulatorArgs, FAULT_HELP, serve};
 use tracing_subscriber::EnvFilter;
 
-/// A local HubSpot tickets batch-upsert server (POST /crm/v3/objects/tickets/batch/upsert)
-/// with a real store, HubSpot's rate limits and seeded fault injection.
+/// A local HubSpot CRM batch-upsert server (POST /crm/v3/objects/{objectType}/batch/upsert
+/// and the dated POST /crm/objects/{version}/{objectType}/batch/upsert) for tickets,
+/// contacts, companies, deals and custom objects, with a store per object type, token
+/// scopes, HubSpot's rate limits and seeded fault injection.
 ///
 /// Admin routes (no auth): GET /__emulator/health, /__emulator/stats, /__emulator/tickets,
 /// /__emulator/tickets/count, /__emulator/tickets/{id}, /__emulator/tickets/by/{property}/{value},
-/// /__emulator/properties; POST /__emulator/tickets (seed a ticket), /__emulator/reset.
+/// /__emulator/properties; POST /__emulator/tickets (seed a ticket), /__emulator/reset; the
+/// same for any object type under /__emulator/objects/{objectType}/..., and
+/// GET /__emulator/objects (the served object types).
 #[derive(Debug, Parser)]
 #[command(name = "hubspot-emulator", version, after_help = FAULT_HELP)]
 struct Cli {

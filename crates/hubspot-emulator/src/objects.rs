@@ -453,10 +453,24 @@ mod tests {
             Some(ObjectKey::Standard(StandardObject::Tickets))
         );
         assert_eq!(resolve(&custom, "2-123"), Some(ObjectKey::Custom(0)));
-        assert_eq!(resolve(&custom, "p_2418337_cars"), Some(ObjectKey::Custom(0)));
-        assert_eq!(resolve(&custom, "p2418337_cars"), Some(ObjectKey::Custom(0)));
+        assert_eq!(
+            resolve(&custom, "p_2418337_cars"),
+            Some(ObjectKey::Custom(0))
+        );
+        assert_eq!(
+            resolve(&custom, "p2418337_cars"),
+            Some(ObjectKey::Custom(0))
+        );
         assert_eq!(resolve(&custom, "p_99_boats"), Some(ObjectKey::Custom(1)));
-        for unknown in ["foo", "2-124", "p_1_cars", "p_2418337_", "0-9", "", "Tickets"] {
+        for unknown in [
+            "foo",
+            "2-124",
+            "p_1_cars",
+            "p_2418337_",
+            "0-9",
+            "",
+            "Tickets",
+        ] {
             assert_eq!(resolve(&custom, unknown), None, "{unknown}");
         }
     }

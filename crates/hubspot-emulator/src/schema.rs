@@ -369,7 +369,9 @@ mod tests {
             Schema::standard(&EmulatorConfig::default(), StandardObject::Contacts).unwrap();
         assert_eq!(contacts.unique_props.len(), 1);
         assert_eq!(contacts.name(contacts.unique_props[0]), "email");
-        assert!(contacts.derived[usize::from(contacts.lookup("lastmodifieddate").unwrap())].is_some());
+        assert!(
+            contacts.derived[usize::from(contacts.lookup("lastmodifieddate").unwrap())].is_some()
+        );
         let companies =
             Schema::standard(&EmulatorConfig::default(), StandardObject::Companies).unwrap();
         assert!(companies.unique_props.is_empty(), "domain is not unique");

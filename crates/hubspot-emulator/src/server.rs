@@ -139,7 +139,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/__emulator/objects/{object_type}/properties",
             get(admin_properties_of),
         )
-        .route("/__emulator/objects/{object_type}/count", get(admin_count_of))
+        .route(
+            "/__emulator/objects/{object_type}/count",
+            get(admin_count_of),
+        )
         .route(
             "/__emulator/objects/{object_type}/{object_id}",
             get(admin_get_of),
@@ -734,10 +737,7 @@ async fn handle(
     let mut outcome = Outcome {
         api_version: target.version.to_owned(),
         // The canonical name when known, so `0-1` and `contacts` log alike.
-        object_type: entry.map_or_else(
-            || target.object_type.to_owned(),
-            |e| e.schema.name.clone(),
-        ),
+        object_type: entry.map_or_else(|| target.object_type.to_owned(), |e| e.schema.name.clone()),
         ..Outcome::default()
     };
 
@@ -1035,7 +1035,11 @@ async fn admin_object_types(State(s): State<Arc<Shared>>) -> Response {
 }
 
 /// Runs `f` on the store of `object_type`, or answers 404.
-fn with_object(s: &Shared, object_type: &str, f: impl FnOnce(&ObjectEntry) -> Response) -> Response {
+fn with_object(
+    s: &Shared,
+    object_type: &str,
+    f: impl FnOnce(&ObjectEntry) -> Response,
+) -> Response {
     match s.objects.resolve(object_type) {
         Some(e) => f(e),
         None => admin_error(
@@ -1065,7 +1069,9 @@ async fn admin_properties_of(
     State(s): State<Arc<Shared>>,
     Path(object_type): Path<String>,
 ) -> Response {
-    with_object(&s, &object_type, |e| json_ok(StatusCode::OK, &e.schema.defs))
+    with_object(&s, &object_type, |e| {
+        json_ok(StatusCode::OK, &e.schema.defs)
+    })
 }
 
 async fn admin_count_of(State(s): State<Arc<Shared>>, Path(object_type): Path<String>) -> Response {
@@ -1083,7 +1089,9 @@ async fn admin_get_by_unique_of(
     State(s): State<Arc<Shared>>,
     Path((object_type, property, value)): Path<(String, String, String)>,
 ) -> Response {
-    with_object(&s, &object_type, |e| get_by_unique(&e.store, &property, &value))
+    with_object(&s, &object_type, |e| {
+        get_by_unique(&e.store, &property, &value)
+    })
 }
 
 async fn not_found(uri: axum::http::Uri) -> Response {

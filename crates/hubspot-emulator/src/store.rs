@@ -562,10 +562,7 @@ impl Store {
             max_id = max_id.max(t.object_id);
             g.records.insert(t.object_id, rec);
         }
-        g.next_id = g
-            .next_id
-            .max(next_object_id)
-            .max(max_id.saturating_add(1));
+        g.next_id = g.next_id.max(next_object_id).max(max_id.saturating_add(1));
         count
     }
 }
