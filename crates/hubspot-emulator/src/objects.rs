@@ -343,7 +343,10 @@ pub(crate) struct ObjectSpec<'a> {
 
 impl<'a> ObjectSpec<'a> {
     pub fn custom(def: &'a CustomObjectDef) -> Self {
+        // A configured property replaces a built-in of the same name, as
+        // `with_property` does for tickets, so redefining a computed one is refused as such.
         let mut properties = CustomObjectDef::builtin_properties();
+        properties.retain(|b| def.properties.iter().all(|p| p.name != b.name));
         properties.extend(def.properties.iter().cloned());
         Self {
             type_id: &def.object_type_id,

@@ -158,3 +158,30 @@ pub async fn admin_get(emu: &Emulator, path: &str) -> (u16, Value) {
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
 }
+
+/// Posts `body` to the upsert path of `version` (`v3` or dated) and `object_type`.
+pub async fn post_at(
+    emu: &Emulator,
+    version: &str,
+    object_type: &str,
+    token: &str,
+    body: &Value,
+) -> Reply {
+    post_to(
+        &client(),
+        &emu.upsert_url_for(version, object_type),
+        Some(token),
+        serde_json::to_vec(body).unwrap(),
+    )
+    .await
+    .expect("request succeeds at the HTTP level")
+}
+
+/// One input with an explicit idProperty.
+pub fn input_by(id_property: &str, id: &str, trace: Option<&str>, properties: Value) -> Value {
+    let mut v = json!({"idProperty": id_property, "id": id, "properties": properties});
+    if let Some(t) = trace {
+        v["objectWriteTraceId"] = json!(t);
+    }
+    v
+}
