@@ -39,6 +39,11 @@ fn help_documents_every_option() {
         "--max-id-length",
         "--portal-id",
         "--requested-at",
+        "--api-version",
+        "--custom-object",
+        "--object-property",
+        "--token-scopes",
+        "/__emulator/objects",
         "--log",
         "/__emulator/",
         "close_after_write",
@@ -313,5 +318,112 @@ async fn the_same_definition_twice_and_the_limit_flags_are_accepted() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    server.terminate();
+}
+
+#[test]
+fn bad_object_and_version_flags_are_refused() {
+    let err = refused(&["--api-version", "2027-13=2026-09"]);
+    assert!(err.contains("YYYY-MM"), "{err}");
+    let err = refused(&["--api-version", "2027-03=2025-01"]);
+    assert!(err.contains("2025-01"), "{err}");
+    let err = refused(&["--custom-object", "3-1=p_1_x"]);
+    assert!(err.contains("2-<digits>"), "{err}");
+    let err = refused(&["--custom-object", "2-1=cars"]);
+    assert!(err.contains("p_<portal>_<name>"), "{err}");
+    let err = refused(&["--custom-object", "2-1=p_1_x"]);
+    assert!(err.contains("no unique property"), "{err}");
+    let err = refused(&["--object-property", "foo=a:number"]);
+    assert!(err.contains("unknown object type \"foo\""), "{err}");
+    let err = refused(&[
+        "--object-property",
+        "deals=k:number",
+        "--object-property",
+        "0-3=k:unique",
+    ]);
+    assert!(
+        err.contains("--object-property deals=k:number")
+            && err.contains("--object-property 0-3=k:unique"),
+        "{err}"
+    );
+    let err = refused(&["--token-scopes", "tickets"]);
+    assert!(err.contains("TOKEN=SCOPE"), "{err}");
+}
+
+#[tokio::test]
+async fn object_types_versions_and_scopes_from_the_cli() {
+    let server = Server::spawn(&[
+        "--no-rate-limits",
+        "--api-version",
+        "2027-03=2026-09",
+        "--api-version",
+        "2027-09=v3",
+        "--custom-object",
+        "2-123=p_2418337_cars",
+        "--object-property",
+        "p2418337_cars=vin:unique",
+        "--object-property",
+        "2-123=year:number",
+        "--object-property",
+        "deals=external_deal_id:unique",
+        "--token-scopes",
+        "scoped=tickets, crm.objects.custom.write",
+    ]);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let post = |path: String, token: &'static str, body: Value| {
+        let req = http
+            .post(format!("{}{path}", server.url))
+            .bearer_auth(token)
+            .json(&body);
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let partial = |key: &str| {
+        json!({"inputs": [
+            {"idProperty": key, "id": "A", "objectWriteTraceId": "a", "properties": {}},
+            {"idProperty": key, "id": "B", "objectWriteTraceId": "b", "properties": {"nope": "1"}},
+        ]})
+    };
+    let (status, v) = post(
+        "/crm/objects/2027-03/p_2418337_cars/batch/upsert".into(),
+        "scoped",
+        partial("vin"),
+    )
+    .await;
+    assert_eq!((status, &v["numErrors"]), (200, &json!(1)), "{v}");
+    let (status, _) = post(
+        "/crm/objects/2027-09/0-3/batch/upsert".into(),
+        "test-token",
+        partial("external_deal_id"),
+    )
+    .await;
+    assert_eq!(status, 207);
+    let (status, v) = post(
+        "/crm/v3/objects/deals/batch/upsert".into(),
+        "scoped",
+        partial("external_deal_id"),
+    )
+    .await;
+    assert_eq!(status, 403, "{v}");
+    assert_eq!(v["category"], "MISSING_SCOPES");
+    let (status, _) = post(
+        "/crm/objects/2028-03/tickets/batch/upsert".into(),
+        "scoped",
+        json!({"inputs": []}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let count: Value = http
+        .get(format!("{}/__emulator/objects/2-123/count", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(count["count"], 1);
     server.terminate();
 }

@@ -175,3 +175,139 @@ async fn a_valid_hand_written_state_file_loads() {
     assert_eq!(emu.store().count(), 2);
     assert!(emu.store().duplicate_creates().is_empty());
 }
+
+fn multi_config(path: &std::path::Path) -> hubspot_emulator::EmulatorConfig {
+    use hubspot_emulator::{CustomObjectDef, PropertyDef};
+    config().with_state_file(path).with_custom_object(
+        CustomObjectDef::new("2-123", "p_2418337_cars")
+            .with_property(PropertyDef::string("vin").unique())
+            .with_property(PropertyDef::string("model")),
+    )
+}
+
+#[tokio::test]
+async fn every_object_type_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let emu = start(multi_config(&path)).await;
+    let same = batch(vec![input("SAME", None, json!({"subject": "t"}))]);
+    assert_eq!(
+        post_at(&emu, "v3", "tickets", TOKEN, &same).await.status,
+        200
+    );
+    let contact = batch(vec![input_by(
+        "email",
+        "a@example.com",
+        None,
+        json!({"firstname": "Ann"}),
+    )]);
+    assert_eq!(
+        post_at(&emu, "2026-09", "contacts", TOKEN, &contact)
+            .await
+            .status,
+        200
+    );
+    let car = batch(vec![input_by("vin", "VIN-1", None, json!({"model": "T"}))]);
+    let r = post_at(&emu, "2026-03", "2-123", TOKEN, &car).await;
+    assert_eq!(r.status, 200);
+    let car_id = r.json()["results"][0]["id"].clone();
+    emu.shutdown().await.unwrap();
+
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(saved["format"], "hubspot-emulator-state/2");
+    let types: Vec<&str> = saved["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["objectTypeId"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["0-5", "0-1", "0-2", "0-3", "2-123"]);
+
+    let emu = start(multi_config(&path)).await;
+    assert_eq!(emu.store().count(), 1);
+    let contacts = emu.store_for("contacts").unwrap();
+    assert_eq!(
+        contacts
+            .get_by_unique("email", "a@example.com")
+            .unwrap()
+            .properties["firstname"],
+        "Ann"
+    );
+    assert_eq!(emu.store_for("companies").unwrap().count(), 0);
+    let r = post_at(&emu, "v3", "p_2418337_cars", TOKEN, &car).await;
+    assert_eq!(r.json()["results"][0]["new"], false, "updated across runs");
+    assert_eq!(r.json()["results"][0]["id"], car_id);
+    // Record ids keep growing per object type.
+    let r = post_at(
+        &emu,
+        "v3",
+        "contacts",
+        TOKEN,
+        &batch(vec![input_by("email", "b@example.com", None, json!({}))]),
+    )
+    .await;
+    let a = contacts
+        .get_by_unique("email", "a@example.com")
+        .unwrap()
+        .object_id;
+    let b: u64 = r.json()["results"][0]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(b > a);
+    emu.shutdown().await.unwrap();
+}
+
+fn state_v2(objects: serde_json::Value) -> String {
+    json!({"format": "hubspot-emulator-state/2", "objects": objects}).to_string()
+}
+
+fn record(id: u64, properties: serde_json::Value) -> serde_json::Value {
+    json!({"objectId": id, "properties": properties,
+        "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z"})
+}
+
+#[tokio::test]
+async fn a_bad_object_type_in_the_state_file_refuses_the_whole_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    std::fs::write(
+        &path,
+        state_v2(json!([
+            {"objectTypeId": "0-5", "objectType": "tickets", "nextObjectId": 5,
+             "records": [ticket(1, "ZD-1")]},
+            {"objectTypeId": "0-1", "objectType": "contacts", "nextObjectId": 5,
+             "records": [record(1, json!({"email": "x@example.com"})),
+                         record(2, json!({"email": "x@example.com"}))]},
+        ])),
+    )
+    .unwrap();
+    let err = hubspot_emulator::Emulator::start(multi_config(&path))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("contact 2 repeats the unique value email"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn state_of_an_object_type_no_longer_served_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    std::fs::write(
+        &path,
+        state_v2(json!([
+            {"objectTypeId": "2-777", "objectType": "p_1_gone", "nextObjectId": 5,
+             "records": [record(1, json!({"k": "v"}))]},
+            {"objectTypeId": "0-1", "objectType": "contacts", "nextObjectId": 5,
+             "records": [record(1, json!({"email": "x@example.com"}))]},
+        ])),
+    )
+    .unwrap();
+    let emu = start(multi_config(&path)).await;
+    assert_eq!(emu.store_for("contacts").unwrap().count(), 1);
+    assert_eq!(emu.store().count(), 0);
+}
