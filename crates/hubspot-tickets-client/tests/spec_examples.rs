@@ -19,8 +19,8 @@ fn example(name: &str) -> Value {
 }
 
 fn request_example(name: &str) -> Value {
-    spec()["components"]["requestBodies"]["UpsertBatch"]["content"]["application/json"]
-        ["examples"][name]["value"]
+    spec()["components"]["requestBodies"]["UpsertBatch"]["content"]["application/json"]["examples"]
+        [name]["value"]
         .clone()
 }
 
@@ -38,10 +38,10 @@ fn operations(spec: &Value) -> Vec<(String, Value)> {
 fn response_schema(spec: &Value, op: &Value, status: &str) -> Option<String> {
     let reference = op["responses"][status]["$ref"].as_str()?;
     let name = reference.strip_prefix("#/components/responses/").unwrap();
-    let schema = spec["components"]["responses"][name]["content"]["application/json"]["schema"]
-        ["$ref"]
-        .as_str()
-        .unwrap();
+    let schema =
+        spec["components"]["responses"][name]["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+            .unwrap();
     Some(schema.rsplit('/').next().unwrap().to_owned())
 }
 
@@ -77,10 +77,26 @@ fn every_operation_has_the_success_schema_of_its_version() {
     let expected = [
         ("batch_upsert_tickets", "TicketUpsertBatchResult", true),
         ("batch_upsert_objects", "TicketUpsertBatchResult", true),
-        ("batch_upsert_tickets_2026_03", "TicketUpsertBatchResult", true),
-        ("batch_upsert_objects_2026_03", "TicketUpsertBatchResult", true),
-        ("batch_upsert_objects_2026_09", "UpsertBatchResult2026_09", false),
-        ("batch_upsert_objects_dated", "UpsertBatchResult2026_09", false),
+        (
+            "batch_upsert_tickets_2026_03",
+            "TicketUpsertBatchResult",
+            true,
+        ),
+        (
+            "batch_upsert_objects_2026_03",
+            "TicketUpsertBatchResult",
+            true,
+        ),
+        (
+            "batch_upsert_objects_2026_09",
+            "UpsertBatchResult2026_09",
+            false,
+        ),
+        (
+            "batch_upsert_objects_dated",
+            "UpsertBatchResult2026_09",
+            false,
+        ),
     ];
     assert_eq!(ops.len(), expected.len(), "an operation without a test");
     for (path, op) in &ops {
@@ -92,9 +108,16 @@ fn every_operation_has_the_success_schema_of_its_version() {
         for status in ["200", "2XX"] {
             assert_eq!(response_schema(&spec, op, status).as_deref(), Some(*schema));
         }
-        assert_eq!(response_schema(&spec, op, "207").is_some(), *has_207, "{id}");
+        assert_eq!(
+            response_schema(&spec, op, "207").is_some(),
+            *has_207,
+            "{id}"
+        );
         for status in ["4XX", "5XX"] {
-            assert_eq!(response_schema(&spec, op, status).as_deref(), Some("ApiError"));
+            assert_eq!(
+                response_schema(&spec, op, status).as_deref(),
+                Some("ApiError")
+            );
         }
         let body = op["requestBody"]["$ref"].as_str().unwrap();
         assert_eq!(body, "#/components/requestBodies/UpsertBatch", "{id}");
