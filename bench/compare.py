@@ -14,8 +14,10 @@ What one invocation does:
   5. rate-limit saturation: ~20 s against the scaled window, one process then two
      processes sharing one token, for our CLI and for the Node SDK with its default
      Bottleneck limiter;
-  6. memory growth: our CLI on 1 000 000 records against 100 000, peak RSS of both;
-  7. prints the tables; with --write-results rewrites bench/RESULTS.md from them.
+  6. API versions: our CLI once per version (v3, 2026-03, 2026-09), same records and
+     emulator, CPU per record against v3's;
+  7. memory growth: our CLI on 1 000 000 records against 100 000, peak RSS of both;
+  8. prints the tables; with --write-results rewrites bench/RESULTS.md from them.
 
 Every client process is measured by the harness itself: wall time with
 time.monotonic() around spawn..reap, CPU (ru_utime + ru_stime) and peak RSS (ru_maxrss)
@@ -541,9 +543,10 @@ def rust_rate_args(window: Window | None) -> list[str]:
 
 
 def client_cmd(kind: str, base_url: str, file: Path, concurrency: int, window: Window | None,
-               node_limiter: str = "none") -> list[str]:
+               node_limiter: str = "none", api_version: str | None = None) -> list[str]:
     if kind == "rust-cli":
-        return [str(cli_bin()), "upsert", "--base-url", base_url, "--id-property", ID_PROPERTY,
+        version = ["--api-version", api_version] if api_version else []
+        return [str(cli_bin()), "upsert", "--base-url", base_url, "--id-property", ID_PROPERTY, *version,
                 "--concurrency", str(concurrency), *rust_rate_args(window), "--progress", "none", str(file)]
     if kind == "rust-facade":
         return [str(facade_bin()), "--base-url", base_url, "--id-property", ID_PROPERTY,
@@ -620,10 +623,13 @@ def failures_of(r: Run) -> int:
 
 
 def measure(kind: str, file: Path, n: int, window: Window | None, concurrency: int, timeout_s: float,
-            node_limiter: str = "none", expected: list[tuple[str, int, int]] | None = None) -> Run:
+            node_limiter: str = "none", expected: list[tuple[str, int, int]] | None = None,
+            api_version: str | None = None) -> Run:
     mode = "off" if window is None else window.label()
+    if api_version:
+        mode = f"{mode} {api_version}"
     with Emulator(window) as emu:
-        cmd = client_cmd(kind, emu.base_url, file, concurrency, window, node_limiter)
+        cmd = client_cmd(kind, emu.base_url, file, concurrency, window, node_limiter, api_version)
         cpu0 = emu.cpu_s()
         busy0, total0 = machine_jiffies()
         child = Child(cmd, client_env(), kind, timeout_s)
@@ -713,6 +719,38 @@ def saturation_one(kind: str, window: Window, seconds: float, procs: int, concur
         f"({res['share_method']}), "
         f"429s {counters['status_429']} ({res['pct_429']:.2f}%) {'ok' if ok else 'FAILED ' + str(verify)}")
     return res
+
+
+API_VERSIONS = ("v3", "2026-03", "2026-09")
+
+
+def versions_comparison(n: int, runs: int, concurrency: int, timeout_s: float) -> dict[str, list[Run]]:
+    """Our CLI on the same records and emulator (limits off), once per API version,
+    interleaved so machine noise spreads over every version."""
+    file = data_file(n)
+    log(f"API versions: our CLI on {n} records per version, {runs} run(s), concurrency {concurrency}")
+    out: dict[str, list[Run]] = {v: [] for v in API_VERSIONS}
+    for _ in range(runs):
+        for v in API_VERSIONS:
+            out[v].append(measure("rust-cli", file, n, None, concurrency, timeout_s, api_version=v))
+    return out
+
+
+def versions_table(results: dict[str, list[Run]]) -> list[str]:
+    lines = ["| API version | runs ok | wall s | records/s | µs CPU / rec | peak RSS MiB | requests | CPU × v3 | target ≤ 1.05 × v3 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    base = median_row(results["v3"])
+    for v, runs in results.items():
+        row = median_row(runs)
+        ok = sum(r.ok for r in runs)
+        ratio = row["us_per_rec"] / base["us_per_rec"] if base["us_per_rec"] else float("nan")
+        verdict = "baseline" if v == "v3" else ("met" if ratio <= 1.05 else "MISSED")
+        if ok < len(runs):
+            verdict += f" ({len(runs) - ok} run(s) FAILED)"
+        lines.append(f"| {v} | {ok}/{len(runs)} | {row['wall_s']:.2f} | {fmt_num(row['rps'])} | "
+                     f"{row['us_per_rec']:.1f} | {row['rss_mib']:.1f} | {fmt_num(row['requests'])} | "
+                     f"{ratio:.3f} | {verdict} |")
+    return lines
 
 
 def memory_growth(ns: list[int], runs: int, concurrency: int, timeout_s: float) -> dict[int, list[Run]]:
@@ -924,6 +962,8 @@ def main() -> int:
     ap.add_argument("--skip-window", action="store_true", help="skip the comparison with the rate window on")
     ap.add_argument("--skip-saturation", action="store_true", help="skip the rate-limit saturation runs")
     ap.add_argument("--skip-memory", action="store_true", help="skip the memory-growth runs (1M records)")
+    ap.add_argument("--skip-versions", action="store_true",
+                    help="skip our CLI's run per API version (v3, 2026-03, 2026-09)")
     ap.add_argument("--no-build", action="store_true", help="use the release binaries as they are")
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: 2000 records, one run, 3 s saturation, memory 2000 vs 20000")
@@ -996,6 +1036,9 @@ def main() -> int:
                 continue
             for procs in (1, 2):
                 sats.append(saturation_one(kind, args.window, args.saturation_seconds, procs, args.concurrency, lim))
+    vers = None
+    if not args.skip_versions and "rust-cli" in clients:
+        vers = versions_comparison(args.records, args.runs, args.concurrency, args.timeout)
     mem = None
     if not args.skip_memory:
         mem = memory_growth(mem_ns, mem_runs, args.concurrency, args.timeout)
@@ -1013,6 +1056,10 @@ def main() -> int:
     if sats:
         md += [f"### Rate-limit saturation: window {args.window.label()}, about {args.saturation_seconds:.0f} s", ""]
         md += saturation_table(sats) + [""]
+    if vers:
+        md += [f"### API versions: our CLI, {args.records:,} records, limits off, concurrency "
+               f"{args.concurrency}, median of {args.runs}", ""]
+        md += versions_table(vers) + [""]
     if mem:
         md += [f"### Memory growth: our CLI, limits off, concurrency {args.concurrency}, median of {mem_runs}", ""]
         md += memory_table(mem) + [""]
@@ -1049,6 +1096,7 @@ def main() -> int:
         "saturation": sats,
         "headroom_probe": (headroom.row() | {"concurrency": headroom.extra["concurrency"], "ok": headroom.ok}
                            if headroom else None),
+        "api_versions": {v: [r.row() | {"ok": r.ok, "verify": r.verify} for r in rs] for v, rs in (vers or {}).items()},
         "memory": {str(n): [r.row() | {"ok": r.ok, "verify": r.verify} for r in rs] for n, rs in (mem or {}).items()},
     }
     (DATA / "last-run.json").write_text(json.dumps(raw, indent=2, default=str))

@@ -95,8 +95,8 @@ fn unsupported_specs_are_errors_not_panics() {
 
     // Two success codes with different schemas make progenitor assert.
     let spec = spec_text().replacen(
-        "                $ref: '#/components/schemas/TicketUpsertBatchResult'\n              examples:\n                partialFailure:",
-        "                $ref: '#/components/schemas/ApiError'\n              examples:\n                partialFailure:",
+        "            $ref: '#/components/schemas/TicketUpsertBatchResult'\n          examples:\n            partialFailure:",
+        "            $ref: '#/components/schemas/ApiError'\n          examples:\n            partialFailure:",
         1,
     );
     assert_ne!(

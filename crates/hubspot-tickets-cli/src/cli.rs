@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use hubspot_tickets::{ApiVersion, ObjectType};
 
 use crate::input::{EmptyCells, Format};
 use crate::progress::ProgressMode;
@@ -48,7 +49,14 @@ Input:
 
 Auth:
   The token comes from --token-file or the HUBSPOT_ACCESS_TOKEN environment variable
-  (a private app token with the tickets scope). It is never printed.
+  (a private app token with the object type's write scope: tickets, or
+  crm.objects.<type>.write). It is never printed.
+
+Versions and object types:
+  --api-version v3 (default) calls /crm/v3/objects/{type}/batch/upsert; 2026-03 and
+  2026-09 call /crm/objects/{version}/{type}/batch/upsert. Partial failures arrive as
+  a 207 (v3, 2026-03) or inside a 200 (2026-09); every record gets its own outcome
+  either way. --dry-run prints the path that would be called.
 
 Examples:
   hubspot-tickets upsert --id-property external_ticket_id tickets.csv \\
@@ -57,6 +65,8 @@ Examples:
   hubspot-tickets upsert --id-property external_ticket_id failed.csv
   zcat export.jsonl.gz | hubspot-tickets upsert --id-property external_ticket_id -
   hubspot-tickets upsert --id-property external_ticket_id --dry-run tickets.jsonl
+  hubspot-tickets upsert --object-type contacts --id-property email \\
+      --api-version 2026-09 contacts.csv
 
 ",
     crate::exit_codes_help!()
@@ -178,10 +188,20 @@ pub struct UpsertArgs {
     #[arg(value_name = "FILE|-", default_value = "-")]
     pub input: String,
 
-    /// The unique ticket property that identifies records (HubSpot's idProperty), e.g.
-    /// external_ticket_id.
+    /// The unique property that identifies records (HubSpot's idProperty), e.g.
+    /// external_ticket_id for tickets, email for contacts.
     #[arg(long, value_name = "NAME")]
     pub id_property: String,
+
+    /// HubSpot API version: v3 (legacy paths, the default), 2026-03, 2026-09, or a later
+    /// dated version (YYYY-03 or YYYY-09, assumed to keep 2026-09's shape).
+    #[arg(long, value_name = "VERSION", default_value = "v3")]
+    pub api_version: ApiVersion,
+
+    /// CRM object type to write: tickets (default), contacts, companies, deals, an
+    /// object type id (0-5, 2-123) or a custom object's fully qualified name.
+    #[arg(long, value_name = "NAME", default_value = "tickets")]
+    pub object_type: ObjectType,
 
     /// The CSV column or JSON key holding the id, when it differs from --id-property
     /// (that column is not sent as a property).
@@ -256,6 +276,10 @@ pub struct UpsertArgs {
 /// `hubspot-tickets demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
+    /// HubSpot API version the demo calls: v3 (default), 2026-03, 2026-09 or later.
+    #[arg(long, value_name = "VERSION", default_value = "v3")]
+    pub api_version: ApiVersion,
+
     /// Turn on the emulator's seeded faults (429s, 5xx, timeouts, dropped connections)
     /// to watch retries keep every record safe.
     #[arg(long)]

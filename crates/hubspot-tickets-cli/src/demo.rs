@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hubspot_emulator::{Emulator, EmulatorConfig, FaultConfig, RateLimitConfig};
-use hubspot_tickets::{Client, RateLimit, RetryPolicy};
+use hubspot_tickets::{ApiVersion, Client, ObjectType, RateLimit, RetryPolicy};
 
 use crate::cli::DemoArgs;
 use crate::input::{EmptyCells, ParseOptions, Source};
@@ -86,6 +86,11 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
         "hubspot-tickets demo: an embedded HubSpot emulator at {base_url} (no account, no token needed)"
     ));
     say(&format!(
+        "  API version {}: tickets go to POST {}",
+        args.api_version,
+        args.api_version.upsert_path(&ObjectType::TICKETS)
+    ));
+    say(&format!(
         "  unique property '{ID_PROPERTY}'; rate limit scaled down for the demo to {DEMO_REQUESTS_PER_SECOND} requests/s \
          (HubSpot Professional: 190 per 10 s)"
     ));
@@ -103,6 +108,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
     let client = Client::builder()
         .access_token(DEMO_TOKEN)
         .base_url(base_url.clone())
+        .api_version(args.api_version)
         .id_property(ID_PROPERTY)
         .rate_limit(RateLimit::per_window(DEMO_REQUESTS_PER_SECOND, window))
         .max_concurrency(4)
@@ -202,7 +208,13 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
 
     say("");
     say(&summary::render(&columns));
-    print_failures(&second, "changes.csv", &dir, args.out_dir.is_some());
+    print_failures(
+        &second,
+        "changes.csv",
+        &dir,
+        args.out_dir.is_some(),
+        args.api_version,
+    );
 
     let stored = emulator.store().count() as u64;
     let stats = emulator.stats();
@@ -293,7 +305,7 @@ fn write_inputs(
 }
 
 /// Lists a run's failures from its report, and the failed file to fix and re-run.
-fn print_failures(run: &RunResult, input: &str, dir: &Path, kept: bool) {
+fn print_failures(run: &RunResult, input: &str, dir: &Path, kept: bool, version: ApiVersion) {
     let Some(report) = &run.report else { return };
     let Ok(text) = std::fs::read_to_string(report) else {
         return;
@@ -342,7 +354,8 @@ fn print_failures(run: &RunResult, input: &str, dir: &Path, kept: bool) {
         };
         say(&format!(
             "Fix them in {shown} ({n} records, CSV like the input{kept}) and re-run:\n  \
-             hubspot-tickets upsert --id-property {ID_PROPERTY} {shown}"
+             hubspot-tickets upsert{} --id-property {ID_PROPERTY} {shown}",
+            crate::target_args(version, &ObjectType::TICKETS)
         ));
     }
     say("");

@@ -24,7 +24,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use clap::Parser;
-use hubspot_tickets::{Client, RateLimit, RetryPolicy};
+use hubspot_tickets::{ApiVersion, Client, ObjectType, RateLimit, RetryPolicy};
 
 use crate::cli::{Cli, Command, RateSpec, UpsertArgs};
 use crate::input::{Format, ParseOptions, Source};
@@ -140,6 +140,18 @@ fn resolve_token(token_file: Option<&PathBuf>) -> Result<String, Failure> {
     Ok(token)
 }
 
+/// `--api-version`/`--object-type` as a re-run needs them (nothing for the defaults).
+pub(crate) fn target_args(version: ApiVersion, object_type: &ObjectType) -> String {
+    let mut out = String::new();
+    if version != ApiVersion::V3 {
+        out.push_str(&format!(" --api-version {version}"));
+    }
+    if *object_type != ObjectType::TICKETS {
+        out.push_str(&format!(" --object-type {object_type}"));
+    }
+    out
+}
+
 fn rate_limit(args: &UpsertArgs) -> (RateLimit, Option<(u32, Duration)>) {
     match args.rate_limit {
         Some(RateSpec::Off) => (RateLimit::disabled(), None),
@@ -238,6 +250,15 @@ async fn run_upsert(args: UpsertArgs) -> Result<u8, Failure> {
         let (v, format) = validate_input(&source, &name, &args, args.report.as_ref()).await?;
         let mut out = std::io::stdout().lock();
         let _ = v.describe(&mut out, &name, format.name(), rate);
+        let _ = writeln!(
+            out,
+            "  {:<16}POST {}{}  (API version {}, object type {})",
+            "would call",
+            args.base_url.trim_end_matches('/'),
+            args.api_version.upsert_path(&args.object_type),
+            args.api_version,
+            args.object_type
+        );
         if let Some(p) = &args.report {
             let _ = writeln!(out, "  report          {}", p.display());
         }
@@ -273,6 +294,8 @@ async fn run_upsert(args: UpsertArgs) -> Result<u8, Failure> {
     let client = Client::builder()
         .access_token(token)
         .base_url(args.base_url.clone())
+        .api_version(args.api_version)
+        .object_type(args.object_type.clone())
         .id_property(args.id_property.clone())
         .rate_limit(limit)
         .max_concurrency(usize::from(args.concurrency))
@@ -281,10 +304,18 @@ async fn run_upsert(args: UpsertArgs) -> Result<u8, Failure> {
         .build()
         .map_err(|e| Failure::usage(e.to_string()))?;
 
+    // A report's fingerprints name the idProperty and, beyond tickets (whose reports
+    // predate object types and keep their meaning), the object type: a tickets report
+    // never lets a contacts run skip records.
+    let fingerprint_scope = if args.object_type == ObjectType::TICKETS {
+        args.id_property.clone()
+    } else {
+        format!("{}/{}", args.object_type, args.id_property)
+    };
     // --resume: the earlier report says what is written already; this run appends to it.
     let resume = match &args.resume {
         Some(path) => {
-            let loaded = resume::load(path, &args.id_property).map_err(Failure::usage)?;
+            let loaded = resume::load(path, &fingerprint_scope).map_err(Failure::usage)?;
             if loaded.cut_last_line {
                 eprint_line(&format!(
                     "--resume {}: its last line was cut (the run was killed while writing it); that record is sent again",
@@ -307,7 +338,7 @@ async fn run_upsert(args: UpsertArgs) -> Result<u8, Failure> {
         parse: parse_options(&args, args.failed.is_some()),
         report: args.resume.clone().or_else(|| args.report.clone()),
         resume,
-        id_property: args.id_property.clone(),
+        id_property: fingerprint_scope,
         failed: args.failed.clone(),
         progress: args.progress.resolve(),
         label: "upsert".to_owned(),
@@ -331,9 +362,10 @@ async fn run_upsert(args: UpsertArgs) -> Result<u8, Failure> {
         if *n > 0 {
             let _ = writeln!(
                 out,
-                "failed: {} ({} records); fix them and re-run:\n  hubspot-tickets upsert --id-property {}{}{} {}",
+                "failed: {} ({} records); fix them and re-run:\n  hubspot-tickets upsert{} --id-property {}{}{} {}",
                 p.display(),
                 summary::thousands(*n),
+                target_args(args.api_version, &args.object_type),
                 args.id_property,
                 args.id_column
                     .as_ref()

@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
-use hubspot_tickets_client::types::{ApiError, TicketUpsertBatch, TicketUpsertBatchResult};
+use hubspot_tickets_client::types::{
+    ApiError, TicketUpsertBatch, TicketUpsertBatchResult, UpsertBatchResult202609,
+};
 use serde_json::{Value, json};
 
 fn spec() -> Value {
@@ -16,12 +18,36 @@ fn example(name: &str) -> Value {
     spec()["components"]["examples"][name]["value"].clone()
 }
 
+fn request_example(name: &str) -> Value {
+    spec()["components"]["requestBodies"]["UpsertBatch"]["content"]["application/json"]["examples"]
+        [name]["value"]
+        .clone()
+}
+
+/// Every operation of every version, as (path, operation).
+fn operations(spec: &Value) -> Vec<(String, Value)> {
+    spec["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(path, item)| (path.clone(), item["post"].clone()))
+        .collect()
+}
+
+/// The schema name a `$ref`-ed response of `op` declares for `status`.
+fn response_schema(spec: &Value, op: &Value, status: &str) -> Option<String> {
+    let reference = op["responses"][status]["$ref"].as_str()?;
+    let name = reference.strip_prefix("#/components/responses/").unwrap();
+    let schema =
+        spec["components"]["responses"][name]["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+            .unwrap();
+    Some(schema.rsplit('/').next().unwrap().to_owned())
+}
+
 #[test]
 fn request_example_decodes_and_round_trips() {
-    let spec = spec();
-    let value = spec["paths"]["/crm/v3/objects/tickets/batch/upsert"]["post"]["requestBody"]["content"]
-        ["application/json"]["examples"]["twoTickets"]["value"]
-        .clone();
+    let value = request_example("twoTickets");
     let body: TicketUpsertBatch = serde_json::from_value(value.clone()).unwrap();
     assert_eq!(body.inputs.len(), 2);
     assert_eq!(
@@ -30,6 +56,90 @@ fn request_example_decodes_and_round_trips() {
     );
     assert_eq!(body.inputs[1].properties["closed_date"], "1732752000000");
     assert_eq!(serde_json::to_value(&body).unwrap(), value);
+}
+
+#[test]
+fn contact_request_example_uses_the_built_in_unique_email() {
+    let value = request_example("oneContact");
+    let body: TicketUpsertBatch = serde_json::from_value(value.clone()).unwrap();
+    assert_eq!(body.inputs[0].id_property.as_deref(), Some("email"));
+    assert_eq!(body.inputs[0].id, "ada@example.com");
+    assert_eq!(serde_json::to_value(&body).unwrap(), value);
+}
+
+/// Each version's success schema, read from the spec's paths: v3 and 2026-03 answer
+/// 200/207 with `TicketUpsertBatchResult`; 2026-09 and later dated paths answer 200 with
+/// `UpsertBatchResult2026_09`. A new operation must be added here (and so get a test).
+#[test]
+fn every_operation_has_the_success_schema_of_its_version() {
+    let spec = spec();
+    let ops = operations(&spec);
+    let expected = [
+        ("batch_upsert_tickets", "TicketUpsertBatchResult", true),
+        ("batch_upsert_objects", "TicketUpsertBatchResult", true),
+        (
+            "batch_upsert_tickets_2026_03",
+            "TicketUpsertBatchResult",
+            true,
+        ),
+        (
+            "batch_upsert_objects_2026_03",
+            "TicketUpsertBatchResult",
+            true,
+        ),
+        (
+            "batch_upsert_objects_2026_09",
+            "UpsertBatchResult2026_09",
+            false,
+        ),
+        (
+            "batch_upsert_objects_dated",
+            "UpsertBatchResult2026_09",
+            false,
+        ),
+    ];
+    assert_eq!(ops.len(), expected.len(), "an operation without a test");
+    for (path, op) in &ops {
+        let id = op["operationId"].as_str().unwrap();
+        let (_, schema, has_207) = expected
+            .iter()
+            .find(|(name, ..)| *name == id)
+            .unwrap_or_else(|| panic!("operation {id} ({path}) has no expected shape"));
+        for status in ["200", "2XX"] {
+            assert_eq!(response_schema(&spec, op, status).as_deref(), Some(*schema));
+        }
+        assert_eq!(
+            response_schema(&spec, op, "207").is_some(),
+            *has_207,
+            "{id}"
+        );
+        for status in ["4XX", "5XX"] {
+            assert_eq!(
+                response_schema(&spec, op, status).as_deref(),
+                Some("ApiError")
+            );
+        }
+        let body = op["requestBody"]["$ref"].as_str().unwrap();
+        assert_eq!(body, "#/components/requestBodies/UpsertBatch", "{id}");
+    }
+}
+
+#[test]
+fn folded_2026_09_example_carries_errors_in_the_200_body() {
+    let body: UpsertBatchResult202609 =
+        serde_json::from_value(example("FoldedPartialFailure")).unwrap();
+    assert_eq!(body.num_errors, Some(1));
+    assert_eq!(body.results.len(), 1);
+    assert!(body.results[0].new);
+    assert!(body.results[0].url.as_deref().unwrap().contains("/0-1/"));
+    assert_eq!(body.errors[0].context["id"], ["grace@example.com"]);
+    // A 2026-09 body that (against its documentation) still carries `warnings`, or none
+    // of `errors`/`numErrors`, decodes too: unknown fields are ignored.
+    let mut value = example("CreatedAndUpdated");
+    value["brandNewEnvelopeField"] = json!(1);
+    let body: UpsertBatchResult202609 = serde_json::from_value(value).unwrap();
+    assert!(body.errors.is_empty() && body.num_errors.is_none());
+    assert_eq!(body.results.len(), 2);
 }
 
 #[test]
@@ -95,6 +205,12 @@ fn error_bodies_decode_including_unknown_fields_and_429s() {
     assert_eq!(ten.policy_name.as_deref(), Some("TEN_SECONDLY_ROLLING"));
     let daily: ApiError = serde_json::from_value(example("DailyLimit")).unwrap();
     assert_eq!(daily.policy_name.as_deref(), Some("DAILY"));
+    let scopes: ApiError = serde_json::from_value(example("MissingScopes")).unwrap();
+    assert_eq!(scopes.category.as_deref(), Some("MISSING_SCOPES"));
+    assert_eq!(
+        scopes.errors[0].context["requiredGranularScopes"],
+        ["crm.objects.contacts.write"]
+    );
     let internal: ApiError = serde_json::from_value(example("InternalError")).unwrap();
     assert_eq!(internal.message.as_deref(), Some("internal error"));
     // An empty object is a valid (if useless) error body.
@@ -124,6 +240,8 @@ fn every_example_in_the_spec_is_tested() {
         "CreatedAndUpdated",
         "PartialFailure",
         "AllFailed",
+        "FoldedPartialFailure",
+        "MissingScopes",
         "ValidationError",
         "AuthError",
         "TenSecondlyLimit",

@@ -13,6 +13,7 @@ use crate::engine::transport::Transport;
 use crate::engine::{Engine, Settings};
 use crate::error::Error;
 use crate::limiter::RateLimiter;
+use crate::route::{ApiVersion, ObjectType, Route};
 use crate::secret::{AccessToken, TOKEN_ENV};
 
 /// HubSpot's API.
@@ -24,6 +25,8 @@ const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VE
 /// | setting | default |
 /// | --- | --- |
 /// | base URL | `https://api.hubapi.com` (plain `http://` only for loopback unless allowed) |
+/// | API version | [`ApiVersion::V3`] (`/crm/v3/objects/...`) |
+/// | object type | [`ObjectType::TICKETS`] |
 /// | `idProperty` | none: required (inputs may name their own) |
 /// | rate limit | [`RateLimit::auto`]: 100 per 10 s, then what HubSpot's headers say |
 /// | retries | [`RetryPolicy::default`]: 5 attempts, 500 ms → 30 s full-jitter backoff |
@@ -39,6 +42,7 @@ pub struct ClientBuilder {
     token_from_env: bool,
     base_url: String,
     allow_insecure_http: bool,
+    route: Route,
     id_property: Option<String>,
     user_agent_product: Option<String>,
     attempt_timeout: Duration,
@@ -67,6 +71,7 @@ impl Default for ClientBuilder {
             token_from_env: false,
             base_url: DEFAULT_BASE_URL.to_owned(),
             allow_insecure_http: false,
+            route: Route::default(),
             id_property: None,
             user_agent_product: None,
             attempt_timeout: Duration::from_secs(30),
@@ -110,8 +115,25 @@ impl ClientBuilder {
         self
     }
 
-    /// The unique property that identifies tickets (`idProperty`) for inputs that do
-    /// not set their own, e.g. `external_ticket_id`.
+    /// The HubSpot API version to call (default [`ApiVersion::V3`]). Parse one from text
+    /// with `"2026-09".parse()`; a later dated release with 2026-09's wire shape works
+    /// without a new version of this crate.
+    pub fn api_version(mut self, version: ApiVersion) -> Self {
+        self.route.version = version;
+        self
+    }
+
+    /// The CRM object type to write (default [`ObjectType::TICKETS`]): contacts,
+    /// companies, deals, or a custom object by id (`2-123`) or fully qualified name.
+    /// Parse one from text with `"contacts".parse()`.
+    pub fn object_type(mut self, object_type: ObjectType) -> Self {
+        self.route.object_type = object_type;
+        self
+    }
+
+    /// The unique property that identifies records (`idProperty`) for inputs that do
+    /// not set their own, e.g. `external_ticket_id` (tickets have no built-in one) or
+    /// `email` (contacts' built-in unique property).
     pub fn id_property(mut self, name: impl Into<String>) -> Self {
         self.id_property = Some(name.into());
         self
@@ -195,7 +217,11 @@ impl ClientBuilder {
     /// [`ErrorKind::Configuration`](crate::ErrorKind::Configuration): no token, no
     /// `idProperty`, a refused base URL, or an HTTP client that cannot be built.
     pub fn build(self) -> Result<Client, Error> {
-        self.build_on(|generated| Transport::Http(generated.clone()))
+        let route = self.route.clone();
+        self.build_on(|generated| Transport::Http {
+            client: generated.clone(),
+            route,
+        })
     }
 
     /// A client whose requests go through `transport` (the engine tests' fake HubSpot).
@@ -224,9 +250,15 @@ impl ClientBuilder {
             Some(p) if !p.is_empty() => p.to_owned(),
             Some(_) => return Err(Error::configuration("the idProperty is empty")),
             None => {
-                return Err(Error::configuration(
-                    "no idProperty: name the unique property that identifies records, e.g. id_property(\"external_ticket_id\")",
-                ));
+                let hint = if self.route.object_type == ObjectType::CONTACTS {
+                    "id_property(\"email\"), contacts' built-in unique property"
+                } else {
+                    "id_property(\"external_ticket_id\")"
+                };
+                return Err(Error::configuration(format!(
+                    "no idProperty: name the unique property that identifies {} records, e.g. {hint}",
+                    self.route.object_type
+                )));
             }
         };
         let auth = token.bearer_header()?;
@@ -259,6 +291,7 @@ impl ClientBuilder {
             .with_header(reqwest::header::USER_AGENT, user_agent);
         let generated = hubspot_tickets_client::Client::new_with_client(&base_url, http, headers);
         let settings = Settings {
+            route: self.route,
             id_property,
             retry: self.retry,
             attempt_timeout: self.attempt_timeout,

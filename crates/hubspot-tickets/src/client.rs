@@ -15,8 +15,10 @@ use crate::limiter::RateLimitStatus;
 use crate::outcomes::progress::Progress;
 use crate::outcomes::{BatchOutcome, Outcome, RecordOutcome};
 use crate::records::TicketInput;
+use crate::route::{ApiVersion, ObjectType};
 
-/// The HubSpot tickets upsert client. Cheap to clone; clones share one connection
+/// The HubSpot batch upsert client (tickets by default; any object type and API
+/// version by configuration). Cheap to clone; clones share one connection
 /// pool and one rate limiter.
 #[derive(Clone)]
 pub struct Client {
@@ -28,6 +30,7 @@ impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("base_url", &self.base_url())
+            .field("path", &self.path())
             .field("id_property", &self.engine.settings.id_property)
             .field("max_concurrency", &self.engine.settings.max_concurrency)
             .field("token", &self.engine.token)
@@ -46,6 +49,21 @@ impl Client {
     /// The base URL requests go to (no trailing slash).
     pub fn base_url(&self) -> &str {
         hubspot_tickets_client::ClientInfo::baseurl(&*self.generated)
+    }
+
+    /// The API version called.
+    pub fn api_version(&self) -> ApiVersion {
+        self.engine.settings.route.version
+    }
+
+    /// The object type written.
+    pub fn object_type(&self) -> &ObjectType {
+        &self.engine.settings.route.object_type
+    }
+
+    /// The path each batch is sent to, e.g. `/crm/v3/objects/tickets/batch/upsert`.
+    pub fn path(&self) -> String {
+        self.engine.settings.route.path()
     }
 
     /// The default `idProperty`.

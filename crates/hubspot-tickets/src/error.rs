@@ -14,9 +14,11 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub enum ErrorKind {
     /// 401: the token is missing, malformed, expired or revoked. Not retried.
     Auth,
-    /// 403: the token lacks the `tickets` scope or the portal forbids the call. Not retried.
+    /// 403: the token lacks the object type's write scope (`tickets`,
+    /// `crm.objects.contacts.write`...) or the portal forbids the call. Not retried.
     Forbidden,
-    /// 404: the endpoint or the object type does not exist (wrong base URL?). Not retried.
+    /// 404: the endpoint does not exist (wrong base URL, or an API version HubSpot does
+    /// not serve). Not retried.
     NotFound,
     /// 400: HubSpot refused the request or the record as invalid. Not retried.
     Validation,
@@ -96,8 +98,12 @@ impl ErrorKind {
     fn describe(self) -> &'static str {
         match self {
             Self::Auth => "HubSpot refused the access token",
-            Self::Forbidden => "HubSpot refused access (missing `tickets` scope?)",
-            Self::NotFound => "HubSpot answered not found (check the base URL)",
+            Self::Forbidden => {
+                "HubSpot refused access (does the token have the object type's write scope?)"
+            }
+            Self::NotFound => {
+                "HubSpot answered not found (check the base URL, API version and object type)"
+            }
             Self::Validation => "HubSpot rejected the input as invalid",
             Self::Conflict => "HubSpot reported a conflict",
             Self::RateLimited => "HubSpot's rolling rate limit was still exceeded after waiting",

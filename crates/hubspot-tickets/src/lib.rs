@@ -192,6 +192,7 @@ mod limiter;
 mod outcomes;
 mod records;
 mod resume;
+mod route;
 mod secret;
 
 pub use builder::{ClientBuilder, DEFAULT_BASE_URL};
@@ -211,6 +212,7 @@ pub use records::{
     check_property_name, check_property_value,
 };
 pub use resume::{BadFingerprint, Decision, Fingerprint, Resume};
+pub use route::{ApiVersion, ObjectType};
 pub use secret::{AccessToken, TOKEN_ENV};
 
 /// The generated progenitor client crate.

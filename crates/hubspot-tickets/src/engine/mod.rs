@@ -30,6 +30,7 @@ use crate::limiter::RateLimiter;
 use crate::outcomes::progress::Progress;
 use crate::outcomes::{Outcome, RecordOutcome};
 use crate::records::TicketInput;
+use crate::route::Route;
 use crate::secret::AccessToken;
 
 pub(crate) use batch::run_job;
@@ -40,6 +41,8 @@ pub const MAX_BATCH: usize = 100;
 /// The engine's settings, fixed when the client is built.
 #[derive(Debug)]
 pub(crate) struct Settings {
+    /// The version and object type called (the transport holds its own copy).
+    pub route: Route,
     /// `idProperty` for inputs that do not name their own.
     pub id_property: String,
     pub retry: RetryPolicy,

@@ -104,14 +104,16 @@ struct ErrorBody {
 
 impl ErrorBody {
     /// A refusal of the run's configuration rather than of its inputs: the error names
-    /// the `idProperty` and no input (an unknown or non-unique property). *Inferred*
-    /// from HubSpot's messages ("Unable to perform update/upsert by non-unique ...
-    /// property"); any other whole-batch 400 is bisected as before.
+    /// no input, and either names the `idProperty` (an unknown or non-unique property)
+    /// or an object type HubSpot does not know. *Inferred* from HubSpot's messages
+    /// ("Unable to perform update/upsert by non-unique ... property", "Unable to infer
+    /// object type from: ..."); any other whole-batch 400 is bisected as before.
     fn refuses_configuration(&self) -> bool {
         let message = self.message.as_deref().unwrap_or("").to_ascii_lowercase();
         self.named.is_empty()
             && (self.names_id_property
-                || (message.contains("non-unique") && message.contains("property")))
+                || (message.contains("non-unique") && message.contains("property"))
+                || message.contains("object type"))
     }
 }
 

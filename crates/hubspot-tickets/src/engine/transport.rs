@@ -1,13 +1,18 @@
 //! Sending one request and reading its whole answer.
 
+use std::convert::identity;
 use std::time::Duration;
 
 use bytes::Bytes;
-use hubspot_tickets_client::types::{TicketUpsertBatch, TicketUpsertBatchResult};
+use hubspot_tickets_client::types::{
+    TicketUpsertBatch, TicketUpsertBatchResult, UpsertBatchResult202609, UpsertedTicket,
+};
+use hubspot_tickets_client::{Error as GenError, ResponseValue};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
 use crate::error::{Error, ErrorKind};
+use crate::route::{Route, Shape};
 
 /// An answer, read in full.
 #[derive(Debug)]
@@ -47,8 +52,12 @@ pub(crate) enum Transport {
     /// The generated client: it builds the request from the spec (path, JSON body,
     /// `api-version`), its pre-request hook adds the token and user agent, and it
     /// decodes 2xx bodies into the generated types. Non-2xx answers come back untyped
-    /// (a generator setting), so they keep their status, headers and body.
-    Http(hubspot_tickets_client::Client),
+    /// (a generator setting), so they keep their status, headers and body. `route`
+    /// picks the generated operation (version and object type).
+    Http {
+        client: hubspot_tickets_client::Client,
+        route: Route,
+    },
     /// Unit tests: a closure from request body bytes to an answer.
     #[cfg(test)]
     Mock(MockFn),
@@ -57,12 +66,13 @@ pub(crate) enum Transport {
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Http(client) => f
+            Self::Http { client, route } => f
                 .debug_struct("Http")
                 .field(
                     "base_url",
                     &hubspot_tickets_client::ClientInfo::baseurl(client),
                 )
+                .field("path", &route.path())
                 .finish_non_exhaustive(),
             #[cfg(test)]
             Self::Mock(_) => f.write_str("Mock"),
@@ -72,50 +82,36 @@ impl std::fmt::Debug for Transport {
 
 impl Transport {
     pub(crate) async fn send(&self, batch: &TicketUpsertBatch) -> Result<Answer, Error> {
-        use hubspot_tickets_client::Error as GenError;
         match self {
-            Self::Http(client) => match client.batch_upsert_tickets(batch).await {
-                Ok(value) => {
-                    let status = value.status();
-                    let headers = value.headers().clone();
-                    Ok(Answer::Success {
-                        status,
-                        headers,
-                        body: value.into_inner(),
-                    })
+            Self::Http { client, route } => {
+                let object_type = route.object_type.as_str();
+                // One generated operation per wire shape; 2026-09's body is mapped onto
+                // the v3 result type (it only lacks `warnings`), so everything after
+                // this point is the same for every version.
+                match route.version.shape() {
+                    Shape::Legacy => {
+                        settle(
+                            client.batch_upsert_objects(object_type, batch).await,
+                            identity,
+                        )
+                        .await
+                    }
+                    Shape::Dated2026_03 => {
+                        let answer = client.batch_upsert_objects_2026_03(object_type, batch);
+                        settle(answer.await, identity).await
+                    }
+                    Shape::Dated2026_09 => {
+                        let answer = client.batch_upsert_objects_2026_09(object_type, batch);
+                        settle(answer.await, unfold).await
+                    }
+                    Shape::LaterDated => {
+                        let version = route.version.to_string();
+                        let answer =
+                            client.batch_upsert_objects_dated(&version, object_type, batch);
+                        settle(answer.await, unfold).await
+                    }
                 }
-                Err(GenError::UnexpectedResponse(mut resp)) => {
-                    let status = resp.status();
-                    let headers = std::mem::take(resp.headers_mut());
-                    let body = read_capped(resp, MAX_ERROR_BODY).await?;
-                    Ok(Answer::Other(RawResponse {
-                        status,
-                        headers,
-                        body,
-                    }))
-                }
-                Err(GenError::InvalidResponsePayload(body, error)) => Ok(Answer::Undecodable {
-                    status: None,
-                    body,
-                    error,
-                }),
-                Err(
-                    GenError::CommunicationError(e)
-                    | GenError::ResponseBodyError(e)
-                    | GenError::InvalidUpgrade(e),
-                ) => Err(transport_error(e)),
-                // Typed error responses are not generated (see spec/README.md), so this
-                // arm is only reached if that generator setting changes.
-                Err(GenError::ErrorResponse(value)) => Ok(Answer::Other(RawResponse {
-                    status: value.status(),
-                    headers: value.headers().clone(),
-                    body: Bytes::new(),
-                })),
-                Err(GenError::InvalidRequest(why) | GenError::Custom(why)) => Err(Error::new(
-                    ErrorKind::Configuration,
-                    format!("the request could not be built: {why}"),
-                )),
-            },
+            }
             #[cfg(test)]
             Self::Mock(f) => {
                 let bytes = serde_json::to_vec(batch).map_err(|e| {
@@ -141,6 +137,88 @@ impl Transport {
                 )
             }
         }
+    }
+}
+
+/// One generated call's result as an [`Answer`]; `body` maps a 2xx body onto the v3
+/// result type.
+async fn settle<T>(
+    result: Result<ResponseValue<T>, GenError<()>>,
+    body: impl FnOnce(T) -> TicketUpsertBatchResult,
+) -> Result<Answer, Error> {
+    match result {
+        Ok(value) => {
+            let status = value.status();
+            let headers = value.headers().clone();
+            let body = body(value.into_inner());
+            Ok(Answer::Success {
+                status,
+                headers,
+                body,
+            })
+        }
+        Err(GenError::UnexpectedResponse(mut resp)) => {
+            let status = resp.status();
+            let headers = std::mem::take(resp.headers_mut());
+            let body = read_capped(resp, MAX_ERROR_BODY).await?;
+            Ok(Answer::Other(RawResponse {
+                status,
+                headers,
+                body,
+            }))
+        }
+        Err(GenError::InvalidResponsePayload(body, error)) => Ok(Answer::Undecodable {
+            status: None,
+            body,
+            error,
+        }),
+        Err(
+            GenError::CommunicationError(e)
+            | GenError::ResponseBodyError(e)
+            | GenError::InvalidUpgrade(e),
+        ) => Err(transport_error(e)),
+        // Typed error responses are not generated (see spec/README.md), so this arm is
+        // only reached if that generator setting changes.
+        Err(GenError::ErrorResponse(value)) => Ok(Answer::Other(RawResponse {
+            status: value.status(),
+            headers: value.headers().clone(),
+            body: Bytes::new(),
+        })),
+        Err(GenError::InvalidRequest(why) | GenError::Custom(why)) => Err(Error::new(
+            ErrorKind::Configuration,
+            format!("the request could not be built: {why}"),
+        )),
+    }
+}
+
+/// A 2026-09 answer as the v3 result type: the same fields, without `warnings`.
+fn unfold(body: UpsertBatchResult202609) -> TicketUpsertBatchResult {
+    let results = body
+        .results
+        .into_iter()
+        .map(|r| UpsertedTicket {
+            archived: r.archived,
+            archived_at: r.archived_at,
+            created_at: r.created_at,
+            id: r.id,
+            new: r.new,
+            object_write_trace_id: r.object_write_trace_id,
+            properties: r.properties,
+            properties_with_history: r.properties_with_history,
+            updated_at: r.updated_at,
+            url: r.url,
+            warnings: Vec::new(),
+        })
+        .collect();
+    TicketUpsertBatchResult {
+        completed_at: body.completed_at,
+        errors: body.errors,
+        links: body.links,
+        num_errors: body.num_errors,
+        requested_at: body.requested_at,
+        results,
+        started_at: body.started_at,
+        status: body.status,
     }
 }
 
