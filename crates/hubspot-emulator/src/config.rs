@@ -48,9 +48,8 @@ pub enum WireShape {
     /// v3 and 2026-03: 200 when every input was written, 207 with `errors` and
     /// `numErrors` when some failed.
     MultiStatus207,
-    /// 2026-09 and later: always 200 on success, the body carrying `errors` and
-    /// `numErrors` (0 and `[]` when every input was written); results carry no
-    /// `warnings`.
+    /// 2026-09 and later: 200 on success, the body carrying `errors` and `numErrors`
+    /// when some inputs failed; results carry no `warnings`.
     PartialIn200,
 }
 

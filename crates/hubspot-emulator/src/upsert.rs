@@ -663,7 +663,9 @@ pub(crate) fn process(ctx: &Ctx<'_>, body: &[u8]) -> Processed {
     drop(g);
     buf.push(b']');
 
-    if failed > 0 || ctx.fold_errors {
+    // Both shapes carry `errors`/`numErrors` only when some input failed; they differ by
+    // status (207 or 200).
+    if failed > 0 {
         let errors: Vec<InputErrorOut<'_>> = problems
             .iter()
             .enumerate()

@@ -4,13 +4,25 @@
 //! unions, `#/components/schemas` refs into `$defs`), and made strict: objects that
 //! do not declare `additionalProperties` get `false`, so a field outside the spec (or a
 //! misspelt one) fails the test.
+//!
+//! Each body is checked against the schema the spec gives for its request: the
+//! operation whose path template matches the request path (the most specific one, so
+//! `/crm/objects/2026-09/{objectType}` wins over `/crm/objects/{apiVersion}/{objectType}`)
+//! and the response for its status (`207`, else `2XX`/`4XX`/`5XX`). A version added to
+//! the spec is checked without changing this file.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::time::Duration;
 
 use crate::common::*;
-use hubspot_emulator::{EmulatorConfig, FaultConfig, FaultKind, RateLimitConfig, RequestedAt};
+use hubspot_emulator::{
+    CustomObjectDef, Emulator, EmulatorConfig, FaultConfig, FaultKind, PropertyDef,
+    RateLimitConfig, RequestedAt, StandardObject, WireShape,
+};
 use serde_json::{Map, Value, json};
 
 fn spec() -> Value {
@@ -63,93 +75,441 @@ fn convert(schema: &Value) -> Value {
     }
 }
 
-struct Validators {
-    result: jsonschema::Validator,
-    error: jsonschema::Validator,
+/// The spec's paths and schemas, with validators built on demand.
+struct Spec {
+    spec: Value,
+    defs: Map<String, Value>,
+    cache: RefCell<HashMap<String, Rc<jsonschema::Validator>>>,
 }
 
-fn validators() -> Validators {
+fn load() -> Spec {
     let spec = spec();
-    let schemas = spec["components"]["schemas"].as_object().unwrap();
-    let defs: Map<String, Value> = schemas
+    let defs = spec["components"]["schemas"]
+        .as_object()
+        .unwrap()
         .iter()
         .map(|(k, v)| (k.clone(), convert(v)))
         .collect();
-    let build = |name: &str| {
-        let root = json!({
-            "$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$defs": defs,
-            "$ref": format!("#/$defs/{name}"),
-        });
-        jsonschema::options()
-            .should_validate_formats(true)
-            .build(&root)
-            .unwrap()
-    };
-    Validators {
-        result: build("TicketUpsertBatchResult"),
-        error: build("ApiError"),
+    Spec {
+        spec,
+        defs,
+        cache: RefCell::new(HashMap::new()),
     }
 }
 
-impl Validators {
-    fn check(&self, what: &str, r: &Reply) {
-        let v = r.json();
-        let validator = if (200..300).contains(&r.status) {
-            &self.result
-        } else {
-            &self.error
+/// Follows a `#/components/...` reference within the spec.
+fn deref<'a>(spec: &'a Value, v: &'a Value) -> &'a Value {
+    match v.get("$ref").and_then(Value::as_str) {
+        Some(r) => {
+            let mut at = spec;
+            for part in r.trim_start_matches("#/").split('/') {
+                at = &at[part];
+            }
+            at
+        }
+        None => v,
+    }
+}
+
+impl Spec {
+    /// The path template of the operation serving `path`: among the templates that
+    /// match, the one with the most literal segments.
+    fn operation_path(&self, path: &str) -> String {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.spec["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, item)| item.get("post").is_some())
+            .filter_map(|(template, _)| {
+                let t: Vec<&str> = template.split('/').collect();
+                let fits = t.len() == segments.len()
+                    && t.iter()
+                        .zip(&segments)
+                        .all(|(a, b)| a.starts_with('{') || a == b);
+                fits.then(|| (t.iter().filter(|s| !s.starts_with('{')).count(), template))
+            })
+            .max_by_key(|(literal, _)| *literal)
+            .map(|(_, t)| t.clone())
+            .unwrap_or_else(|| panic!("no operation in the spec serves {path}"))
+    }
+
+    /// The JSON schema (OpenAPI form) of the answer to `path` with `status`.
+    fn response_schema(&self, path: &str, status: u16) -> Value {
+        let template = self.operation_path(path);
+        let responses = &self.spec["paths"][&template]["post"]["responses"];
+        let range = format!("{}XX", status / 100);
+        let response = [status.to_string(), range, "default".to_owned()]
+            .iter()
+            .find_map(|k| responses.get(k))
+            .unwrap_or_else(|| panic!("{template} declares no response for {status}"));
+        let response = deref(&self.spec, response);
+        response["content"]["application/json"]["schema"].clone()
+    }
+
+    fn validator(&self, schema: &Value) -> Rc<jsonschema::Validator> {
+        let key = schema.to_string();
+        if let Some(v) = self.cache.borrow().get(&key) {
+            return Rc::clone(v);
+        }
+        let mut root = match convert(schema) {
+            Value::Object(m) => m,
+            other => panic!("schema is not an object: {other}"),
         };
-        let errors: Vec<String> = validator
+        root.insert(
+            "$schema".into(),
+            json!("https://json-schema.org/draft/2020-12/schema"),
+        );
+        root.insert("$defs".into(), Value::Object(self.defs.clone()));
+        let v = Rc::new(
+            jsonschema::options()
+                .should_validate_formats(true)
+                .build(&Value::Object(root))
+                .unwrap(),
+        );
+        self.cache.borrow_mut().insert(key, Rc::clone(&v));
+        v
+    }
+
+    fn named(&self, name: &str) -> Rc<jsonschema::Validator> {
+        self.validator(&json!({"$ref": format!("#/components/schemas/{name}")}))
+    }
+
+    /// Checks the answer `r` to a request to `url` against the spec.
+    fn check(&self, what: &str, url: &str, r: &Reply) {
+        let path = url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+            .unwrap_or(url);
+        let schema = self.response_schema(path, r.status);
+        let v = r.json();
+        let errors: Vec<String> = self
+            .validator(&schema)
             .iter_errors(v)
             .map(|e| format!("{} at {}", e, e.instance_path()))
             .collect();
         assert!(
             errors.is_empty(),
-            "{what} ({}) does not match the spec: {errors:#?}\n{v:#}",
+            "{what} ({} from {path}, schema {schema}) does not match the spec: {errors:#?}\n{v:#}",
             r.status
         );
     }
 }
 
 #[test]
+fn the_lookup_picks_the_operation_of_the_path() {
+    let s = load();
+    let name = |path: &str, status: u16| s.response_schema(path, status)["$ref"].clone();
+    let v3 = json!("#/components/schemas/TicketUpsertBatchResult");
+    let folded = json!("#/components/schemas/UpsertBatchResult2026_09");
+    let error = json!("#/components/schemas/ApiError");
+    assert_eq!(name("/crm/v3/objects/tickets/batch/upsert", 207), v3);
+    assert_eq!(name("/crm/v3/objects/0-1/batch/upsert", 200), v3);
+    assert_eq!(name("/crm/objects/2026-03/tickets/batch/upsert", 201), v3);
+    assert_eq!(name("/crm/objects/2026-03/contacts/batch/upsert", 207), v3);
+    assert_eq!(
+        name("/crm/objects/2026-09/contacts/batch/upsert", 200),
+        folded
+    );
+    assert_eq!(
+        name("/crm/objects/2027-03/p_1_cars/batch/upsert", 200),
+        folded
+    );
+    assert_eq!(
+        name("/crm/objects/2026-09/tickets/batch/upsert", 403),
+        error
+    );
+    assert_eq!(name("/crm/v3/objects/foo/batch/upsert", 429), error);
+    assert_eq!(name("/crm/v3/objects/tickets/batch/upsert", 502), error);
+}
+
+#[test]
 fn the_converter_and_strictness_catch_mistakes() {
-    let v = validators();
+    let s = load();
+    let result = s.named("TicketUpsertBatchResult");
     let good = json!({"status": "COMPLETE", "results": [], "startedAt": "2024-01-01T00:00:00.000Z",
         "completedAt": "2024-01-01T00:00:00.000Z", "requestedAt": null});
-    assert!(v.result.is_valid(&good));
+    assert!(result.is_valid(&good));
     let mut typo = good.clone();
     typo["numerrors"] = json!(1);
     assert!(
-        !v.result.is_valid(&typo),
+        !result.is_valid(&typo),
         "unknown fields must fail in strict mode"
     );
     let mut bad_time = good.clone();
     bad_time["startedAt"] = json!("yesterday");
-    assert!(!v.result.is_valid(&bad_time), "formats are validated");
-    let nullable = json!({"status": "COMPLETE", "startedAt": "2024-01-01T00:00:00.000Z",
-        "completedAt": "2024-01-01T00:00:00.000Z", "results": [{"id": "1", "new": true,
+    assert!(!result.is_valid(&bad_time), "formats are validated");
+    let record = json!({"id": "1", "new": true,
         "archived": false, "createdAt": "2024-01-01T00:00:00.000Z",
-        "updatedAt": "2024-01-01T00:00:00.000Z", "properties": {"a": null, "b": "x"}}]});
-    assert!(v.result.is_valid(&nullable));
+        "updatedAt": "2024-01-01T00:00:00.000Z", "properties": {"a": null, "b": "x"}});
+    let mut nullable = good.clone();
+    nullable["results"] = json!([record]);
+    assert!(result.is_valid(&nullable));
+    // 2026-09 results have no `warnings`.
+    let folded = s.named("UpsertBatchResult2026_09");
+    assert!(folded.is_valid(&nullable));
+    let mut warned = nullable.clone();
+    warned["results"][0]["warnings"] = json!([]);
+    assert!(result.is_valid(&warned));
+    assert!(!folded.is_valid(&warned));
+}
+
+/// Posts `body` to `version`/`object_type` and checks the answer against the spec.
+async fn checked(
+    s: &Spec,
+    what: &str,
+    emu: &Emulator,
+    version: &str,
+    object_type: &str,
+    token: &str,
+    body: &[u8],
+) -> Reply {
+    let url = emu.upsert_url_for(version, object_type);
+    let r = post_to(&client(), &url, Some(token), body.to_vec())
+        .await
+        .unwrap();
+    s.check(&format!("{version} {object_type}: {what}"), &url, &r);
+    r
+}
+
+fn cars() -> CustomObjectDef {
+    CustomObjectDef::new("2-123", "p_2418337_cars")
+        .with_property(PropertyDef::string("vin").unique())
+        .with_property(PropertyDef::number("year"))
+}
+
+/// `(object type, idProperty, a property that takes any text)` for each object type covered.
+const OBJECTS: [(&str, &str, &str); 4] = [
+    ("tickets", "external_ticket_id", "subject"),
+    ("contacts", "email", "firstname"),
+    ("p_2418337_cars", "vin", "model"),
+    ("2-123", "vin", "model"),
+];
+
+/// The versions covered: every published one, and a later one with 2026-09's shape.
+const VERSIONS: [&str; 4] = ["v3", "2026-03", "2026-09", "2027-03"];
+
+fn versioned(c: EmulatorConfig) -> EmulatorConfig {
+    c.with_api_version("2027-03", WireShape::PartialIn200)
+        .with_custom_object(cars().with_property(PropertyDef::string("model")))
+        .with_object_property(StandardObject::Contacts, PropertyDef::string("nickname"))
+}
+
+fn traced(id_property: &str, prop: &str, prefix: &str, n: usize) -> Vec<u8> {
+    let inputs: Vec<Value> = (0..n)
+        .map(|i| {
+            input_by(
+                id_property,
+                &format!("{prefix}-{i}@example.com"),
+                Some(&format!("t-{prefix}-{i}")),
+                json!({prop: format!("value {i}")}),
+            )
+        })
+        .collect();
+    serde_json::to_vec(&batch(inputs)).unwrap()
 }
 
 #[tokio::test]
-async fn every_emulator_body_matches_the_spec() {
-    let v = validators();
+async fn every_version_and_object_type_matches_the_spec() {
+    let s = load();
+    let emu = start(
+        versioned(config().with_requested_at(RequestedAt::Alternate))
+            .with_token_scopes("tickets-only", ["tickets"]),
+    )
+    .await;
+    for version in VERSIONS {
+        for (object_type, id_prop, prop) in OBJECTS {
+            let tag = format!("{version}-{object_type}");
+            let run = |what: &'static str, token: &'static str, body: Vec<u8>| {
+                let (s, emu) = (&s, &emu);
+                async move { checked(s, what, emu, version, object_type, token, &body).await }
+            };
+            let r = run("all written", TOKEN, traced(id_prop, prop, &tag, 3)).await;
+            assert_eq!(r.status, 200);
+            run("all updated", TOKEN, traced(id_prop, prop, &tag, 3)).await;
+            let partial = batch(vec![
+                input_by(
+                    id_prop,
+                    &format!("{tag}-p@example.com"),
+                    Some("a"),
+                    json!({prop: "ok"}),
+                ),
+                input_by(
+                    id_prop,
+                    &format!("{tag}-q@example.com"),
+                    Some("b"),
+                    json!({"nope": "x"}),
+                ),
+            ]);
+            let r = run(
+                "partial failure",
+                TOKEN,
+                serde_json::to_vec(&partial).unwrap(),
+            )
+            .await;
+            let expected = if matches!(version, "v3" | "2026-03") {
+                207
+            } else {
+                200
+            };
+            assert_eq!(r.status, expected, "{tag}: {}", r.text);
+            assert_eq!(r.json()["numErrors"], 1);
+            let all_failed = batch(vec![input_by(
+                id_prop,
+                "x@example.com",
+                Some("z"),
+                json!({"nope": "x"}),
+            )]);
+            run(
+                "all failed",
+                TOKEN,
+                serde_json::to_vec(&all_failed).unwrap(),
+            )
+            .await;
+            let dup = batch(vec![
+                input_by(id_prop, "d@example.com", None, json!({})),
+                input_by(id_prop, "d@example.com", None, json!({})),
+            ]);
+            let r = run(
+                "whole-request 400",
+                TOKEN,
+                serde_json::to_vec(&dup).unwrap(),
+            )
+            .await;
+            assert_eq!(r.status, 400);
+            let r = run("malformed", TOKEN, b"{".to_vec()).await;
+            assert_eq!(r.status, 400);
+            let r = run("401", "wrong", traced(id_prop, prop, &tag, 1)).await;
+            assert_eq!(r.status, 401);
+            if object_type != "tickets" {
+                let r = run("403 scope", "tickets-only", traced(id_prop, prop, &tag, 1)).await;
+                assert_eq!(r.status, 403, "{tag}");
+            }
+        }
+        let r = checked(
+            &s,
+            "unknown object type",
+            &emu,
+            version,
+            "foo",
+            TOKEN,
+            b"{}",
+        )
+        .await;
+        assert_eq!(r.status, 400);
+    }
+    // A 409 from a unique value held by another record, without trace ids.
+    let emu = start(versioned(config()).with_unique_property("zendesk_id")).await;
+    for version in VERSIONS {
+        let taken = |id: &str| {
+            serde_json::to_vec(&batch(vec![input(id, None, json!({"zendesk_id": "Z"}))])).unwrap()
+        };
+        checked(
+            &s,
+            "first holder",
+            &emu,
+            version,
+            "tickets",
+            TOKEN,
+            &taken(&format!("{version}-a")),
+        )
+        .await;
+        let r = checked(
+            &s,
+            "409 conflict",
+            &emu,
+            version,
+            "tickets",
+            TOKEN,
+            &taken(&format!("{version}-b")),
+        )
+        .await;
+        assert_eq!(r.status, 409, "{}", r.text);
+        emu.store().clear();
+    }
+    // An unserved version: 404 through the generic dated path.
+    let r = checked(&s, "404", &emu, "2030-03", "tickets", TOKEN, b"{}").await;
+    assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn rate_limit_and_fault_answers_of_every_version_match_the_spec() {
+    let s = load();
+    let limited = start(versioned(
+        EmulatorConfig::default().with_any_token().with_rate_limit(
+            RateLimitConfig::per_window(1, Duration::from_secs(120)).with_daily(Some(1000)),
+        ),
+    ))
+    .await;
+    let daily = start(versioned(
+        EmulatorConfig::default().with_any_token().with_rate_limit(
+            RateLimitConfig::per_window(100, Duration::from_secs(120)).with_daily(Some(1)),
+        ),
+    ))
+    .await;
+    for version in VERSIONS {
+        for (object_type, id_prop, prop) in OBJECTS {
+            // A token per pair: limits are per token.
+            let token = format!("{version}-{object_type}");
+            let body = traced(id_prop, prop, &token, 1);
+            for (emu, what) in [(&limited, "429 rolling"), (&daily, "429 daily")] {
+                checked(&s, "first", emu, version, object_type, &token, &body).await;
+                let r = checked(&s, what, emu, version, object_type, &token, &body).await;
+                assert_eq!(r.status, 429);
+            }
+        }
+    }
+    for kind in [
+        FaultKind::RateLimit429,
+        FaultKind::Http500,
+        FaultKind::Http502,
+        FaultKind::Http503,
+        FaultKind::Http504,
+        FaultKind::Conflict409,
+        FaultKind::Unexpected201,
+        FaultKind::TruncatedBody,
+    ] {
+        let faulty =
+            start(versioned(config()).with_faults(FaultConfig::none(1).with(kind, 1.0))).await;
+        for version in VERSIONS {
+            let url = faulty.upsert_url_for(version, "contacts");
+            let r = post_to(
+                &client(),
+                &url,
+                Some(TOKEN),
+                traced("email", "firstname", version, 3),
+            )
+            .await
+            .unwrap();
+            if kind == FaultKind::TruncatedBody {
+                // Not JSON at all: what a cut connection leaves. Only the status is checked.
+                assert!(r.json.is_none(), "{}", r.text);
+                continue;
+            }
+            s.check(&format!("{version} {}", kind.as_str()), &url, &r);
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_ticket_body_of_v3_matches_the_spec() {
+    let s = load();
     let emu = start(
         config()
             .with_requested_at(RequestedAt::Alternate)
             .with_unique_property("zendesk_id"),
     )
     .await;
+    let url = emu.upsert_url();
+    let http = client();
+    let send = |body: Vec<u8>| post_to(&http, &url, Some(TOKEN), body);
 
     // 200: creates, then updates (requestedAt null, then a timestamp).
     let r = post(&emu, &traced_batch("S", 100)).await;
     assert_eq!(r.status, 200);
-    v.check("200 creates", &r);
+    s.check("200 creates", &url, &r);
     let r = post(&emu, &traced_batch("S", 100)).await;
-    v.check("200 updates", &r);
+    s.check("200 updates", &url, &r);
     let r = post(
         &emu,
         &batch(vec![input(
@@ -159,7 +519,7 @@ async fn every_emulator_body_matches_the_spec() {
         )]),
     )
     .await;
-    v.check("200 without trace ids, cleared value", &r);
+    s.check("200 without trace ids, cleared value", &url, &r);
 
     // 207: partial and all-failed.
     let r = post(
@@ -177,39 +537,11 @@ async fn every_emulator_body_matches_the_spec() {
     )
     .await;
     assert_eq!(r.status, 207);
-    v.check("207 partial", &r);
-    let r = post(
-        &emu,
-        &batch(vec![input("S-q", Some("q"), json!({"nope": "x"}))]),
-    )
-    .await;
-    v.check("207 all failed", &r);
-    let r = post_to(
-        &client(),
-        &format!(
-            "{}/crm/objects/2026-03/tickets/batch/upsert",
-            emu.base_url()
-        ),
-        Some(TOKEN),
-        serde_json::to_vec(&batch(vec![input("S-q", Some("q"), json!({"nope": "x"}))])).unwrap(),
-    )
-    .await
-    .unwrap();
-    v.check("dated 200 with errors", &r);
+    s.check("207 partial", &url, &r);
 
     // Whole-batch refusals.
-    let http = client();
     for (what, body) in [
-        ("400 malformed", b"{".to_vec()),
         ("400 missing inputs", b"{}".to_vec()),
-        (
-            "400 duplicates",
-            serde_json::to_vec(&batch(vec![
-                input("D", None, json!({})),
-                input("D", None, json!({})),
-            ]))
-            .unwrap(),
-        ),
         (
             "400 per-input without traces",
             serde_json::to_vec(&batch(vec![input("D", None, json!({"nope": "1"}))])).unwrap(),
@@ -222,51 +554,12 @@ async fn every_emulator_body_matches_the_spec() {
             .unwrap(),
         ),
         (
-            "409 unique conflict",
-            serde_json::to_vec(&batch(vec![input("D2", None, json!({"zendesk_id": "Z"}))]))
-                .unwrap(),
+            "400 too many inputs",
+            serde_json::to_vec(&traced_batch("M", 101)).unwrap(),
         ),
     ] {
-        let r = post_raw(&http, &emu, Some(TOKEN), body).await.unwrap();
-        assert!(r.status == 400 || r.status == 409, "{what}: {}", r.status);
-        v.check(what, &r);
-    }
-    let r = post_raw(&http, &emu, Some("wrong"), b"{}".to_vec())
-        .await
-        .unwrap();
-    assert_eq!(r.status, 401);
-    v.check("401", &r);
-
-    // Rate limits: rolling and daily.
-    let limited = start(EmulatorConfig::default().with_rate_limit(
-        RateLimitConfig::per_window(1, Duration::from_secs(120)).with_daily(Some(1000)),
-    ))
-    .await;
-    post(&limited, &traced_batch("L", 1)).await;
-    let r = post(&limited, &traced_batch("L", 1)).await;
-    assert_eq!(r.status, 429);
-    v.check("429 rolling", &r);
-    let daily = start(EmulatorConfig::default().with_rate_limit(
-        RateLimitConfig::per_window(100, Duration::from_secs(120)).with_daily(Some(1)),
-    ))
-    .await;
-    post(&daily, &traced_batch("L", 1)).await;
-    let r = post(&daily, &traced_batch("L", 1)).await;
-    assert_eq!(r.status, 429);
-    v.check("429 daily", &r);
-
-    // Injected faults with JSON bodies.
-    for kind in [
-        FaultKind::RateLimit429,
-        FaultKind::Http500,
-        FaultKind::Http502,
-        FaultKind::Http503,
-        FaultKind::Http504,
-        FaultKind::Conflict409,
-        FaultKind::Unexpected201,
-    ] {
-        let faulty = start(config().with_faults(FaultConfig::none(1).with(kind, 1.0))).await;
-        let r = post(&faulty, &traced_batch("F", 3)).await;
-        v.check(kind.as_str(), &r);
+        let r = send(body).await.unwrap();
+        assert_eq!(r.status, 400, "{what}: {}", r.text);
+        s.check(what, &url, &r);
     }
 }

@@ -39,8 +39,11 @@ async fn v2026_09_folds_partial_failures_into_a_200_without_warnings() {
     let emu = start(config()).await;
     let r = post_at(&emu, "2026-09", "tickets", TOKEN, &traced_batch("N", 2)).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.json()["numErrors"], 0);
-    assert_eq!(r.json()["errors"], json!([]));
+    let v = r.json();
+    assert!(
+        v.get("errors").is_none() && v.get("numErrors").is_none(),
+        "{v}"
+    );
     let r = post_at(&emu, "2026-09", "0-5", TOKEN, &partial()).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let v = r.json();
