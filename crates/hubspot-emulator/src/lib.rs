@@ -1,6 +1,14 @@
-//! A local stand-in for HubSpot's tickets batch upsert endpoint
-//! (`POST /crm/v3/objects/tickets/batch/upsert`), for integration tests, demos and
-//! benchmarks.
+//! A local stand-in for HubSpot's CRM batch upsert endpoint
+//! (`POST /crm/v3/objects/{objectType}/batch/upsert` and the dated
+//! `POST /crm/objects/{version}/{objectType}/batch/upsert`), for integration tests, demos
+//! and benchmarks.
+//!
+//! Tickets, contacts, companies, deals and configured custom objects
+//! ([`CustomObjectDef`]) each have their own store and property schema; `{objectType}`
+//! may be a name, an object type id (`0-1`) or a custom object's fully qualified name.
+//! Dated versions are configurable ([`EmulatorConfig::with_api_version`], default
+//! `2026-03` with v3's 207 answers and `2026-09` with partial failures in a 200), and
+//! tokens may be limited to scopes ([`EmulatorConfig::with_token_scopes`], 403 otherwise).
 //!
 //! It speaks the endpoint as HubSpot does on the wire: bearer-token auth, HubSpot-shaped
 //! `400`/`401`/`409`/`429` bodies, `207` answers with per-input errors when every input
