@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hubspot_emulator::{Emulator, EmulatorConfig, FaultConfig, RateLimitConfig};
+use hubspot_emulator::{Emulator, EmulatorConfig, FaultConfig, RateLimitConfig, WireShape};
 use hubspot_tickets::{ApiVersion, Client, ObjectType, RateLimit, RetryPolicy};
 
 use crate::cli::DemoArgs;
@@ -76,6 +76,13 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
                 .with_daily(Some(1_000_000)),
         )
         .with_faults(faults);
+    // The embedded emulator knows v3, 2026-03 and 2026-09; a later version plays
+    // HubSpot after that release, with 2026-09's shape (what the client assumes too).
+    let config = if args.api_version > ApiVersion::V2026_09 {
+        config.with_api_version(args.api_version.to_string(), WireShape::PartialIn200)
+    } else {
+        config
+    };
     let emulator = Emulator::start(config).await.map_err(|e| Failure {
         code: exit::USAGE,
         message: format!("cannot start the emulator: {e}"),

@@ -21,10 +21,12 @@ Exit codes:
   0  success: every record was upserted (--dry-run: every record is valid)
   1  partial failure: some records failed, were not attempted, or were bad input lines
   2  input or usage error: bad arguments, unreadable input, no token; nothing was sent
-  3  authentication or authorization error (HTTP 401/403): the run stopped
+  3  authentication or authorization error (HTTP 401, or 403: the token lacks the
+     object type's write scope): the run stopped
   4  stopped by HubSpot's daily request limit: re-run the --failed file after it resets
-  5  HubSpot refused the configuration (unknown or non-unique --id-property, unknown
-     path): the run stopped after its first request
+  5  HubSpot refused the configuration (unknown or non-unique --id-property, an
+     object type or API version it does not know): the run stopped after its first
+     request
   6  stopped by a signal (SIGINT, SIGTERM, SIGHUP): the requests in flight finished and
      every record not sent is in the report and the --failed file
   130 quit at a second signal: the files are whole; records whose answer was still

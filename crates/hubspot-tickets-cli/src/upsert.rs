@@ -420,7 +420,8 @@ fn read_input(
 
 #[derive(Default)]
 struct StopReasons {
-    auth: Option<String>,
+    /// A refused token (401) or scope (403), and which.
+    auth: Option<(String, ErrorKind)>,
     daily: Option<String>,
     /// HubSpot refused the run's configuration (the idProperty, the path).
     config: Option<String>,
@@ -430,7 +431,7 @@ impl StopReasons {
     fn see(&mut self, f: &Failure) {
         match f.kind {
             ErrorKind::Auth | ErrorKind::Forbidden => {
-                self.auth.get_or_insert_with(|| f.to_string());
+                self.auth.get_or_insert_with(|| (f.to_string(), f.kind));
             }
             ErrorKind::RateLimitedDaily => {
                 self.daily.get_or_insert_with(|| f.to_string());
@@ -686,14 +687,27 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
                 "input error, the rest of the input was not read: {e}"
             )),
         )
-    } else if let Some(why) = reasons.auth {
-        (exit::AUTH, Some(why))
+    } else if let Some((why, kind)) = reasons.auth {
+        let hint = if kind == ErrorKind::Forbidden {
+            format!(
+                ". Writing {} needs the token scope {}",
+                client.object_type(),
+                client.object_type().write_scope()
+            )
+        } else {
+            String::new()
+        };
+        (exit::AUTH, Some(format!("{why}{hint}")))
     } else if let Some(why) = reasons.config {
         (
             exit::CONFIG,
             Some(format!(
-                "{why}. Check --id-property {:?}: it must name an existing property with unique values (and --base-url the API's address)",
-                client.id_property()
+                "{why}. Check --id-property {:?} (an existing {} property with unique values), --object-type {} and --api-version {} (HubSpot must know both: the run called {}), and --base-url",
+                client.id_property(),
+                client.object_type(),
+                client.object_type(),
+                client.api_version(),
+                client.path()
             )),
         )
     } else if let Some(why) = reasons.daily {

@@ -1,4 +1,5 @@
-//! Upsert any number of HubSpot tickets, safely.
+//! Upsert any number of HubSpot tickets (or contacts, companies, deals, custom
+//! objects), safely, under HubSpot's legacy `v3` or dated API versions.
 //!
 //! This crate wraps the generated [`hubspot_tickets_client`] (re-exported as
 //! [`generated`]) with what real workloads need: batches of at most 100, a rate
@@ -28,6 +29,26 @@
 //! logs. `http://` base URLs are refused except for loopback (an emulator) unless
 //! [`ClientBuilder::allow_insecure_http`] says otherwise. The client is cheap to
 //! clone, and clones share the connection pool and the rate limiter.
+//!
+//! # Choose the API version and object type
+//!
+//! `v3` tickets by default; any CRM object type and HubSpot's dated versions by
+//! configuration. [`ApiVersion`] and [`ObjectType`] are checked when parsed, so nothing a
+//! user passes can change the request path outside `/crm/`.
+//!
+//! ```no_run
+//! use hubspot_tickets::{ApiVersion, Client, ObjectType};
+//!
+//! # fn main() -> Result<(), hubspot_tickets::Error> {
+//! let client = Client::builder()
+//!     .access_token_from_env()
+//!     .api_version("2026-09".parse::<ApiVersion>()?) // partial failures in the 200 body
+//!     .object_type(ObjectType::CONTACTS)
+//!     .id_property("email")
+//!     .build()?;
+//! assert_eq!(client.path(), "/crm/objects/2026-09/contacts/batch/upsert");
+//! # Ok(()) }
+//! ```
 //!
 //! # Upsert one batch from a struct
 //!

@@ -13,3 +13,5 @@ mod reliability_soak;
 mod reliability_stop;
 mod reliability_timeouts;
 mod security_transport;
+mod version_rehearsal;
+mod versions;
