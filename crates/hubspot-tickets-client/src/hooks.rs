@@ -67,12 +67,41 @@ impl std::fmt::Debug for RequestHeaders {
 }
 
 /// Pre-request hook: copies the client's [`RequestHeaders`] onto `request`, replacing
-/// any header of the same name.
+/// any header of the same name, and makes the `api-version` header name the version
+/// the path calls.
+///
+/// progenitor sends `api-version` with the spec's `info.version` on every operation;
+/// since the spec describes several versions, that would label a v3 call `2026-09`.
+/// HubSpot picks the version from the path and ignores the header, but a proxy log or a
+/// capture should not contradict the path.
 pub fn apply_request_headers(extra: &RequestHeaders, request: &mut reqwest::Request) {
+    let version = path_version(request.url().path()).and_then(|v| HeaderValue::from_str(v).ok());
     let headers = request.headers_mut();
+    if let Some(version) = version {
+        headers.insert(HeaderName::from_static("api-version"), version);
+    }
     for (name, value) in &extra.headers {
         headers.insert(name.clone(), value.clone());
     }
+}
+
+/// The API version a CRM path calls: `v3` for `/crm/v3/...`, the date for
+/// `/crm/objects/YYYY-MM/...`.
+fn path_version(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/crm/")?;
+    if rest.starts_with("v3/") {
+        return Some("v3");
+    }
+    let date = rest.strip_prefix("objects/")?.split('/').next()?;
+    let dated = date.len() == 7
+        && date.bytes().enumerate().all(|(i, b)| {
+            if i == 4 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    dated.then_some(date)
 }
 
 #[cfg(test)]
@@ -104,6 +133,34 @@ mod tests {
         apply_request_headers(&extra, &mut request);
         assert_eq!(request.headers()[AUTHORIZATION], "Bearer pat-secret-123");
         assert_eq!(request.headers()[reqwest::header::USER_AGENT], "ua/1");
+    }
+
+    #[test]
+    fn the_api_version_header_follows_the_path() {
+        for (url, version) in [
+            ("http://h/crm/v3/objects/tickets/batch/upsert", Some("v3")),
+            (
+                "http://h/crm/objects/2026-09/contacts/batch/upsert",
+                Some("2026-09"),
+            ),
+            (
+                "http://h/crm/objects/2027-03/2-1/batch/upsert",
+                Some("2027-03"),
+            ),
+            ("http://h/other", Some("2026-09")),
+        ] {
+            let mut request = reqwest::Request::new(reqwest::Method::POST, url.parse().unwrap());
+            // What the generated code sets from `info.version` before the hook runs.
+            request
+                .headers_mut()
+                .insert("api-version", HeaderValue::from_static("2026-09"));
+            apply_request_headers(&RequestHeaders::new(), &mut request);
+            let sent = request
+                .headers()
+                .get("api-version")
+                .map(|v| v.to_str().unwrap());
+            assert_eq!(sent, version, "{url}");
+        }
     }
 
     #[test]
