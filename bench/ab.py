@@ -2,6 +2,8 @@
 """A/B of two builds of the CLI: CPU per record, side by side in one run.
 
     python3 bench/ab.py --a OLD/hubspot-tickets --b target/release/hubspot-tickets
+    python3 bench/ab.py --a target/release/hubspot-tickets --b target/release/hubspot-tickets \
+        --b-args="--api-version 2026-09" --callgrind --records 20000 --runs 1
 
 Both binaries upsert the same generated records (bench/compare's data: 8 string
 properties, about 330 bytes a line) into a fresh emulator each run (the current
@@ -18,6 +20,7 @@ so use about 20 000 records.
 import argparse
 import importlib.util
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -31,11 +34,11 @@ sys.modules["compare"] = c  # its dataclasses look their module up there
 spec.loader.exec_module(c)
 
 
-def one_run(binary: str, tag: str, file: Path, n: int, concurrency: int, timeout_s: float,
+def one_run(binary: str, extra: list[str], tag: str, file: Path, n: int, concurrency: int, timeout_s: float,
             callgrind: bool) -> float:
     """µs of CPU per record, or with `callgrind` instructions per record."""
     with c.Emulator(None) as emu:
-        cmd = [binary, "upsert", "--base-url", emu.base_url, "--id-property", c.ID_PROPERTY,
+        cmd = [binary, "upsert", "--base-url", emu.base_url, "--id-property", c.ID_PROPERTY, *extra,
                "--concurrency", str(concurrency), "--rate-limit", "off", "--progress", "none", str(file)]
         if callgrind:
             out = c.DATA / f"last-{tag}.callgrind"
@@ -57,6 +60,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--a", required=True, help="the baseline CLI binary")
     ap.add_argument("--b", required=True, help="the CLI binary under test")
+    ap.add_argument("--a-args", default="", help="extra arguments for A's upsert (e.g. \"--api-version v3\")")
+    ap.add_argument("--b-args", default="", help="extra arguments for B's upsert")
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--runs", type=int, default=5, help="runs of each binary (default 5)")
     ap.add_argument("--concurrency", type=int, default=4)
@@ -67,8 +72,8 @@ def main() -> int:
     file = c.data_file(args.records)
     a_runs, b_runs = [], []
     for i in range(args.runs):
-        a_runs.append(one_run(args.a, "ab-a", file, args.records, args.concurrency, args.timeout, args.callgrind))
-        b_runs.append(one_run(args.b, "ab-b", file, args.records, args.concurrency, args.timeout, args.callgrind))
+        a_runs.append(one_run(args.a, shlex.split(args.a_args), "ab-a", file, args.records, args.concurrency, args.timeout, args.callgrind))
+        b_runs.append(one_run(args.b, shlex.split(args.b_args), "ab-b", file, args.records, args.concurrency, args.timeout, args.callgrind))
         print(f"run {i + 1}: A {a_runs[-1]:.2f} {unit}   B {b_runs[-1]:.2f} {unit}", flush=True)
     a, b = statistics.median(a_runs), statistics.median(b_runs)
     print(f"median: A {a:.2f} {unit}, B {b:.2f} {unit}, B/A {b / a:.3f} "
