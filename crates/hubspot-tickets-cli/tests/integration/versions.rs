@@ -220,3 +220,30 @@ fn an_api_version_hubspot_does_not_serve_stops_with_exit_5() {
     // (The emulator does not count a request to a path it does not serve.)
     drop(emu);
 }
+
+#[test]
+fn the_demo_runs_its_story_on_every_version() {
+    for (version, path) in [
+        ("2026-09", "POST /crm/objects/2026-09/tickets/batch/upsert"),
+        ("2027-03", "POST /crm/objects/2027-03/tickets/batch/upsert"),
+    ] {
+        cli()
+            .args([
+                "demo",
+                "--api-version",
+                version,
+                "--tickets",
+                "400",
+                "--progress",
+                "none",
+            ])
+            .assert()
+            .code(0)
+            .stdout(predicate::str::contains(format!(
+                "API version {version}: tickets go to {path}"
+            )))
+            .stdout(predicate::str::contains(
+                "Demo complete: every record ended as planned.",
+            ));
+    }
+}
