@@ -79,6 +79,9 @@ pub fn generate_source(spec_yaml: &str) -> Result<String> {
         // still be authenticated. Both items are in the client crate's `hooks.rs`.
         .with_inner_type(rust_path(INNER_TYPE)?)
         .with_pre_hook(rust_path(PRE_HOOK)?)
+        // `hooks.rs` implements ClientHooks (its `exec` caps answer bodies); Expected
+        // makes a missing implementation a compile error rather than a silent default.
+        .with_hooks(progenitor::HooksMode::Expected)
         // The property values echoed on every upserted ticket decode into one buffer per
         // ticket instead of a map with an allocation per name and value: the hottest
         // decoding path of a bulk upsert (see the client crate's `values.rs`).
@@ -136,7 +139,7 @@ pub fn generate_source(spec_yaml: &str) -> Result<String> {
     let _ = writeln!(out, "// Source: {SPEC_PATH} (sha256 {sha})");
     let _ = writeln!(
         out,
-        "// Generator: progenitor {PROGENITOR_VERSION}, positional interface, BTreeMap maps, inner {INNER_TYPE}, pre-hook {PRE_HOOK}, {} replaced by {}, date-time as {TIMESTAMP}",
+        "// Generator: progenitor {PROGENITOR_VERSION}, positional interface, BTreeMap maps, inner {INNER_TYPE}, pre-hook {PRE_HOOK}, ClientHooks implemented by hand (crate::hooks), {} replaced by {}, date-time as {TIMESTAMP}",
         PROPERTY_VALUES.0, PROPERTY_VALUES.1
     );
     if !dropped.is_empty() {

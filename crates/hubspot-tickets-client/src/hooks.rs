@@ -1,5 +1,5 @@
-//! Per-client request headers, applied by a hook the generated client runs before every
-//! request.
+//! The generated client's hooks: per-client request headers, applied before every
+//! request, and a cap on how much of an answer is read.
 //!
 //! This is one of the crate's hand-written files, with `lib.rs`, `values.rs` (the
 //! property values echoed on each result) and `time.rs` (timestamps); only
@@ -9,8 +9,19 @@
 //! and runs [`apply_request_headers`] on every request before sending it. That is how the
 //! bearer token reaches HubSpot even when the caller supplies its own `reqwest::Client`,
 //! which cannot gain default headers once built.
+//!
+//! It also implements progenitor's `ClientHooks` for `Client` (the generator is told to
+//! expect it): `exec` sends the request and hands back the answer with its body capped
+//! (see [`answer_cap`]), since the generated code reads a success body whole before
+//! decoding it.
 
+use bytes::Bytes;
+use futures::StreamExt;
+use http_body_util::BodyExt;
+use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, InvalidHeaderValue};
+
+use crate::Client;
 
 /// Headers added to every request the generated client sends.
 ///
@@ -104,6 +115,78 @@ fn path_version(path: &str) -> Option<&str> {
     dated.then_some(date)
 }
 
+/// The fixed part of [`answer_cap`]: HubSpot's default properties echoed on 100 results,
+/// with room to spare.
+pub const ANSWER_CAP_BASE: usize = 8 << 20;
+
+/// The most of an answer's body read for a request of `request_bytes`: 8 MiB plus twice
+/// the request. A batch upsert's answer echoes at most what was sent plus HubSpot's
+/// default properties (a few hundred bytes a record), so a real answer stays far below;
+/// a longer one (a broken proxy, an endless body) fails as [`AnswerTooLong`] instead of
+/// filling memory.
+pub fn answer_cap(request_bytes: usize) -> usize {
+    ANSWER_CAP_BASE.saturating_add(request_bytes.saturating_mul(2))
+}
+
+/// An answer body longer than [`answer_cap`] allows. It reaches callers as the source
+/// of the generated client's `Error::ResponseBodyError`.
+#[derive(Debug, thiserror::Error)]
+#[error("the answer is longer than {cap} bytes, the most read for this request")]
+pub struct AnswerTooLong {
+    /// The cap that was exceeded, in bytes.
+    pub cap: usize,
+}
+
+impl ClientHooks<RequestHeaders> for Client {
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        _info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        let sent = request
+            .body()
+            .and_then(reqwest::Body::as_bytes)
+            .map_or(0, <[u8]>::len);
+        let response = self.client().execute(request).await?;
+        Ok(capped(response, answer_cap(sent)))
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// `response` with a body that ends in [`AnswerTooLong`] once more than `cap` bytes
+/// arrived (at once, when `Content-Length` already says so).
+fn capped(response: reqwest::Response, cap: usize) -> reqwest::Response {
+    use reqwest::ResponseBuilderExt;
+    let url = response.url().clone();
+    let declared_over = response
+        .headers()
+        .get(reqwest::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+        .or_else(|| response.content_length())
+        .is_some_and(|n| n > u64::try_from(cap).unwrap_or(u64::MAX));
+    let (mut parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+    let mut seen = 0usize;
+    let limited = body
+        .into_data_stream()
+        .map(move |chunk| -> Result<Bytes, BoxError> {
+            let chunk = chunk.map_err(BoxError::from)?;
+            seen = seen.saturating_add(chunk.len());
+            if declared_over || seen > cap {
+                return Err(Box::new(AnswerTooLong { cap }));
+            }
+            Ok(chunk)
+        });
+    // The conversion to `http::Response` drops the URL; keep it for error messages.
+    if let Ok(with_url) = http::Response::builder().url(url).body(()) {
+        parts.extensions.extend(with_url.into_parts().0.extensions);
+    }
+    reqwest::Response::from(http::Response::from_parts(
+        parts,
+        reqwest::Body::wrap_stream(limited),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +244,41 @@ mod tests {
                 .map(|v| v.to_str().unwrap());
             assert_eq!(sent, version, "{url}");
         }
+    }
+
+    fn answer(chunks: usize, declared: Option<u64>) -> reqwest::Response {
+        let stream = futures::stream::iter(
+            (0..chunks).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b'a'; 1000]))),
+        );
+        let mut builder = http::Response::builder().status(200);
+        if let Some(n) = declared {
+            builder = builder.header("content-length", n);
+        }
+        reqwest::Response::from(builder.body(reqwest::Body::wrap_stream(stream)).unwrap())
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        futures::executor::block_on(f)
+    }
+
+    #[test]
+    fn answers_are_read_up_to_the_cap_and_no_further() {
+        // Within the cap: read whole.
+        let body = block_on(capped(answer(10, None), 10_000).bytes()).unwrap();
+        assert_eq!(body.len(), 10_000);
+        // One byte over, without a length: the error names the cap.
+        let e = block_on(capped(answer(11, None), 10_000).bytes()).unwrap_err();
+        let mut source = std::error::Error::source(&e);
+        let mut found = None;
+        while let Some(cause) = source {
+            found = found.or(cause.downcast_ref::<AnswerTooLong>().map(|t| t.cap));
+            source = cause.source();
+        }
+        assert_eq!(found, Some(10_000));
+        // A declared length over the cap fails before any chunk is kept.
+        assert!(block_on(capped(answer(1, Some(1 << 40)), 10_000).bytes()).is_err());
+        assert_eq!(answer_cap(1000), ANSWER_CAP_BASE + 2000);
+        assert_eq!(answer_cap(usize::MAX), usize::MAX);
     }
 
     #[test]

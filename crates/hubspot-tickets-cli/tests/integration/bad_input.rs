@@ -752,3 +752,119 @@ fn a_record_with_no_end_keeps_memory_bounded() {
     assert!(still_reading, "it should still be reading an endless input");
     assert!(peak > 0 && peak < 300 * 1024, "peak RSS {peak} KiB");
 }
+
+/// A server that answers every request with a 200 whose body never ends (chunked, no
+/// length), or with a `Content-Length` of 2 GiB: the CLI reads at most its answer cap
+/// (8 MiB plus twice the request) per answer, fails those records with the reason,
+/// and its memory stays bounded.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_endless_success_body_is_capped() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    for declared in [false, true] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { return };
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(conn);
+                    // One request: headers, then Content-Length bytes of body.
+                    let mut length = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let conn = reader.get_mut();
+                    let head = if declared {
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2147483648\r\n\r\n"
+                    } else {
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    };
+                    if conn.write_all(head.as_bytes()).is_err() {
+                        return;
+                    }
+                    let chunk = vec![b'a'; 1 << 20];
+                    let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+                    framed.extend_from_slice(&chunk);
+                    framed.extend_from_slice(b"\r\n");
+                    // 2 GiB at most, until the client hangs up.
+                    for _ in 0..2048 {
+                        let out: &[u8] = if declared { &chunk } else { &framed };
+                        if conn.write_all(out).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("t.jsonl");
+        let lines: String = (0..300)
+            .map(|i| format!("{{\"external_ticket_id\":\"E-{i}\",\"subject\":\"s\"}}\n"))
+            .collect();
+        std::fs::write(&input, lines).unwrap();
+        let report_path = dir.path().join("r.jsonl");
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
+            .env_remove("RUST_LOG")
+            .env("HUBSPOT_ACCESS_TOKEN", "pat-na1-endless")
+            .args([
+                "upsert",
+                "--id-property",
+                "external_ticket_id",
+                "--base-url",
+                &url,
+            ])
+            .args(["--max-retries", "1", "--progress", "none", "--report"])
+            .arg(&report_path)
+            .arg(&input)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut peak = 0;
+        let status = loop {
+            peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert_eq!(status.code(), Some(1), "declared {declared}: {stderr}");
+        assert!(
+            peak > 0 && peak < 300 * 1024,
+            "declared {declared}: peak RSS {peak} KiB"
+        );
+        let report = crate::common::report(&report_path);
+        assert_eq!(report.len(), 300);
+        for line in &report {
+            assert_eq!(line["outcome"], "failed", "{line}");
+            let why = line["error_message"].as_str().unwrap_or_default();
+            assert!(why.contains("the answer is longer than"), "{line}");
+        }
+    }
+}

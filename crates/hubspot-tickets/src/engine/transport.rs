@@ -4,6 +4,7 @@ use std::convert::identity;
 use std::time::Duration;
 
 use bytes::Bytes;
+use hubspot_tickets_client::hooks::AnswerTooLong;
 use hubspot_tickets_client::types::{
     TicketUpsertBatch, TicketUpsertBatchResult, UpsertBatchResult202609, UpsertedTicket,
 };
@@ -172,6 +173,19 @@ async fn settle<T>(
             body,
             error,
         }),
+        // An answer longer than the client's cap (`hubspot_tickets_client::hooks`) is a
+        // 2xx whose body cannot be read: judged like a cut-short one.
+        Err(GenError::ResponseBodyError(e)) if too_long(&e).is_some() => {
+            let cap = too_long(&e).map_or(0, |t| t.cap);
+            Ok(Answer::Undecodable {
+                status: None,
+                body: Bytes::new(),
+                error: serde::de::Error::custom(format!(
+                    "the answer is longer than {} MiB, the most read for this request; its records may have been written",
+                    cap >> 20
+                )),
+            })
+        }
         Err(
             GenError::CommunicationError(e)
             | GenError::ResponseBodyError(e)
@@ -189,6 +203,18 @@ async fn settle<T>(
             format!("the request could not be built: {why}"),
         )),
     }
+}
+
+/// The answer cap's error, if it is what ended reading `e`'s body.
+fn too_long(e: &reqwest::Error) -> Option<&AnswerTooLong> {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(found) = cause.downcast_ref::<AnswerTooLong>() {
+            return Some(found);
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// A 2026-09 answer as the v3 result type: the same fields, without `warnings`.
