@@ -1,6 +1,10 @@
 //! Batching with per-id ordering: fills batches of up to 100 so that no batch holds two
 //! inputs for the same ticket and no two writes of one ticket are in flight at once;
 //! a repeat waits until the earlier write is answered, then goes in input order.
+//!
+//! Batches are also bounded by weight (an estimate of the memory their records hold),
+//! so records with thousands of properties go in smaller batches and the memory of a
+//! run follows what it sends, not how many records a batch may hold.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
@@ -16,16 +20,37 @@ fn key_of(input: &TicketUpsertInput) -> u64 {
     foldhash::fast::FixedState::default().hash_one((&input.id_property, &input.id))
 }
 
+/// The most weight a batch takes on before it is sent: 4 MiB, about 100 records of 500
+/// properties. Ordinary records (tens of properties) fill 100 inputs first.
+pub(crate) const MAX_BATCH_WEIGHT: usize = 4 << 20;
+
+/// Estimated memory per property besides its text (two `String`s and a map entry).
+const PROPERTY_OVERHEAD: usize = 64;
+
+/// An input's estimated memory: its text plus a fixed cost per property.
+fn weight(input: &TicketUpsertInput) -> usize {
+    input.properties.iter().fold(input.id.len(), |sum, (k, v)| {
+        sum.saturating_add(k.len() + v.len() + PROPERTY_OVERHEAD)
+    })
+}
+
 /// The batch being filled.
 #[derive(Default)]
 struct Open {
     inputs: Vec<TicketUpsertInput>,
     positions: Vec<u64>,
     keys: Vec<u64>,
+    weight: usize,
 }
 
 impl Open {
+    /// Full by count, or by weight (a record heavier than the bound goes alone).
+    fn is_full(&self) -> bool {
+        self.inputs.len() >= MAX_BATCH || self.weight >= MAX_BATCH_WEIGHT
+    }
+
     fn push(&mut self, position: u64, key: u64, input: TicketUpsertInput) {
+        self.weight = self.weight.saturating_add(weight(&input));
         if self.inputs.capacity() == 0 {
             self.inputs.reserve_exact(MAX_BATCH);
             self.positions.reserve_exact(MAX_BATCH);
@@ -110,7 +135,7 @@ impl Batcher {
 
     /// Whether more records may be read now.
     pub fn has_room(&self) -> bool {
-        self.open.inputs.len() < MAX_BATCH && self.deferred.len() < self.deferred_cap
+        !self.open.is_full() && self.deferred.len() < self.deferred_cap
     }
 
     pub fn open_len(&self) -> usize {
@@ -120,7 +145,7 @@ impl Batcher {
     /// Whether the open batch should go now, whatever the linger: full, or repeats
     /// are piling up behind it.
     pub fn must_send(&self) -> bool {
-        self.open.inputs.len() >= MAX_BATCH || self.deferred.len() >= self.deferred_cap
+        self.open.is_full() || self.deferred.len() >= self.deferred_cap
     }
 
     pub fn is_empty(&self) -> bool {
@@ -165,7 +190,7 @@ impl Batcher {
         self.promote_needed = false;
         let mut i = 0;
         while i < self.deferred.len() {
-            if self.open.inputs.len() >= MAX_BATCH {
+            if self.open.is_full() {
                 self.promote_needed = true;
                 break;
             }
@@ -200,5 +225,49 @@ impl Batcher {
             .collect();
         pending.sort_by_key(|p| p.0);
         pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(id: &str, properties: usize) -> TicketUpsertInput {
+        TicketUpsertInput {
+            id: id.to_owned(),
+            id_property: Some("external_ticket_id".to_owned()),
+            object_write_trace_id: None,
+            properties: (0..properties).map(|i| (format!("p{i}"), "x".to_owned())).collect(),
+        }
+    }
+
+    /// Fills batches from `inputs` the way the bulk stream does; returns their sizes.
+    fn batch_sizes(inputs: impl Iterator<Item = TicketUpsertInput>) -> Vec<usize> {
+        let mut b = Batcher::new(MAX_BATCH);
+        let mut sizes = Vec::new();
+        for (position, i) in (0u64..).zip(inputs) {
+            if !b.has_room() {
+                sizes.push(b.take().job.inputs.len());
+            }
+            assert_eq!(b.push(position, i), None);
+        }
+        sizes.push(b.take().job.inputs.len());
+        sizes
+    }
+
+    #[test]
+    fn ordinary_records_fill_batches_of_one_hundred() {
+        let sizes = batch_sizes((0..250).map(|i| input(&format!("T-{i}"), 20)));
+        assert_eq!(sizes, [100, 100, 50]);
+    }
+
+    #[test]
+    fn heavy_records_go_in_lighter_batches() {
+        // 10,000 properties weigh about 680 KiB a record: the seventh passes 4 MiB.
+        let sizes = batch_sizes((0..20).map(|i| input(&format!("W-{i}"), 10_000)));
+        assert_eq!(sizes, [7, 7, 6]);
+        // One record heavier than the bound goes alone.
+        let sizes = batch_sizes((0..3).map(|i| input(&format!("H-{i}"), 100_000)));
+        assert_eq!(sizes, [1, 1, 1]);
     }
 }
