@@ -67,6 +67,7 @@ mod fast;
 mod faults;
 mod limiter;
 mod objects;
+mod properties;
 mod schema;
 mod server;
 mod state;
@@ -85,14 +86,16 @@ use tokio_util::sync::CancellationToken;
 pub use config::{
     DEFAULT_API_VERSIONS, DEFAULT_FIRST_OBJECT_ID, DEFAULT_HEADER_READ_TIMEOUT,
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_ID_LENGTH, DEFAULT_MAX_INPUTS,
-    DEFAULT_PORTAL_ID, DEFAULT_TOKEN, DEFAULT_UNIQUE_PROPERTY, EmulatorConfig,
-    MAX_PROPERTY_NAME_LENGTH, MAX_STRING_VALUE_LENGTH, PropertyDef, PropertyKind, RateLimitConfig,
-    RequestedAt, WireShape, builtin_ticket_properties, validate_api_version,
-    validate_property_name,
+    DEFAULT_PORTAL_ID, DEFAULT_TOKEN, DEFAULT_UNIQUE_PROPERTY, EmulatorConfig, RateLimitConfig,
+    RequestedAt, WireShape, validate_api_version,
 };
 pub use faults::{FaultConfig, FaultKind};
 pub use limiter::Policy;
 pub use objects::{CUSTOM_OBJECT_SCOPE, CustomObjectDef, StandardObject};
+pub use properties::{
+    MAX_PROPERTY_NAME_LENGTH, MAX_STRING_VALUE_LENGTH, PropertyDef, PropertyKind,
+    builtin_ticket_properties, validate_property_name,
+};
 pub use schema::DEFAULT_ECHO;
 pub use server::{ADMIN_PREFIX, DATED_UPSERT_ROUTE, UPSERT_PATH, V3_UPSERT_ROUTE};
 pub use stats::{RequestLogEntry, StatsSnapshot};

@@ -6,8 +6,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{EmulatorConfig, PropertyDef};
-use crate::schema::{Derived, Schema};
+use crate::config::EmulatorConfig;
+use crate::properties::{
+    Derived, PropertyDef, builtin_company_properties, builtin_contact_properties,
+    builtin_custom_object_properties, builtin_deal_properties, builtin_ticket_properties,
+};
+use crate::schema::Schema;
 use crate::store::Store;
 
 /// A standard CRM object type the emulator serves.
@@ -75,74 +79,10 @@ impl StandardObject {
     /// to be upserted.
     pub fn builtin_properties(self) -> Vec<PropertyDef> {
         match self {
-            Self::Tickets => crate::config::builtin_ticket_properties(),
-            Self::Contacts => vec![
-                PropertyDef::number("hs_object_id").read_only(),
-                PropertyDef::datetime("createdate").read_only(),
-                PropertyDef::datetime("lastmodifieddate").read_only(),
-                PropertyDef::string("email").unique(),
-                PropertyDef::string("firstname"),
-                PropertyDef::string("lastname"),
-                PropertyDef::string("phone"),
-                PropertyDef::string("company"),
-                PropertyDef::string("website"),
-                PropertyDef::string("jobtitle"),
-                PropertyDef::enumeration(
-                    "lifecyclestage",
-                    [
-                        "subscriber",
-                        "lead",
-                        "marketingqualifiedlead",
-                        "salesqualifiedlead",
-                        "opportunity",
-                        "customer",
-                        "evangelist",
-                        "other",
-                    ],
-                ),
-                PropertyDef::number("hubspot_owner_id"),
-            ],
-            Self::Companies => vec![
-                PropertyDef::number("hs_object_id").read_only(),
-                PropertyDef::datetime("createdate").read_only(),
-                PropertyDef::datetime("hs_lastmodifieddate").read_only(),
-                PropertyDef::string("name"),
-                // Not unique at HubSpot: several companies may share a domain.
-                PropertyDef::string("domain"),
-                PropertyDef::string("phone"),
-                PropertyDef::string("city"),
-                PropertyDef::string("country"),
-                PropertyDef::number("numberofemployees"),
-                PropertyDef::number("annualrevenue"),
-                PropertyDef::enumeration(
-                    "lifecyclestage",
-                    ["lead", "opportunity", "customer", "other"],
-                ),
-                PropertyDef::number("hubspot_owner_id"),
-            ],
-            Self::Deals => vec![
-                PropertyDef::number("hs_object_id").read_only(),
-                PropertyDef::datetime("createdate").read_only(),
-                PropertyDef::datetime("hs_lastmodifieddate").read_only(),
-                PropertyDef::string("dealname"),
-                PropertyDef::number("amount"),
-                PropertyDef::enumeration(
-                    "dealstage",
-                    [
-                        "appointmentscheduled",
-                        "qualifiedtobuy",
-                        "presentationscheduled",
-                        "decisionmakerboughtin",
-                        "contractsent",
-                        "closedwon",
-                        "closedlost",
-                    ],
-                ),
-                PropertyDef::enumeration("pipeline", ["default"]),
-                PropertyDef::datetime("closedate"),
-                PropertyDef::enumeration("dealtype", ["newbusiness", "existingbusiness"]),
-                PropertyDef::number("hubspot_owner_id"),
-            ],
+            Self::Tickets => builtin_ticket_properties(),
+            Self::Contacts => builtin_contact_properties(),
+            Self::Companies => builtin_company_properties(),
+            Self::Deals => builtin_deal_properties(),
         }
     }
 
@@ -261,11 +201,7 @@ impl CustomObjectDef {
 
     /// The built-in properties of every custom object.
     pub fn builtin_properties() -> Vec<PropertyDef> {
-        vec![
-            PropertyDef::number("hs_object_id").read_only(),
-            PropertyDef::datetime("hs_createdate").read_only(),
-            PropertyDef::datetime("hs_lastmodifieddate").read_only(),
-        ]
+        builtin_custom_object_properties()
     }
 
     /// Checks the id and name forms, and that some property is unique.

@@ -1,21 +1,14 @@
 //! The compiled property schema of one object type, and value validation.
 
-use crate::config::{
-    EmulatorConfig, MAX_STRING_VALUE_LENGTH, PropertyDef, PropertyKind, validate_property_name,
-};
+use crate::config::EmulatorConfig;
 use crate::fast::{FastMap, map_with_capacity};
 use crate::objects::{ObjectSpec, StandardObject};
+use crate::properties::{
+    Derived, MAX_STRING_VALUE_LENGTH, PropertyDef, PropertyKind, validate_property_name,
+};
 
 /// Index of a property in [`Schema::defs`].
 pub(crate) type PropId = u16;
-
-/// Properties the emulator computes rather than stores.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Derived {
-    ObjectId,
-    CreateDate,
-    LastModified,
-}
 
 /// Ticket property names echoed on every result (when they exist in the schema), besides
 /// the `idProperty` and the properties the input sent.
@@ -358,7 +351,7 @@ mod tests {
         assert!(
             Schema::standard(
                 &EmulatorConfig {
-                    properties: crate::config::builtin_ticket_properties(),
+                    properties: crate::properties::builtin_ticket_properties(),
                     ..EmulatorConfig::default()
                 },
                 StandardObject::Tickets

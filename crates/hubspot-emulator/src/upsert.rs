@@ -20,7 +20,8 @@ use crate::config::EmulatorConfig;
 use crate::fast::{
     FastMap, FastSet, map_with_capacity, push_iso_ms_quoted, push_u64, set_with_capacity,
 };
-use crate::schema::{Derived, Detail, PropId, Schema, validate_value};
+use crate::properties::Derived;
+use crate::schema::{Detail, PropId, Schema, validate_value};
 use crate::store::{Record, Store};
 
 // ---------------------------------------------------------------------------------
