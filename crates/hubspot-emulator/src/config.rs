@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::faults::FaultConfig;
-use crate::objects::{CustomObjectDef, StandardObject};
+use crate::object_types::{CustomObjectDef, StandardObject, parse_fqn};
 use crate::properties::{PropertyDef, builtin_ticket_properties};
 
 /// The token accepted by [`EmulatorConfig::default`].
@@ -401,10 +401,9 @@ impl EmulatorConfig {
         }
         for (i, c) in self.custom_objects.iter().enumerate() {
             c.validate()?;
-            let key = crate::objects::parse_fqn(&c.fully_qualified_name);
+            let key = parse_fqn(&c.fully_qualified_name);
             if let Some(other) = self.custom_objects[..i].iter().find(|o| {
-                o.object_type_id == c.object_type_id
-                    || crate::objects::parse_fqn(&o.fully_qualified_name) == key
+                o.object_type_id == c.object_type_id || parse_fqn(&o.fully_qualified_name) == key
             }) {
                 return Err(format!(
                     "custom objects {} ({}) and {} ({}) share an id or a name",

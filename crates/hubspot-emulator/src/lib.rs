@@ -66,8 +66,9 @@ mod config;
 mod fast;
 mod faults;
 mod limiter;
-mod objects;
+mod object_types;
 mod properties;
+mod registry;
 mod schema;
 mod server;
 mod state;
@@ -91,17 +92,16 @@ pub use config::{
 };
 pub use faults::{FaultConfig, FaultKind};
 pub use limiter::Policy;
-pub use objects::{CUSTOM_OBJECT_SCOPE, CustomObjectDef, StandardObject};
+pub use object_types::{CUSTOM_OBJECT_SCOPE, CustomObjectDef, DEFAULT_ECHO, StandardObject};
 pub use properties::{
     MAX_PROPERTY_NAME_LENGTH, MAX_STRING_VALUE_LENGTH, PropertyDef, PropertyKind,
     builtin_ticket_properties, validate_property_name,
 };
-pub use schema::DEFAULT_ECHO;
 pub use server::{ADMIN_PREFIX, DATED_UPSERT_ROUTE, UPSERT_PATH, V3_UPSERT_ROUTE};
 pub use stats::{RequestLogEntry, StatsSnapshot};
 pub use store::{DuplicateCreate, Store, StoreError, StoredRecord, StoredTicket};
 
-use objects::Registry;
+use registry::Registry;
 use server::{ConnLimits, Shared, router, serve};
 
 /// Why the emulator could not start, or could not save its state.

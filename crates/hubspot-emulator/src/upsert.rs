@@ -835,7 +835,7 @@ mod tests {
     impl Fixture {
         fn new(config: EmulatorConfig) -> Self {
             let schema = Arc::new(
-                Schema::standard(&config, crate::objects::StandardObject::Tickets).unwrap(),
+                Schema::standard(&config, crate::object_types::StandardObject::Tickets).unwrap(),
             );
             let store = Store::new(Arc::clone(&schema), 1);
             Self {
