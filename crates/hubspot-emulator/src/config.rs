@@ -1,5 +1,6 @@
-//! Configuration: tokens and their scopes, rate limits, faults, API versions, object
-//! types and their property schemas.
+//! What the emulator can be told ([`EmulatorConfig`]) and its defaults: tokens and their
+//! scopes, rate limits, faults, API versions and their wire shapes, which properties each
+//! object type has, and the request and connection limits.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -1,4 +1,6 @@
-//! The compiled property schema of one object type, and value validation.
+//! One object type's property schema, compiled for the upsert path (lookup by name,
+//! unique slots, computed properties, create defaults), and the check of a value against
+//! its property's type.
 
 use crate::config::EmulatorConfig;
 use crate::fast::{FastMap, map_with_capacity};
