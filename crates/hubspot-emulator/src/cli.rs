@@ -394,9 +394,9 @@ fn build_config(cli: &EmulatorArgs) -> Result<EmulatorConfig, String> {
     let tickets = defs.map(|(flag, def)| (flag, Owner::Standard(StandardObject::Tickets), def));
     let mut others = Vec::new();
     for (object, def) in &cli.object_properties {
-        let owner = match crate::objects::resolve(&custom, object) {
-            Some(crate::objects::ObjectKey::Standard(o)) => Owner::Standard(o),
-            Some(crate::objects::ObjectKey::Custom(i)) => Owner::Custom(i),
+        let owner = match crate::object_types::resolve(&custom, object) {
+            Some(crate::object_types::ObjectKey::Standard(o)) => Owner::Standard(o),
+            Some(crate::object_types::ObjectKey::Custom(i)) => Owner::Custom(i),
             None => {
                 return Err(format!(
                     "--object-property {object}={}: unknown object type {object:?} (use \

@@ -1,5 +1,6 @@
-//! Configuration: tokens and their scopes, rate limits, faults, API versions, object
-//! types and their property schemas.
+//! What the emulator can be told ([`EmulatorConfig`]) and its defaults: tokens and their
+//! scopes, rate limits, faults, API versions and their wire shapes, which properties each
+//! object type has, and the request and connection limits.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -9,7 +10,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::faults::FaultConfig;
-use crate::objects::{CustomObjectDef, StandardObject};
+use crate::object_types::{CustomObjectDef, StandardObject, parse_fqn};
+use crate::properties::{PropertyDef, builtin_ticket_properties};
 
 /// The token accepted by [`EmulatorConfig::default`].
 pub const DEFAULT_TOKEN: &str = "test-token";
@@ -19,8 +21,6 @@ pub const DEFAULT_UNIQUE_PROPERTY: &str = "external_ticket_id";
 pub const DEFAULT_MAX_INPUTS: usize = 100;
 /// The emulator's rule for the longest accepted `id` (unique value), in characters.
 pub const DEFAULT_MAX_ID_LENGTH: usize = 1000;
-/// Longest accepted value of a string property, in characters (HubSpot's limit for text).
-pub const MAX_STRING_VALUE_LENGTH: usize = 65_536;
 /// Default portal (account) id, used in record URLs and rate-limit group names.
 pub const DEFAULT_PORTAL_ID: u64 = 2_418_337;
 /// First record id (`hs_object_id`) handed out by an empty store.
@@ -79,163 +79,6 @@ pub fn validate_api_version(version: &str) -> Result<(), String> {
             "invalid API version {version:?}: dated versions look like 2026-09 (YYYY-MM)"
         ))
     }
-}
-
-/// The type of a property, which decides which string values it accepts.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "type", content = "options")]
-pub enum PropertyKind {
-    /// Any text up to [`MAX_STRING_VALUE_LENGTH`] characters.
-    String,
-    /// A decimal number such as `42` or `-1.5`.
-    Number,
-    /// `true` or `false`.
-    Bool,
-    /// One of the listed options (a dropdown or radio select).
-    Enumeration(Vec<String>),
-    /// Several of the listed options joined with `;` (multiple checkboxes).
-    Checkboxes(Vec<String>),
-    /// A date: epoch milliseconds at midnight UTC, or `YYYY-MM-DD`.
-    Date,
-    /// A date and time: epoch milliseconds, or an RFC 3339 timestamp.
-    DateTime,
-}
-
-/// One property known to the emulator.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PropertyDef {
-    /// Internal name, as used in `properties` and `idProperty`.
-    pub name: String,
-    /// What values it accepts.
-    pub kind: PropertyKind,
-    /// Whether its values are unique across tickets (`hasUniqueValue`): only such a
-    /// property can be an upsert's `idProperty`.
-    pub unique: bool,
-    /// Whether writes to it are refused (per-input error).
-    pub read_only: bool,
-}
-
-impl PropertyDef {
-    fn new(name: impl Into<String>, kind: PropertyKind) -> Self {
-        Self {
-            name: name.into(),
-            kind,
-            unique: false,
-            read_only: false,
-        }
-    }
-
-    /// A text property.
-    pub fn string(name: impl Into<String>) -> Self {
-        Self::new(name, PropertyKind::String)
-    }
-
-    /// A number property.
-    pub fn number(name: impl Into<String>) -> Self {
-        Self::new(name, PropertyKind::Number)
-    }
-
-    /// A boolean property (`"true"` / `"false"`).
-    pub fn boolean(name: impl Into<String>) -> Self {
-        Self::new(name, PropertyKind::Bool)
-    }
-
-    /// A single-choice property with the given options.
-    pub fn enumeration<I, S>(name: impl Into<String>, options: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        Self::new(
-            name,
-            PropertyKind::Enumeration(options.into_iter().map(Into::into).collect()),
-        )
-    }
-
-    /// A multiple-checkboxes property with the given options (values joined by `;`).
-    pub fn checkboxes<I, S>(name: impl Into<String>, options: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        Self::new(
-            name,
-            PropertyKind::Checkboxes(options.into_iter().map(Into::into).collect()),
-        )
-    }
-
-    /// A date property.
-    pub fn date(name: impl Into<String>) -> Self {
-        Self::new(name, PropertyKind::Date)
-    }
-
-    /// A date-time property.
-    pub fn datetime(name: impl Into<String>) -> Self {
-        Self::new(name, PropertyKind::DateTime)
-    }
-
-    /// Marks the property as having unique values (usable as `idProperty`).
-    #[must_use]
-    pub fn unique(mut self) -> Self {
-        self.unique = true;
-        self
-    }
-
-    /// Marks the property as read-only.
-    #[must_use]
-    pub fn read_only(mut self) -> Self {
-        self.read_only = true;
-        self
-    }
-}
-
-/// Longest property internal name HubSpot accepts.
-pub const MAX_PROPERTY_NAME_LENGTH: usize = 100;
-
-/// Checks a property internal name against HubSpot's rule: a lowercase letter, then
-/// lowercase letters, digits and `_`, at most [`MAX_PROPERTY_NAME_LENGTH`] characters.
-pub fn validate_property_name(name: &str) -> Result<(), String> {
-    let mut chars = name.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
-    let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if !first_ok || !rest_ok || name.len() > MAX_PROPERTY_NAME_LENGTH {
-        return Err(format!(
-            "invalid property name {name:?}: HubSpot internal names start with a lowercase \
-             letter, then use lowercase letters, digits and _ only, at most \
-             {MAX_PROPERTY_NAME_LENGTH} characters"
-        ));
-    }
-    Ok(())
-}
-
-/// The built-in ticket properties the emulator knows about.
-///
-/// `hs_object_id`, `createdate` and `hs_lastmodifieddate` are read-only and computed by
-/// the emulator; `hs_object_id` is not a unique property as far as upserts are concerned
-/// (HubSpot refuses it as `idProperty`).
-pub fn builtin_ticket_properties() -> Vec<PropertyDef> {
-    vec![
-        PropertyDef::number("hs_object_id").read_only(),
-        PropertyDef::datetime("createdate").read_only(),
-        PropertyDef::datetime("hs_lastmodifieddate").read_only(),
-        PropertyDef::string("subject"),
-        PropertyDef::string("content"),
-        PropertyDef::enumeration("hs_pipeline", ["0"]),
-        PropertyDef::enumeration("hs_pipeline_stage", ["1", "2", "3", "4"]),
-        PropertyDef::enumeration("hs_ticket_priority", ["LOW", "MEDIUM", "HIGH"]),
-        PropertyDef::checkboxes(
-            "hs_ticket_category",
-            [
-                "PRODUCT_ISSUE",
-                "BILLING_ISSUE",
-                "FEATURE_REQUEST",
-                "GENERAL_INQUIRY",
-            ],
-        ),
-        PropertyDef::enumeration("source_type", ["CHAT", "EMAIL", "FORM", "PHONE"]),
-        PropertyDef::number("hubspot_owner_id"),
-        PropertyDef::datetime("closed_date"),
-    ]
 }
 
 /// HubSpot's rate limits as the emulator enforces and reports them, per token.
@@ -559,10 +402,9 @@ impl EmulatorConfig {
         }
         for (i, c) in self.custom_objects.iter().enumerate() {
             c.validate()?;
-            let key = crate::objects::parse_fqn(&c.fully_qualified_name);
+            let key = parse_fqn(&c.fully_qualified_name);
             if let Some(other) = self.custom_objects[..i].iter().find(|o| {
-                o.object_type_id == c.object_type_id
-                    || crate::objects::parse_fqn(&o.fully_qualified_name) == key
+                o.object_type_id == c.object_type_id || parse_fqn(&o.fully_qualified_name) == key
             }) {
                 return Err(format!(
                     "custom objects {} ({}) and {} ({}) share an id or a name",

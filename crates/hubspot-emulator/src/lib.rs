@@ -66,7 +66,9 @@ mod config;
 mod fast;
 mod faults;
 mod limiter;
-mod objects;
+mod object_types;
+mod properties;
+mod registry;
 mod schema;
 mod server;
 mod state;
@@ -85,20 +87,21 @@ use tokio_util::sync::CancellationToken;
 pub use config::{
     DEFAULT_API_VERSIONS, DEFAULT_FIRST_OBJECT_ID, DEFAULT_HEADER_READ_TIMEOUT,
     DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_ID_LENGTH, DEFAULT_MAX_INPUTS,
-    DEFAULT_PORTAL_ID, DEFAULT_TOKEN, DEFAULT_UNIQUE_PROPERTY, EmulatorConfig,
-    MAX_PROPERTY_NAME_LENGTH, MAX_STRING_VALUE_LENGTH, PropertyDef, PropertyKind, RateLimitConfig,
-    RequestedAt, WireShape, builtin_ticket_properties, validate_api_version,
-    validate_property_name,
+    DEFAULT_PORTAL_ID, DEFAULT_TOKEN, DEFAULT_UNIQUE_PROPERTY, EmulatorConfig, RateLimitConfig,
+    RequestedAt, WireShape, validate_api_version,
 };
 pub use faults::{FaultConfig, FaultKind};
 pub use limiter::Policy;
-pub use objects::{CUSTOM_OBJECT_SCOPE, CustomObjectDef, StandardObject};
-pub use schema::DEFAULT_ECHO;
+pub use object_types::{CUSTOM_OBJECT_SCOPE, CustomObjectDef, DEFAULT_ECHO, StandardObject};
+pub use properties::{
+    MAX_PROPERTY_NAME_LENGTH, MAX_STRING_VALUE_LENGTH, PropertyDef, PropertyKind,
+    builtin_ticket_properties, validate_property_name,
+};
 pub use server::{ADMIN_PREFIX, DATED_UPSERT_ROUTE, UPSERT_PATH, V3_UPSERT_ROUTE};
 pub use stats::{RequestLogEntry, StatsSnapshot};
 pub use store::{DuplicateCreate, Store, StoreError, StoredRecord, StoredTicket};
 
-use objects::Registry;
+use registry::Registry;
 use server::{ConnLimits, Shared, router, serve};
 
 /// Why the emulator could not start, or could not save its state.

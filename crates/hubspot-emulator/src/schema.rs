@@ -1,34 +1,16 @@
-//! The compiled property schema of one object type, and value validation.
+//! One object type's property schema, compiled for the upsert path (lookup by name,
+//! unique slots, computed properties, create defaults), and the check of a value against
+//! its property's type.
 
-use crate::config::{
-    EmulatorConfig, MAX_STRING_VALUE_LENGTH, PropertyDef, PropertyKind, validate_property_name,
-};
+use crate::config::EmulatorConfig;
 use crate::fast::{FastMap, map_with_capacity};
-use crate::objects::{ObjectSpec, StandardObject};
+use crate::object_types::{CUSTOM_DERIVED, CustomObjectDef, StandardObject};
+use crate::properties::{
+    Derived, MAX_STRING_VALUE_LENGTH, PropertyDef, PropertyKind, validate_property_name,
+};
 
 /// Index of a property in [`Schema::defs`].
 pub(crate) type PropId = u16;
-
-/// Properties the emulator computes rather than stores.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Derived {
-    ObjectId,
-    CreateDate,
-    LastModified,
-}
-
-/// Ticket property names echoed on every result (when they exist in the schema), besides
-/// the `idProperty` and the properties the input sent.
-pub const DEFAULT_ECHO: [&str; 8] = [
-    "hs_object_id",
-    "createdate",
-    "hs_lastmodifieddate",
-    "hs_pipeline",
-    "hs_pipeline_stage",
-    "hs_ticket_priority",
-    "subject",
-    "content",
-];
 
 /// One problem with one input, as reported in a 207 error or a refused batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +26,41 @@ impl Detail {
             code,
             message,
             property: property.map(str::to_owned),
+        }
+    }
+}
+
+/// How one object type's schema is compiled.
+pub(crate) struct ObjectSpec<'a> {
+    pub type_id: &'a str,
+    pub name: &'a str,
+    pub noun: &'a str,
+    pub properties: Vec<PropertyDef>,
+    pub derived: &'a [(&'a str, Derived)],
+    pub echo: &'a [&'a str],
+    pub create_defaults: &'a [(String, String)],
+    pub required_on_create: &'a [String],
+    /// Refuse a schema without a unique property (nothing could be upserted).
+    pub needs_unique: bool,
+}
+
+impl<'a> ObjectSpec<'a> {
+    pub fn custom(def: &'a CustomObjectDef) -> Self {
+        // A configured property replaces a built-in of the same name, as
+        // `with_property` does for tickets, so redefining a computed one is refused as such.
+        let mut properties = CustomObjectDef::builtin_properties();
+        properties.retain(|b| def.properties.iter().all(|p| p.name != b.name));
+        properties.extend(def.properties.iter().cloned());
+        Self {
+            type_id: &def.object_type_id,
+            name: &def.fully_qualified_name,
+            noun: "record",
+            properties,
+            derived: CUSTOM_DERIVED,
+            echo: &["hs_object_id", "hs_createdate", "hs_lastmodifieddate"],
+            create_defaults: &[],
+            required_on_create: &[],
+            needs_unique: true,
         }
     }
 }
@@ -319,6 +336,7 @@ fn is_decimal_number(s: &str) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+    use crate::object_types::DEFAULT_ECHO;
 
     #[test]
     fn values() {
@@ -358,7 +376,7 @@ mod tests {
         assert!(
             Schema::standard(
                 &EmulatorConfig {
-                    properties: crate::config::builtin_ticket_properties(),
+                    properties: crate::properties::builtin_ticket_properties(),
                     ..EmulatorConfig::default()
                 },
                 StandardObject::Tickets

@@ -26,7 +26,7 @@ use uuid::Uuid;
 use crate::config::{EmulatorConfig, RequestedAt, WireShape};
 use crate::faults::{FaultDecision, FaultEngine, FaultKind};
 use crate::limiter::{Admission, Limiter, Policy, RateHeaders};
-use crate::objects::{ObjectEntry, Registry};
+use crate::registry::{ObjectEntry, Registry};
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::store::Store;
 use crate::upsert::{ApiErrorOut, Ctx, process};

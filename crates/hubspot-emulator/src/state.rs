@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::objects::{ObjectEntry, Registry};
+use crate::registry::{ObjectEntry, Registry};
 use crate::store::{SNAPSHOT_FORMAT, Snapshot, StoredRecord, temp_path};
 
 const STATE_FORMAT: &str = "hubspot-emulator-state/2";

@@ -613,7 +613,7 @@ mod tests {
         let schema = Arc::new(
             Schema::standard(
                 &EmulatorConfig::default(),
-                crate::objects::StandardObject::Tickets,
+                crate::object_types::StandardObject::Tickets,
             )
             .unwrap(),
         );

@@ -20,7 +20,8 @@ use crate::config::EmulatorConfig;
 use crate::fast::{
     FastMap, FastSet, map_with_capacity, push_iso_ms_quoted, push_u64, set_with_capacity,
 };
-use crate::schema::{Derived, Detail, PropId, Schema, validate_value};
+use crate::properties::Derived;
+use crate::schema::{Detail, PropId, Schema, validate_value};
 use crate::store::{Record, Store};
 
 // ---------------------------------------------------------------------------------
@@ -834,7 +835,7 @@ mod tests {
     impl Fixture {
         fn new(config: EmulatorConfig) -> Self {
             let schema = Arc::new(
-                Schema::standard(&config, crate::objects::StandardObject::Tickets).unwrap(),
+                Schema::standard(&config, crate::object_types::StandardObject::Tickets).unwrap(),
             );
             let store = Store::new(Arc::clone(&schema), 1);
             Self {

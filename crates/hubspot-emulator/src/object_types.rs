@@ -1,14 +1,26 @@
-//! CRM object types: the standard ones (tickets, contacts, companies, deals), configured
-//! custom objects, and how a path's `{objectType}` (name, id or fully qualified name)
-//! resolves to one of them.
-
-use std::sync::Arc;
+//! CRM object type definitions: the standard ones (tickets, contacts, companies, deals)
+//! and custom objects, with their names, ids, scopes, built-in and computed properties,
+//! and how a path's `{objectType}` (name, id or fully qualified name) names one of them.
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{EmulatorConfig, PropertyDef};
-use crate::schema::{Derived, Schema};
-use crate::store::Store;
+use crate::properties::{
+    Derived, PropertyDef, builtin_company_properties, builtin_contact_properties,
+    builtin_custom_object_properties, builtin_deal_properties, builtin_ticket_properties,
+};
+
+/// Ticket property names echoed on every result (when they exist in the schema), besides
+/// the `idProperty` and the properties the input sent.
+pub const DEFAULT_ECHO: [&str; 8] = [
+    "hs_object_id",
+    "createdate",
+    "hs_lastmodifieddate",
+    "hs_pipeline",
+    "hs_pipeline_stage",
+    "hs_ticket_priority",
+    "subject",
+    "content",
+];
 
 /// A standard CRM object type the emulator serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -75,74 +87,10 @@ impl StandardObject {
     /// to be upserted.
     pub fn builtin_properties(self) -> Vec<PropertyDef> {
         match self {
-            Self::Tickets => crate::config::builtin_ticket_properties(),
-            Self::Contacts => vec![
-                PropertyDef::number("hs_object_id").read_only(),
-                PropertyDef::datetime("createdate").read_only(),
-                PropertyDef::datetime("lastmodifieddate").read_only(),
-                PropertyDef::string("email").unique(),
-                PropertyDef::string("firstname"),
-                PropertyDef::string("lastname"),
-                PropertyDef::string("phone"),
-                PropertyDef::string("company"),
-                PropertyDef::string("website"),
-                PropertyDef::string("jobtitle"),
-                PropertyDef::enumeration(
-                    "lifecyclestage",
-                    [
-                        "subscriber",
-                        "lead",
-                        "marketingqualifiedlead",
-                        "salesqualifiedlead",
-                        "opportunity",
-                        "customer",
-                        "evangelist",
-                        "other",
-                    ],
-                ),
-                PropertyDef::number("hubspot_owner_id"),
-            ],
-            Self::Companies => vec![
-                PropertyDef::number("hs_object_id").read_only(),
-                PropertyDef::datetime("createdate").read_only(),
-                PropertyDef::datetime("hs_lastmodifieddate").read_only(),
-                PropertyDef::string("name"),
-                // Not unique at HubSpot: several companies may share a domain.
-                PropertyDef::string("domain"),
-                PropertyDef::string("phone"),
-                PropertyDef::string("city"),
-                PropertyDef::string("country"),
-                PropertyDef::number("numberofemployees"),
-                PropertyDef::number("annualrevenue"),
-                PropertyDef::enumeration(
-                    "lifecyclestage",
-                    ["lead", "opportunity", "customer", "other"],
-                ),
-                PropertyDef::number("hubspot_owner_id"),
-            ],
-            Self::Deals => vec![
-                PropertyDef::number("hs_object_id").read_only(),
-                PropertyDef::datetime("createdate").read_only(),
-                PropertyDef::datetime("hs_lastmodifieddate").read_only(),
-                PropertyDef::string("dealname"),
-                PropertyDef::number("amount"),
-                PropertyDef::enumeration(
-                    "dealstage",
-                    [
-                        "appointmentscheduled",
-                        "qualifiedtobuy",
-                        "presentationscheduled",
-                        "decisionmakerboughtin",
-                        "contractsent",
-                        "closedwon",
-                        "closedlost",
-                    ],
-                ),
-                PropertyDef::enumeration("pipeline", ["default"]),
-                PropertyDef::datetime("closedate"),
-                PropertyDef::enumeration("dealtype", ["newbusiness", "existingbusiness"]),
-                PropertyDef::number("hubspot_owner_id"),
-            ],
+            Self::Tickets => builtin_ticket_properties(),
+            Self::Contacts => builtin_contact_properties(),
+            Self::Companies => builtin_company_properties(),
+            Self::Deals => builtin_deal_properties(),
         }
     }
 
@@ -166,7 +114,7 @@ impl StandardObject {
     /// and the properties the input sent.
     pub(crate) fn echo(self) -> &'static [&'static str] {
         match self {
-            Self::Tickets => &crate::schema::DEFAULT_ECHO,
+            Self::Tickets => &DEFAULT_ECHO,
             Self::Contacts => &[
                 "hs_object_id",
                 "createdate",
@@ -215,7 +163,7 @@ impl std::fmt::Display for StandardObject {
 pub const CUSTOM_OBJECT_SCOPE: &str = "crm.objects.custom.write";
 
 /// Read-only properties every custom object has.
-const CUSTOM_DERIVED: &[(&str, Derived)] = &[
+pub(crate) const CUSTOM_DERIVED: &[(&str, Derived)] = &[
     ("hs_object_id", Derived::ObjectId),
     ("hs_createdate", Derived::CreateDate),
     ("hs_lastmodifieddate", Derived::LastModified),
@@ -261,11 +209,7 @@ impl CustomObjectDef {
 
     /// The built-in properties of every custom object.
     pub fn builtin_properties() -> Vec<PropertyDef> {
-        vec![
-            PropertyDef::number("hs_object_id").read_only(),
-            PropertyDef::datetime("hs_createdate").read_only(),
-            PropertyDef::datetime("hs_lastmodifieddate").read_only(),
-        ]
+        builtin_custom_object_properties()
     }
 
     /// Checks the id and name forms, and that some property is unique.
@@ -325,115 +269,6 @@ pub(crate) fn resolve(custom: &[CustomObjectDef], s: &str) -> Option<ObjectKey> 
         .iter()
         .position(|c| parse_fqn(&c.fully_qualified_name) == Some(wanted))
         .map(ObjectKey::Custom)
-}
-
-/// How one object type's schema is compiled.
-pub(crate) struct ObjectSpec<'a> {
-    pub type_id: &'a str,
-    pub name: &'a str,
-    pub noun: &'a str,
-    pub properties: Vec<PropertyDef>,
-    pub derived: &'a [(&'a str, Derived)],
-    pub echo: &'a [&'a str],
-    pub create_defaults: &'a [(String, String)],
-    pub required_on_create: &'a [String],
-    /// Refuse a schema without a unique property (nothing could be upserted).
-    pub needs_unique: bool,
-}
-
-impl<'a> ObjectSpec<'a> {
-    pub fn custom(def: &'a CustomObjectDef) -> Self {
-        // A configured property replaces a built-in of the same name, as
-        // `with_property` does for tickets, so redefining a computed one is refused as such.
-        let mut properties = CustomObjectDef::builtin_properties();
-        properties.retain(|b| def.properties.iter().all(|p| p.name != b.name));
-        properties.extend(def.properties.iter().cloned());
-        Self {
-            type_id: &def.object_type_id,
-            name: &def.fully_qualified_name,
-            noun: "record",
-            properties,
-            derived: CUSTOM_DERIVED,
-            echo: &["hs_object_id", "hs_createdate", "hs_lastmodifieddate"],
-            create_defaults: &[],
-            required_on_create: &[],
-            needs_unique: true,
-        }
-    }
-}
-
-/// One served object type: its schema, its store and the scope that writes it.
-pub(crate) struct ObjectEntry {
-    pub schema: Arc<Schema>,
-    pub store: Store,
-    pub scope: &'static str,
-}
-
-/// Every object type the emulator serves, each with its own store.
-pub(crate) struct Registry {
-    /// In [`StandardObject::ALL`] order.
-    standard: Vec<ObjectEntry>,
-    custom: Vec<ObjectEntry>,
-    custom_defs: Vec<CustomObjectDef>,
-}
-
-impl Registry {
-    pub fn build(config: &EmulatorConfig) -> Result<Self, String> {
-        let standard = StandardObject::ALL
-            .into_iter()
-            .map(|o| {
-                let schema = Arc::new(Schema::standard(config, o)?);
-                Ok(ObjectEntry {
-                    store: Store::new(Arc::clone(&schema), config.first_object_id),
-                    schema,
-                    scope: o.required_scope(),
-                })
-            })
-            .collect::<Result<Vec<_>, String>>()?;
-        let custom = config
-            .custom_objects
-            .iter()
-            .map(|def| {
-                let schema = Arc::new(
-                    Schema::compile(&ObjectSpec::custom(def))
-                        .map_err(|e| format!("custom object {}: {e}", def.fully_qualified_name))?,
-                );
-                Ok(ObjectEntry {
-                    store: Store::new(Arc::clone(&schema), config.first_object_id),
-                    schema,
-                    scope: CUSTOM_OBJECT_SCOPE,
-                })
-            })
-            .collect::<Result<Vec<_>, String>>()?;
-        Ok(Self {
-            standard,
-            custom,
-            custom_defs: config.custom_objects.clone(),
-        })
-    }
-
-    /// The entry a path's `{objectType}` names, if served.
-    pub fn resolve(&self, object_type: &str) -> Option<&ObjectEntry> {
-        match resolve(&self.custom_defs, object_type)? {
-            ObjectKey::Standard(o) => self.standard(o),
-            ObjectKey::Custom(i) => self.custom.get(i),
-        }
-    }
-
-    pub fn standard(&self, object: StandardObject) -> Option<&ObjectEntry> {
-        let i = StandardObject::ALL.iter().position(|o| *o == object)?;
-        self.standard.get(i)
-    }
-
-    /// The tickets entry (always built first).
-    pub fn tickets(&self) -> &ObjectEntry {
-        &self.standard[0]
-    }
-
-    /// Every entry, tickets first.
-    pub fn all(&self) -> impl Iterator<Item = &ObjectEntry> {
-        self.standard.iter().chain(&self.custom)
-    }
 }
 
 #[cfg(test)]
