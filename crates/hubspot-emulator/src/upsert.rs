@@ -275,12 +275,22 @@ fn category_of(details: &[Detail]) -> &'static str {
     }
 }
 
+/// Problems spelled out in one input's `message`; the rest are counted.
+const MESSAGE_DETAILS: usize = 10;
+/// Entries of one input's `errors[]`. An input with 100,000 unknown properties would
+/// otherwise make an answer of tens of megabytes (HubSpot's own answers stay small).
+const LISTED_DETAILS: usize = 100;
+
 fn message_of(details: &[Detail]) -> String {
-    let joined = details
+    let mut joined = details
         .iter()
+        .take(MESSAGE_DETAILS)
         .map(|d| d.message.as_str())
         .collect::<Vec<_>>()
         .join("; ");
+    if details.len() > MESSAGE_DETAILS {
+        joined.push_str(&format!("; and {} more", details.len() - MESSAGE_DETAILS));
+    }
     if details.iter().all(|d| d.property.is_some()) {
         format!("Property values were not valid: {joined}")
     } else {
@@ -602,7 +612,11 @@ pub(crate) fn process(ctx: &Ctx<'_>, body: &[u8]) -> Processed {
             body.context
                 .insert("objectWriteTraceId", vec![t.to_string()]);
         }
-        body.errors = details.iter().map(DetailOut::from).collect();
+        body.errors = details
+            .iter()
+            .take(LISTED_DETAILS)
+            .map(DetailOut::from)
+            .collect();
         let status = if category == "CONFLICT" { 409 } else { 400 };
         return Processed {
             status,
@@ -686,7 +700,11 @@ pub(crate) fn process(ctx: &Ctx<'_>, body: &[u8]) -> Processed {
                     message: message_of(details),
                     context,
                     links: Empty {},
-                    errors: details.iter().map(DetailOut::from).collect(),
+                    errors: details
+                        .iter()
+                        .take(LISTED_DETAILS)
+                        .map(DetailOut::from)
+                        .collect(),
                 }
             })
             .collect();

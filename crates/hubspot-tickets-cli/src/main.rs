@@ -36,15 +36,14 @@ use crate::progress::eprint_line;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The access token in use, so that no message can print it.
-static TOKEN: OnceLock<String> = OnceLock::new();
+static TOKEN: OnceLock<hubspot_tickets::AccessToken> = OnceLock::new();
 
-/// Replaces the access token, wherever it appears, with `[redacted]`.
+/// Replaces the access token, wherever it appears, with `<redacted>` (the library's
+/// rule, [`hubspot_tickets::AccessToken::scrub`]).
 pub fn redact(text: &str) -> std::borrow::Cow<'_, str> {
     match TOKEN.get() {
-        Some(t) if !t.is_empty() && text.contains(t.as_str()) => {
-            std::borrow::Cow::Owned(text.replace(t.as_str(), "[redacted]"))
-        }
-        _ => std::borrow::Cow::Borrowed(text),
+        Some(t) => std::borrow::Cow::Owned(t.scrub(text.to_owned())),
+        None => std::borrow::Cow::Borrowed(text),
     }
 }
 
@@ -136,7 +135,7 @@ fn resolve_token(token_file: Option<&PathBuf>) -> Result<String, Failure> {
                 .to_owned(),
         }));
     }
-    let _ = TOKEN.set(token.clone());
+    let _ = TOKEN.set(hubspot_tickets::AccessToken::new(token.clone()));
     Ok(token)
 }
 

@@ -62,15 +62,21 @@ impl AccessToken {
         Ok(value)
     }
 
-    /// Replaces every occurrence of the token in `text` (HubSpot or a proxy may echo it).
-    pub(crate) fn scrub(&self, text: String) -> String {
-        if self.0.len() >= 4 && text.contains(&*self.0) {
+    /// Replaces every occurrence of the token in `text` with `<redacted>` (HubSpot or a
+    /// proxy may echo it). A token shorter than 4 characters is left alone: it cannot
+    /// be told from ordinary text (`t` would redact every letter t), and no real token
+    /// is that short.
+    pub fn scrub(&self, text: String) -> String {
+        if self.0.len() >= MIN_SCRUBBED_LEN && text.contains(&*self.0) {
             text.replace(&*self.0, "<redacted>")
         } else {
             text
         }
     }
 }
+
+/// Shorter tokens are not scrubbed from text (see [`AccessToken::scrub`]).
+const MIN_SCRUBBED_LEN: usize = 4;
 
 impl fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -107,6 +113,11 @@ mod tests {
         assert_eq!(
             t.scrub("bad token pat-na1-secret-123 here".into()),
             "bad token <redacted> here"
+        );
+        // A one-letter token is not hunted for in text: it would eat every `t`.
+        assert_eq!(
+            AccessToken::new("t").scrub("the answer is too long".into()),
+            "the answer is too long"
         );
     }
 }

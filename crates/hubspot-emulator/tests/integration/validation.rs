@@ -475,3 +475,30 @@ async fn read_only_custom_and_checkbox_properties() {
         "a;b"
     );
 }
+
+/// An input with thousands of problems gets a bounded answer: ten spelled out in its
+/// message (the rest counted), a hundred in its `errors`, whatever the input's width.
+#[tokio::test]
+async fn an_input_with_thousands_of_problems_gets_a_bounded_error() {
+    let emu = start(config()).await;
+    let wide: serde_json::Map<String, Value> = (0..5000)
+        .map(|i| (format!("nope_{i}"), json!("x")))
+        .collect();
+    let body = batch(vec![
+        input("WIDE-1", Some("t-1"), Value::Object(wide)),
+        input("OK-1", Some("t-2"), json!({"subject": "fine"})),
+    ]);
+    let r = post(&emu, &body).await;
+    assert_eq!(r.status, 207, "{}", &r.text[..r.text.len().min(500)]);
+    assert!(r.text.len() < 64 * 1024, "answer of {} bytes", r.text.len());
+    let v = r.json();
+    let error = &v["errors"][0];
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Property values were not valid: "),
+        "{message}"
+    );
+    assert!(message.ends_with("; and 4990 more"), "{message}");
+    assert_eq!(error["errors"].as_array().unwrap().len(), 100);
+    assert_eq!(v["results"].as_array().unwrap().len(), 1);
+}

@@ -868,3 +868,76 @@ fn an_endless_success_body_is_capped() {
         }
     }
 }
+
+/// Wide rows: 20 CSV rows of 100,000 columns (4.7 MB). Records that heavy go in batches
+/// bounded by weight, so the CLI's memory follows what it sends; each record fails on
+/// its own with a bounded reason (the emulator knows none of the columns).
+#[cfg(target_os = "linux")]
+#[test]
+fn wide_rows_keep_memory_bounded() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let emu = start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("wide.csv");
+    let columns = 100_000;
+    let mut text = String::from("external_ticket_id");
+    for i in 1..columns {
+        text.push_str(&format!(",p{i}"));
+    }
+    text.push('\n');
+    for r in 0..20 {
+        text.push_str(&format!("W-{r}"));
+        text.push_str(&",x".repeat(columns - 1));
+        text.push('\n');
+    }
+    std::fs::write(&input, text).unwrap();
+    let report_path = dir.path().join("r.jsonl");
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
+        .env_remove("RUST_LOG")
+        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
+        .args([
+            "upsert",
+            "--id-property",
+            "external_ticket_id",
+            "--base-url",
+            emu.url(),
+        ])
+        .args(["--progress", "none", "--report"])
+        .arg(&report_path)
+        .arg(&input)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut peak = 0;
+    let status = loop {
+        peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(peak > 0 && peak < 300 * 1024, "peak RSS {peak} KiB");
+    let report = crate::common::report(&report_path);
+    assert_eq!(report.len(), 20);
+    for line in &report {
+        assert_eq!(line["outcome"], "failed", "{line}");
+        let why = line["error_message"].as_str().unwrap_or_default();
+        assert!(
+            why.ends_with("; and 99989 more"),
+            "{}",
+            &why[..why.len().min(300)]
+        );
+    }
+    // Each record went alone: 20 requests, none of them retried.
+    assert_eq!(emu.requests(), 20);
+}

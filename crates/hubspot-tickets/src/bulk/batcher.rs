@@ -237,7 +237,9 @@ mod tests {
             id: id.to_owned(),
             id_property: Some("external_ticket_id".to_owned()),
             object_write_trace_id: None,
-            properties: (0..properties).map(|i| (format!("p{i}"), "x".to_owned())).collect(),
+            properties: (0..properties)
+                .map(|i| (format!("p{i}"), "x".to_owned()))
+                .collect(),
         }
     }
 
