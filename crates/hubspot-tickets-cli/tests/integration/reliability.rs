@@ -606,24 +606,30 @@ fn an_address_where_nothing_listens_stops_the_run_soon_with_its_reason() {
     assert_eq!(r.iter().filter(|v| v["outcome"] == "failed").count(), 100);
 }
 
-/// A failure every batch meets is said once on stderr, not once per batch.
+/// A failure every batch meets is said once on stderr, not once per batch (nor once
+/// per retry).
 #[test]
 fn a_failure_every_batch_meets_is_said_once() {
     let dir = tempfile::tempdir().unwrap();
     let input = csv_input(dir.path(), 500);
-    let always_500 = FaultConfig::none(3).with(FaultKind::Http500, 1.0);
-    let emu = start(
-        EmulatorConfig::default()
-            .without_rate_limits()
-            .with_faults(always_500),
-    );
-    let out = process(emu.url())
-        .args(["--rate-limit", "off", "--max-retries", "0"])
-        .arg(&input)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(emu.emulator().stats().requests >= 5);
-    assert_eq!(stderr.matches("giving up").count(), 1, "{stderr}");
+    for kind in [FaultKind::Http500, FaultKind::TruncatedBody] {
+        let always = FaultConfig::none(3).with(kind, 1.0);
+        let emu = start(
+            EmulatorConfig::default()
+                .without_rate_limits()
+                .with_faults(always),
+        );
+        let out = process(emu.url())
+            .args(["--rate-limit", "off", "--max-retries", "1"])
+            .arg(&input)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{kind:?}: {stderr}");
+        assert!(emu.emulator().stats().requests >= 10);
+        assert_eq!(stderr.matches("giving up").count(), 1, "{stderr}");
+        let undecodable = stderr.matches("undecodable body").count();
+        let expected = usize::from(kind == FaultKind::TruncatedBody);
+        assert_eq!(undecodable, expected, "{kind:?}: {stderr}");
+    }
 }

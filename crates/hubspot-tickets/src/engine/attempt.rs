@@ -9,7 +9,7 @@ use reqwest::header::HeaderMap;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, field, info, warn};
 
-use crate::engine::Op;
+use crate::engine::{Once, Op};
 use crate::engine::response::{classify_error, undecodable};
 use crate::engine::transport::Answer;
 use crate::error::{Error, ErrorKind, Failure};
@@ -73,7 +73,11 @@ fn judge(
             error,
         })) => {
             let shown = status.map_or_else(|| "2xx".to_owned(), |s| s.as_u16().to_string());
-            warn!(status = %shown, "success status with an undecodable body; retrying");
+            if op.first(Once::Undecodable) {
+                warn!(status = %shown, "success status with an undecodable body; retrying");
+            } else {
+                debug!(status = %shown, "success status with an undecodable body; retrying");
+            }
             if let Some(status) = status {
                 span.record("status", status.as_u16());
             }
@@ -224,7 +228,7 @@ pub(super) async fn send(
                 let reason = err.to_failure().message;
                 // Once per operation at the level shown by default; a failure that
                 // every batch meets is one reason, not a line per batch.
-                if op.first_to_give_up() {
+                if op.first(Once::GaveUp) {
                     warn!(kind = %err.kind(), attempts = attempt, %reason, "giving up");
                 } else {
                     debug!(kind = %err.kind(), attempts = attempt, %reason, "giving up");

@@ -130,8 +130,18 @@ pub(crate) struct Op {
     return_inputs: bool,
     /// Whether any request got an answer (then the address and the network work).
     answered: std::sync::atomic::AtomicBool,
-    /// Whether a batch has given up retrying (its reason was logged at `warn`).
-    gave_up: std::sync::atomic::AtomicBool,
+    /// Which once-per-operation warnings were logged (`Once` bits): a cause that every
+    /// batch meets is one line at the default verbosity, the repeats go to `debug`.
+    warned: std::sync::atomic::AtomicU8,
+}
+
+/// Warnings an operation logs once at `warn` level.
+#[derive(Clone, Copy)]
+pub(crate) enum Once {
+    /// A batch gave up retrying.
+    GaveUp = 1,
+    /// A 2xx answer could not be decoded.
+    Undecodable = 2,
 }
 
 impl Op {
@@ -152,13 +162,14 @@ impl Op {
             progress,
             return_inputs,
             answered: std::sync::atomic::AtomicBool::new(false),
-            gave_up: std::sync::atomic::AtomicBool::new(false),
+            warned: std::sync::atomic::AtomicU8::new(0),
         }
     }
 
-    /// True for the first batch of the operation to give up retrying.
-    pub(crate) fn first_to_give_up(&self) -> bool {
-        !self.gave_up.swap(true, Ordering::Relaxed)
+    /// True the first time the operation meets `what`.
+    pub(crate) fn first(&self, what: Once) -> bool {
+        let bit = what as u8;
+        self.warned.fetch_or(bit, Ordering::Relaxed) & bit == 0
     }
 
     pub(crate) fn answered(&self) {
