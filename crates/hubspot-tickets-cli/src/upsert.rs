@@ -32,6 +32,14 @@ use crate::validate::BadLineLog;
 /// Records waiting in the channel between the reader thread and the facade.
 const CHANNEL_CAPACITY: usize = 256;
 
+/// Input text (KiB) the records waiting in the channel may come from: wide records
+/// (thousands of columns, hundreds of KiB a line) wait a few at a time, not 256.
+const CHANNEL_KIB: u32 = 1024;
+
+/// A record on its way to the facade, with its share of [`CHANNEL_KIB`] (released
+/// when the facade takes it).
+type Queued = (TicketInput, tokio::sync::OwnedSemaphorePermit);
+
 /// How many bad lines are printed on stderr (the report has them all).
 pub const BAD_LINES_SHOWN: u64 = 20;
 
@@ -223,10 +231,10 @@ const RESERVE_CHUNK: usize = 64;
 /// is still sent as soon as it is read, so a slow input (stdin) is never held back.
 /// Gives the input back when the receiver is gone.
 fn send_input<'a>(
-    tx: &'a mpsc::Sender<TicketInput>,
-    permits: &mut Option<mpsc::PermitIterator<'a, TicketInput>>,
-    input: TicketInput,
-) -> Result<(), TicketInput> {
+    tx: &'a mpsc::Sender<Queued>,
+    permits: &mut Option<mpsc::PermitIterator<'a, Queued>>,
+    input: Queued,
+) -> Result<(), Queued> {
     if let Some(permit) = permits.as_mut().and_then(Iterator::next) {
         permit.send(input);
         return Ok(());
@@ -397,8 +405,9 @@ fn read_input(
     shared: Arc<Shared>,
     config: RunConfig,
     setup: oneshot::Sender<Result<(), SetupError>>,
-    tx: mpsc::Sender<TicketInput>,
+    tx: mpsc::Sender<Queued>,
 ) {
+    let room = Arc::new(tokio::sync::Semaphore::new(CHANNEL_KIB as usize));
     let mut feed = match Feed::open(shared, &config) {
         Ok(feed) => feed,
         Err(e) => {
@@ -410,8 +419,23 @@ fn read_input(
         return;
     }
     let mut permits = None;
+    let mut read_before = 0;
     while let Some(input) = feed.next() {
-        if let Err(input) = send_input(&tx, &mut permits, input) {
+        // The record's share of the channel: the input text it came from, in KiB.
+        let read = feed.reader.bytes_read();
+        let kib = u32::try_from(read.saturating_sub(read_before) >> 10)
+            .unwrap_or(u32::MAX)
+            .clamp(1, CHANNEL_KIB);
+        read_before = read;
+        let share = match Arc::clone(&room).try_acquire_many_owned(kib) {
+            Ok(share) => Ok(share),
+            Err(_) => futures::executor::block_on(Arc::clone(&room).acquire_many_owned(kib)),
+        };
+        let sent = match share {
+            Ok(share) => send_input(&tx, &mut permits, (input, share)).map_err(|(input, _)| input),
+            Err(_) => Err(input),
+        };
+        if let Err(input) = sent {
             // The facade stopped reading: this record and the rest are not sent.
             feed.refused(&input);
         }
@@ -526,7 +550,7 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
         (futures::stream::iter(feed).boxed(), None)
     } else {
         let (setup_tx, setup_rx) = oneshot::channel();
-        let (tx, mut rx) = mpsc::channel::<TicketInput>(CHANNEL_CAPACITY);
+        let (tx, mut rx) = mpsc::channel::<Queued>(CHANNEL_CAPACITY);
         let reader = {
             let shared = shared.clone();
             let config = config.clone();
@@ -546,7 +570,10 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
                 return Err(SetupError::Output("the input reader stopped".into()));
             }
         }
-        let inputs = futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed();
+        // Taking a record from the channel releases its share of the input text.
+        let inputs = futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+            .map(|(input, _share)| input)
+            .boxed();
         (inputs, Some(reader))
     };
 

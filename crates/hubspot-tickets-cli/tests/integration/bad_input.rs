@@ -941,3 +941,65 @@ fn wide_rows_keep_memory_bounded() {
     // Each record went alone: 20 requests, none of them retried.
     assert_eq!(emu.requests(), 20);
 }
+
+/// Wide rows on standard input: the reader thread runs ahead of the requests by at
+/// most 1 MiB of input text (and 256 records), so while HubSpot is slow to answer the
+/// records waiting for it do not pile up (256 rows of 20,000 columns would hold about
+/// 500 MiB).
+#[cfg(target_os = "linux")]
+#[test]
+fn wide_rows_on_stdin_wait_a_few_at_a_time() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    use std::time::Instant;
+    let slow = hubspot_emulator::FaultConfig::none(1)
+        .with(hubspot_emulator::FaultKind::DelayedResponse, 1.0)
+        .with_response_delay(Duration::from_secs(30));
+    let emu = Emu::start(
+        EmulatorConfig::default()
+            .with_tokens([TOKEN])
+            .without_rate_limits()
+            .with_faults(slow),
+    );
+    let columns = 20_000;
+    let mut text = String::from("external_ticket_id");
+    for i in 1..columns {
+        text.push_str(&format!(",p{i}"));
+    }
+    text.push('\n');
+    for r in 0..300 {
+        text.push_str(&format!("S-{r}"));
+        text.push_str(&",x".repeat(columns - 1));
+        text.push('\n');
+    }
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
+        .env_remove("RUST_LOG")
+        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
+        .args([
+            "upsert",
+            "--id-property",
+            "external_ticket_id",
+            "--base-url",
+            emu.url(),
+        ])
+        .args(["--progress", "none", "--format", "csv", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(text.as_bytes());
+    });
+    let t0 = Instant::now();
+    let mut peak = 0;
+    while t0.elapsed() < Duration::from_secs(12) {
+        peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = writer.join();
+    assert!(peak > 0 && peak < 200 * 1024, "peak RSS {peak} KiB");
+}

@@ -9,9 +9,9 @@ use reqwest::header::HeaderMap;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, field, info, warn};
 
-use crate::engine::{Once, Op};
 use crate::engine::response::{classify_error, undecodable};
 use crate::engine::transport::Answer;
+use crate::engine::{Once, Op};
 use crate::error::{Error, ErrorKind, Failure};
 
 /// Waits at least this long are logged at `warn`, the level shown by default.
