@@ -229,15 +229,15 @@ const RESERVE_CHUNK: usize = 64;
 /// wake each other once per record (a futex wake and a context switch each). Waiting
 /// for a batch of slots wakes the reader once per `RESERVE_CHUNK` records; each record
 /// is still sent as soon as it is read, so a slow input (stdin) is never held back.
-/// Gives the input back when the receiver is gone.
+/// Gives the input back (`Some`) when the receiver is gone.
 fn send_input<'a>(
     tx: &'a mpsc::Sender<Queued>,
     permits: &mut Option<mpsc::PermitIterator<'a, Queued>>,
     input: Queued,
-) -> Result<(), Queued> {
+) -> Option<Queued> {
     if let Some(permit) = permits.as_mut().and_then(Iterator::next) {
         permit.send(input);
-        return Ok(());
+        return None;
     }
     // Unused permits go back to the channel before waiting for new ones.
     *permits = None;
@@ -246,9 +246,9 @@ fn send_input<'a>(
     match permits.as_mut().and_then(Iterator::next) {
         Some(permit) => {
             permit.send(input);
-            Ok(())
+            None
         }
-        None => Err(input),
+        None => Some(input),
     }
 }
 
@@ -431,11 +431,11 @@ fn read_input(
             Ok(share) => Ok(share),
             Err(_) => futures::executor::block_on(Arc::clone(&room).acquire_many_owned(kib)),
         };
-        let sent = match share {
-            Ok(share) => send_input(&tx, &mut permits, (input, share)).map_err(|(input, _)| input),
-            Err(_) => Err(input),
+        let refused = match share {
+            Ok(share) => send_input(&tx, &mut permits, (input, share)).map(|(input, _)| input),
+            Err(_) => Some(input),
         };
-        if let Err(input) = sent {
+        if let Some(input) = refused {
             // The facade stopped reading: this record and the rest are not sent.
             feed.refused(&input);
         }
