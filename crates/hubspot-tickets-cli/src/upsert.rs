@@ -438,6 +438,13 @@ fn read_input(
         if let Some(input) = refused {
             // The facade stopped reading: this record and the rest are not sent.
             feed.refused(&input);
+            if !feed.drain_after_signal {
+                // Standard input may never end (`tail -f`): what follows is left
+                // unread rather than read to report it not sent.
+                feed.shared.unread.store(true, Ordering::Relaxed);
+                feed.finish();
+                break;
+            }
         }
     }
 }
@@ -715,14 +722,15 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
             )),
         )
     } else if let Some((why, kind)) = reasons.auth {
-        let hint = if kind == ErrorKind::Forbidden {
-            format!(
-                ". Writing {} needs the token scope {}",
-                client.object_type(),
-                client.object_type().write_scope()
-            )
-        } else {
-            String::new()
+        let hint = match (kind, client.object_type().write_scope()) {
+            (ErrorKind::Forbidden, Some(scope)) => format!(
+                ". Writing {} needs the token scope {scope}",
+                client.object_type()
+            ),
+            (ErrorKind::Forbidden, None) => {
+                format!(". Check that the token may write {}", client.object_type())
+            }
+            _ => String::new(),
         };
         (exit::AUTH, Some(format!("{why}{hint}")))
     } else if let Some(why) = reasons.config {
@@ -764,6 +772,15 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
         (exit::PARTIAL, None)
     } else {
         (exit::SUCCESS, None)
+    };
+    // A stop that left standard input unread says so (a signal's message already does).
+    let stopped = match stopped {
+        Some(why) if !interrupted && !quit && shared.unread.load(Ordering::Relaxed) => {
+            Some(format!(
+                "{why}; standard input was not read to its end: records after the last one in the report were not read"
+            ))
+        }
+        other => other,
     };
     Ok(RunResult {
         stats,

@@ -96,10 +96,16 @@ pub fn apply_request_headers(extra: &RequestHeaders, request: &mut reqwest::Requ
     }
 }
 
+/// The part of `path` from its `/crm/` segment on (a base URL may add a prefix, a
+/// proxy's `/hubspot` say).
+fn crm_part(path: &str) -> Option<&str> {
+    path.find("/crm/").map(|at| &path[at + "/crm/".len()..])
+}
+
 /// The API version a CRM path calls: `v3` for `/crm/v3/...`, the date for
 /// `/crm/objects/YYYY-MM/...`.
 fn path_version(path: &str) -> Option<&str> {
-    let rest = path.strip_prefix("/crm/")?;
+    let rest = crm_part(path)?;
     if rest.starts_with("v3/") {
         return Some("v3");
     }
@@ -119,13 +125,36 @@ fn path_version(path: &str) -> Option<&str> {
 /// with room to spare.
 pub const ANSWER_CAP_BASE: usize = 8 << 20;
 
-/// The most of an answer's body read for a request of `request_bytes`: 8 MiB plus twice
-/// the request. A batch upsert's answer echoes at most what was sent plus HubSpot's
-/// default properties (a few hundred bytes a record), so a real answer stays far below;
-/// a longer one (a broken proxy, an endless body) fails as [`AnswerTooLong`] instead of
-/// filling memory.
+/// The most of a success answer's body read for a request of `request_bytes`: 8 MiB
+/// plus four times the request. A batch upsert's answer echoes at most what was sent
+/// (a value escaped as `\uXXXX` pairs can triple), plus HubSpot's default properties (a
+/// few hundred bytes a record), so a real answer stays below; a longer one (a broken
+/// proxy, an endless body) fails as [`AnswerTooLong`] instead of filling memory. Error
+/// answers are not capped here: whoever reads one keeps only what it needs.
 pub fn answer_cap(request_bytes: usize) -> usize {
-    ANSWER_CAP_BASE.saturating_add(request_bytes.saturating_mul(2))
+    ANSWER_CAP_BASE.saturating_add(request_bytes.saturating_mul(4))
+}
+
+/// Whether `path` is one of the batch upsert's shapes once the URL is normalised:
+/// `/crm/v3/objects/{type}/batch/upsert` or `/crm/objects/{version}/{type}/batch/upsert`,
+/// each part a plain name. A path parameter of `..` (which percent-encoding leaves as
+/// it is, and URL parsing then resolves) would otherwise move the request elsewhere,
+/// with the token.
+fn is_upsert_path(path: &str) -> bool {
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    let Some(rest) = crm_part(path).and_then(|r| r.strip_suffix("/batch/upsert")) else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts.as_slice() {
+        ["v3", "objects", object_type] => plain(object_type),
+        ["objects", version, object_type] => plain(version) && plain(object_type),
+        _ => false,
+    }
 }
 
 /// An answer body longer than [`answer_cap`] allows. It reaches callers as the source
@@ -138,6 +167,26 @@ pub struct AnswerTooLong {
 }
 
 impl ClientHooks<RequestHeaders> for Client {
+    /// Refuses a request whose path parameters do not make a batch upsert path (`..`
+    /// would move it elsewhere, with the token).
+    async fn pre<E>(
+        &self,
+        request: &mut reqwest::Request,
+        info: &OperationInfo,
+    ) -> Result<(), progenitor_client::Error<E>> {
+        let path = request.url().path();
+        if is_upsert_path(path) {
+            return Ok(());
+        }
+        Err(progenitor_client::Error::InvalidRequest(format!(
+            "{}: the path parameters make {path:?}, which is not a batch upsert path \
+             (object types and versions are plain names, such as contacts or 2026-09)",
+            info.operation_id
+        )))
+    }
+
+    /// Sends the request; a success answer comes back with its body capped at
+    /// [`answer_cap`].
     async fn exec(
         &self,
         request: reqwest::Request,
@@ -148,6 +197,9 @@ impl ClientHooks<RequestHeaders> for Client {
             .and_then(reqwest::Body::as_bytes)
             .map_or(0, <[u8]>::len);
         let response = self.client().execute(request).await?;
+        if !response.status().is_success() {
+            return Ok(response);
+        }
         Ok(capped(response, answer_cap(sent)))
     }
 }
@@ -231,6 +283,11 @@ mod tests {
                 Some("2027-03"),
             ),
             ("http://h/other", Some("2026-09")),
+            // Behind a proxy's path prefix.
+            (
+                "http://h/hubspot/crm/v3/objects/tickets/batch/upsert",
+                Some("v3"),
+            ),
         ] {
             let mut request = reqwest::Request::new(reqwest::Method::POST, url.parse().unwrap());
             // What the generated code sets from `info.version` before the hook runs.
@@ -243,6 +300,36 @@ mod tests {
                 .get("api-version")
                 .map(|v| v.to_str().unwrap());
             assert_eq!(sent, version, "{url}");
+        }
+    }
+
+    #[test]
+    fn only_batch_upsert_paths_pass() {
+        for ok in [
+            "/crm/v3/objects/tickets/batch/upsert",
+            "/crm/v3/objects/0-5/batch/upsert",
+            "/crm/objects/2026-09/p_2418337_cars/batch/upsert",
+            "/proxy/crm/objects/2027-03/contacts/batch/upsert",
+        ] {
+            assert!(is_upsert_path(ok), "{ok}");
+        }
+        for bad in [
+            "/crm/v3/batch/upsert",
+            "/batch/upsert",
+            "/crm/v3/objects//batch/upsert",
+            "/crm/v3/objects/a%2Fb/batch/upsert",
+            "/crm/objects/2026-09/a/b/batch/upsert",
+            "/crm/v3/objects/tickets/batch/read",
+        ] {
+            assert!(!is_upsert_path(bad), "{bad}");
+        }
+        // What `..` as a path parameter becomes once the URL is parsed.
+        for (object_type, version) in [("..", "2026-09"), ("tickets", ".."), ("%2e%2e", "..")] {
+            let url: reqwest::Url =
+                format!("http://h/crm/objects/{version}/{object_type}/batch/upsert")
+                    .parse()
+                    .unwrap();
+            assert!(!is_upsert_path(url.path()), "{url}");
         }
     }
 
@@ -277,7 +364,7 @@ mod tests {
         assert_eq!(found, Some(10_000));
         // A declared length over the cap fails before any chunk is kept.
         assert!(block_on(capped(answer(1, Some(1 << 40)), 10_000).bytes()).is_err());
-        assert_eq!(answer_cap(1000), ANSWER_CAP_BASE + 2000);
+        assert_eq!(answer_cap(1000), ANSWER_CAP_BASE + 4000);
         assert_eq!(answer_cap(usize::MAX), usize::MAX);
     }
 

@@ -86,6 +86,11 @@ impl ApiVersion {
     /// [`ErrorKind::Configuration`](crate::ErrorKind::Configuration) for any other month
     /// or an earlier year.
     pub fn dated(year: u16, month: u8) -> Result<Self, Error> {
+        if year > 9999 {
+            return Err(Error::configuration(format!(
+                "API version {year}-{month:02}: the year has more than four digits"
+            )));
+        }
         if month != 3 && month != 9 {
             return Err(Error::configuration(format!(
                 "API version {year:04}-{month:02}: HubSpot releases versions in March and September only (YYYY-03 or YYYY-09)"
@@ -227,16 +232,17 @@ impl ObjectType {
     }
 
     /// The scope a token needs to write this object type (HubSpot's names): `tickets`
-    /// for tickets, `crm.objects.<type>.write` for the others.
-    pub fn write_scope(&self) -> String {
-        let name = KNOWN
-            .iter()
-            .find(|(name, id)| self.as_str() == *name || self.as_str() == *id)
-            .map(|(name, _)| *name);
-        match name {
-            Some("tickets") => "tickets".to_owned(),
-            Some(name) => format!("crm.objects.{name}.write"),
-            None => "crm.objects.custom.write".to_owned(),
+    /// for tickets, `crm.objects.<type>.write` for contacts, companies and deals,
+    /// `crm.objects.custom.write` for a custom object (`2-<n>`, a fully qualified name);
+    /// `None` for another standard object known only by its id (`0-7`...).
+    pub fn write_scope(&self) -> Option<String> {
+        match &self.0 {
+            Name::Known("tickets") => Some("tickets".to_owned()),
+            Name::Known(name) => Some(format!("crm.objects.{name}.write")),
+            Name::Other(text) if text.starts_with("2-") || text.starts_with('p') => {
+                Some("crm.objects.custom.write".to_owned())
+            }
+            Name::Other(_) => None,
         }
     }
 }
@@ -256,8 +262,10 @@ impl fmt::Display for ObjectType {
 impl FromStr for ObjectType {
     type Err = Error;
 
+    /// A known id is read as its name (`0-5` is tickets), so both spellings are one
+    /// object type (and one path).
     fn from_str(s: &str) -> Result<Self, Error> {
-        if let Some((name, _)) = KNOWN.iter().find(|(name, _)| *name == s) {
+        if let Some((name, _)) = KNOWN.iter().find(|(name, id)| *name == s || *id == s) {
             return Ok(Self(Name::Known(name)));
         }
         if s.len() <= MAX_OBJECT_TYPE_LEN && (is_type_id(s) || is_qualified_name(s)) {
@@ -274,13 +282,15 @@ impl FromStr for ObjectType {
     }
 }
 
-/// `0-<n>` (HubSpot's standard objects) or `2-<n>` (custom objects).
+/// `<meta type>-<id>`: `0-<n>` for HubSpot's standard objects, `2-<n>` for custom ones.
 fn is_type_id(s: &str) -> bool {
-    let digits = s.strip_prefix("0-").or_else(|| s.strip_prefix("2-"));
-    digits.is_some_and(|d| !d.is_empty() && d.len() <= 12 && d.bytes().all(|b| b.is_ascii_digit()))
+    let number = |d: &str| !d.is_empty() && d.len() <= 12 && d.bytes().all(|b| b.is_ascii_digit());
+    s.split_once('-')
+        .is_some_and(|(meta, id)| number(meta) && number(id))
 }
 
-/// `p_<portal>_<name>` or `p<portal>_<name>`: a portal id, then a lowercase name.
+/// `p_<portal>_<name>` or `p<portal>_<name>`: a portal id, then a name of letters,
+/// digits and `_`.
 fn is_qualified_name(s: &str) -> bool {
     let Some(rest) = s.strip_prefix("p") else {
         return false;
@@ -291,10 +301,8 @@ fn is_qualified_name(s: &str) -> bool {
     };
     !portal.is_empty()
         && portal.bytes().all(|b| b.is_ascii_digit())
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// At most 64 characters of a refused value, for messages.
@@ -337,6 +345,7 @@ mod tests {
         );
         assert_eq!(ApiVersion::default(), ApiVersion::V3);
         assert!(!ApiVersion::V2026_03.folds_partial_failures());
+        assert!(ApiVersion::dated(10_000, 3).is_err());
         assert!(ApiVersion::V2026_09.folds_partial_failures());
     }
 
@@ -351,6 +360,7 @@ mod tests {
             ("V3", "not v3 or a dated version"),
             ("../", "not v3 or a dated version"),
             ("2026-09/../../x", "not v3 or a dated version"),
+            ("99999-09", "not v3 or a dated version"),
             ("2026%2F09", "not v3 or a dated version"),
             ("", "not v3 or a dated version"),
             ("２０２６-09", "not v3 or a dated version"),
@@ -371,12 +381,13 @@ mod tests {
             "contacts",
             "companies",
             "deals",
-            "0-5",
-            "0-1",
+            "0-7",
+            "1-2",
             "2-123",
             "p_2418337_cars",
             "p2418337_cars",
             "p_1_a_b2",
+            "p_1_Cars",
         ] {
             assert_eq!(
                 ok.parse::<ObjectType>()
@@ -385,6 +396,10 @@ mod tests {
                     .as_deref(),
                 Some(ok)
             );
+        }
+        // A known id is its name: one object type, one path, one resume fingerprint.
+        for (id, name) in [("0-5", ObjectType::TICKETS), ("0-1", ObjectType::CONTACTS)] {
+            assert_eq!(id.parse::<ObjectType>().ok(), Some(name));
         }
         for bad in [
             "",
@@ -395,12 +410,13 @@ mod tests {
             "%2F",
             "../",
             "0-",
-            "1-2",
+            "-5",
             "2-x",
             "2-1/x",
+            "2-1-3",
             "p_x_cars",
-            "p_1_Cars",
             "p_1_",
+            "p_1_9cars",
             "p1",
             "tickets?x=1",
             "tickets#",
@@ -423,15 +439,20 @@ mod tests {
 
     #[test]
     fn scopes_follow_hubspot_names() {
-        assert_eq!(ObjectType::TICKETS.write_scope(), "tickets");
+        let scope = |t: &str| t.parse::<ObjectType>().ok().and_then(|t| t.write_scope());
+        assert_eq!(scope("tickets").as_deref(), Some("tickets"));
         assert_eq!(
-            ObjectType::CONTACTS.write_scope(),
-            "crm.objects.contacts.write"
+            scope("contacts").as_deref(),
+            Some("crm.objects.contacts.write")
         );
-        let by_id: ObjectType = "0-1".parse().unwrap_or_default();
-        assert_eq!(by_id.write_scope(), "crm.objects.contacts.write");
-        let custom: ObjectType = "2-7".parse().unwrap_or_default();
-        assert_eq!(custom.write_scope(), "crm.objects.custom.write");
+        assert_eq!(scope("0-1").as_deref(), Some("crm.objects.contacts.write"));
+        assert_eq!(scope("2-7").as_deref(), Some("crm.objects.custom.write"));
+        assert_eq!(
+            scope("p_1_cars").as_deref(),
+            Some("crm.objects.custom.write")
+        );
+        // Products and the like: HubSpot's scope is not guessed.
+        assert_eq!(scope("0-7"), None);
     }
 
     #[test]
@@ -445,8 +466,8 @@ mod tests {
             "/crm/v3/objects/tickets/batch/upsert"
         );
         assert_eq!(
-            route("2026-03", "0-5").path(),
-            "/crm/objects/2026-03/0-5/batch/upsert"
+            route("2026-03", "0-7").path(),
+            "/crm/objects/2026-03/0-7/batch/upsert"
         );
         assert_eq!(
             route("2026-09", "contacts").path(),

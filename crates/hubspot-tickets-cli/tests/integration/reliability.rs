@@ -633,3 +633,52 @@ fn a_failure_every_batch_meets_is_said_once() {
         assert_eq!(undecodable, expected, "{kind:?}: {stderr}");
     }
 }
+
+/// A stop from HubSpot (here a token without the scope) while standard input never
+/// ends (`tail -f`): the command stops reading and exits, saying the input was left
+/// unread, instead of reading forever to report each later record not sent.
+#[test]
+fn a_stop_with_an_endless_stdin_ends_the_run() {
+    use std::io::Write;
+    let emu = Emu::start(
+        EmulatorConfig::default()
+            .with_tokens([TOKEN])
+            .with_token_scopes(TOKEN, ["crm.objects.contacts.write"]),
+    );
+    let mut child = process(emu.url())
+        .args(["--format", "jsonl", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        for i in 0u64.. {
+            let line = format!("{{\"external_ticket_id\":\"E-{i}\",\"subject\":\"s\"}}\n");
+            if stdin.write_all(line.as_bytes()).is_err() {
+                return i;
+            }
+        }
+        0
+    });
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if t0.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("still reading an endless stdin after a stop");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("standard input was not read to its end"),
+        "{stderr}"
+    );
+    assert!(writer.join().unwrap() > 0);
+}

@@ -74,6 +74,7 @@ struct KeyState {
 struct Deferred {
     position: u64,
     key: u64,
+    weight: usize,
     input: TicketUpsertInput,
 }
 
@@ -90,17 +91,23 @@ pub(super) struct Batcher {
     keys: HashMap<u64, KeyState, foldhash::fast::RandomState>,
     deferred: VecDeque<Deferred>,
     deferred_cap: usize,
+    /// The weight of the records in `deferred`, bounded like their count.
+    deferred_weight: usize,
+    deferred_weight_cap: usize,
     promote_needed: bool,
 }
 
 impl Batcher {
-    /// `deferred_cap`: how many repeats may wait before the open batch is sent anyway.
+    /// `deferred_cap`: how many repeats may wait before the open batch is sent anyway
+    /// (and so, in batches' worth, how much weight).
     pub fn new(deferred_cap: usize) -> Self {
         Self {
             open: Open::default(),
             keys: HashMap::default(),
             deferred: VecDeque::new(),
             deferred_cap,
+            deferred_weight: 0,
+            deferred_weight_cap: deferred_cap.div_ceil(MAX_BATCH).max(1) * MAX_BATCH_WEIGHT,
             promote_needed: false,
         }
     }
@@ -114,9 +121,12 @@ impl Batcher {
                 let st = e.get_mut();
                 st.deferred += 1;
                 let earlier = std::mem::replace(&mut st.last, position);
+                let weight = weight(&input);
+                self.deferred_weight = self.deferred_weight.saturating_add(weight);
                 self.deferred.push_back(Deferred {
                     position,
                     key,
+                    weight,
                     input,
                 });
                 Some(earlier)
@@ -133,9 +143,15 @@ impl Batcher {
         }
     }
 
+    /// Whether the repeats waiting behind earlier writes are as many, or as heavy, as
+    /// allowed.
+    fn deferred_full(&self) -> bool {
+        self.deferred.len() >= self.deferred_cap || self.deferred_weight >= self.deferred_weight_cap
+    }
+
     /// Whether more records may be read now.
     pub fn has_room(&self) -> bool {
-        !self.open.is_full() && self.deferred.len() < self.deferred_cap
+        !self.open.is_full() && !self.deferred_full()
     }
 
     pub fn open_len(&self) -> usize {
@@ -145,7 +161,7 @@ impl Batcher {
     /// Whether the open batch should go now, whatever the linger: full, or repeats
     /// are piling up behind it.
     pub fn must_send(&self) -> bool {
-        self.open.is_full() || self.deferred.len() >= self.deferred_cap
+        self.open.is_full() || self.deferred_full()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -206,6 +222,7 @@ impl Batcher {
             st.active = true;
             st.deferred = st.deferred.saturating_sub(1);
             if let Some(d) = self.deferred.remove(i) {
+                self.deferred_weight = self.deferred_weight.saturating_sub(d.weight);
                 self.open.push(d.position, d.key, d.input);
             }
         }
@@ -215,6 +232,7 @@ impl Batcher {
     pub fn drain(&mut self) -> Vec<(u64, TicketUpsertInput)> {
         let open = std::mem::take(&mut self.open);
         let deferred = std::mem::take(&mut self.deferred);
+        self.deferred_weight = 0;
         self.keys.clear();
         self.promote_needed = false;
         let mut pending: Vec<(u64, TicketUpsertInput)> = open
@@ -255,6 +273,22 @@ mod tests {
         }
         sizes.push(b.take().job.inputs.len());
         sizes
+    }
+
+    #[test]
+    fn heavy_repeats_stop_the_reading_before_many_wait() {
+        let mut b = Batcher::new(4 * MAX_BATCH);
+        assert_eq!(b.push(0, input("SAME", 10_000)), None);
+        let _in_flight = b.take();
+        // Every later record repeats the id in flight: they wait, and at 16 MiB of
+        // waiting weight (4 batches' worth) no more are read.
+        let mut waiting = 0;
+        while b.has_room() {
+            waiting += 1;
+            assert_eq!(b.push(waiting, input("SAME", 10_000)), Some(waiting - 1));
+        }
+        assert_eq!(waiting, 25, "about 680 KiB each");
+        assert!(b.must_send());
     }
 
     #[test]

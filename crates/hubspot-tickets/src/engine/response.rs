@@ -113,7 +113,7 @@ impl ErrorBody {
         self.named.is_empty()
             && (self.names_id_property
                 || (message.contains("non-unique") && message.contains("property"))
-                || message.contains("object type"))
+                || message.contains("unable to infer object type"))
     }
 }
 
