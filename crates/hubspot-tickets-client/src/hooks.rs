@@ -96,10 +96,11 @@ pub fn apply_request_headers(extra: &RequestHeaders, request: &mut reqwest::Requ
     }
 }
 
-/// The part of `path` from its `/crm/` segment on (a base URL may add a prefix, a
-/// proxy's `/hubspot` say).
+/// The part of `path` after its last `/crm/` segment (a base URL may add a prefix, a
+/// proxy's `/hubspot` say, which may itself hold `/crm/`; path parameters cannot, their
+/// `/` being encoded).
 fn crm_part(path: &str) -> Option<&str> {
-    path.find("/crm/").map(|at| &path[at + "/crm/".len()..])
+    path.rfind("/crm/").map(|at| &path[at + "/crm/".len()..])
 }
 
 /// The API version a CRM path calls: `v3` for `/crm/v3/...`, the date for
@@ -310,6 +311,7 @@ mod tests {
             "/crm/v3/objects/0-5/batch/upsert",
             "/crm/objects/2026-09/p_2418337_cars/batch/upsert",
             "/proxy/crm/objects/2027-03/contacts/batch/upsert",
+            "/crm/proxy/crm/v3/objects/tickets/batch/upsert",
         ] {
             assert!(is_upsert_path(ok), "{ok}");
         }
