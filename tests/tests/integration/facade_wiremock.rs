@@ -253,3 +253,35 @@ fn plain_http_is_refused_except_for_loopback() {
             .is_ok()
     );
 }
+
+/// Behind a proxy's path prefix, each version's request reaches its path with the
+/// `api-version` header naming that version.
+#[tokio::test]
+async fn versions_behind_a_path_prefix() {
+    let server = MockServer::start().await;
+    for (version, at) in [
+        ("v3", "/hub/crm/v3/objects/contacts/batch/upsert"),
+        ("2026-09", "/hub/crm/objects/2026-09/contacts/batch/upsert"),
+    ] {
+        Mock::given(method("POST"))
+            .and(path(at))
+            .and(header("api-version", version))
+            .respond_with(Echo)
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    for version in ["v3", "2026-09"] {
+        let c = Client::builder()
+            .access_token(TOKEN)
+            .base_url(format!("{}/hub/", server.uri()))
+            .api_version(version.parse().unwrap())
+            .object_type(hubspot_tickets::ObjectType::CONTACTS)
+            .id_property("email")
+            .rate_limit(RateLimit::disabled())
+            .build()
+            .unwrap();
+        let out = c.upsert_batch(inputs(2)).await.unwrap();
+        assert!(out.all_written(), "{version}: {out:?}");
+    }
+}
