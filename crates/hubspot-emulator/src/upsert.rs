@@ -281,6 +281,15 @@ const MESSAGE_DETAILS: usize = 10;
 /// otherwise make an answer of tens of megabytes (HubSpot's own answers stay small).
 const LISTED_DETAILS: usize = 100;
 
+/// The details listed in an input's `errors` (the first [`LISTED_DETAILS`]).
+fn listed(details: &[Detail]) -> Vec<DetailOut<'_>> {
+    details
+        .iter()
+        .take(LISTED_DETAILS)
+        .map(DetailOut::from)
+        .collect()
+}
+
 fn message_of(details: &[Detail]) -> String {
     let mut joined = details
         .iter()
@@ -612,11 +621,7 @@ pub(crate) fn process(ctx: &Ctx<'_>, body: &[u8]) -> Processed {
             body.context
                 .insert("objectWriteTraceId", vec![t.to_string()]);
         }
-        body.errors = details
-            .iter()
-            .take(LISTED_DETAILS)
-            .map(DetailOut::from)
-            .collect();
+        body.errors = listed(details);
         let status = if category == "CONFLICT" { 409 } else { 400 };
         return Processed {
             status,
@@ -700,11 +705,7 @@ pub(crate) fn process(ctx: &Ctx<'_>, body: &[u8]) -> Processed {
                     message: message_of(details),
                     context,
                     links: Empty {},
-                    errors: details
-                        .iter()
-                        .take(LISTED_DETAILS)
-                        .map(DetailOut::from)
-                        .collect(),
+                    errors: listed(details),
                 }
             })
             .collect();

@@ -86,7 +86,7 @@ impl std::fmt::Debug for RequestHeaders {
 /// HubSpot picks the version from the path and ignores the header, but a proxy log or a
 /// capture should not contradict the path.
 pub fn apply_request_headers(extra: &RequestHeaders, request: &mut reqwest::Request) {
-    let version = path_version(request.url().path()).and_then(|v| HeaderValue::from_str(v).ok());
+    let version = upsert_version(request.url().path()).and_then(|v| HeaderValue::from_str(v).ok());
     let headers = request.headers_mut();
     if let Some(version) = version {
         headers.insert(HeaderName::from_static("api-version"), version);
@@ -103,25 +103,6 @@ fn crm_part(path: &str) -> Option<&str> {
     path.rfind("/crm/").map(|at| &path[at + "/crm/".len()..])
 }
 
-/// The API version a CRM path calls: `v3` for `/crm/v3/...`, the date for
-/// `/crm/objects/YYYY-MM/...`.
-fn path_version(path: &str) -> Option<&str> {
-    let rest = crm_part(path)?;
-    if rest.starts_with("v3/") {
-        return Some("v3");
-    }
-    let date = rest.strip_prefix("objects/")?.split('/').next()?;
-    let dated = date.len() == 7
-        && date.bytes().enumerate().all(|(i, b)| {
-            if i == 4 {
-                b == b'-'
-            } else {
-                b.is_ascii_digit()
-            }
-        });
-    dated.then_some(date)
-}
-
 /// The fixed part of [`answer_cap`]: HubSpot's default properties echoed on 100 results,
 /// with room to spare.
 pub const ANSWER_CAP_BASE: usize = 8 << 20;
@@ -136,25 +117,23 @@ pub fn answer_cap(request_bytes: usize) -> usize {
     ANSWER_CAP_BASE.saturating_add(request_bytes.saturating_mul(4))
 }
 
-/// Whether `path` is one of the batch upsert's shapes once the URL is normalised:
-/// `/crm/v3/objects/{type}/batch/upsert` or `/crm/objects/{version}/{type}/batch/upsert`,
-/// each part a plain name. A path parameter of `..` (which percent-encoding leaves as
-/// it is, and URL parsing then resolves) would otherwise move the request elsewhere,
-/// with the token.
-fn is_upsert_path(path: &str) -> bool {
+/// The API version `path` calls (`v3`, `2026-09`...) when it is one of the batch
+/// upsert's shapes once the URL is normalised: `/crm/v3/objects/{type}/batch/upsert` or
+/// `/crm/objects/{version}/{type}/batch/upsert`, each part a plain name. A path
+/// parameter of `..` (which percent-encoding leaves as it is, and URL parsing then
+/// resolves) would otherwise move the request elsewhere, with the token.
+fn upsert_version(path: &str) -> Option<&str> {
     let plain = |s: &str| {
         !s.is_empty()
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     };
-    let Some(rest) = crm_part(path).and_then(|r| r.strip_suffix("/batch/upsert")) else {
-        return false;
-    };
+    let rest = crm_part(path)?.strip_suffix("/batch/upsert")?;
     let parts: Vec<&str> = rest.split('/').collect();
     match parts.as_slice() {
-        ["v3", "objects", object_type] => plain(object_type),
-        ["objects", version, object_type] => plain(version) && plain(object_type),
-        _ => false,
+        ["v3", "objects", object_type] if plain(object_type) => Some("v3"),
+        ["objects", version, object_type] if plain(version) && plain(object_type) => Some(version),
+        _ => None,
     }
 }
 
@@ -167,6 +146,20 @@ pub struct AnswerTooLong {
     pub cap: usize,
 }
 
+impl AnswerTooLong {
+    /// The cap's error, if it is in `error`'s chain of causes (what ended reading a body).
+    pub fn in_chain<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e Self> {
+        let mut cause = error.source();
+        while let Some(e) = cause {
+            if let Some(found) = e.downcast_ref::<Self>() {
+                return Some(found);
+            }
+            cause = e.source();
+        }
+        None
+    }
+}
+
 impl ClientHooks<RequestHeaders> for Client {
     /// Refuses a request whose path parameters do not make a batch upsert path (`..`
     /// would move it elsewhere, with the token).
@@ -176,7 +169,7 @@ impl ClientHooks<RequestHeaders> for Client {
         info: &OperationInfo,
     ) -> Result<(), progenitor_client::Error<E>> {
         let path = request.url().path();
-        if is_upsert_path(path) {
+        if upsert_version(path).is_some() {
             return Ok(());
         }
         Err(progenitor_client::Error::InvalidRequest(format!(
@@ -313,7 +306,7 @@ mod tests {
             "/proxy/crm/objects/2027-03/contacts/batch/upsert",
             "/crm/proxy/crm/v3/objects/tickets/batch/upsert",
         ] {
-            assert!(is_upsert_path(ok), "{ok}");
+            assert!(upsert_version(ok).is_some(), "{ok}");
         }
         for bad in [
             "/crm/v3/batch/upsert",
@@ -323,7 +316,7 @@ mod tests {
             "/crm/objects/2026-09/a/b/batch/upsert",
             "/crm/v3/objects/tickets/batch/read",
         ] {
-            assert!(!is_upsert_path(bad), "{bad}");
+            assert!(upsert_version(bad).is_none(), "{bad}");
         }
         // What `..` as a path parameter becomes once the URL is parsed.
         for (object_type, version) in [("..", "2026-09"), ("tickets", ".."), ("%2e%2e", "..")] {
@@ -331,7 +324,7 @@ mod tests {
                 format!("http://h/crm/objects/{version}/{object_type}/batch/upsert")
                     .parse()
                     .unwrap();
-            assert!(!is_upsert_path(url.path()), "{url}");
+            assert!(upsert_version(url.path()).is_none(), "{url}");
         }
     }
 
@@ -357,12 +350,7 @@ mod tests {
         assert_eq!(body.len(), 10_000);
         // One byte over, without a length: the error names the cap.
         let e = block_on(capped(answer(11, None), 10_000).bytes()).unwrap_err();
-        let mut source = std::error::Error::source(&e);
-        let mut found = None;
-        while let Some(cause) = source {
-            found = found.or(cause.downcast_ref::<AnswerTooLong>().map(|t| t.cap));
-            source = cause.source();
-        }
+        let found = AnswerTooLong::in_chain(&e).map(|t| t.cap);
         assert_eq!(found, Some(10_000));
         // A declared length over the cap fails before any chunk is kept.
         assert!(block_on(capped(answer(1, Some(1 << 40)), 10_000).bytes()).is_err());

@@ -217,11 +217,7 @@ impl ClientBuilder {
     /// [`ErrorKind::Configuration`](crate::ErrorKind::Configuration): no token, no
     /// `idProperty`, a refused base URL, or an HTTP client that cannot be built.
     pub fn build(self) -> Result<Client, Error> {
-        let route = self.route.clone();
-        self.build_on(|generated| Transport::Http {
-            client: generated.clone(),
-            route,
-        })
+        self.build_on(|generated| Transport::Http(generated.clone()))
     }
 
     /// A client whose requests go through `transport` (the engine tests' fake HubSpot).

@@ -150,27 +150,17 @@ async fn runs_standalone_and_keeps_state_across_runs() {
     );
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["results"][0]["new"], true);
-    let stats: Value = http
-        .get(format!("{}/__emulator/stats", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = get_json(&http, format!("{}/__emulator/stats", server.url)).await;
     assert_eq!(stats["recordsCreated"], 1);
     server.terminate();
     assert!(state.exists(), "state written on SIGTERM");
 
     let server = Server::spawn(&args);
-    let t: Value = http
-        .get(format!("{}/__emulator/tickets/by/crm_key/K-1", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let t: Value = get_json(
+        &http,
+        format!("{}/__emulator/tickets/by/crm_key/K-1", server.url),
+    )
+    .await;
     assert_eq!(t["properties"]["subject"], "from the CLI");
     let v: Value = http
         .post(format!(
@@ -218,18 +208,16 @@ async fn chaos_preset_from_the_cli_injects_faults() {
     }
     assert!(statuses.contains(&503), "{statuses:?}");
     assert!(statuses.contains(&200), "{statuses:?}");
-    let stats: Value = http
-        .get(format!("{}/__emulator/stats", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats: Value = get_json(&http, format!("{}/__emulator/stats", server.url)).await;
     assert!(stats["faults"]["http_503"].as_u64().unwrap() > 0, "{stats}");
 }
 
 /// Runs the binary with `args`, expects it to refuse them, and returns its stderr.
+/// GET `url`, as JSON.
+async fn get_json(http: &reqwest::Client, url: String) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 fn refused(args: &[&str]) -> String {
     let out = Command::new(BIN)
         .args(["--port", "0"])
@@ -416,14 +404,11 @@ async fn object_types_versions_and_scopes_from_the_cli() {
     )
     .await;
     assert_eq!(status, 404);
-    let count: Value = http
-        .get(format!("{}/__emulator/objects/2-123/count", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let count: Value = get_json(
+        &http,
+        format!("{}/__emulator/objects/2-123/count", server.url),
+    )
+    .await;
     assert_eq!(count["count"], 1);
     server.terminate();
 }

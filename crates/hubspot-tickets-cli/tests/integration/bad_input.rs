@@ -718,15 +718,54 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The binary as a plain process whose memory a test watches.
+#[cfg(target_os = "linux")]
+fn process() -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"));
+    cmd.env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null());
+    cmd
+}
+
+/// Samples `child`'s peak RSS (KiB) until it exits, or for `at_most` (then kills it):
+/// its exit status (`None` when it was still running) and the peak.
+#[cfg(target_os = "linux")]
+fn watch(
+    child: &mut std::process::Child,
+    at_most: Option<Duration>,
+) -> (Option<std::process::ExitStatus>, u64) {
+    let t0 = std::time::Instant::now();
+    let mut peak = 0;
+    loop {
+        peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
+        if let Some(status) = child.try_wait().unwrap() {
+            return (Some(status), peak);
+        }
+        if at_most.is_some_and(|d| t0.elapsed() >= d) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return (None, peak);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Everything `child` wrote on its (piped) stderr.
+#[cfg(target_os = "linux")]
+fn stderr_of(child: &mut std::process::Child) -> String {
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        std::io::Read::read_to_string(&mut pipe, &mut stderr).unwrap();
+    }
+    stderr
+}
+
 /// An input record with no end (`/dev/zero` read as JSON Lines) keeps memory bounded:
 /// the CLI holds at most one record's worth (4 MiB) and reads on.
 #[cfg(target_os = "linux")]
 #[test]
 fn a_record_with_no_end_keeps_memory_bounded() {
-    use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
-        .env_remove("RUST_LOG")
+    let mut child = process()
         .args([
             "upsert",
             "--id-property",
@@ -736,19 +775,11 @@ fn a_record_with_no_end_keeps_memory_bounded() {
             "jsonl",
             "/dev/zero",
         ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let t0 = Instant::now();
-    let mut peak = 0;
-    while t0.elapsed() < Duration::from_secs(3) {
-        peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let still_reading = child.try_wait().unwrap().is_none();
-    let _ = child.kill();
-    let _ = child.wait();
+    let (status, peak) = watch(&mut child, Some(Duration::from_secs(3)));
+    let still_reading = status.is_none();
     assert!(still_reading, "it should still be reading an endless input");
     assert!(peak > 0 && peak < 300 * 1024, "peak RSS {peak} KiB");
 }
@@ -762,8 +793,6 @@ fn a_record_with_no_end_keeps_memory_bounded() {
 fn an_endless_success_body_is_capped() {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpListener;
-    use std::process::{Command, Stdio};
-    use std::time::Duration;
 
     for declared in [false, true] {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -822,8 +851,7 @@ fn an_endless_success_body_is_capped() {
             .collect();
         std::fs::write(&input, lines).unwrap();
         let report_path = dir.path().join("r.jsonl");
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
-            .env_remove("RUST_LOG")
+        let mut child = process()
             .env("HUBSPOT_ACCESS_TOKEN", "pat-na1-endless")
             .args([
                 "upsert",
@@ -835,26 +863,16 @@ fn an_endless_success_body_is_capped() {
             .args(["--max-retries", "1", "--progress", "none", "--report"])
             .arg(&report_path)
             .arg(&input)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let mut peak = 0;
-        let status = loop {
-            peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
-        assert_eq!(status.code(), Some(1), "declared {declared}: {stderr}");
+        let (status, peak) = watch(&mut child, None);
+        let stderr = stderr_of(&mut child);
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(1),
+            "declared {declared}: {stderr}"
+        );
         assert!(
             peak > 0 && peak < 300 * 1024,
             "declared {declared}: peak RSS {peak} KiB"
@@ -875,26 +893,12 @@ fn an_endless_success_body_is_capped() {
 #[cfg(target_os = "linux")]
 #[test]
 fn wide_rows_keep_memory_bounded() {
-    use std::io::Read;
-    use std::process::{Command, Stdio};
     let emu = start();
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("wide.csv");
-    let columns = 100_000;
-    let mut text = String::from("external_ticket_id");
-    for i in 1..columns {
-        text.push_str(&format!(",p{i}"));
-    }
-    text.push('\n');
-    for r in 0..20 {
-        text.push_str(&format!("W-{r}"));
-        text.push_str(&",x".repeat(columns - 1));
-        text.push('\n');
-    }
-    std::fs::write(&input, text).unwrap();
+    std::fs::write(&input, wide_csv("W", 20, 100_000)).unwrap();
     let report_path = dir.path().join("r.jsonl");
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
-        .env_remove("RUST_LOG")
+    let mut child = process()
         .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
         .args([
             "upsert",
@@ -906,26 +910,12 @@ fn wide_rows_keep_memory_bounded() {
         .args(["--progress", "none", "--report"])
         .arg(&report_path)
         .arg(&input)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut peak = 0;
-    let status = loop {
-        peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(status.code(), Some(1), "{stderr}");
+    let (status, peak) = watch(&mut child, None);
+    let stderr = stderr_of(&mut child);
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{stderr}");
     assert!(peak > 0 && peak < 300 * 1024, "peak RSS {peak} KiB");
     let report = crate::common::report(&report_path);
     assert_eq!(report.len(), 20);
@@ -942,6 +932,23 @@ fn wide_rows_keep_memory_bounded() {
     assert_eq!(emu.requests(), 20);
 }
 
+/// A CSV of `rows` records `{prefix}-{r}`, each with `columns - 1` properties `p1...`
+/// set to `x`.
+#[cfg(target_os = "linux")]
+fn wide_csv(prefix: &str, rows: usize, columns: usize) -> String {
+    let mut text = String::from("external_ticket_id");
+    for i in 1..columns {
+        text.push_str(&format!(",p{i}"));
+    }
+    text.push('\n');
+    for r in 0..rows {
+        text.push_str(&format!("{prefix}-{r}"));
+        text.push_str(&",x".repeat(columns - 1));
+        text.push('\n');
+    }
+    text
+}
+
 /// Wide rows on standard input: the reader thread runs ahead of the requests by at
 /// most 1 MiB of input text (and 256 records), so while HubSpot is slow to answer the
 /// records waiting for it do not pile up (256 rows of 20,000 columns would hold about
@@ -950,8 +957,6 @@ fn wide_rows_keep_memory_bounded() {
 #[test]
 fn wide_rows_on_stdin_wait_a_few_at_a_time() {
     use std::io::Write;
-    use std::process::{Command, Stdio};
-    use std::time::Instant;
     let slow = hubspot_emulator::FaultConfig::none(1)
         .with(hubspot_emulator::FaultKind::DelayedResponse, 1.0)
         .with_response_delay(Duration::from_secs(30));
@@ -961,19 +966,8 @@ fn wide_rows_on_stdin_wait_a_few_at_a_time() {
             .without_rate_limits()
             .with_faults(slow),
     );
-    let columns = 20_000;
-    let mut text = String::from("external_ticket_id");
-    for i in 1..columns {
-        text.push_str(&format!(",p{i}"));
-    }
-    text.push('\n');
-    for r in 0..300 {
-        text.push_str(&format!("S-{r}"));
-        text.push_str(&",x".repeat(columns - 1));
-        text.push('\n');
-    }
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
-        .env_remove("RUST_LOG")
+    let text = wide_csv("S", 300, 20_000);
+    let mut child = process()
         .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
         .args([
             "upsert",
@@ -983,23 +977,15 @@ fn wide_rows_on_stdin_wait_a_few_at_a_time() {
             emu.url(),
         ])
         .args(["--progress", "none", "--format", "csv", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
         let _ = stdin.write_all(text.as_bytes());
     });
-    let t0 = Instant::now();
-    let mut peak = 0;
-    while t0.elapsed() < Duration::from_secs(12) {
-        peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    let (_, peak) = watch(&mut child, Some(Duration::from_secs(12)));
     let _ = writer.join();
     assert!(peak > 0 && peak < 200 * 1024, "peak RSS {peak} KiB");
 }

@@ -21,6 +21,28 @@ fn contacts_csv(dir: &std::path::Path) -> std::path::PathBuf {
     p
 }
 
+/// `upsert` of contacts by `email` on `version`, against `emu`.
+fn contacts_upsert(emu: &Emu, version: &str) -> assert_cmd::Command {
+    let mut cmd = cli();
+    cmd.env("HUBSPOT_ACCESS_TOKEN", TOKEN)
+        .args([
+            "upsert",
+            "--object-type",
+            "contacts",
+            "--id-property",
+            "email",
+        ])
+        .args([
+            "--api-version",
+            version,
+            "--base-url",
+            emu.url(),
+            "--progress",
+            "none",
+        ]);
+    cmd
+}
+
 #[test]
 fn a_contacts_run_by_email_works_on_every_version() {
     for version in ["v3", "2026-03", "2026-09"] {
@@ -29,23 +51,7 @@ fn a_contacts_run_by_email_works_on_every_version() {
         let input = contacts_csv(dir.path());
         let report_path = dir.path().join("r.jsonl");
         let failed = dir.path().join("failed.csv");
-        cli()
-            .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
-            .args([
-                "upsert",
-                "--object-type",
-                "contacts",
-                "--id-property",
-                "email",
-            ])
-            .args([
-                "--api-version",
-                version,
-                "--base-url",
-                emu.url(),
-                "--progress",
-                "none",
-            ])
+        contacts_upsert(&emu, version)
             .arg(&input)
             .arg("--report")
             .arg(&report_path)
@@ -160,23 +166,7 @@ fn a_token_without_the_object_types_scope_stops_with_exit_3() {
     let dir = tempfile::tempdir().unwrap();
     let input = contacts_csv(dir.path());
     let report_path = dir.path().join("r.jsonl");
-    cli()
-        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
-        .args([
-            "upsert",
-            "--object-type",
-            "contacts",
-            "--id-property",
-            "email",
-        ])
-        .args([
-            "--api-version",
-            "2026-09",
-            "--base-url",
-            emu.url(),
-            "--progress",
-            "none",
-        ])
+    contacts_upsert(&emu, "2026-09")
         .arg(&input)
         .arg("--report")
         .arg(&report_path)
@@ -196,23 +186,7 @@ fn an_api_version_hubspot_does_not_serve_stops_with_exit_5() {
     let emu = Emu::start(EmulatorConfig::default().with_tokens([TOKEN]));
     let dir = tempfile::tempdir().unwrap();
     let input = contacts_csv(dir.path());
-    cli()
-        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
-        .args([
-            "upsert",
-            "--object-type",
-            "contacts",
-            "--id-property",
-            "email",
-        ])
-        .args([
-            "--api-version",
-            "2031-03",
-            "--base-url",
-            emu.url(),
-            "--progress",
-            "none",
-        ])
+    contacts_upsert(&emu, "2031-03")
         .arg(&input)
         .assert()
         .code(5)

@@ -49,8 +49,8 @@ impl Open {
         self.inputs.len() >= MAX_BATCH || self.weight >= MAX_BATCH_WEIGHT
     }
 
-    fn push(&mut self, position: u64, key: u64, input: TicketUpsertInput) {
-        self.weight = self.weight.saturating_add(weight(&input));
+    fn push(&mut self, position: u64, key: u64, weight: usize, input: TicketUpsertInput) {
+        self.weight = self.weight.saturating_add(weight);
         if self.inputs.capacity() == 0 {
             self.inputs.reserve_exact(MAX_BATCH);
             self.positions.reserve_exact(MAX_BATCH);
@@ -116,12 +116,12 @@ impl Batcher {
     /// key that it follows, if that one is still here or in flight.
     pub fn push(&mut self, position: u64, input: TicketUpsertInput) -> Option<u64> {
         let key = key_of(&input);
+        let weight = weight(&input);
         match self.keys.entry(key) {
             Entry::Occupied(mut e) => {
                 let st = e.get_mut();
                 st.deferred += 1;
                 let earlier = std::mem::replace(&mut st.last, position);
-                let weight = weight(&input);
                 self.deferred_weight = self.deferred_weight.saturating_add(weight);
                 self.deferred.push_back(Deferred {
                     position,
@@ -137,7 +137,7 @@ impl Batcher {
                     deferred: 0,
                     last: position,
                 });
-                self.open.push(position, key, input);
+                self.open.push(position, key, weight, input);
                 None
             }
         }
@@ -223,7 +223,7 @@ impl Batcher {
             st.deferred = st.deferred.saturating_sub(1);
             if let Some(d) = self.deferred.remove(i) {
                 self.deferred_weight = self.deferred_weight.saturating_sub(d.weight);
-                self.open.push(d.position, d.key, d.input);
+                self.open.push(d.position, d.key, d.weight, d.input);
             }
         }
     }

@@ -162,7 +162,7 @@ pub(super) async fn send(
             status = field::Empty,
             correlation_id = field::Empty,
         );
-        let answer = tokio::time::timeout(timeout, c.transport.send(batch))
+        let answer = tokio::time::timeout(timeout, c.transport.send(&c.settings.route, batch))
             .instrument(span.clone())
             .await
             .map_err(|_| {

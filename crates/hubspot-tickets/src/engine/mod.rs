@@ -41,7 +41,7 @@ pub const MAX_BATCH: usize = 100;
 /// The engine's settings, fixed when the client is built.
 #[derive(Debug)]
 pub(crate) struct Settings {
-    /// The version and object type called (the transport holds its own copy).
+    /// The version and object type called.
     pub route: Route,
     /// `idProperty` for inputs that do not name their own.
     pub id_property: String,

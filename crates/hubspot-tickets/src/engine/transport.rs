@@ -53,12 +53,8 @@ pub(crate) enum Transport {
     /// The generated client: it builds the request from the spec (path, JSON body,
     /// `api-version`), its pre-request hook adds the token and user agent, and it
     /// decodes 2xx bodies into the generated types. Non-2xx answers come back untyped
-    /// (a generator setting), so they keep their status, headers and body. `route`
-    /// picks the generated operation (version and object type).
-    Http {
-        client: hubspot_tickets_client::Client,
-        route: Route,
-    },
+    /// (a generator setting), so they keep their status, headers and body.
+    Http(hubspot_tickets_client::Client),
     /// Unit tests: a closure from request body bytes to an answer.
     #[cfg(test)]
     Mock(MockFn),
@@ -67,13 +63,12 @@ pub(crate) enum Transport {
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Http { client, route } => f
+            Self::Http(client) => f
                 .debug_struct("Http")
                 .field(
                     "base_url",
                     &hubspot_tickets_client::ClientInfo::baseurl(client),
                 )
-                .field("path", &route.path())
                 .finish_non_exhaustive(),
             #[cfg(test)]
             Self::Mock(_) => f.write_str("Mock"),
@@ -82,9 +77,14 @@ impl std::fmt::Debug for Transport {
 }
 
 impl Transport {
-    pub(crate) async fn send(&self, batch: &TicketUpsertBatch) -> Result<Answer, Error> {
+    /// Sends `batch` to `route`'s path (the generated operation of its version).
+    pub(crate) async fn send(
+        &self,
+        route: &Route,
+        batch: &TicketUpsertBatch,
+    ) -> Result<Answer, Error> {
         match self {
-            Self::Http { client, route } => {
+            Self::Http(client) => {
                 let object_type = route.object_type.as_str();
                 // One generated operation per wire shape; 2026-09's body is mapped onto
                 // the v3 result type (it only lacks `warnings`), so everything after
@@ -175,22 +175,20 @@ async fn settle<T>(
         }),
         // An answer longer than the client's cap (`hubspot_tickets_client::hooks`) is a
         // 2xx whose body cannot be read: judged like a cut-short one.
-        Err(GenError::ResponseBodyError(e)) if too_long(&e).is_some() => {
-            let cap = too_long(&e).map_or(0, |t| t.cap);
-            Ok(Answer::Undecodable {
+        Err(GenError::ResponseBodyError(e)) => match AnswerTooLong::in_chain(&e).map(|t| t.cap) {
+            Some(cap) => Ok(Answer::Undecodable {
                 status: None,
                 body: Bytes::new(),
                 error: serde::de::Error::custom(format!(
                     "the answer is longer than {} MiB, the most read for this request; its records may have been written",
                     cap >> 20
                 )),
-            })
+            }),
+            None => Err(transport_error(e)),
+        },
+        Err(GenError::CommunicationError(e) | GenError::InvalidUpgrade(e)) => {
+            Err(transport_error(e))
         }
-        Err(
-            GenError::CommunicationError(e)
-            | GenError::ResponseBodyError(e)
-            | GenError::InvalidUpgrade(e),
-        ) => Err(transport_error(e)),
         // Typed error responses are not generated (see spec/README.md), so this arm is
         // only reached if that generator setting changes.
         Err(GenError::ErrorResponse(value)) => Ok(Answer::Other(RawResponse {
@@ -203,18 +201,6 @@ async fn settle<T>(
             format!("the request could not be built: {why}"),
         )),
     }
-}
-
-/// The answer cap's error, if it is what ended reading `e`'s body.
-fn too_long(e: &reqwest::Error) -> Option<&AnswerTooLong> {
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        if let Some(found) = cause.downcast_ref::<AnswerTooLong>() {
-            return Some(found);
-        }
-        source = cause.source();
-    }
-    None
 }
 
 /// A 2026-09 answer as the v3 result type: the same fields, without `warnings`.
