@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use hubspot_tickets_client::types::TicketUpsertInput;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::DeserializeSeed;
 
 use crate::records::TicketInput;
-use crate::records::values::{JsonValue, ValueSeed, check_id, check_property_name};
+use crate::records::values::{At, JsonValue, ValueSeed, check_id, check_property_name};
 
 /// Why a JSON record cannot become a [`TicketInput`].
 ///
@@ -160,63 +160,15 @@ impl TicketInput {
 fn read<'de, R: serde_json::de::Read<'de>>(
     mut de: serde_json::Deserializer<R>,
 ) -> serde_json::Result<Option<Entries>> {
-    let top = RecordSeed.deserialize(&mut de)?;
+    let top = ValueSeed(At::Record).deserialize(&mut de)?;
     de.end()?;
-    Ok(top)
+    Ok(match top {
+        JsonValue::Object(entries) => Some(entries),
+        _ => None,
+    })
 }
 
 type Entries = Vec<(String, JsonValue)>;
-
-/// The record's top level: its entries, or `None` when it is not an object.
-struct RecordSeed;
-
-impl<'de> DeserializeSeed<'de> for RecordSeed {
-    type Value = Option<Entries>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for RecordSeed {
-    type Value = Option<Entries>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(None)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8));
-        while let Some(key) = map.next_key::<String>()? {
-            // Only the nested form's `properties` object is read entry by entry.
-            let read_object = key == "properties";
-            let value = map.next_value_seed(ValueSeed { read_object })?;
-            entries.push((key, value));
-        }
-        Ok(Some(entries))
-    }
-}
 
 /// `{"external_ticket_id": "ZD-1", "subject": "...", ...}`.
 fn flat_form(mut entries: Entries, id_key: &str) -> Result<TicketUpsertInput, JsonRecordError> {

@@ -257,7 +257,7 @@ pub(crate) enum JsonValue {
     Null,
     /// A list, already joined, or the first of its items' refusals.
     List(Result<String, Refusal>),
-    /// An object; its entries are read only where asked ([`ValueSeed::read_object`]).
+    /// An object; its entries are read only where [`At`] says.
     Object(Vec<(String, JsonValue)>),
 }
 
@@ -317,14 +317,25 @@ fn short_float(v: f64) -> String {
     }
 }
 
+/// Where a JSON value stands in a record: it decides how much of an object or a list
+/// is read.
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum At {
+    /// The record itself: an object's entries are read, `properties` as [`At::Properties`].
+    Record,
+    /// The nested form's `properties`: an object's entries are read as values.
+    Properties,
+    /// A property value (or a key of the nested form): an object is refused whatever it
+    /// holds, and skipped; a list is joined.
+    Value,
+    /// A list item: a nested list or object is refused, and skipped.
+    Item,
+}
+
 /// Reads one JSON value straight from the parser into a [`JsonValue`]: strings are
 /// moved or copied once, lists joined as they are read, no `serde_json::Value` tree.
 #[derive(Clone, Copy)]
-pub(crate) struct ValueSeed {
-    /// Keep an object's entries (the nested form's `properties`); elsewhere an object
-    /// is refused whatever it holds, and skipped.
-    pub(crate) read_object: bool,
-}
+pub(crate) struct ValueSeed(pub(crate) At);
 
 impl<'de> DeserializeSeed<'de> for ValueSeed {
     type Value = JsonValue;
@@ -365,19 +376,34 @@ impl<'de> Visitor<'de> for ValueSeed {
         Ok(JsonValue::Null)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<JsonValue, A::Error> {
-        let mut list = ListState::default();
-        while seq.next_element_seed(ItemSeed(&mut list))?.is_some() {}
-        Ok(JsonValue::List(match list.refusal {
-            Some(r) => Err(r),
-            None => Ok(list.joined.finish()),
-        }))
+        if self.0 == At::Item {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            return Ok(JsonValue::List(Err(Refusal::NestedList)));
+        }
+        // The first item refused is the list's answer; the rest is still read, to keep
+        // the parser in step.
+        let mut joined = Ok(Joined::default());
+        while let Some(item) = seq.next_element_seed(ValueSeed(At::Item))? {
+            if let Ok(list) = &mut joined
+                && let Err(r) = push_item(list, item)
+            {
+                joined = Err(r);
+            }
+        }
+        Ok(JsonValue::List(joined.map(Joined::finish)))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonValue, A::Error> {
         let mut entries = Vec::new();
-        if self.read_object {
+        if let At::Record | At::Properties = self.0 {
             entries.reserve(map.size_hint().unwrap_or(8));
             while let Some(key) = map.next_key::<String>()? {
-                let value = map.next_value_seed(ValueSeed { read_object: false })?;
+                // Only the nested form's `properties` object is read entry by entry.
+                let at = if self.0 == At::Record && key == "properties" {
+                    At::Properties
+                } else {
+                    At::Value
+                };
+                let value = map.next_value_seed(ValueSeed(at))?;
                 entries.push((key, value));
             }
         } else {
@@ -387,84 +413,16 @@ impl<'de> Visitor<'de> for ValueSeed {
     }
 }
 
-/// A list being read: the joined items, and the first item refused (the rest of the
-/// list is still read, to keep the parser in step).
-#[derive(Default)]
-struct ListState {
-    joined: Joined,
-    refusal: Option<Refusal>,
-}
-
-impl ListState {
-    fn push(&mut self, item: &str) {
-        if self.refusal.is_none()
-            && let Err(r) = self.joined.push(item)
-        {
-            self.refusal = Some(r);
-        }
-    }
-
-    fn refuse(&mut self, r: Refusal) {
-        self.refusal.get_or_insert(r);
-    }
-}
-
-/// Reads one list item straight into its list (no `String` of its own for a string).
-struct ItemSeed<'a>(&'a mut ListState);
-
-impl<'de> DeserializeSeed<'de> for ItemSeed<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ItemSeed<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a list item")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
-        self.0.push(bool_value(v));
-        Ok(())
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
-        self.0.push(&v.to_string());
-        Ok(())
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
-        self.0.push(&v.to_string());
-        Ok(())
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
-        match f64_value(v) {
-            Ok(s) => self.0.push(&s),
-            Err(r) => self.0.refuse(r),
-        }
-        Ok(())
-    }
-    fn visit_str<E>(self, v: &str) -> Result<(), E> {
-        self.0.push(v);
-        Ok(())
-    }
-    /// `null` items are left out, as `None` items are on the Rust side.
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_none<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        self.0.refuse(Refusal::NestedList);
-        Ok(())
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        self.0.refuse(Refusal::Nested("a nested object"));
-        Ok(())
+/// One list item by the scalar rules; `null` items are left out, as `None` items are on
+/// the Rust side.
+fn push_item(list: &mut Joined, item: JsonValue) -> Result<(), Refusal> {
+    match item {
+        JsonValue::Str(s) | JsonValue::Int(s) => list.push(&s),
+        JsonValue::Float(v) => list.push(&f64_value(v)?),
+        JsonValue::Bool(b) => list.push(bool_value(b)),
+        JsonValue::Null => Ok(()),
+        JsonValue::List(_) => Err(Refusal::NestedList),
+        JsonValue::Object(_) => Err(Refusal::Nested("a nested object")),
     }
 }
 
