@@ -153,7 +153,6 @@ pub struct UnknownErrorKind;
 /// cause, say): print the chain (`{:#}` with `anyhow`) to see it. Neither `Display`
 /// nor `Debug` ever contains the access token.
 #[derive(Debug, thiserror::Error)]
-#[error("{}", Sentence(self))]
 #[non_exhaustive]
 pub struct Error {
     kind: ErrorKind,
@@ -176,23 +175,17 @@ struct Details {
     refused_id_property: Option<String>,
 }
 
-struct Sentence<'a>(&'a Error);
-
-impl fmt::Display for Sentence<'_> {
+impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        display_error(self.0, f)
+        write_sentence(
+            f,
+            self.kind,
+            self.status,
+            self.details.category.as_deref(),
+            &self.message,
+            self.details.correlation_id.as_deref(),
+        )
     }
-}
-
-fn display_error(e: &Error, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    write_sentence(
-        f,
-        e.kind,
-        e.status,
-        e.details.category.as_deref(),
-        &e.message,
-        e.details.correlation_id.as_deref(),
-    )
 }
 
 fn write_sentence(

@@ -177,7 +177,7 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                         err = err.with_kind(ErrorKind::Validation);
                         if !naming.is_empty() {
                             let f = Arc::new(err.to_failure());
-                            let (bad, good) = partition(sub, &naming);
+                            let (bad, good) = partition(sub, |k| naming.contains(&k));
                             finish(&mut slots, bad, &|| Outcome::Failed {
                                 reason: Arc::clone(&f),
                             });
@@ -200,7 +200,7 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                             named = named.len(),
                             "whole batch refused; dropping the inputs it names"
                         );
-                        let (bad, good) = partition(sub, &named);
+                        let (bad, good) = partition(sub, |k| named.contains(&k));
                         finish(&mut slots, bad, &|| Outcome::Failed {
                             reason: Arc::clone(&f),
                         });
@@ -213,7 +213,8 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                             records = sub.inputs.len(),
                             "whole batch refused; splitting it in two"
                         );
-                        let (left, right) = halve(sub);
+                        let mid = sub.inputs.len() / 2;
+                        let (left, right) = partition(sub, |k| k < mid);
                         work.push_front(right);
                         work.push_front(left);
                         continue;
@@ -298,48 +299,18 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
     }
 }
 
-fn halve(sub: Sub) -> (Sub, Sub) {
-    let Sub {
-        mut inputs,
-        mut idx,
-        maybe_written,
-    } = sub;
-    let mid = inputs.len() / 2;
-    let right = Sub {
-        inputs: inputs.split_off(mid),
-        idx: idx.split_off(mid),
-        maybe_written,
-    };
-    (
-        Sub {
-            inputs,
-            idx,
-            maybe_written,
-        },
-        right,
-    )
-}
-
-/// Splits `sub` into (the inputs at `named` positions, the others).
-fn partition(sub: Sub, named: &[usize]) -> (Sub, Sub) {
-    let mut bad = Sub {
-        inputs: Vec::with_capacity(named.len()),
-        idx: Vec::with_capacity(named.len()),
+/// Splits `sub` into (the inputs at the positions `pick` takes, the others).
+fn partition(sub: Sub, pick: impl Fn(usize) -> bool) -> (Sub, Sub) {
+    let part = || Sub {
+        inputs: Vec::new(),
+        idx: Vec::new(),
         maybe_written: sub.maybe_written,
     };
-    let mut good = Sub {
-        inputs: Vec::with_capacity(sub.inputs.len()),
-        idx: Vec::with_capacity(sub.inputs.len()),
-        maybe_written: sub.maybe_written,
-    };
+    let (mut picked, mut rest) = (part(), part());
     for (k, (input, i)) in sub.inputs.into_iter().zip(sub.idx).enumerate() {
-        let target = if named.contains(&k) {
-            &mut bad
-        } else {
-            &mut good
-        };
+        let target = if pick(k) { &mut picked } else { &mut rest };
         target.inputs.push(input);
         target.idx.push(i);
     }
-    (bad, good)
+    (picked, rest)
 }

@@ -469,36 +469,27 @@ impl Joined {
     }
 }
 
-impl ser::SerializeSeq for Joined {
-    type Ok = Option<String>;
-    type Error = SerError;
-    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), SerError> {
-        self.push(value)
-    }
-    fn end(self) -> V {
-        Ok(Some(self.0.finish()))
-    }
+/// A list, a tuple and a tuple struct are all joined alike.
+macro_rules! joined {
+    ($($trait:ident::$method:ident),*) => {$(
+        impl ser::$trait for Joined {
+            type Ok = Option<String>;
+            type Error = SerError;
+            fn $method<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), SerError> {
+                self.push(value)
+            }
+            fn end(self) -> V {
+                Ok(Some(self.0.finish()))
+            }
+        }
+    )*};
 }
-impl ser::SerializeTuple for Joined {
-    type Ok = Option<String>;
-    type Error = SerError;
-    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), SerError> {
-        self.push(value)
-    }
-    fn end(self) -> V {
-        Ok(Some(self.0.finish()))
-    }
-}
-impl ser::SerializeTupleStruct for Joined {
-    type Ok = Option<String>;
-    type Error = SerError;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), SerError> {
-        self.push(value)
-    }
-    fn end(self) -> V {
-        Ok(Some(self.0.finish()))
-    }
-}
+
+joined!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field
+);
 
 #[cfg(test)]
 mod tests {
