@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A/B of two builds of the CLI: CPU per record, side by side in one run.
+"""A/B of two builds of the CLI (or of the facade's bench_upsert example, with
+`--facade`): CPU per record, side by side in one run.
 
     python3 bench/ab.py --a OLD/hubspot-tickets --b target/release/hubspot-tickets
     python3 bench/ab.py --a target/release/hubspot-tickets --b target/release/hubspot-tickets \
@@ -35,11 +36,13 @@ spec.loader.exec_module(c)
 
 
 def one_run(binary: str, extra: list[str], tag: str, file: Path, n: int, concurrency: int, timeout_s: float,
-            callgrind: bool) -> float:
+            callgrind: bool, facade: bool) -> float:
     """µs of CPU per record, or with `callgrind` instructions per record."""
     with c.Emulator(None) as emu:
-        cmd = [binary, "upsert", "--base-url", emu.base_url, "--id-property", c.ID_PROPERTY, *extra,
-               "--concurrency", str(concurrency), "--rate-limit", "off", "--progress", "none", str(file)]
+        # The facade example takes the CLI's upsert flags, without the subcommand and --progress.
+        head, tail = ([binary], []) if facade else ([binary, "upsert"], ["--progress", "none"])
+        cmd = [*head, "--base-url", emu.base_url, "--id-property", c.ID_PROPERTY, *extra,
+               "--concurrency", str(concurrency), "--rate-limit", "off", *tail, str(file)]
         if callgrind:
             out = c.DATA / f"last-{tag}.callgrind"
             p = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *cmd],
@@ -67,13 +70,15 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--timeout", type=float, default=600.0)
     ap.add_argument("--callgrind", action="store_true", help="count instructions (valgrind) instead of CPU time")
+    ap.add_argument("--facade", action="store_true",
+                    help="A and B are builds of the facade's bench_upsert example, not of the CLI")
     args = ap.parse_args()
     unit = "instructions/record" if args.callgrind else "µs/record"
     file = c.data_file(args.records)
     a_runs, b_runs = [], []
     for i in range(args.runs):
-        a_runs.append(one_run(args.a, shlex.split(args.a_args), "ab-a", file, args.records, args.concurrency, args.timeout, args.callgrind))
-        b_runs.append(one_run(args.b, shlex.split(args.b_args), "ab-b", file, args.records, args.concurrency, args.timeout, args.callgrind))
+        a_runs.append(one_run(args.a, shlex.split(args.a_args), "ab-a", file, args.records, args.concurrency, args.timeout, args.callgrind, args.facade))
+        b_runs.append(one_run(args.b, shlex.split(args.b_args), "ab-b", file, args.records, args.concurrency, args.timeout, args.callgrind, args.facade))
         print(f"run {i + 1}: A {a_runs[-1]:.2f} {unit}   B {b_runs[-1]:.2f} {unit}", flush=True)
     a, b = statistics.median(a_runs), statistics.median(b_runs)
     print(f"median: A {a:.2f} {unit}, B {b:.2f} {unit}, B/A {b / a:.3f} "
