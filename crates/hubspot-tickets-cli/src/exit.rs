@@ -25,8 +25,8 @@ Exit codes:
      object type's write scope): the run stopped
   4  stopped by HubSpot's daily request limit: re-run the --failed file after it resets
   5  HubSpot refused the configuration (unknown or non-unique --id-property, an
-     object type or API version it does not know): the run stopped after its first
-     request
+     object type or API version it does not know), or --base-url answered with a
+     redirect: the run stopped after its first request
   6  stopped by a signal (SIGINT, SIGTERM, SIGHUP): the requests in flight finished and
      every record not sent is in the report and the --failed file
   130 quit at a second signal: the files are whole; records whose answer was still
@@ -35,7 +35,8 @@ Exit codes:
 }
 
 /// HubSpot refused the run's configuration (an `--id-property` that does not exist or is
-/// not unique, a path it does not know): the run stopped after its first request.
+/// not unique, a path it does not know), or the base URL answered with a redirect: the
+/// run stopped after its first request.
 pub const CONFIG: u8 = 5;
 
 /// A signal (SIGINT, SIGTERM, SIGHUP) stopped the run: the requests in flight finished,

@@ -102,7 +102,10 @@ fn main() -> ExitCode {
 fn init_tracing(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
-        0 => "warn",
+        // Only this project's crates speak by default: a dependency's own lines (a TLS
+        // verifier logs every refused handshake) would repeat, once per attempt, the
+        // reason the facade gives once.
+        0 => "off,hubspot_tickets=warn,hubspot_emulator=warn",
         1 => "info,hubspot_tickets=info",
         _ => "debug,hyper=info,reqwest=info",
     };

@@ -455,7 +455,7 @@ struct StopReasons {
     auth: Option<(String, ErrorKind)>,
     daily: Option<String>,
     /// HubSpot refused the run's configuration (the idProperty, the path).
-    config: Option<String>,
+    config: Option<(String, Option<u16>)>,
 }
 
 impl StopReasons {
@@ -468,7 +468,7 @@ impl StopReasons {
                 self.daily.get_or_insert_with(|| f.to_string());
             }
             ErrorKind::Configuration | ErrorKind::NotFound => {
-                self.config.get_or_insert_with(|| f.to_string());
+                self.config.get_or_insert_with(|| (f.to_string(), f.status));
             }
             _ => {}
         }
@@ -733,7 +733,15 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
             _ => String::new(),
         };
         (exit::AUTH, Some(format!("{why}{hint}")))
-    } else if let Some(why) = reasons.config {
+    } else if let Some((why, Some(300..=399))) = reasons.config {
+        (
+            exit::CONFIG,
+            Some(format!(
+                "{why}. Check --base-url (the run called {})",
+                client.path()
+            )),
+        )
+    } else if let Some((why, _)) = reasons.config {
         (
             exit::CONFIG,
             Some(format!(

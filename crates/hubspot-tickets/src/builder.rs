@@ -14,7 +14,7 @@ use crate::engine::{Engine, Settings};
 use crate::error::Error;
 use crate::limiter::RateLimiter;
 use crate::route::{ApiVersion, ObjectType, Route, Shape};
-use crate::secret::{AccessToken, TOKEN_ENV};
+use crate::secret::{AccessToken, TOKEN_ENV, without_credentials};
 
 /// HubSpot's API.
 pub const DEFAULT_BASE_URL: &str = "https://api.hubapi.com";
@@ -311,18 +311,6 @@ impl ClientBuilder {
             token,
         );
         Ok(Client::new(engine, generated))
-    }
-}
-
-/// `url` with any `user:password@` replaced, for messages.
-fn without_credentials(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://<credentials>@{}", &rest[at + 1..]),
-        None => url.to_owned(),
     }
 }
 

@@ -42,9 +42,10 @@ pub enum ErrorKind {
     Decode,
     /// The caller's input cannot be sent (empty id, NaN, nested object, over 100 inputs...).
     InvalidInput,
-    /// The client is misconfigured (no token, refused base URL...), or HubSpot refused
-    /// its configuration as a whole (a 400 for an `idProperty` that does not exist or is
-    /// not unique). Not retried; it stops a run.
+    /// The client is misconfigured (no token, refused base URL...), HubSpot refused its
+    /// configuration as a whole (a 400 for an `idProperty` that does not exist or is not
+    /// unique), or the base URL answered with a redirect (3xx: redirects are not
+    /// followed, so the token never travels elsewhere). Not retried; it stops a run.
     Configuration,
     /// The caller cancelled the operation.
     Cancelled,

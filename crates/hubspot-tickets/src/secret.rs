@@ -1,4 +1,4 @@
-//! The access token, a secret that never prints.
+//! The access token, a secret that never prints, and URLs shown without their credentials.
 
 use std::fmt;
 
@@ -77,6 +77,18 @@ impl AccessToken {
 
 /// Shorter tokens are not scrubbed from text (see [`AccessToken::scrub`]).
 const MIN_SCRUBBED_LEN: usize = 4;
+
+/// `url` with any `user:password@` replaced, for messages.
+pub(crate) fn without_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://<credentials>@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
 
 impl fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

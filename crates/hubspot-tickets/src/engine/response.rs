@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::engine::transport::retry_after;
 use crate::error::{Error, ErrorKind};
-use crate::secret::AccessToken;
+use crate::secret::{AccessToken, without_credentials};
 
 /// Longest message (in characters) the facade keeps from an answer; longer ones are
 /// cut with `…`. An answer can be any size; one message is copied into the outcome of
@@ -189,6 +189,7 @@ pub(crate) fn classify_error(
             ErrorKind::Configuration
         }
         400 => ErrorKind::Validation,
+        300..=399 => ErrorKind::Configuration,
         401 => ErrorKind::Auth,
         403 => ErrorKind::Forbidden,
         404 => ErrorKind::NotFound,
@@ -209,6 +210,20 @@ pub(crate) fn classify_error(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("no content type");
     let message = match api.as_ref().and_then(|a| a.message.clone()) {
+        // Redirects are not followed (the token must not travel to another address),
+        // and every request would get the same one: it is the base URL to fix.
+        _ if status.is_redirection() => {
+            let to = headers
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map_or_else(
+                    || "no Location given".to_owned(),
+                    |l| cut(without_credentials(l), MAX_FIELD_CHARS),
+                );
+            format!(
+                "the base URL answered with a redirect ({to}); redirects are not followed, so that the token never travels to another address: set the base URL to the API's own address"
+            )
+        }
         Some(m) => m,
         None if api.is_some() => format!("HTTP {code} without a message"),
         None => format!(

@@ -928,6 +928,40 @@ async fn a_refused_id_property_stops_the_run_after_one_request() {
     assert_eq!(h2.calls.load(Ordering::SeqCst), 1);
 }
 
+/// A redirect is not followed (the token must not travel) and every request would get
+/// it: one request, the run stops, and the reason says where it pointed, without the
+/// credentials a Location may carry.
+#[tokio::test(start_paused = true)]
+async fn a_redirect_stops_the_run_and_says_where_it_pointed() {
+    let h = harness(
+        Client::builder(),
+        Arc::new(|_, _, _| {
+            Box::pin(async move {
+                let mut r = html(307, "<html><title>Moved</title></html>");
+                r.headers.insert(
+                    "location",
+                    HeaderValue::from_static("https://sso:hunter2@login.example.com/crm"),
+                );
+                Ok(r)
+            })
+        }),
+    );
+    let report = h.client.bulk_upsert_iter(inputs(1000)).report().await;
+    assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(report.summary.not_attempted, report.summary.read);
+    let why = report.summary.stopped.as_deref().expect("the run stopped");
+    assert_eq!(
+        (why.kind, why.status),
+        (ErrorKind::Configuration, Some(307))
+    );
+    let text = why.to_string();
+    assert!(
+        text.contains("redirect (https://<credentials>@login.example.com/crm)"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn slow_streams_are_flushed_after_the_linger() {
     let h = harness(

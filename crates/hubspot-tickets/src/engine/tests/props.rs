@@ -435,6 +435,15 @@ const EXAMPLES: &[Example] = &[
         ErrorKind::Server,
     ),
     ex(599, NONE, "", ErrorKind::Server),
+    // A redirect (an http-to-https hop, a proxy's login page): never followed, so the
+    // token stays; the base URL is the run's configuration to fix.
+    ex(
+        301,
+        &[("location", "https://login.example.com/sso?next=/crm")],
+        "Moved Permanently",
+        ErrorKind::Configuration,
+    ),
+    ex(307, NONE, "", ErrorKind::Configuration),
     // Any other 4xx: refused, not retried.
     ex(
         413,
@@ -461,7 +470,7 @@ fn kind_of_status(status: u16) -> Option<ErrorKind> {
 }
 
 /// What any non-2xx answer's kind must be: its status's kind from the examples, one of
-/// the two 429 kinds for a 429, and for any other status a refusal or a server failure
+/// the two 429 kinds for a 429, the redirects' kind for a 3xx, and for any other status a refusal or a server failure
 /// (never a kind the facade gives its own failures: decode, transport, input...).
 fn check_answer_kind(status: u16, kind: ErrorKind) -> Result<(), TestCaseError> {
     if status == 429 {
@@ -477,6 +486,9 @@ fn check_answer_kind(status: u16, kind: ErrorKind) -> Result<(), TestCaseError> 
         );
     } else if let Some(expected) = kind_of_status(status) {
         prop_assert_eq!(kind, expected, "status {}", status);
+    } else if (300..400).contains(&status) {
+        // Every redirect is refused alike (the examples give two).
+        prop_assert_eq!(kind, ErrorKind::Configuration, "status {}", status);
     } else {
         prop_assert!(
             matches!(kind, ErrorKind::ClientError | ErrorKind::Server),
