@@ -932,6 +932,58 @@ fn wide_rows_keep_memory_bounded() {
     assert_eq!(emu.requests(), 20);
 }
 
+/// The emulator answering those wide rows (each record names 99,999 properties it does
+/// not know) keeps its memory bounded too: its error lists at most 100 of them. Run as
+/// its own process (the `emulator` subcommand) so that its peak RSS is its own.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_emulator_answers_wide_rows_in_bounded_memory() {
+    use std::io::BufRead;
+    let mut emulator = process()
+        .args(["emulator", "--port", "0", "--token", TOKEN])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(emulator.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("wide.csv");
+    std::fs::write(&input, wide_csv("E", 20, 100_000)).unwrap();
+    let out = process()
+        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
+        .args([
+            "upsert",
+            "--id-property",
+            "external_ticket_id",
+            "--base-url",
+            &url,
+        ])
+        .args(["--progress", "none"])
+        .arg(&input)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    // VmHWM is the high-water mark: read after the run, it covers all of it.
+    let peak = peak_rss_kib(emulator.id()).unwrap_or(0);
+    emulator.kill().unwrap();
+    let _ = emulator.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{url}: {stderr}");
+    assert!(
+        peak > 0 && peak < 300 * 1024,
+        "emulator peak RSS {peak} KiB"
+    );
+}
+
 /// A CSV of `rows` records `{prefix}-{r}`, each with `columns - 1` properties `p1...`
 /// set to `x`.
 #[cfg(target_os = "linux")]

@@ -568,20 +568,90 @@ fn the_failed_file_is_safe_to_re_run() {
     assert_eq!(emu.count(), 2);
 }
 
-/// Nothing listening: the first batch's attempts all fail to connect, so the run stops
-/// instead of trying every batch, well within 30 s, and says why once.
+/// A port where nothing listens.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Serves every connection on a thread of its own with `serve`; returns the port.
+fn serve_each(serve: fn(std::net::TcpStream)) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || serve(stream));
+        }
+    });
+    port
+}
+
+/// Not an HTTP server: it greets like SSH and hangs up.
+fn not_http(mut stream: std::net::TcpStream) {
+    use std::io::{Read, Write};
+    let _ = stream.read(&mut [0_u8; 4096]);
+    let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.2\r\n");
+}
+
+/// TLS with a self-signed certificate (for 127.0.0.1, valid until 2126), which no
+/// client trusts.
+fn untrusted_tls(stream: std::net::TcpStream) {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use std::io::Read;
+    let cert = CertificateDer::from(&include_bytes!("fixtures/self_signed_cert.der")[..]);
+    let key = PrivatePkcs8KeyDer::from(&include_bytes!("fixtures/self_signed_key.der")[..]);
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.into_owned()],
+            PrivateKeyDer::Pkcs8(key.clone_key()),
+        )
+        .unwrap();
+    let conn = rustls::ServerConnection::new(std::sync::Arc::new(config)).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, stream);
+    // The handshake runs here and ends with the client's alert.
+    let _ = tls.read(&mut [0_u8; 4096]);
+}
+
+/// An address where HubSpot cannot be reached at all: the first batch's attempts all
+/// fail, so the run stops instead of trying every batch, well within 30 s, and says
+/// why once (no line per attempt, none from a dependency).
 #[test]
-fn an_address_where_nothing_listens_stops_the_run_soon_with_its_reason() {
+fn an_address_that_never_answers_stops_the_run_soon_with_its_reason() {
+    let cases = [
+        (
+            "nothing listening",
+            format!("http://127.0.0.1:{}", closed_port()),
+            "refused",
+        ),
+        (
+            "not an HTTP server",
+            format!("http://127.0.0.1:{}", serve_each(not_http)),
+            "invalid HTTP",
+        ),
+        (
+            "an untrusted certificate",
+            format!("https://127.0.0.1:{}", serve_each(untrusted_tls)),
+            "certificate",
+        ),
+    ];
+    std::thread::scope(|scope| {
+        for (what, url, reason) in &cases {
+            scope.spawn(move || stops_soon_with(what, url, reason));
+        }
+    });
+}
+
+fn stops_soon_with(what: &str, url: &str, reason: &str) {
     let dir = tempfile::tempdir().unwrap();
     let n = 2100;
     let input = csv_input(dir.path(), n);
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
     let report_path = dir.path().join("r.jsonl");
     let t0 = Instant::now();
-    let out = cli(&format!("http://127.0.0.1:{port}"))
+    let out = process(url)
         .arg(&input)
         .arg("--report")
         .arg(&report_path)
@@ -589,21 +659,150 @@ fn an_address_where_nothing_listens_stops_the_run_soon_with_its_reason() {
         .unwrap();
     let took = t0.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(took < Duration::from_secs(30), "{took:?}");
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(took < Duration::from_secs(30), "{what}: {took:?}");
+    assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
+    let stopped: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("stopped:"))
+        .collect();
+    assert_eq!(stopped.len(), 1, "{what}: {stderr}");
+    assert!(stopped[0].contains(reason), "{what}: {stderr}");
+    // Said once when giving up, once in the stop: never once per attempt.
+    let mentions = stderr.lines().filter(|l| l.contains(reason)).count();
+    assert!(mentions <= 2, "{what}: {stderr}");
+    assert!(!stderr.contains("ERROR"), "{what}: {stderr}");
+    let r = report(&report_path);
+    assert_eq!(r.len(), n, "{what}");
+    assert_eq!(
+        r.iter().filter(|v| v["outcome"] == "failed").count(),
+        100,
+        "{what}"
+    );
+    assert_eq!(
+        r.iter().filter(|v| v["outcome"] == "not_attempted").count(),
+        n - 100,
+        "{what}"
+    );
+}
+
+/// A base URL that answers with a redirect (an http-to-https hop, a login page): not
+/// followed, so the token never travels elsewhere; one request, and the message says
+/// where it pointed and what to fix.
+#[test]
+fn a_redirect_stops_the_run_after_one_request() {
+    fn redirect(mut stream: std::net::TcpStream) {
+        use std::io::{Read, Write};
+        let _ = stream.read(&mut [0_u8; 65536]);
+        let _ = stream.write_all(
+            b"HTTP/1.1 307 Temporary Redirect\r\nlocation: https://sso:hunter2@login.example.com/crm\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = csv_input(dir.path(), 1000);
+    let report_path = dir.path().join("r.jsonl");
+    let out = process(&format!("http://127.0.0.1:{}", serve_each(redirect)))
+        .arg(&input)
+        .arg("--report")
+        .arg(&report_path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
     let stopped: Vec<&str> = stderr
         .lines()
         .filter(|l| l.starts_with("stopped:"))
         .collect();
     assert_eq!(stopped.len(), 1, "{stderr}");
-    assert!(stopped[0].to_lowercase().contains("refused"), "{stderr}");
-    let r = report(&report_path);
-    assert_eq!(r.len(), n);
     assert!(
-        r.iter()
-            .all(|v| v["outcome"] == "failed" || v["outcome"] == "not_attempted")
+        stopped[0].contains("redirect (https://<credentials>@login.example.com/crm)")
+            && stopped[0].contains("Check --base-url"),
+        "{stderr}"
     );
-    assert_eq!(r.iter().filter(|v| v["outcome"] == "failed").count(), 100);
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    let r = report(&report_path);
+    assert_eq!(r.len(), 1000);
+    assert!(r.iter().all(|v| v["outcome"] == "not_attempted"), "{r:?}");
+}
+
+/// A 429 whose `Retry-After` asks for three years waits one rolling window at most (here
+/// 4 s), and a wait that long is shown at the default verbosity.
+#[test]
+fn a_hostile_retry_after_waits_one_window_and_says_so() {
+    fn hubspot(mut stream: std::net::TcpStream) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        static SEEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        loop {
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                let line = line.trim_end().to_ascii_lowercase();
+                if line.is_empty() {
+                    break;
+                }
+                if let Some(v) = line.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0_u8; length];
+            reader.read_exact(&mut body).unwrap();
+            let (status, extra, text) = if SEEN.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                == 0
+            {
+                let text = serde_json::json!({"status": "error", "errorType": "RATE_LIMIT",
+                    "message": "You have reached your ten_secondly_rolling limit.",
+                    "policyName": "TEN_SECONDLY_ROLLING"});
+                ("429 Too Many Requests", "retry-after: 100000000\r\n", text)
+            } else {
+                let batch: Value = serde_json::from_slice(&body).unwrap();
+                let results: Vec<Value> = batch["inputs"].as_array().unwrap().iter().enumerate()
+                    .map(|(k, i)| serde_json::json!({"id": k.to_string(), "new": true, "archived": false,
+                        "objectWriteTraceId": i["objectWriteTraceId"], "properties": {},
+                        "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-01T00:00:00.000Z"}))
+                    .collect();
+                let text = serde_json::json!({"status": "COMPLETE", "results": results,
+                    "startedAt": "2026-01-01T00:00:00.000Z", "completedAt": "2026-01-01T00:00:00.100Z"});
+                ("200 OK", "", text)
+            };
+            let text = text.to_string();
+            let head = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{extra}\r\n",
+                text.len()
+            );
+            if stream.write_all(head.as_bytes()).is_err()
+                || stream.write_all(text.as_bytes()).is_err()
+            {
+                return;
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = csv_input(dir.path(), 300);
+    let t0 = Instant::now();
+    // Without the cap this run would wait an hour: it is cut at a minute.
+    let out = cli(&format!("http://127.0.0.1:{}", serve_each(hubspot)))
+        .args(["--rate-limit", "100/4s"])
+        .arg(&input)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let took = t0.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        took >= Duration::from_secs(4),
+        "{took:?}: the 429 was not waited for"
+    );
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    let pauses: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("rate limited (429); pausing every request"))
+        .collect();
+    assert_eq!(pauses.len(), 1, "{stderr}");
+    assert!(pauses[0].contains("wait_ms=4000"), "{stderr}");
 }
 
 /// A failure every batch meets is said once on stderr, not once per batch (nor once

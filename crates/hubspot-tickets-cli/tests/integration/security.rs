@@ -259,3 +259,38 @@ fn plain_http_to_another_host_is_refused_and_help_never_shows_the_token() {
         assert_hidden("--help", &String::from_utf8_lossy(&out.stdout));
     }
 }
+
+/// A password in `--base-url` is never printed, whether the URL is refused for it, does
+/// not parse, or names a port that cannot exist.
+#[test]
+fn credentials_in_the_base_url_are_never_printed() {
+    for url in [
+        "https://user:hunter2@host:99999",
+        "https://user:hunter2@api.hubapi.com",
+        "https://user:hunter2@exa mple.com/x",
+        "http://user:hunter2@10.0.0.1",
+    ] {
+        let out = Command::cargo_bin("hubspot-tickets")
+            .unwrap()
+            .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
+            .args([
+                "upsert",
+                "--id-property",
+                "external_ticket_id",
+                "--base-url",
+                url,
+                "-",
+            ])
+            .write_stdin("external_ticket_id\nX-1\n")
+            .output()
+            .unwrap();
+        let output = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(2), "{url}: {output}");
+        assert!(output.contains("error:"), "{url}: {output}");
+        assert!(!output.contains("hunter2"), "{url}: {output}");
+    }
+}
