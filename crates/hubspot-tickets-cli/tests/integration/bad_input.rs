@@ -760,8 +760,9 @@ fn stderr_of(child: &mut std::process::Child) -> String {
     stderr
 }
 
-/// An input record with no end (`/dev/zero` read as JSON Lines) keeps memory bounded:
-/// the CLI holds at most one record's worth (4 MiB) and reads on.
+/// An input record with no end (`/dev/zero` read as JSON Lines, or a JSON array whose
+/// element never ends) keeps memory bounded: the CLI holds at most one record's worth
+/// (4 MiB) and reads on.
 #[cfg(target_os = "linux")]
 #[test]
 fn a_record_with_no_end_keeps_memory_bounded() {
@@ -781,6 +782,29 @@ fn a_record_with_no_end_keeps_memory_bounded() {
     let (status, peak) = watch(&mut child, Some(Duration::from_secs(3)));
     let still_reading = status.is_none();
     assert!(still_reading, "it should still be reading an endless input");
+    assert!(peak > 0 && peak < 300 * 1024, "peak RSS {peak} KiB");
+
+    // The same inside a JSON array on standard input: `[` then an element with no end.
+    let mut child = process()
+        .args(["upsert", "--id-property", "external_ticket_id", "--dry-run"])
+        .args(["--format", "json", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let chunk = vec![b'x'; 64 * 1024];
+        let _ = stdin.write_all(br#"[{"external_ticket_id": "A-1", "subject": ""#);
+        // Until the child is killed and the pipe breaks.
+        while stdin.write_all(&chunk).is_ok() {}
+    });
+    let (status, peak) = watch(&mut child, Some(Duration::from_secs(3)));
+    assert!(
+        status.is_none(),
+        "it should still be reading an endless element"
+    );
     assert!(peak > 0 && peak < 300 * 1024, "peak RSS {peak} KiB");
 }
 
