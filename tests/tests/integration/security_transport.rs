@@ -117,7 +117,10 @@ async fn the_facades_client_does_not_follow_redirects_at_all() {
         .await
         .unwrap_err();
     // A redirect is the base URL to fix: it would be every request's answer.
-    assert_eq!((e.kind(), e.status()), (ErrorKind::Configuration, Some(307)));
+    assert_eq!(
+        (e.kind(), e.status()),
+        (ErrorKind::Configuration, Some(307))
+    );
     assert!(e.message().contains("redirect"), "{e}");
     assert!(!e.is_retryable());
     assert!(

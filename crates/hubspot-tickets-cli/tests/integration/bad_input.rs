@@ -913,55 +913,13 @@ fn an_endless_success_body_is_capped() {
 
 /// Wide rows: 20 CSV rows of 100,000 columns (4.7 MB). Records that heavy go in batches
 /// bounded by weight, so the CLI's memory follows what it sends; each record fails on
-/// its own with a bounded reason (the emulator knows none of the columns).
+/// its own with a bounded reason (the emulator knows none of the columns). The emulator
+/// answering them keeps its memory bounded too (its error lists at most 100 of the
+/// unknown properties): it runs as its own process (the `emulator` subcommand), so that
+/// each side's peak RSS is its own.
 #[cfg(target_os = "linux")]
 #[test]
 fn wide_rows_keep_memory_bounded() {
-    let emu = start();
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("wide.csv");
-    std::fs::write(&input, wide_csv("W", 20, 100_000)).unwrap();
-    let report_path = dir.path().join("r.jsonl");
-    let mut child = process()
-        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
-        .args([
-            "upsert",
-            "--id-property",
-            "external_ticket_id",
-            "--base-url",
-            emu.url(),
-        ])
-        .args(["--progress", "none", "--report"])
-        .arg(&report_path)
-        .arg(&input)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (status, peak) = watch(&mut child, None);
-    let stderr = stderr_of(&mut child);
-    assert_eq!(status.and_then(|s| s.code()), Some(1), "{stderr}");
-    assert!(peak > 0 && peak < 300 * 1024, "peak RSS {peak} KiB");
-    let report = crate::common::report(&report_path);
-    assert_eq!(report.len(), 20);
-    for line in &report {
-        assert_eq!(line["outcome"], "failed", "{line}");
-        let why = line["error_message"].as_str().unwrap_or_default();
-        assert!(
-            why.ends_with("; and 99989 more"),
-            "{}",
-            &why[..why.len().min(300)]
-        );
-    }
-    // Each record went alone: 20 requests, none of them retried.
-    assert_eq!(emu.requests(), 20);
-}
-
-/// The emulator answering those wide rows (each record names 99,999 properties it does
-/// not know) keeps its memory bounded too: its error lists at most 100 of them. Run as
-/// its own process (the `emulator` subcommand) so that its peak RSS is its own.
-#[cfg(target_os = "linux")]
-#[test]
-fn the_emulator_answers_wide_rows_in_bounded_memory() {
     use std::io::BufRead;
     let mut emulator = process()
         .args(["emulator", "--port", "0", "--token", TOKEN])
@@ -981,8 +939,9 @@ fn the_emulator_answers_wide_rows_in_bounded_memory() {
         .to_owned();
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("wide.csv");
-    std::fs::write(&input, wide_csv("E", 20, 100_000)).unwrap();
-    let out = process()
+    std::fs::write(&input, wide_csv("W", 20, 100_000)).unwrap();
+    let report_path = dir.path().join("r.jsonl");
+    let mut child = process()
         .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
         .args([
             "upsert",
@@ -991,21 +950,44 @@ fn the_emulator_answers_wide_rows_in_bounded_memory() {
             "--base-url",
             &url,
         ])
-        .args(["--progress", "none"])
+        .args(["--progress", "none", "--report"])
+        .arg(&report_path)
         .arg(&input)
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .output()
+        .spawn()
         .unwrap();
+    let (status, peak) = watch(&mut child, None);
     // VmHWM is the high-water mark: read after the run, it covers all of it.
-    let peak = peak_rss_kib(emulator.id()).unwrap_or(0);
+    let emulator_peak = peak_rss_kib(emulator.id()).unwrap_or(0);
     emulator.kill().unwrap();
     let _ = emulator.wait();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{url}: {stderr}");
+    let stderr = stderr_of(&mut child);
+    let mut summary = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut summary).unwrap();
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{url}: {stderr}");
+    assert!(peak > 0 && peak < 300 * 1024, "peak RSS {peak} KiB");
     assert!(
-        peak > 0 && peak < 300 * 1024,
-        "emulator peak RSS {peak} KiB"
+        emulator_peak > 0 && emulator_peak < 300 * 1024,
+        "emulator peak RSS {emulator_peak} KiB"
     );
+    let report = crate::common::report(&report_path);
+    assert_eq!(report.len(), 20);
+    for line in &report {
+        assert_eq!(line["outcome"], "failed", "{line}");
+        let why = line["error_message"].as_str().unwrap_or_default();
+        assert!(
+            why.ends_with("; and 99989 more"),
+            "{}",
+            &why[..why.len().min(300)]
+        );
+    }
+    // Each record went alone: 20 requests, none of them retried.
+    let requests = summary
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("requests"))
+        .map(str::trim);
+    assert_eq!(requests, Some("20"), "{summary}");
 }
 
 /// A CSV of `rows` records `{prefix}-{r}`, each with `columns - 1` properties `p1...`

@@ -645,9 +645,18 @@ fn an_address_that_never_answers_stops_the_run_soon_with_its_reason() {
     });
 }
 
-fn stops_soon_with(what: &str, url: &str, reason: &str) {
+/// A run of `n` records against `url` that the address stops: its exit code, stderr, the
+/// one `stopped:` line, the report, and how long it took.
+struct Stopped {
+    code: Option<i32>,
+    stderr: String,
+    stopped: String,
+    report: Vec<Value>,
+    took: Duration,
+}
+
+fn run_until_stopped(url: &str, n: usize) -> Stopped {
     let dir = tempfile::tempdir().unwrap();
-    let n = 2100;
     let input = csv_input(dir.path(), n);
     let report_path = dir.path().join("r.jsonl");
     let t0 = Instant::now();
@@ -658,29 +667,44 @@ fn stops_soon_with(what: &str, url: &str, reason: &str) {
         .output()
         .unwrap();
     let took = t0.elapsed();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(took < Duration::from_secs(30), "{what}: {took:?}");
-    assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let stopped: Vec<&str> = stderr
         .lines()
         .filter(|l| l.starts_with("stopped:"))
         .collect();
-    assert_eq!(stopped.len(), 1, "{what}: {stderr}");
-    assert!(stopped[0].contains(reason), "{what}: {stderr}");
+    assert_eq!(stopped.len(), 1, "{url}: {stderr}");
+    let stopped = stopped[0].to_owned();
+    let report = report(&report_path);
+    assert_eq!(report.len(), n, "{url}: one report line per record");
+    Stopped {
+        code: out.status.code(),
+        stderr,
+        stopped,
+        report,
+        took,
+    }
+}
+
+fn stops_soon_with(what: &str, url: &str, reason: &str) {
+    let n = 2100;
+    let run = run_until_stopped(url, n);
+    let stderr = &run.stderr;
+    assert!(run.took < Duration::from_secs(30), "{what}: {:?}", run.took);
+    assert_eq!(run.code, Some(1), "{what}: {stderr}");
+    assert!(run.stopped.contains(reason), "{what}: {stderr}");
     // Said once when giving up, once in the stop: never once per attempt.
     let mentions = stderr.lines().filter(|l| l.contains(reason)).count();
     assert!(mentions <= 2, "{what}: {stderr}");
     assert!(!stderr.contains("ERROR"), "{what}: {stderr}");
-    let r = report(&report_path);
-    assert_eq!(r.len(), n, "{what}");
+    let count = |outcome: &str| {
+        run.report
+            .iter()
+            .filter(|v| v["outcome"] == outcome)
+            .count()
+    };
     assert_eq!(
-        r.iter().filter(|v| v["outcome"] == "failed").count(),
-        100,
-        "{what}"
-    );
-    assert_eq!(
-        r.iter().filter(|v| v["outcome"] == "not_attempted").count(),
-        n - 100,
+        (count("failed"), count("not_attempted")),
+        (100, n - 100),
         "{what}"
     );
 }
@@ -697,30 +721,17 @@ fn a_redirect_stops_the_run_after_one_request() {
             b"HTTP/1.1 307 Temporary Redirect\r\nlocation: https://sso:hunter2@login.example.com/crm\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
         );
     }
-    let dir = tempfile::tempdir().unwrap();
-    let input = csv_input(dir.path(), 1000);
-    let report_path = dir.path().join("r.jsonl");
-    let out = process(&format!("http://127.0.0.1:{}", serve_each(redirect)))
-        .arg(&input)
-        .arg("--report")
-        .arg(&report_path)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(5), "{stderr}");
-    let stopped: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("stopped:"))
-        .collect();
-    assert_eq!(stopped.len(), 1, "{stderr}");
+    let run = run_until_stopped(&format!("http://127.0.0.1:{}", serve_each(redirect)), 1000);
+    let stderr = &run.stderr;
+    assert_eq!(run.code, Some(5), "{stderr}");
     assert!(
-        stopped[0].contains("redirect (https://<credentials>@login.example.com/crm)")
-            && stopped[0].contains("Check --base-url"),
+        run.stopped
+            .contains("redirect (https://<credentials>@login.example.com/crm)")
+            && run.stopped.contains("Check --base-url"),
         "{stderr}"
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
-    let r = report(&report_path);
-    assert_eq!(r.len(), 1000);
+    let r = &run.report;
     assert!(r.iter().all(|v| v["outcome"] == "not_attempted"), "{r:?}");
 }
 

@@ -228,22 +228,21 @@ fn an_echoing_server_never_gets_the_token_into_output_logs_or_files() {
     }
 }
 
-#[test]
-fn plain_http_to_another_host_is_refused_and_help_never_shows_the_token() {
-    let out = Command::cargo_bin("hubspot-tickets")
+/// One record on standard input, upserted to `base_url` with the token.
+fn upsert_one(base_url: &str) -> std::process::Output {
+    Command::cargo_bin("hubspot-tickets")
         .unwrap()
         .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
-        .args([
-            "upsert",
-            "--id-property",
-            "external_ticket_id",
-            "--base-url",
-            "http://api.hubapi.com",
-            "-",
-        ])
+        .args(["upsert", "--id-property", "external_ticket_id"])
+        .args(["--base-url", base_url, "-"])
         .write_stdin("external_ticket_id\nX-1\n")
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn plain_http_to_another_host_is_refused_and_help_never_shows_the_token() {
+    let out = upsert_one("http://api.hubapi.com");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("refusing plain http://"), "{stderr}");
@@ -270,20 +269,7 @@ fn credentials_in_the_base_url_are_never_printed() {
         "https://user:hunter2@exa mple.com/x",
         "http://user:hunter2@10.0.0.1",
     ] {
-        let out = Command::cargo_bin("hubspot-tickets")
-            .unwrap()
-            .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
-            .args([
-                "upsert",
-                "--id-property",
-                "external_ticket_id",
-                "--base-url",
-                url,
-                "-",
-            ])
-            .write_stdin("external_ticket_id\nX-1\n")
-            .output()
-            .unwrap();
+        let out = upsert_one(url);
         let output = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
