@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::faults::FaultConfig;
 use crate::object_types::{CustomObjectDef, StandardObject, parse_fqn};
-use crate::properties::{PropertyDef, builtin_ticket_properties};
+use crate::properties::{PropertyDef, builtin_ticket_properties, put_property};
 
 /// The token accepted by [`EmulatorConfig::default`].
 pub const DEFAULT_TOKEN: &str = "test-token";
@@ -311,8 +311,7 @@ impl EmulatorConfig {
     /// Adds a property to the schema, replacing one of the same name.
     #[must_use]
     pub fn with_property(mut self, property: PropertyDef) -> Self {
-        self.properties.retain(|p| p.name != property.name);
-        self.properties.push(property);
+        put_property(&mut self.properties, property);
         self
     }
 
@@ -333,8 +332,7 @@ impl EmulatorConfig {
             .object_properties
             .entry(object)
             .or_insert_with(|| object.builtin_properties());
-        props.retain(|p| p.name != property.name);
-        props.push(property);
+        put_property(props, property);
         self
     }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::properties::{
     Derived, PropertyDef, builtin_company_properties, builtin_contact_properties,
     builtin_custom_object_properties, builtin_deal_properties, builtin_ticket_properties,
+    put_property,
 };
 
 /// Ticket property names echoed on every result (when they exist in the schema), besides
@@ -196,8 +197,7 @@ impl CustomObjectDef {
     /// Adds a property, replacing one of the same name.
     #[must_use]
     pub fn with_property(mut self, property: PropertyDef) -> Self {
-        self.properties.retain(|p| p.name != property.name);
-        self.properties.push(property);
+        put_property(&mut self.properties, property);
         self
     }
 

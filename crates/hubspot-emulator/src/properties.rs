@@ -122,6 +122,12 @@ impl PropertyDef {
     }
 }
 
+/// Adds `property` to a schema, replacing one of the same name.
+pub(crate) fn put_property(schema: &mut Vec<PropertyDef>, property: PropertyDef) {
+    schema.retain(|p| p.name != property.name);
+    schema.push(property);
+}
+
 /// Longest property internal name HubSpot accepts.
 pub const MAX_PROPERTY_NAME_LENGTH: usize = 100;
 

@@ -30,11 +30,17 @@ const READ_BUFFER: usize = 128 * 1024;
 /// exhaust memory.
 pub const MAX_RECORD_BYTES: usize = 4 << 20;
 
-fn oversized_reason() -> String {
-    format!(
-        "the record is longer than {} MiB, the most the CLI reads into one record: skipped (not copied to the failed file)",
-        MAX_RECORD_BYTES >> 20
-    )
+/// The record at `line` that was longer than [`MAX_RECORD_BYTES`], skipped unread.
+fn oversized(line: u64) -> Item {
+    Item::Bad(BadRecord {
+        line,
+        id: None,
+        reason: format!(
+            "the record is longer than {} MiB, the most the CLI reads into one record: skipped (not copied to the failed file)",
+            MAX_RECORD_BYTES >> 20
+        ),
+        raw: None,
+    })
 }
 
 /// Input file formats.
@@ -802,12 +808,7 @@ impl JsonlState {
                 // Skip to the end of the line without keeping it.
                 *bytes_read += self.src.skip_until(b'\n').map_err(io_err)? as u64;
                 self.buf = Vec::new();
-                return Ok(Some(Item::Bad(BadRecord {
-                    line: self.line,
-                    id: None,
-                    reason: oversized_reason(),
-                    raw: None,
-                })));
+                return Ok(Some(oversized(self.line)));
             }
             let mut text: &[u8] = &self.buf;
             while let Some((b'\n' | b'\r', rest)) = text.split_last() {
@@ -906,12 +907,7 @@ impl JsonArrayState {
                     self.state = ArrayState::AfterElement;
                     if self.oversized {
                         self.buf = Vec::new();
-                        return Ok(Some(Item::Bad(BadRecord {
-                            line,
-                            id: None,
-                            reason: oversized_reason(),
-                            raw: None,
-                        })));
+                        return Ok(Some(oversized(line)));
                     }
                     return Ok(Some(parse_json_record(&self.buf, line, opts)));
                 }

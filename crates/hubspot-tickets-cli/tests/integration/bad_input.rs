@@ -727,6 +727,32 @@ fn process() -> std::process::Command {
     cmd
 }
 
+/// `upsert` to `base_url` with the token, as a process whose memory a test watches.
+#[cfg(target_os = "linux")]
+fn upsert_process(base_url: &str) -> std::process::Command {
+    let mut cmd = process();
+    cmd.env("HUBSPOT_ACCESS_TOKEN", TOKEN).args([
+        "upsert",
+        "--id-property",
+        "external_ticket_id",
+        "--base-url",
+        base_url,
+    ]);
+    cmd
+}
+
+/// The report at `path` has `n` lines, every record failed with a reason `why` accepts.
+#[cfg(target_os = "linux")]
+fn all_failed(path: &Path, n: usize, why: impl Fn(&str) -> bool) {
+    let report = crate::common::report(path);
+    assert_eq!(report.len(), n);
+    for line in &report {
+        assert_eq!(line["outcome"], "failed", "{line}");
+        let reason = line["error_message"].as_str().unwrap_or_default();
+        assert!(why(reason), "{}", &reason[..reason.len().min(300)]);
+    }
+}
+
 /// Samples `child`'s peak RSS (KiB) until it exits, or for `at_most` (then kills it):
 /// its exit status (`None` when it was still running) and the peak.
 #[cfg(target_os = "linux")]
@@ -875,15 +901,7 @@ fn an_endless_success_body_is_capped() {
             .collect();
         std::fs::write(&input, lines).unwrap();
         let report_path = dir.path().join("r.jsonl");
-        let mut child = process()
-            .env("HUBSPOT_ACCESS_TOKEN", "pat-na1-endless")
-            .args([
-                "upsert",
-                "--id-property",
-                "external_ticket_id",
-                "--base-url",
-                &url,
-            ])
+        let mut child = upsert_process(&url)
             .args(["--max-retries", "1", "--progress", "none", "--report"])
             .arg(&report_path)
             .arg(&input)
@@ -901,13 +919,9 @@ fn an_endless_success_body_is_capped() {
             peak > 0 && peak < 300 * 1024,
             "declared {declared}: peak RSS {peak} KiB"
         );
-        let report = crate::common::report(&report_path);
-        assert_eq!(report.len(), 300);
-        for line in &report {
-            assert_eq!(line["outcome"], "failed", "{line}");
-            let why = line["error_message"].as_str().unwrap_or_default();
-            assert!(why.contains("the answer is longer than"), "{line}");
-        }
+        all_failed(&report_path, 300, |why| {
+            why.contains("the answer is longer than")
+        });
     }
 }
 
@@ -941,15 +955,7 @@ fn wide_rows_keep_memory_bounded() {
     let input = dir.path().join("wide.csv");
     std::fs::write(&input, wide_csv("W", 20, 100_000)).unwrap();
     let report_path = dir.path().join("r.jsonl");
-    let mut child = process()
-        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
-        .args([
-            "upsert",
-            "--id-property",
-            "external_ticket_id",
-            "--base-url",
-            &url,
-        ])
+    let mut child = upsert_process(&url)
         .args(["--progress", "none", "--report"])
         .arg(&report_path)
         .arg(&input)
@@ -971,17 +977,7 @@ fn wide_rows_keep_memory_bounded() {
         emulator_peak > 0 && emulator_peak < 300 * 1024,
         "emulator peak RSS {emulator_peak} KiB"
     );
-    let report = crate::common::report(&report_path);
-    assert_eq!(report.len(), 20);
-    for line in &report {
-        assert_eq!(line["outcome"], "failed", "{line}");
-        let why = line["error_message"].as_str().unwrap_or_default();
-        assert!(
-            why.ends_with("; and 99989 more"),
-            "{}",
-            &why[..why.len().min(300)]
-        );
-    }
+    all_failed(&report_path, 20, |why| why.ends_with("; and 99989 more"));
     // Each record went alone: 20 requests, none of them retried.
     let requests = summary
         .lines()
@@ -1025,15 +1021,7 @@ fn wide_rows_on_stdin_wait_a_few_at_a_time() {
             .with_faults(slow),
     );
     let text = wide_csv("S", 300, 20_000);
-    let mut child = process()
-        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
-        .args([
-            "upsert",
-            "--id-property",
-            "external_ticket_id",
-            "--base-url",
-            emu.url(),
-        ])
+    let mut child = upsert_process(emu.url())
         .args(["--progress", "none", "--format", "csv", "-"])
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
