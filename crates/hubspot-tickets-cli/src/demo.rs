@@ -134,9 +134,8 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
                 keep_raw: true,
                 empty_cells: EmptyCells::Skip,
             },
-            report: Some(dir.join(report)),
-            resume: None,
-            id_property: ID_PROPERTY.to_owned(),
+            report: true,
+            fingerprint_name: ID_PROPERTY.to_owned(),
             failed: Some(dir.join(failed)),
             progress,
             label: label.to_owned(),
@@ -144,8 +143,12 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
             plain_interval: Duration::from_secs(1),
         };
         let client = client.clone();
+        let report = dir.join(report);
         async move {
-            upsert::run(config, &client)
+            let scope = hubspot_tickets::journal::Scope::of(&client);
+            let journal = hubspot_tickets::Journal::create(&report, &scope)
+                .map_err(|e| Failure::usage(format!("--report {e}")))?;
+            upsert::run(config, &client, Some(journal))
                 .await
                 .map_err(|e| Failure::usage(e.to_string()))
         }
@@ -320,7 +323,8 @@ fn print_failures(run: &RunResult, input: &str, dir: &Path, kept: bool, version:
     let mut failures: Vec<serde_json::Value> = text
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| !matches!(v["outcome"].as_str(), Some("created" | "updated")))
+        // Outcome lines only (the first line is the report's header).
+        .filter(|v| !matches!(v["outcome"].as_str(), None | Some("created" | "updated")))
         .collect();
     if failures.is_empty() {
         return;

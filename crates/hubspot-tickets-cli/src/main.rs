@@ -9,8 +9,8 @@ mod emulator_cmd;
 mod exit;
 mod input;
 mod output;
+mod paths;
 mod progress;
-mod resume;
 mod sample;
 mod signals;
 mod summary;
@@ -24,7 +24,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use clap::Parser;
-use hubspot_tickets::{ApiVersion, Client, ObjectType, RateLimit, RetryPolicy};
+use hubspot_tickets::journal::{JournalWriter, Scope};
+use hubspot_tickets::{ApiVersion, Client, Journal, ObjectType, RateLimit, RetryPolicy};
 
 use crate::cli::{Cli, Command, RateSpec, UpsertArgs};
 use crate::input::{Format, ParseOptions, Source};
@@ -192,6 +193,7 @@ async fn validate_input(
     let format = args.format;
     let opts = parse_options(args, false);
     let id_property = args.id_property.clone();
+    let scope = Scope::new(&args.object_type, &args.id_property);
     let report = report.cloned();
     tokio::task::spawn_blocking(move || {
         let (read, format) =
@@ -200,7 +202,7 @@ async fn validate_input(
             .map_err(|e| Failure::usage(e.to_string()))?;
         let mut writer = match &report {
             Some(p) => Some(
-                output::ReportWriter::create(p)
+                JournalWriter::create(p, &scope)
                     .map_err(|e| Failure::usage(format!("--report {e}")))?,
             ),
             None => None,
@@ -245,6 +247,32 @@ async fn run_upsert(args: UpsertArgs) -> Result<u8, Failure> {
         && !p.exists()
     {
         return Err(Failure::usage(format!("{}: no such file", p.display())));
+    }
+    // Every file is checked before any is written: nothing is truncated, locked or cut
+    // for a command that is then refused.
+    let report_arg = match (&args.resume, &args.report) {
+        (Some(p), _) => Some(("--resume", p)),
+        (None, Some(p)) => Some(("--report", p)),
+        _ => None,
+    };
+    let outputs: Vec<(&str, &std::path::Path)> = report_arg
+        .iter()
+        .map(|(flag, p)| (*flag, p.as_path()))
+        .chain(args.failed.iter().map(|p| ("--failed", p.as_path())))
+        .collect();
+    paths::check_distinct(&source, &outputs).map_err(Failure::usage)?;
+    if let Some(p) = &args.resume
+        && !p.is_file()
+    {
+        return Err(Failure::usage(format!(
+            "--resume {}: {}",
+            p.display(),
+            if p.exists() {
+                "not a regular file (a report is a file the run wrote)"
+            } else {
+                "no such file"
+            }
+        )));
     }
     let (limit, rate) = rate_limit(&args);
 
@@ -306,48 +334,59 @@ async fn run_upsert(args: UpsertArgs) -> Result<u8, Failure> {
         .build()
         .map_err(|e| Failure::usage(e.to_string()))?;
 
-    // A report's fingerprints name the idProperty and, beyond tickets (whose reports
-    // predate object types and keep their meaning), the object type: a tickets report
-    // never lets a contacts run skip records.
-    let fingerprint_scope = if args.object_type == ObjectType::TICKETS {
-        args.id_property.clone()
-    } else {
-        format!("{}/{}", args.object_type, args.id_property)
-    };
-    // --resume: the earlier report says what is written already; this run appends to it.
-    let resume = match &args.resume {
-        Some(path) => {
-            let loaded = resume::load(path, &fingerprint_scope).map_err(Failure::usage)?;
-            if loaded.cut_last_line {
+    // The input opens (a file that cannot be read is said before the report is
+    // touched); standard input is left unread.
+    if let Source::File(_) = &source {
+        input::open(&source, args.format).map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    // A report names its scope (object type and idProperty): a tickets report never
+    // lets a contacts run skip records.
+    let scope = Scope::new(&args.object_type, &args.id_property);
+    let journal = match (&args.resume, &args.report) {
+        // --resume: the earlier report says what is written already; this run appends
+        // to it.
+        (Some(path), _) => {
+            let journal =
+                Journal::open(path, &scope).map_err(|e| Failure::usage(format!("--resume {e}")))?;
+            let loaded = journal.loaded();
+            if loaded.cut_bytes > 0 {
                 eprint_line(&format!(
-                    "--resume {}: its last line was cut (the run was killed while writing it); that record is sent again",
-                    path.display()
+                    "--resume {}: its last line was torn (a run was killed while writing it): {} byte(s) cut; that record is sent again",
+                    path.display(),
+                    loaded.cut_bytes
                 ));
             }
             eprint_line(&format!(
-                "--resume {}: {} line(s), {} record(s) written before: those are skipped if unchanged",
+                "--resume {}: {} line(s); {} record(s) shown written: each is skipped if this input has it with the same content, everything else is sent{}",
                 path.display(),
                 loaded.lines,
-                loaded.resume.len()
+                loaded.written,
+                if loaded.legacy {
+                    " (a report of an earlier version, without a header)"
+                } else {
+                    ""
+                }
             ));
-            Some(std::sync::Arc::new(loaded.resume))
+            Some(journal)
         }
-        None => None,
+        (None, Some(path)) => Some(
+            Journal::create(path, &scope).map_err(|e| Failure::usage(format!("--report {e}")))?,
+        ),
+        (None, None) => None,
     };
     let config = upsert::RunConfig {
         source: source.clone(),
         format: args.format,
         parse: parse_options(&args, args.failed.is_some()),
-        report: args.resume.clone().or_else(|| args.report.clone()),
-        resume,
-        id_property: fingerprint_scope,
+        report: journal.is_some(),
+        fingerprint_name: scope.fingerprint_name(),
         failed: args.failed.clone(),
         progress: args.progress.resolve(),
         label: "upsert".to_owned(),
         display_name: Some(name),
         plain_interval: Duration::from_secs(5),
     };
-    let result = upsert::run(config, &client)
+    let result = upsert::run(config, &client, journal)
         .await
         .map_err(|e| Failure::usage(e.to_string()))?;
 

@@ -7,7 +7,7 @@
 //! input.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -15,15 +15,16 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use hubspot_tickets::generated::types::TicketUpsertInput;
+use hubspot_tickets::journal::{Entry, JournalWriter};
 use hubspot_tickets::{
-    CancellationToken, Client, ErrorKind, Failure, Fingerprint, MAX_BATCH, Outcome, Progress,
-    RecordOutcome, Resume, TicketInput,
+    CancellationToken, Client, ErrorKind, Failure, Fingerprint, Journal, MAX_BATCH, Outcome,
+    Progress, RecordOutcome, Resume, TicketInput,
 };
 use tokio::sync::{mpsc, oneshot};
 
 use crate::exit;
 use crate::input::{self, BadRecord, Format, InputError, Item, ParseOptions, Raw, Source};
-use crate::output::{FailedWriter, OutcomeKind, ReportLine, ReportWriter};
+use crate::output::{FailedWriter, OutcomeKind};
 use crate::progress::{Counters, Display, DisplayConfig, ProgressMode, RequestStats};
 use crate::signals::Signals;
 use crate::summary::RunStats;
@@ -52,12 +53,11 @@ pub struct RunConfig {
     pub format: Option<Format>,
     /// Parsing options.
     pub parse: ParseOptions,
-    /// `--report` (or the `--resume` report, appended to).
-    pub report: Option<PathBuf>,
-    /// `--resume`: what the earlier run wrote; its report is `report`, appended to.
-    pub resume: Option<Arc<Resume>>,
-    /// The run's `idProperty` (records' fingerprints include it).
-    pub id_property: String,
+    /// Whether a report is kept (`--report` or `--resume`): records are fingerprinted.
+    pub report: bool,
+    /// The name records' fingerprints are taken with
+    /// ([`Scope::fingerprint_name`](hubspot_tickets::journal::Scope::fingerprint_name)).
+    pub fingerprint_name: String,
     /// `--failed`.
     pub failed: Option<PathBuf>,
     /// Progress display (resolved).
@@ -98,6 +98,8 @@ pub enum SetupError {
 
 struct Pending {
     line: u64,
+    /// The record's position among the input's records (invalid ones counted).
+    position: u64,
     /// What the record writes, when a report is kept.
     fingerprint: Option<Fingerprint>,
     /// The id, for a record whose answer never comes (the run quit).
@@ -107,17 +109,23 @@ struct Pending {
 
 #[derive(Default)]
 struct Outputs {
-    report: Option<ReportWriter>,
+    report: Option<JournalWriter>,
     failed: Option<FailedWriter>,
+    /// The first failed write: it stops the run.
     error: Option<String>,
     /// Failed records left out of the failed file: a later write of their id landed.
     superseded: u64,
 }
 
 impl Outputs {
-    fn note(&mut self, r: std::io::Result<()>) {
+    /// Notes a write's result; after a failed write the report gets no more lines
+    /// (it may end in a torn one, which `--resume` cuts).
+    fn note(&mut self, what: &str, r: std::io::Result<()>) {
         if let Err(e) = r {
-            self.error.get_or_insert_with(|| e.to_string());
+            if what == "--report" {
+                self.report = None;
+            }
+            self.error.get_or_insert_with(|| format!("{what} {e}"));
         }
     }
 
@@ -125,18 +133,18 @@ impl Outputs {
     fn flush(&mut self) {
         if let Some(report) = &mut self.report {
             let r = report.flush();
-            self.note(r);
+            self.note("--report", r);
         }
         if let Some(failed) = &mut self.failed {
             let r = failed.flush();
-            self.note(r);
+            self.note("--failed", r);
         }
     }
 
-    fn record(&mut self, line: &ReportLine<'_>, raw: Option<&Raw>) {
+    fn record(&mut self, line: &Entry<'_>, raw: Option<&Raw>) {
         if let Some(report) = &mut self.report {
             let r = report.write(line);
-            self.note(r);
+            self.note("--report", r);
         }
         let Some(failed) = &mut self.failed else {
             return;
@@ -150,7 +158,7 @@ impl Outputs {
                 .then_some(line.id)
                 .flatten();
             let r = failed.write(raw, id);
-            self.note(r);
+            self.note("--failed", r);
         } else if line.object_id.is_some()
             && let Some(id) = line.id
         {
@@ -178,28 +186,30 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    fn bad_line(&self, bad: &BadRecord) {
+    fn bad_line(&self, position: u64, bad: &BadRecord) {
         self.counters.invalid.fetch_add(1, Ordering::Relaxed);
         lock(&self.bad_log).bad(bad.line, &bad.reason);
-        let mut line = ReportLine::new(bad.line, bad.id.as_deref(), OutcomeKind::Invalid);
+        let mut line =
+            Entry::new(position, bad.id.as_deref(), OutcomeKind::Invalid).at_line(bad.line);
         line.error_kind = Some(ErrorKind::InvalidInput);
         line.error_message = Some(&bad.reason);
         lock(&self.outputs).record(&line, bad.raw.as_ref());
     }
 
     /// A record whose request was out when the run quit: it may have been written.
-    fn unconfirmed(&self, line: u64, id: &str, raw: Option<&Raw>) {
+    fn unconfirmed(&self, p: &Pending) {
         self.counters.failed.fetch_add(1, Ordering::Relaxed);
-        let mut l = ReportLine::new(line, Some(id), OutcomeKind::Failed);
+        let mut l = Entry::new(p.position, Some(&p.id), OutcomeKind::Failed).at_line(p.line);
         l.error_kind = Some(ErrorKind::Cancelled);
         l.error_message =
             Some("the run quit before HubSpot's answer arrived: it may have been written");
-        lock(&self.outputs).record(&l, raw);
+        lock(&self.outputs).record(&l, p.raw.as_ref());
     }
 
-    fn not_sent(&self, line: u64, id: Option<&str>, raw: Option<&Raw>, why: &str) {
+    /// A record not sent: `at` is its (line, position).
+    fn not_sent(&self, at: (u64, u64), id: Option<&str>, raw: Option<&Raw>, why: &str) {
         self.counters.not_attempted.fetch_add(1, Ordering::Relaxed);
-        let mut l = ReportLine::new(line, id, OutcomeKind::NotAttempted);
+        let mut l = Entry::new(at.1, id, OutcomeKind::NotAttempted).at_line(at.0);
         l.error_kind = Some(ErrorKind::Cancelled);
         l.error_message = Some(why);
         lock(&self.outputs).record(&l, raw);
@@ -264,15 +274,22 @@ struct Feed {
     /// Whether the rest of the input is read (and reported not sent) after a signal: yes
     /// for a file, which ends; no for standard input, which may never end.
     drain_after_signal: bool,
-    /// The `idProperty` to fingerprint records with, when a report is kept.
+    /// The name to fingerprint records with, when a report is kept.
     fingerprint_with: Option<String>,
-    resume: Option<Arc<Resume>>,
+    /// `--resume`: what earlier runs wrote.
+    resume: Option<Resume>,
+    /// Records read so far, invalid ones included: the next one's position.
+    items: u64,
     finished: bool,
 }
 
 impl Feed {
     /// Opens the input, and the failed file (bad lines go to it from the first record).
-    fn open(shared: Arc<Shared>, config: &RunConfig) -> Result<Feed, SetupError> {
+    fn open(
+        shared: Arc<Shared>,
+        config: &RunConfig,
+        resume: Option<Resume>,
+    ) -> Result<Feed, SetupError> {
         let (read, format) = input::open(&config.source, config.format)?;
         let reader = input::Reader::new(shared.name.clone(), read, format, config.parse.clone())?;
         if let Some(path) = &config.failed {
@@ -286,8 +303,9 @@ impl Feed {
             position: 0,
             why_not_sent: None,
             drain_after_signal: config.source.size().is_some(),
-            fingerprint_with: config.report.is_some().then(|| config.id_property.clone()),
-            resume: config.resume.clone(),
+            fingerprint_with: config.report.then(|| config.fingerprint_name.clone()),
+            resume,
+            items: 0,
             finished: false,
         })
     }
@@ -315,7 +333,7 @@ impl Feed {
         if let Some(p) = lock(&shared.pending).remove(&(self.position - 1)) {
             shared.counters.read.fetch_sub(1, Ordering::Relaxed);
             shared.not_sent(
-                p.line,
+                (p.line, p.position),
                 Some(input.id()),
                 p.raw.as_ref(),
                 "not sent: the run stopped before this record",
@@ -349,9 +367,11 @@ impl Iterator for Feed {
                 .counters
                 .bytes_read
                 .store(self.reader.bytes_read(), Ordering::Relaxed);
+            let position = self.items;
+            self.items += 1;
             let rec = match item {
                 Item::Bad(bad) => {
-                    shared.bad_line(&bad);
+                    shared.bad_line(position, &bad);
                     continue;
                 }
                 Item::Good(rec) => rec,
@@ -367,19 +387,17 @@ impl Iterator for Feed {
                     .get_or_insert("not sent: the run was stopped by a signal");
             }
             if let Some(why) = self.why_not_sent {
-                shared.not_sent(rec.line, Some(&rec.id), rec.raw.as_ref(), why);
+                shared.not_sent((rec.line, position), Some(&rec.id), rec.raw.as_ref(), why);
                 continue;
             }
             let fingerprint = self
                 .fingerprint_with
                 .as_deref()
                 .map(|p| Fingerprint::of_parts(p, &rec.id, &rec.properties));
-            // Resuming: a record written before (or superseded by a later one written
-            // before) is not sent again; the earlier report already has its line.
-            if let (Some(resume), Some(fp)) = (&self.resume, fingerprint)
-                && !resume
-                    .decide_fingerprint(None, &rec.id, fp, rec.line)
-                    .is_send()
+            // Resuming: a record the earlier report shows written with this very content
+            // is not sent again (that report already has its line). See `Resume`.
+            if let (Some(resume), Some(fp)) = (&mut self.resume, fingerprint)
+                && !resume.decide_fingerprint(None, &rec.id, fp).is_send()
             {
                 shared.counters.skipped.fetch_add(1, Ordering::Relaxed);
                 continue;
@@ -388,6 +406,7 @@ impl Iterator for Feed {
                 self.position,
                 Pending {
                     line: rec.line,
+                    position,
                     fingerprint,
                     id: rec.id.as_str().into(),
                     raw: rec.raw,
@@ -404,11 +423,12 @@ impl Iterator for Feed {
 fn read_input(
     shared: Arc<Shared>,
     config: RunConfig,
+    resume: Option<Resume>,
     setup: oneshot::Sender<Result<(), SetupError>>,
     tx: mpsc::Sender<Queued>,
 ) {
     let room = Arc::new(tokio::sync::Semaphore::new(CHANNEL_KIB as usize));
-    let mut feed = match Feed::open(shared, &config) {
+    let mut feed = match Feed::open(shared, &config, resume) {
         Ok(feed) => feed,
         Err(e) => {
             let _ = setup.send(Err(e));
@@ -475,38 +495,13 @@ impl StopReasons {
     }
 }
 
-/// Refuses an output file that is the input: by device and inode, so a hard link, a
-/// symlink or the file fed on standard input (`--failed in.csv - < in.csv`) is caught;
-/// truncating it would lose the records not yet read.
-fn check_output_path(what: &str, path: &Path, source: &Source) -> Result<(), SetupError> {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(out) = std::fs::metadata(path) else {
-        // Not there yet: it cannot be the input.
-        return Ok(());
-    };
-    let input = match source {
-        Source::File(p) => std::fs::metadata(p),
-        // What file descriptor 0 is: a pipe, a terminal, or a redirected file.
-        Source::Stdin => std::fs::metadata("/dev/stdin"),
-    };
-    if let Ok(input) = input
-        && input.dev() == out.dev()
-        && input.ino() == out.ino()
-    {
-        let input_name = match source {
-            Source::File(_) => "the input file",
-            Source::Stdin => "the file on standard input",
-        };
-        return Err(SetupError::Output(format!(
-            "{what} {} is {input_name} (the same file, perhaps through a link): writing it would destroy the records not yet read; choose another path",
-            path.display()
-        )));
-    }
-    Ok(())
-}
-
-/// Runs one upsert of `config.source` through `client`.
-pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupError> {
+/// Runs one upsert of `config.source` through `client`, keeping `journal` as the
+/// report (opened and checked by the caller, see `paths`).
+pub async fn run(
+    config: RunConfig,
+    client: &Client,
+    journal: Option<Journal>,
+) -> Result<RunResult, SetupError> {
     let started = Instant::now();
     let mut signals = Signals::install()
         .map_err(|e| SetupError::Output(format!("cannot listen for signals: {e}")))?;
@@ -515,23 +510,11 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
         .clone()
         .unwrap_or_else(|| config.source.display_name());
     let mut outputs = Outputs::default();
-    if let Some(path) = &config.failed {
-        check_output_path("--failed", path, &config.source)?;
-        if config.report.as_ref() == Some(path) {
-            return Err(SetupError::Output(
-                "--report and --failed name the same file".to_owned(),
-            ));
-        }
-    }
-    if let Some(path) = &config.report {
-        check_output_path("--report", path, &config.source)?;
-        let report = if config.resume.is_some() {
-            ReportWriter::append(path)
-        } else {
-            ReportWriter::create(path)
-        };
-        outputs.report = Some(report.map_err(|e| SetupError::Output(format!("--report {e}")))?);
-    }
+    let resume = journal.map(|j| {
+        let (writer, resume) = j.into_parts();
+        outputs.report = Some(writer);
+        resume
+    });
     let counters = Arc::new(Counters::default());
     let shared = Arc::new(Shared {
         name: name.clone(),
@@ -549,9 +532,9 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
     // record on one thread and freeing it on another cost more CPU than the parsing
     // itself saves in wall time. Standard input (or a pipe) gets a thread of its own, so
     // a slow writer never holds up the requests in flight.
-    let mut file_feed = match input_size {
-        Some(_) => Some(Feed::open(shared.clone(), &config)?),
-        None => None,
+    let (mut file_feed, mut resume) = match input_size {
+        Some(_) => (Some(Feed::open(shared.clone(), &config, resume)?), None),
+        None => (None, resume),
     };
     let (inputs, reader): (BoxStream<'_, TicketInput>, _) = if let Some(feed) = &mut file_feed {
         (futures::stream::iter(feed).boxed(), None)
@@ -561,9 +544,10 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
         let reader = {
             let shared = shared.clone();
             let config = config.clone();
+            let resume = resume.take();
             std::thread::Builder::new()
                 .name("input-reader".into())
-                .spawn(move || read_input(shared, config, setup_tx, tx))
+                .spawn(move || read_input(shared, config, resume, setup_tx, tx))
                 .map_err(|e| SetupError::Output(format!("cannot start the input reader: {e}")))?
         };
         match setup_rx.await {
@@ -618,6 +602,7 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
     let mut reasons = StopReasons::default();
     let mut interrupted = false;
     let mut quit = false;
+    let mut output_failed = false;
     loop {
         tokio::select! {
             chunk = outcomes.next() => {
@@ -626,7 +611,18 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
                 for o in chunk {
                     handle_outcome(&shared, &mut reasons, o);
                 }
-                lock(&shared.outputs).flush();
+                let mut out = lock(&shared.outputs);
+                out.flush();
+                if !output_failed && let Some(e) = &out.error {
+                    // What is sent from now on could not be recorded, so nothing more is
+                    // sent: the requests in flight finish, the rest is not attempted.
+                    output_failed = true;
+                    crate::progress::eprint_line(&format!(
+                        "writing {e}: stopping; the requests in flight finish, every record not sent is not attempted"
+                    ));
+                    shared.stop.store(true, Ordering::Relaxed);
+                    cancel.cancel();
+                }
             }
             name = signals.next() => {
                 if interrupted {
@@ -657,10 +653,10 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
     let leftovers: Vec<Pending> = lock(&shared.pending).drain().map(|(_, p)| p).collect();
     for p in leftovers {
         if quit {
-            shared.unconfirmed(p.line, &p.id, p.raw.as_ref());
+            shared.unconfirmed(&p);
         } else {
             shared.not_sent(
-                p.line,
+                (p.line, p.position),
                 Some(&p.id),
                 p.raw.as_ref(),
                 "no outcome was reported for this record",
@@ -696,7 +692,7 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
     let outputs = std::mem::take(&mut *lock(&shared.outputs));
     stats.superseded = outputs.superseded;
     let mut output_error = outputs.error;
-    let report = match outputs.report.map(ReportWriter::finish) {
+    let report = match outputs.report.map(JournalWriter::finish) {
         Some(Ok(p)) => Some(p),
         Some(Err(e)) => {
             output_error.get_or_insert(e.to_string());
@@ -719,6 +715,18 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
             exit::USAGE,
             Some(format!(
                 "input error, the rest of the input was not read: {e}"
+            )),
+        )
+    } else if let Some(e) = output_error.as_ref().filter(|_| output_failed) {
+        (
+            exit::PARTIAL,
+            Some(format!(
+                "writing {e}: the run stopped there; records not yet sent are not attempted{}",
+                if e.starts_with("--report") {
+                    " (the report lacks the lines after the failed write: records it does not show written are sent again by --resume)"
+                } else {
+                    ""
+                }
             )),
         )
     } else if let Some((why, kind)) = reasons.auth {
@@ -801,9 +809,9 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
 
 fn handle_outcome(shared: &Shared, reasons: &mut StopReasons, o: RecordOutcome) {
     let pending = lock(&shared.pending).remove(&o.position);
-    let (line, raw, fingerprint) = match &pending {
-        Some(p) => (p.line, p.raw.as_ref(), p.fingerprint),
-        None => (0, None, None),
+    let (line, position, raw, fingerprint) = match &pending {
+        Some(p) => (p.line, p.position, p.raw.as_ref(), p.fingerprint),
+        None => (0, o.position, None, None),
     };
     let c = &shared.counters;
     let (kind, object_id, failure) = match &o.outcome {
@@ -830,7 +838,7 @@ fn handle_outcome(shared: &Shared, reasons: &mut StopReasons, o: RecordOutcome) 
         }
     };
     let message = failure.map(|f| crate::redact(&f.message));
-    let mut report = ReportLine::new(line, Some(&o.id), kind);
+    let mut report = Entry::new(position, Some(&o.id), kind).at_line(line);
     report.object_id = object_id;
     if object_id.is_some() {
         report.fingerprint = fingerprint;

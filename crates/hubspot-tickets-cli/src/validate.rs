@@ -12,7 +12,9 @@ use std::io::Write;
 use hubspot_tickets::ErrorKind;
 
 use crate::input::{InputError, Item, Reader};
-use crate::output::{OutcomeKind, ReportLine, ReportWriter};
+use hubspot_tickets::journal::{Entry, JournalWriter};
+
+use crate::output::OutcomeKind;
 use crate::summary::thousands;
 
 /// HubSpot's maximum number of inputs in one batch request.
@@ -71,7 +73,7 @@ impl BadLineLog {
 pub fn validate(
     reader: Reader,
     id_property: &str,
-    mut report: Option<&mut ReportWriter>,
+    mut report: Option<&mut JournalWriter>,
     log: &mut BadLineLog,
 ) -> Result<Validation, anyhow::Error> {
     let hasher = BuildHasherDefault::<DefaultHasher>::default();
@@ -85,7 +87,8 @@ pub fn validate(
                 v.invalid += 1;
                 log.bad(b.line, &b.reason);
                 if let Some(r) = report.as_deref_mut() {
-                    let mut l = ReportLine::new(b.line, b.id.as_deref(), OutcomeKind::Invalid);
+                    let mut l = Entry::new(v.read - 1, b.id.as_deref(), OutcomeKind::Invalid)
+                        .at_line(b.line);
                     l.error_kind = Some(ErrorKind::InvalidInput);
                     l.error_message = Some(&b.reason);
                     r.write(&l)?;
@@ -132,7 +135,7 @@ pub fn validate(
                     } else {
                         OutcomeKind::WouldUpsert
                     };
-                    let mut l = ReportLine::new(rec.line, Some(&rec.id), outcome);
+                    let mut l = Entry::new(v.read - 1, Some(&rec.id), outcome).at_line(rec.line);
                     l.error_message = duplicate.as_deref();
                     r.write(&l)?;
                 }
@@ -229,7 +232,11 @@ mod tests {
         let reader = Reader::new("t.csv".into(), r, Format::Csv, opts).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.jsonl");
-        let mut report = ReportWriter::create(&path).unwrap();
+        let scope = hubspot_tickets::journal::Scope::new(
+            &hubspot_tickets::ObjectType::TICKETS,
+            "external_ticket_id",
+        );
+        let mut report = JournalWriter::create(&path, &scope).unwrap();
         let mut log = BadLineLog::new("t.csv", 10);
         let v = validate(reader, "external_ticket_id", Some(&mut report), &mut log).unwrap();
         report.finish().unwrap();
@@ -239,6 +246,7 @@ mod tests {
         let report = std::fs::read_to_string(&path).unwrap();
         let outcomes: Vec<String> = report
             .lines()
+            .skip(1) // the header
             .map(|l| {
                 let v: serde_json::Value = serde_json::from_str(l).unwrap();
                 format!("{}:{}", v["line"], v["outcome"].as_str().unwrap())

@@ -51,6 +51,10 @@ pub enum ErrorKind {
     Cancelled,
     /// The whole-operation deadline passed.
     DeadlineExceeded,
+    /// The run's journal could not be written (a full disk, a closed pipe): the run
+    /// stopped at the first failed write, since what it went on to write could not be
+    /// resumed from.
+    Journal,
 }
 
 impl ErrorKind {
@@ -70,6 +74,7 @@ impl ErrorKind {
                 | Self::Transport
                 | Self::Cancelled
                 | Self::DeadlineExceeded
+                | Self::Journal
         )
     }
 
@@ -93,6 +98,7 @@ impl ErrorKind {
             Self::Configuration => "configuration",
             Self::Cancelled => "cancelled",
             Self::DeadlineExceeded => "deadline_exceeded",
+            Self::Journal => "journal",
         }
     }
 
@@ -118,6 +124,7 @@ impl ErrorKind {
             Self::Configuration => "the client is misconfigured",
             Self::Cancelled => "the operation was cancelled",
             Self::DeadlineExceeded => "the operation's deadline passed",
+            Self::Journal => "the run's journal could not be written",
         }
     }
 }
@@ -215,7 +222,8 @@ fn write_sentence(
 }
 
 impl Error {
-    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+    /// A failure with no HubSpot answer behind it: a local reason.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
             status: None,

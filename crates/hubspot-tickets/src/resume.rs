@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::fmt;
 use std::str::FromStr;
 
@@ -89,13 +88,11 @@ impl FromStr for Fingerprint {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Decision {
-    /// Not confirmed written as it is now: send it.
+    /// Not known to be in HubSpot as it is now: send it.
     Send,
-    /// An earlier run wrote this very content: skip it.
+    /// The last thing an earlier run is known to have done to this record (same scope,
+    /// `idProperty` and id) was to write this very content: skip it.
     AlreadyWritten,
-    /// An earlier run wrote a later record of the input with the same id: sending this
-    /// older one would overwrite it. Skip it.
-    Superseded,
 }
 
 impl Decision {
@@ -105,10 +102,20 @@ impl Decision {
     }
 }
 
-/// What an earlier run confirmed written, to finish its job without writing anything
-/// twice: fill it from that run's outcomes (each written record's id, fingerprint and
-/// position in the input), then ask [`decide`](Self::decide) for each record of the
-/// input.
+/// What earlier runs left in HubSpot, to finish their job without writing anything
+/// twice and without ever putting an older value back.
+///
+/// Fill it with what those runs did, in the order they did it
+/// ([`written`](Self::written) for a confirmed write, [`unsure`](Self::unsure) for a
+/// write that may or may not have landed), then ask [`decide`](Self::decide) for each
+/// record of the input, in input order. A [`Journal`](crate::Journal) does all of this
+/// for a bulk run.
+///
+/// The decision compares content, never positions: a record is skipped only when the
+/// last thing known of its id is a confirmed write of exactly its content. Anything
+/// else is sent, and once a record of an id is sent, every later record of that id in
+/// the input is sent too (in input order), so the input's last value is the one HubSpot
+/// keeps, whichever file the earlier runs read and however it was edited since.
 ///
 /// Memory: about 40 bytes per record written earlier.
 ///
@@ -117,33 +124,32 @@ impl Decision {
 ///
 /// let earlier = TicketInput::new("ZD-1").property("subject", "Printer jams");
 /// let mut resume = Resume::new("external_ticket_id");
-/// // The earlier run reported the record at position 0 written.
-/// resume.written(None, "ZD-1", Fingerprint::of(&earlier, "external_ticket_id"), 0);
+/// // The earlier run wrote this record.
+/// resume.written(None, "ZD-1", Fingerprint::of(&earlier, "external_ticket_id"));
 ///
-/// assert_eq!(resume.decide(&earlier, 0), Decision::AlreadyWritten);
+/// assert_eq!(resume.decide(&earlier), Decision::AlreadyWritten);
 /// let edited = TicketInput::new("ZD-1").property("subject", "Printer fixed");
-/// assert_eq!(resume.decide(&edited, 0), Decision::Send);
-/// assert_eq!(resume.decide(&TicketInput::new("ZD-2"), 1), Decision::Send);
+/// assert_eq!(resume.decide(&edited), Decision::Send);
+/// // Once ZD-1 is sent again, its older content is no longer skipped either.
+/// assert_eq!(resume.decide(&earlier), Decision::Send);
+/// assert_eq!(resume.decide(&TicketInput::new("ZD-2")), Decision::Send);
 /// ```
 #[derive(Clone, Debug)]
 pub struct Resume {
     default_id_property: String,
-    /// By the hash of (`idProperty`, id): the latest write confirmed.
-    written: HashMap<Fingerprint, Written>,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Written {
-    fingerprint: Fingerprint,
-    position: u64,
+    /// By the hash of (`idProperty`, id): the content last confirmed written, while
+    /// nothing later (an unsure write, a resend in this run) has made it uncertain.
+    written: HashMap<Fingerprint, Fingerprint, foldhash::fast::RandomState>,
 }
 
 impl Resume {
-    /// Nothing written yet; records name `default_id_property` unless they name their own.
+    /// Nothing written yet; records name `default_id_property` (with its scope, see
+    /// [`Scope::fingerprint_name`](crate::journal::Scope::fingerprint_name)) unless they
+    /// name their own.
     pub fn new(default_id_property: impl Into<String>) -> Self {
         Self {
             default_id_property: default_id_property.into(),
-            written: HashMap::new(),
+            written: HashMap::default(),
         }
     }
 
@@ -155,69 +161,58 @@ impl Resume {
         )
     }
 
-    /// Notes that an earlier run wrote the record with this id and fingerprint, found at
-    /// `position` in the input (any increasing numbering: index, line). Of several
-    /// writes of one id, the latest position counts.
-    pub fn written(
-        &mut self,
-        id_property: Option<&str>,
-        id: &str,
-        fingerprint: Fingerprint,
-        position: u64,
-    ) {
-        let w = Written {
-            fingerprint,
-            position,
-        };
-        match self.written.entry(self.key(id_property, id)) {
-            Entry::Occupied(mut e) => {
-                if e.get().position <= position {
-                    e.insert(w);
-                }
-            }
-            Entry::Vacant(e) => {
-                e.insert(w);
-            }
-        }
+    /// Notes that an earlier run wrote the record with this id and fingerprint (after
+    /// everything noted before).
+    pub fn written(&mut self, id_property: Option<&str>, id: &str, fingerprint: Fingerprint) {
+        let key = self.key(id_property, id);
+        self.written.insert(key, fingerprint);
     }
 
-    /// Records noted written.
+    /// Notes that an earlier run sent the record with this id without learning whether
+    /// HubSpot wrote it (it failed, or the run quit before the answer): what HubSpot
+    /// holds for it is no longer known, so no record of it is skipped.
+    pub fn unsure(&mut self, id_property: Option<&str>, id: &str) {
+        let key = self.key(id_property, id);
+        self.written.remove(&key);
+    }
+
+    /// Records whose written content is known.
     pub fn len(&self) -> usize {
         self.written.len()
     }
 
-    /// Whether nothing was noted written.
+    /// Whether no record's written content is known.
     pub fn is_empty(&self) -> bool {
         self.written.is_empty()
     }
 
-    /// Whether to send `input`, found at `position` in the input, again.
-    pub fn decide(&self, input: &TicketInput, position: u64) -> Decision {
-        self.decide_fingerprint(
-            input.get_id_property(),
-            input.id(),
-            Fingerprint::of(input, &self.default_id_property),
-            position,
-        )
+    /// Whether to send `input`, the next record of the input. A record to send makes
+    /// every later record of its id a record to send.
+    pub fn decide(&mut self, input: &TicketInput) -> Decision {
+        let fingerprint = Fingerprint::of(input, &self.default_id_property);
+        self.decide_fingerprint(input.get_id_property(), input.id(), fingerprint)
     }
 
     /// [`decide`](Self::decide) for a record given by its id and fingerprint.
     pub fn decide_fingerprint(
-        &self,
+        &mut self,
         id_property: Option<&str>,
         id: &str,
         fingerprint: Fingerprint,
-        position: u64,
     ) -> Decision {
-        let Some(w) = self.written.get(&self.key(id_property, id)) else {
+        if self.written.is_empty() {
             return Decision::Send;
-        };
-        if w.fingerprint == fingerprint {
-            Decision::AlreadyWritten
-        } else if w.position > position {
-            Decision::Superseded
-        } else {
-            Decision::Send
+        }
+        let key = self.key(id_property, id);
+        match self.written.get(&key) {
+            Some(w) if *w == fingerprint => Decision::AlreadyWritten,
+            Some(_) => {
+                // Sent now: HubSpot's value for this id will come from this input,
+                // so a later, equal-to-the-old record must be sent too.
+                self.written.remove(&key);
+                Decision::Send
+            }
+            None => Decision::Send,
         }
     }
 }
@@ -262,22 +257,28 @@ mod tests {
     }
 
     #[test]
-    fn decisions_follow_the_latest_write_of_each_id() {
+    fn decisions_compare_content_in_input_order() {
         let v1 = TicketInput::new("A").property("subject", "v1");
         let v2 = TicketInput::new("A").property("subject", "v2");
         let fp = |i: &TicketInput| Fingerprint::of(i, "p");
         let mut r = Resume::new("p");
-        r.written(None, "A", fp(&v2), 10);
-        // The earlier v1 (line 2) was superseded by v2 (line 10), written.
-        assert_eq!(r.decide(&v1, 2), Decision::Superseded);
-        assert_eq!(r.decide(&v2, 10), Decision::AlreadyWritten);
-        // A v1 after the written v2 is a newer write: send it.
-        assert_eq!(r.decide(&v1, 12), Decision::Send);
-        // An older note does not replace a later one.
-        r.written(None, "A", fp(&v1), 2);
-        assert_eq!(r.decide(&v2, 10), Decision::AlreadyWritten);
-        assert_eq!(r.len(), 1);
+        r.written(None, "A", fp(&v1));
+        r.written(None, "A", fp(&v2));
+        r.written(None, "B", fp(&TicketInput::new("B")));
+        assert_eq!(r.len(), 2);
+        // The last write of A was v2: v2 is skipped, however often it comes.
+        assert_eq!(r.decide(&v2), Decision::AlreadyWritten);
+        assert_eq!(r.decide(&v2), Decision::AlreadyWritten);
+        // An older v1 first in the input: sent, and so is the v2 after it, so that
+        // HubSpot ends with the input's last value.
+        let mut r2 = r.clone();
+        assert_eq!(r2.decide(&v1), Decision::Send);
+        assert_eq!(r2.decide(&v2), Decision::Send);
         // Another idProperty is another record.
-        assert_eq!(r.decide(&v2.clone().id_property("q"), 10), Decision::Send);
+        assert_eq!(r.decide(&v2.clone().id_property("q")), Decision::Send);
+        // A write whose fate is unknown makes the id unknown.
+        r.unsure(None, "B");
+        assert_eq!(r.decide(&TicketInput::new("B")), Decision::Send);
+        assert_eq!(r.len(), 1);
     }
 }

@@ -5,6 +5,7 @@
 //! engine.
 
 mod batcher;
+mod journaled;
 mod stream;
 
 use std::pin::Pin;
@@ -15,6 +16,7 @@ use futures::stream::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{Engine, Op};
+use crate::journal::Journal;
 use crate::outcomes::progress::Progress;
 use crate::outcomes::summary::{BulkReport, BulkSummary};
 use crate::records::TicketInput;
@@ -51,6 +53,7 @@ pub struct BulkUpsert<'a> {
     deadline: Option<Duration>,
     total: Option<u64>,
     return_inputs: bool,
+    journal: Option<Journal>,
 }
 
 impl std::fmt::Debug for BulkUpsert<'_> {
@@ -72,6 +75,7 @@ impl<'a> BulkUpsert<'a> {
             deadline,
             total,
             return_inputs: false,
+            journal: None,
         }
     }
 
@@ -88,6 +92,31 @@ impl<'a> BulkUpsert<'a> {
     /// Memory then holds the inputs of the outcomes you have not yet consumed.
     pub fn return_inputs(mut self, on: bool) -> Self {
         self.return_inputs = on;
+        self
+    }
+
+    /// Keep a journal of the run, and resume from what it already holds: every input
+    /// the journal shows written with the same content is skipped
+    /// ([`Outcome::AlreadyWritten`](crate::Outcome::AlreadyWritten), counted in
+    /// `skipped`), and every other outcome is appended to it as one line, flushed after
+    /// each batch, with the input's position in this run's input. Resuming compares
+    /// content, never positions (see [`Resume`](crate::Resume)), so the input may be
+    /// another file, or the same one edited. A failed write to the journal stops the run
+    /// ([`ErrorKind::Journal`](crate::ErrorKind::Journal)); the journal's lock is held until
+    /// the outcome stream ends or is dropped.
+    ///
+    /// ```no_run
+    /// use hubspot_tickets::{journal::Scope, Client, Journal, TicketInput};
+    ///
+    /// # async fn run(client: Client, inputs: Vec<TicketInput>) -> Result<(), Box<dyn std::error::Error>> {
+    /// // After a crash, a kill or a stop, the same two lines finish the job.
+    /// let journal = Journal::open("sync.journal", &Scope::of(&client))?;
+    /// let summary = client.bulk_upsert_iter(inputs).journal(journal).summary().await;
+    /// println!("{summary}"); // "... N written before, ..."
+    /// # Ok(()) }
+    /// ```
+    pub fn journal(mut self, journal: Journal) -> Self {
+        self.journal = Some(journal);
         self
     }
 
@@ -128,7 +157,15 @@ impl<'a> BulkUpsert<'a> {
             self.progress,
             self.return_inputs,
         );
-        BulkOutcomes::new(op, self.input)
+        let fingerprint_name = crate::journal::Scope::new(
+            &op.engine.settings.route.object_type,
+            op.engine.settings.id_property.clone(),
+        )
+        .fingerprint_name();
+        let journal = self
+            .journal
+            .map(|j| journaled::Sink::new(j, fingerprint_name));
+        BulkOutcomes::new(op, self.input, journal)
     }
 
     /// Runs to the end and returns every outcome, sorted by position, with a summary.

@@ -16,6 +16,7 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::bulk::Input;
 use crate::bulk::batcher::Batcher;
+use crate::bulk::journaled::Sink;
 use crate::engine::{MAX_BATCH, Op, run_job};
 use crate::error::Failure;
 use crate::outcomes::progress::Progress;
@@ -51,6 +52,7 @@ pub struct BulkOutcomes<'a> {
     deadline: Option<Pin<Box<Sleep>>>,
     stopping: Option<Arc<Failure>>,
     finished: bool,
+    journal: Option<Sink>,
 }
 
 impl std::fmt::Debug for BulkOutcomes<'_> {
@@ -63,7 +65,7 @@ impl std::fmt::Debug for BulkOutcomes<'_> {
 }
 
 impl<'a> BulkOutcomes<'a> {
-    pub(super) fn new(op: Op, input: Input<'a>) -> Self {
+    pub(super) fn new(op: Op, input: Input<'a>, journal: Option<Sink>) -> Self {
         let settings = &op.engine.settings;
         let concurrency = settings.max_concurrency;
         let linger_for = settings.batch_linger;
@@ -84,6 +86,7 @@ impl<'a> BulkOutcomes<'a> {
             ready: VecDeque::new(),
             stopping: None,
             finished: false,
+            journal,
         }
     }
 }
@@ -104,7 +107,21 @@ impl BulkOutcomes<'_> {
             o.repeat_of = self.repeats.remove(&o.position);
         }
         self.op.progress.record(&o.outcome);
+        if let Some(journal) = &mut self.journal
+            && let Err(why) = journal.record(&o)
+        {
+            self.op.stop_with(why);
+        }
         self.ready.push_back(o);
+    }
+
+    /// Puts the outcomes so far into the journal; a failed write stops the run.
+    fn flush_journal(&mut self) {
+        if let Some(journal) = &mut self.journal
+            && let Err(why) = journal.flush()
+        {
+            self.op.stop_with(why);
+        }
     }
 
     fn complete(&mut self, done: Done) {
@@ -113,6 +130,7 @@ impl BulkOutcomes<'_> {
         for o in done.outcomes {
             self.emit(o);
         }
+        self.flush_journal();
     }
 
     /// Reads one input record into the pipeline; false if it was refused at once.
@@ -120,6 +138,13 @@ impl BulkOutcomes<'_> {
         let position = self.next_position;
         self.next_position += 1;
         self.op.progress.read();
+        if let Some(journal) = &mut self.journal
+            && !journal.admit(position, &item)
+        {
+            let o = self.op.unprepared(position, item, Outcome::AlreadyWritten);
+            self.emit(o);
+            return false;
+        }
         match self.op.engine.prepare(item) {
             Err((input, reason)) => {
                 let o = self
@@ -181,6 +206,7 @@ impl BulkOutcomes<'_> {
             );
             self.emit(o);
         }
+        self.flush_journal();
     }
 }
 
@@ -251,6 +277,12 @@ impl Stream for BulkOutcomes<'_> {
                 && this.ready.is_empty()
             {
                 this.finished = true;
+                if let Some(journal) = &mut this.journal
+                    && let Err(why) = journal.finish()
+                    && this.stopping.is_none()
+                {
+                    this.stopping = Some(why);
+                }
                 return Poll::Ready(None);
             }
             if !progressed && this.ready.is_empty() {

@@ -44,12 +44,22 @@ pub enum Outcome {
         /// Why.
         reason: Arc<Failure>,
     },
+    /// Not sent: the run's [`Journal`](crate::Journal) shows this very content written
+    /// by an earlier run, and nothing since made that uncertain
+    /// ([`Decision::AlreadyWritten`](crate::Decision::AlreadyWritten)).
+    AlreadyWritten,
 }
 
 impl Outcome {
     /// `Created` or `Updated`.
     pub fn is_written(&self) -> bool {
         matches!(self, Self::Created { .. } | Self::Updated { .. })
+    }
+
+    /// Whether HubSpot holds the record as the input has it: written by this run, or
+    /// by an earlier one (`AlreadyWritten`).
+    pub fn is_done(&self) -> bool {
+        self.is_written() || *self == Self::AlreadyWritten
     }
 
     /// HubSpot's record id, when written.

@@ -22,6 +22,7 @@ struct Counters {
     updated: AtomicU64,
     failed: AtomicU64,
     not_attempted: AtomicU64,
+    skipped: AtomicU64,
     requests: AtomicU64,
     retries: AtomicU64,
     rate_limited: AtomicU64,
@@ -45,6 +46,9 @@ pub struct ProgressSnapshot {
     pub failed: u64,
     /// Records not attempted.
     pub not_attempted: u64,
+    /// Records not sent because the run's journal shows them written before
+    /// ([`Outcome::AlreadyWritten`]).
+    pub skipped: u64,
     /// HTTP requests sent (retries included).
     pub requests: u64,
     /// Requests that were retries (after a 429, 5xx, timeout or connection error).
@@ -63,7 +67,7 @@ impl ProgressSnapshot {
 
     /// Records with a final outcome.
     pub fn done(&self) -> u64 {
-        self.created + self.updated + self.failed + self.not_attempted
+        self.created + self.updated + self.failed + self.not_attempted + self.skipped
     }
 
     /// Records written (created or updated) per second since the start.
@@ -112,6 +116,7 @@ impl Progress {
             updated: c.updated.load(Relaxed),
             failed: c.failed.load(Relaxed),
             not_attempted: c.not_attempted.load(Relaxed),
+            skipped: c.skipped.load(Relaxed),
             requests: c.requests.load(Relaxed),
             retries: c.retries.load(Relaxed),
             rate_limited: c.rate_limited.load(Relaxed),
@@ -143,6 +148,7 @@ impl Progress {
             Outcome::Updated { .. } => &self.0.updated,
             Outcome::Failed { .. } => &self.0.failed,
             Outcome::NotAttempted { .. } => &self.0.not_attempted,
+            Outcome::AlreadyWritten => &self.0.skipped,
         };
         c.fetch_add(1, Relaxed);
     }

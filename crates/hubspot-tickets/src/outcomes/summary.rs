@@ -29,6 +29,8 @@ pub struct BulkSummary {
     pub failed: u64,
     /// Not attempted.
     pub not_attempted: u64,
+    /// Not sent: written by an earlier run, as the journal shows.
+    pub skipped: u64,
     /// HTTP requests sent (retries included).
     pub requests: u64,
     /// Requests that were retries.
@@ -50,6 +52,7 @@ impl BulkSummary {
             updated: s.updated,
             failed: s.failed,
             not_attempted: s.not_attempted,
+            skipped: s.skipped,
             requests: s.requests,
             retries: s.retries,
             rate_limited: s.rate_limited,
@@ -63,9 +66,10 @@ impl BulkSummary {
         self.created + self.updated
     }
 
-    /// Whether every record read was written.
+    /// Whether every record read is written: by this run, or by an earlier one
+    /// (skipped).
     pub fn all_written(&self) -> bool {
-        self.written() == self.read
+        self.written() + self.skipped == self.read
     }
 }
 
@@ -77,8 +81,13 @@ impl fmt::Display for BulkSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}: {} created, {} updated, {} failed, {} not attempted; {} ({}, {} × 429) in {:.1} s",
+            "{}: {}{} created, {} updated, {} failed, {} not attempted; {} ({}, {} × 429) in {:.1} s",
             plural(self.read, "record", "records"),
+            if self.skipped > 0 {
+                format!("{} written before, ", self.skipped)
+            } else {
+                String::new()
+            },
             self.created,
             self.updated,
             self.failed,
@@ -133,6 +142,7 @@ mod tests {
             updated: 5,
             failed: 3,
             not_attempted: 2,
+            skipped: 0,
             requests: 11,
             retries: 1,
             rate_limited: 0,

@@ -227,6 +227,7 @@ async fn batch_207_maps_results_and_errors_to_inputs() {
                 "F"
             }
             Outcome::NotAttempted { .. } => "N",
+            Outcome::AlreadyWritten => "S",
         })
         .collect();
     assert_eq!(kinds, ["C", "F", "U", "F", "C"]);
