@@ -64,7 +64,10 @@ impl FailedWriter {
         }
         let mut out = BufWriter::with_capacity(64 * 1024, file);
         let prefix = prefix_of(format, csv_headers)?;
+        // Written at once: a full disk or a closed pipe is found before anything is sent.
         out.write_all(&prefix)?;
+        out.flush()
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         Ok(FailedWriter {
             format,
             out,

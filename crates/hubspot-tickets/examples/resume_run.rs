@@ -1,62 +1,73 @@
-//! Finish a stopped run without writing anything twice: keep a journal of what was
-//! written (each record's id, fingerprint and position), and on the next run skip what
-//! the journal vouches for.
+//! Finish a stopped run without writing anything twice: the run keeps a journal (one
+//! JSON line per outcome, in a file), and the next run opened on the same journal
+//! skips what it shows written with the same content and sends the rest. Resumed twice
+//! in a row, the second time with an edited input.
 //!
 //! `cargo run -p hubspot-tickets --example resume_run`
 
 mod common;
 
 use futures::StreamExt;
-use hubspot_tickets::{CancellationToken, Fingerprint, Resume, TicketInput};
+use hubspot_tickets::journal::Scope;
+use hubspot_tickets::{CancellationToken, Journal, TicketInput};
 
-fn records() -> Vec<TicketInput> {
+fn records(edited: bool) -> Vec<TicketInput> {
     (0..600)
-        .map(|i| TicketInput::new(format!("RES-{i}")).property("subject", format!("Ticket {i}")))
+        .map(|i| {
+            let subject = if edited && i % 100 == 0 {
+                format!("Ticket {i}, edited")
+            } else {
+                format!("Ticket {i}")
+            };
+            TicketInput::new(format!("RES-{i}")).property("subject", subject)
+        })
         .collect()
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (client, _emulator) = common::connect().await?;
-    let id_property = client.id_property().to_owned();
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("sync.journal");
+    let scope = Scope::of(&client);
 
-    // Run 1, stopped part way (a signal, a deploy...). The journal is what a real
-    // program would append to a file as outcomes arrive.
+    // Run 1, stopped part way (a signal, a deploy...).
     let stop = CancellationToken::new();
-    let mut journal: Vec<(String, Fingerprint, u64)> = Vec::new();
     let mut outcomes = client
-        .bulk_upsert_iter(records())
+        .bulk_upsert_iter(records(false))
+        .journal(Journal::create(&path, &scope)?)
         .with_cancellation(stop.clone())
-        .return_inputs(true)
         .outcomes();
-    while let Some(mut o) = outcomes.next().await {
-        if let (true, Some(input)) = (o.outcome.is_written(), o.take_input()) {
-            journal.push((
-                o.id.clone(),
-                Fingerprint::of(&input, &id_property),
-                o.position,
-            ));
-        }
-        if journal.len() == 100 {
+    let mut seen = 0;
+    while outcomes.next().await.is_some() {
+        seen += 1;
+        if seen == 100 {
             stop.cancel();
         }
     }
     println!("run 1: {}", outcomes.summary());
+    drop(outcomes); // releases the journal's lock
 
-    // Run 2: the same input; what the journal shows written with the same content is
-    // skipped, the rest is sent.
-    let mut resume = Resume::new(&id_property);
-    for (id, fingerprint, position) in &journal {
-        resume.written(None, id, *fingerprint, *position);
-    }
-    let rest: Vec<TicketInput> = records()
-        .into_iter()
-        .enumerate()
-        .filter(|(position, input)| resume.decide(input, *position as u64).is_send())
-        .map(|(_, input)| input)
-        .collect();
-    println!("run 2: {} of 600 records to send", rest.len());
-    let summary = client.bulk_upsert_iter(rest).summary().await;
+    // Run 2: the same input, resumed from the journal.
+    let journal = Journal::open(&path, &scope)?;
+    println!(
+        "run 2: the journal shows {} records written",
+        journal.loaded().written
+    );
+    let summary = client
+        .bulk_upsert_iter(records(false))
+        .journal(journal)
+        .summary()
+        .await;
     println!("run 2: {summary}");
+
+    // Run 3: an edited export; only the six edited records are sent.
+    let summary = client
+        .bulk_upsert_iter(records(true))
+        .journal(Journal::open(&path, &scope)?)
+        .summary()
+        .await;
+    println!("run 3: {summary}");
+    assert_eq!((summary.skipped, summary.updated), (594, 6));
     Ok(())
 }

@@ -56,13 +56,14 @@ impl Emu {
     }
 }
 
-/// The lines of a `--report` file, as JSON.
+/// The outcome lines of a `--report` file, as JSON (its header, the first line, left
+/// out after checking it names the journal format).
 pub fn report(path: &std::path::Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(header["journal"], "hubspot-tickets", "{header}");
+    lines.map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 /// The binary, with a timeout and without the caller's token or log settings.

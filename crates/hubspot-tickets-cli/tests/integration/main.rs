@@ -8,5 +8,6 @@ mod common;
 mod bad_input;
 mod cli;
 mod reliability;
+mod resume_files;
 mod security;
 mod versions;

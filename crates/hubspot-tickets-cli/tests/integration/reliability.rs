@@ -479,7 +479,7 @@ fn resume_sends_again_what_the_report_no_longer_vouches_for() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("last line was cut"), "{stderr}");
+    assert!(stderr.contains("last line was torn"), "{stderr}");
     assert_eq!(count_requests(&emu) - requests_before, 1);
     let all = report(&report_path);
     assert_eq!(all.len(), n + 2, "whole lines: the cut one is gone");

@@ -386,3 +386,86 @@ fn read_line(text: &[u8], index: u64, scope: &Scope, resume: &mut Resume) -> Res
     }
     Ok(false)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::{Decision, TicketInput};
+
+    fn scope() -> Scope {
+        Scope::new(&ObjectType::TICKETS, "external_ticket_id")
+    }
+
+    fn written(w: &mut JournalWriter, position: u64, input: &TicketInput) {
+        let fp = Fingerprint::of(input, "external_ticket_id");
+        let mut e = Entry::new(position, Some(input.id()), Recorded::Created);
+        e.object_id = Some("1");
+        e.fingerprint = Some(fp);
+        w.write(&e).unwrap();
+    }
+
+    #[test]
+    fn a_journal_reads_back_what_it_wrote_and_only_a_torn_journal_line_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("j.jsonl");
+        let a = TicketInput::new("A").property("subject", "a");
+        let b = TicketInput::new("B").property("subject", "b");
+        let mut w = JournalWriter::create(&p, &scope()).unwrap();
+        written(&mut w, 0, &a);
+        written(&mut w, 1, &b);
+        // B then failed in a later batch: it may hold something else now.
+        w.write(&Entry::new(2, Some("B"), Recorded::Failed))
+            .unwrap();
+        w.finish().unwrap();
+        let whole = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(&p, format!("{whole}{{\"position\":3,\"id\":\"C\",\"outc")).unwrap();
+        let mut j = Journal::open(&p, &scope()).unwrap();
+        let l = j.loaded();
+        assert_eq!((l.lines, l.written, l.legacy), (4, 1, false));
+        assert_eq!(l.cut_bytes, 28);
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), whole);
+        assert_eq!(j.resume().decide(&a), Decision::AlreadyWritten);
+        assert_eq!(j.resume().decide(&b), Decision::Send);
+        drop(j);
+
+        // Not a journal line at the end, or anywhere: refused, unchanged.
+        for bad in [
+            format!("{whole}[{{\"a\":1}}"),
+            format!("{whole}not json\n"),
+            "{\"external_ticket_id\":\"A\",\"subject\":\"x\"}\n".to_owned(),
+            "[{\"external_ticket_id\":\"A\"}]".to_owned(),
+            format!("{whole}{}\n", "x".repeat(5 << 20)),
+        ] {
+            std::fs::write(&p, &bad).unwrap();
+            let e = Journal::open(&p, &scope()).unwrap_err();
+            assert!(matches!(e, JournalError::NotAJournal { .. }), "{e}");
+            assert_eq!(std::fs::read_to_string(&p).unwrap(), bad);
+        }
+    }
+
+    #[test]
+    fn reports_of_earlier_versions_resume_and_keep_their_scope() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("old.jsonl");
+        let a = TicketInput::new("A").property("subject", "a");
+        let fp = Fingerprint::of(&a, "external_ticket_id");
+        std::fs::write(
+            &p,
+            format!(
+                "{{\"line\":2,\"id\":\"A\",\"outcome\":\"created\",\"object_id\":\"1\",\"fingerprint\":\"{fp}\"}}\n\
+                 {{\"line\":3,\"id\":null,\"outcome\":\"invalid\"}}\n"
+            ),
+        )
+        .unwrap();
+        let mut j = Journal::open(&p, &scope()).unwrap();
+        assert!(j.loaded().legacy);
+        assert_eq!(j.resume().decide(&a), Decision::AlreadyWritten);
+        drop(j);
+        // The same lines read for contacts: fingerprints differ, nothing is skipped.
+        let contacts = Scope::new(&ObjectType::CONTACTS, "external_ticket_id");
+        let mut j = Journal::open(&p, &contacts).unwrap();
+        assert_eq!(j.resume().decide(&a), Decision::Send);
+    }
+}
