@@ -209,7 +209,7 @@ fn swapped_equal_or_aliased_files_are_refused_and_left_as_they_are() {
     }
     array.push(']');
     let json = write(d, "tickets.json", &array);
-    let jsonl = write(
+    write(
         d,
         "in.jsonl",
         "{\"external_ticket_id\":\"L-1\",\"subject\":\"x\"}\n{\"external_ticket_id\":\"L-2\",\"subject\":\"y\"",
