@@ -834,6 +834,71 @@ fn a_record_with_no_end_keeps_memory_bounded() {
     assert!(peak > 0 && peak < 300 * 1024, "peak RSS {peak} KiB");
 }
 
+/// The most a refused run may take, and the most memory it may reach: it reads one
+/// block at most (the binary alone is about 10 MiB; an input or a token file read whole
+/// would reach gigabytes).
+#[cfg(target_os = "linux")]
+const REFUSED_WITHIN: Duration = Duration::from_secs(1);
+#[cfg(target_os = "linux")]
+const REFUSED_PEAK_KIB: u64 = 64 * 1024;
+
+/// Runs `cmd` (stderr piped) until it exits, for 5 s at most: it must exit 2 within
+/// [`REFUSED_WITHIN`] and [`REFUSED_PEAK_KIB`]; its stderr.
+#[cfg(target_os = "linux")]
+fn refused_at_once(cmd: &mut std::process::Command, what: &str) -> String {
+    let t0 = std::time::Instant::now();
+    let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let (status, peak) = watch(&mut child, Some(Duration::from_secs(5)));
+    let took = t0.elapsed();
+    let stderr = stderr_of(&mut child);
+    assert_eq!(status.and_then(|s| s.code()), Some(2), "{what}: {stderr}");
+    assert!(took < REFUSED_WITHIN, "{what}: refused after {took:?}");
+    assert!(
+        peak > 0 && peak < REFUSED_PEAK_KIB,
+        "{what}: peak RSS {peak} KiB"
+    );
+    stderr
+}
+
+/// `--token-file` names something that is not a token (`/dev/zero`, a big file, a binary
+/// file): refused at once, naming the file and never showing what it holds.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_token_file_that_is_not_a_token_is_refused_at_once() {
+    let emu = start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("t.csv");
+    std::fs::write(&input, "external_ticket_id,subject\nTF-1,x\n").unwrap();
+    let secret = "pat-na1-not-to-be-shown-0123456789";
+    let big = dir.path().join("big-token");
+    std::fs::write(&big, format!("{secret}\n").repeat(4000)).unwrap();
+    let nul = dir.path().join("nul-token");
+    std::fs::write(&nul, format!("{secret}\0\n")).unwrap();
+    let latin1 = dir.path().join("latin1-token");
+    std::fs::write(&latin1, [secret.as_bytes(), b"\xE9\n"].concat()).unwrap();
+    for (file, says) in [
+        (Path::new("/dev/zero"), "longer than 64 KiB"),
+        (&big, "longer than 64 KiB"),
+        (&nul, "NUL bytes"),
+        (&latin1, "not UTF-8"),
+    ] {
+        let stderr = refused_at_once(
+            upsert_process(emu.url())
+                .arg("--token-file")
+                .arg(file)
+                .arg(&input),
+            &file.display().to_string(),
+        );
+        let expected = format!("error: --token-file {}: ", file.display());
+        assert!(
+            stderr.contains(&expected) && stderr.contains(says),
+            "{stderr}"
+        );
+        assert!(!stderr.contains(secret), "{stderr}");
+    }
+    assert_eq!(emu.requests(), 0);
+}
+
 /// A server that answers every request with a 200 whose body never ends (chunked, no
 /// length), or with a `Content-Length` of 2 GiB: the CLI reads at most its answer cap
 /// (8 MiB plus twice the request) per answer, fails those records with the reason,
