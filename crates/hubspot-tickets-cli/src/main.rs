@@ -204,7 +204,10 @@ async fn spool_stdin() -> Result<std::fs::File, Failure> {
     tokio::task::spawn_blocking(|| {
         let mut file = tempfile::tempfile()
             .map_err(|e| Failure::usage(format!("cannot create a temporary file: {e}")))?;
-        std::io::copy(&mut std::io::stdin().lock(), &mut file)
+        // Checked as text first: `/dev/zero` on stdin would otherwise fill the disk.
+        let mut stdin =
+            input::open_text(&Source::Stdin).map_err(|e| Failure::usage(e.to_string()))?;
+        std::io::copy(&mut stdin, &mut file)
             .map_err(|e| Failure::usage(format!("<stdin>: {e}")))?;
         file.flush()
             .map_err(|e| Failure::usage(format!("temporary file: {e}")))?;

@@ -786,52 +786,44 @@ fn stderr_of(child: &mut std::process::Child) -> String {
     stderr
 }
 
-/// An input record with no end (`/dev/zero` read as JSON Lines, or a JSON array whose
-/// element never ends) keeps memory bounded: the CLI holds at most one record's worth
-/// (4 MiB) and reads on.
+/// An input record with no end (an endless line read as JSON Lines, or a JSON array
+/// whose element never ends, both on standard input) keeps memory bounded: the CLI holds
+/// at most one record's worth (4 MiB) and reads on.
 #[cfg(target_os = "linux")]
 #[test]
 fn a_record_with_no_end_keeps_memory_bounded() {
-    let mut child = process()
-        .args([
-            "upsert",
-            "--id-property",
-            "external_ticket_id",
-            "--dry-run",
-            "--format",
+    for (format, start) in [
+        (
             "jsonl",
-            "/dev/zero",
-        ])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let (status, peak) = watch(&mut child, Some(Duration::from_secs(3)));
-    let still_reading = status.is_none();
-    assert!(still_reading, "it should still be reading an endless input");
-    assert!(peak > 0 && peak < 300 * 1024, "peak RSS {peak} KiB");
-
-    // The same inside a JSON array on standard input: `[` then an element with no end.
-    let mut child = process()
-        .args(["upsert", "--id-property", "external_ticket_id", "--dry-run"])
-        .args(["--format", "json", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    std::thread::spawn(move || {
-        use std::io::Write;
-        let chunk = vec![b'x'; 64 * 1024];
-        let _ = stdin.write_all(br#"[{"external_ticket_id": "A-1", "subject": ""#);
-        // Until the child is killed and the pipe breaks.
-        while stdin.write_all(&chunk).is_ok() {}
-    });
-    let (status, peak) = watch(&mut child, Some(Duration::from_secs(3)));
-    assert!(
-        status.is_none(),
-        "it should still be reading an endless element"
-    );
-    assert!(peak > 0 && peak < 300 * 1024, "peak RSS {peak} KiB");
+            &br#"{"external_ticket_id": "A-1", "subject": ""#[..],
+        ),
+        ("json", br#"[{"external_ticket_id": "A-1", "subject": ""#),
+    ] {
+        let mut child = process()
+            .args(["upsert", "--id-property", "external_ticket_id", "--dry-run"])
+            .args(["--format", format, "-"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let chunk = vec![b'x'; 64 * 1024];
+            let _ = stdin.write_all(start);
+            // Until the child is killed and the pipe breaks.
+            while stdin.write_all(&chunk).is_ok() {}
+        });
+        let (status, peak) = watch(&mut child, Some(Duration::from_secs(3)));
+        assert!(
+            status.is_none(),
+            "{format}: it should still be reading an endless record"
+        );
+        assert!(
+            peak > 0 && peak < 300 * 1024,
+            "{format}: peak RSS {peak} KiB"
+        );
+    }
 }
 
 /// The most a refused run may take, and the most memory it may reach: it reads one
@@ -896,6 +888,63 @@ fn a_token_file_that_is_not_a_token_is_refused_at_once() {
         );
         assert!(!stderr.contains(secret), "{stderr}");
     }
+    assert_eq!(emu.requests(), 0);
+}
+
+/// Input that is not text (`/dev/zero`, or a compressed export) is refused at once, in
+/// every format, from a file or standard input, with `--dry-run`, `--strict` or for a
+/// real run: exit 2, naming the input, before any request.
+#[cfg(target_os = "linux")]
+#[test]
+fn input_that_is_not_text_is_refused_at_once() {
+    let emu = start();
+    let dir = tempfile::tempdir().unwrap();
+    let gz = dir.path().join("tickets.csv.gz");
+    // A gzip member's header: its first bytes are what give it away.
+    std::fs::write(&gz, b"\x1F\x8B\x08\x08\x8E\x3A\x5E\x66\x02\x03tickets.csv").unwrap();
+    let dev_zero = || std::fs::File::open("/dev/zero").unwrap();
+    for format in ["csv", "jsonl", "json"] {
+        for mode in [&["--dry-run"][..], &["--strict"], &[]] {
+            let what = format!("--format {format} {mode:?}");
+            let stderr = refused_at_once(
+                upsert_process(emu.url())
+                    .args(["--format", format])
+                    .args(mode)
+                    .arg("/dev/zero"),
+                &what,
+            );
+            assert!(
+                stderr.contains("error: /dev/zero: not a text file: a NUL byte at byte 0"),
+                "{what}: {stderr}"
+            );
+            let stderr = refused_at_once(
+                upsert_process(emu.url())
+                    .args(["--format", format])
+                    .args(mode)
+                    .arg("-")
+                    .stdin(dev_zero()),
+                &format!("{what} on stdin"),
+            );
+            assert!(
+                stderr.contains("error: <stdin>: not a text file"),
+                "{what} on stdin: {stderr}"
+            );
+        }
+    }
+    // The format sniffed (no --format, no telling extension), and a compressed file.
+    let stderr = refused_at_once(
+        upsert_process(emu.url()).arg("-").stdin(dev_zero()),
+        "sniffed",
+    );
+    assert!(stderr.contains("<stdin>: not a text file"), "{stderr}");
+    let stderr = refused_at_once(upsert_process(emu.url()).arg(&gz), "gzip");
+    assert!(
+        stderr.contains(&format!(
+            "{}: a gzip-compressed file, not text",
+            gz.display()
+        )) && stderr.contains("zcat"),
+        "{stderr}"
+    );
     assert_eq!(emu.requests(), 0);
 }
 
