@@ -174,7 +174,8 @@ impl std::fmt::Debug for Emulator {
 impl Emulator {
     /// Starts the server on the configured address (by default an ephemeral port on
     /// 127.0.0.1) in the current tokio runtime. It is accepting connections when this
-    /// returns. Loads the state file first, if one is configured and exists.
+    /// returns. Locks the state file, if one is configured (refused if another emulator
+    /// holds it), and loads it if it exists.
     pub async fn start(config: EmulatorConfig) -> Result<Self, EmulatorError> {
         config.faults.validate().map_err(EmulatorError::Config)?;
         if let Some(rl) = &config.rate_limit
