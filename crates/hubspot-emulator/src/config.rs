@@ -466,6 +466,8 @@ impl EmulatorConfig {
     }
 
     /// Loads the store from this file on start (if it exists) and saves it on shutdown.
+    /// One emulator at a time: it locks `FILE.lock` for its life, and another one on the
+    /// same file is refused at start ([`EmulatorError::StateInUse`](crate::EmulatorError::StateInUse)).
     #[must_use]
     pub fn with_state_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.state_file = Some(path.into());

@@ -126,6 +126,21 @@ pub enum EmulatorError {
         /// Why.
         message: String,
     },
+    /// Another emulator (another process, or another `Emulator` in this one) holds the
+    /// state file: both would save it at shutdown, the last overwriting the other.
+    #[error(
+        "state file {path} is in use by another emulator{}: stop it first, or give this one another state file (lock file {})",
+        holder_text(*.pid),
+        .lock.display()
+    )]
+    StateInUse {
+        /// The state file.
+        path: PathBuf,
+        /// Its lock file, `FILE.lock`.
+        lock: PathBuf,
+        /// The process holding it, when its lock file says.
+        pid: Option<u32>,
+    },
     /// The state file could not be read or written.
     #[error("state file {path}: {source}")]
     State {
@@ -144,6 +159,8 @@ pub struct Emulator {
     shared: Arc<Shared>,
     shutdown: CancellationToken,
     task: Option<JoinHandle<()>>,
+    /// Held until the emulator is gone, after [`Emulator::shutdown`] has saved.
+    _state_lock: Option<state::StateLock>,
 }
 
 impl std::fmt::Debug for Emulator {
@@ -157,7 +174,8 @@ impl std::fmt::Debug for Emulator {
 impl Emulator {
     /// Starts the server on the configured address (by default an ephemeral port on
     /// 127.0.0.1) in the current tokio runtime. It is accepting connections when this
-    /// returns. Loads the state file first, if one is configured and exists.
+    /// returns. Locks the state file, if one is configured (refused if another emulator
+    /// holds it), and loads it if it exists.
     pub async fn start(config: EmulatorConfig) -> Result<Self, EmulatorError> {
         config.faults.validate().map_err(EmulatorError::Config)?;
         if let Some(rl) = &config.rate_limit
@@ -194,9 +212,17 @@ impl Emulator {
             ));
         }
         let objects = Registry::build(&config).map_err(EmulatorError::Config)?;
-        if let Some(path) = &config.state_file {
-            check_state_writable(path)?;
-        }
+        // Locked before anything else touches the state file or its temporary file,
+        // which another emulator may be writing.
+        let state_lock = match &config.state_file {
+            Some(path) => {
+                check_state_dir(path)?;
+                let lock = lock_state(path)?;
+                check_state_writable(path)?;
+                lock
+            }
+            None => None,
+        };
         if let Some(path) = &config.state_file
             && path.exists()
         {
@@ -244,6 +270,7 @@ impl Emulator {
             shared,
             shutdown,
             task: Some(task),
+            _state_lock: state_lock,
         })
     }
 
@@ -337,9 +364,14 @@ impl Emulator {
     }
 }
 
-/// Fails now, rather than at shutdown, if the state file could not be saved: its
-/// directory must exist and take the temporary file that saving writes first.
-fn check_state_writable(path: &std::path::Path) -> Result<(), EmulatorError> {
+/// " (process N)", when the lock file named its holder.
+fn holder_text(pid: Option<u32>) -> String {
+    pid.map(|p| format!(" (process {p})")).unwrap_or_default()
+}
+
+/// Refuses a state file whose directory does not exist, or that is a directory, before
+/// its lock file is created beside it.
+fn check_state_dir(path: &std::path::Path) -> Result<(), EmulatorError> {
     let fail = |message: String| EmulatorError::StateNotWritable {
         path: path.to_path_buf(),
         message,
@@ -354,6 +386,31 @@ fn check_state_writable(path: &std::path::Path) -> Result<(), EmulatorError> {
     if path.is_dir() {
         return Err(fail("it is a directory".to_owned()));
     }
+    Ok(())
+}
+
+/// Takes the state file's lock (see [`state::StateLock`]), or says who holds it.
+fn lock_state(path: &std::path::Path) -> Result<Option<state::StateLock>, EmulatorError> {
+    state::StateLock::acquire(path).map_err(|e| match e {
+        state::LockError::Held(pid) => EmulatorError::StateInUse {
+            path: path.to_path_buf(),
+            lock: state::lock_path(path),
+            pid,
+        },
+        state::LockError::Io(e) => EmulatorError::StateNotWritable {
+            path: path.to_path_buf(),
+            message: format!("cannot lock {}: {e}", state::lock_path(path).display()),
+        },
+    })
+}
+
+/// Fails now, rather than at shutdown, if the state file could not be saved: its
+/// directory must take the temporary file that saving writes first.
+fn check_state_writable(path: &std::path::Path) -> Result<(), EmulatorError> {
+    let fail = |message: String| EmulatorError::StateNotWritable {
+        path: path.to_path_buf(),
+        message,
+    };
     let tmp = store::temp_path(path);
     // Never remove a file we did not create (the temp path can be the state file itself).
     let tmp_existed = tmp.exists();

@@ -3,8 +3,9 @@
 //! Format 2 holds one entry per object type; format 1 (tickets only, written by earlier
 //! versions) is still loaded, into the tickets store.
 
-use std::io;
-use std::path::Path;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -111,4 +112,113 @@ pub(crate) fn load(registry: &Registry, path: &Path) -> io::Result<usize> {
 
 fn invalid_json(e: serde_json::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// The lock file of a state file: `FILE.lock`, beside it. Not the state file itself:
+/// saving renames a new file over it, and a lock on the replaced file would no longer
+/// keep a newcomer out.
+pub(crate) fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// An exclusive lock on a state file, held for the emulator's life: two emulators on one
+/// state file would each save their own records at shutdown, the last silently
+/// overwriting the other's. Dropping it removes the lock file and releases the lock; if
+/// the process dies instead, the kernel releases it and the file left behind is taken
+/// over by the next start.
+#[derive(Debug)]
+pub(crate) struct StateLock {
+    // Read only where the lock file is removed at drop.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    path: PathBuf,
+    /// Held open: closing it releases the lock.
+    _file: File,
+}
+
+/// Why a state file could not be locked.
+pub(crate) enum LockError {
+    /// Another emulator holds it: that process's id, when its lock file says.
+    Held(Option<u32>),
+    /// The lock file could not be created or locked.
+    Io(io::Error),
+}
+
+/// How often a lock file replaced under our feet is tried again before giving up (each
+/// replacement is another emulator starting or stopping at that very moment).
+const LOCK_ATTEMPTS: usize = 8;
+
+impl StateLock {
+    /// Takes the lock of `state` without waiting. `Ok(None)` when the file system cannot
+    /// lock at all (the emulator then runs unguarded, as before locks, with a warning).
+    pub(crate) fn acquire(state: &Path) -> Result<Option<StateLock>, LockError> {
+        let path = lock_path(state);
+        for _ in 0..LOCK_ATTEMPTS {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(LockError::Io)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => return Err(LockError::Held(holder(&file))),
+                Err(TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => {
+                    tracing::warn!(lock = %path.display(), error = %e, "cannot lock the state file here; another emulator on it would not be refused");
+                    return Ok(None);
+                }
+                Err(TryLockError::Error(e)) => return Err(LockError::Io(e)),
+            }
+            // A holder removes the lock file as it stops: the file opened just before is
+            // then no longer the lock file, and locking it kept no one out. Try again.
+            if !is_same_file(&file, &path) {
+                continue;
+            }
+            // Our process id, for the message a second emulator gives; the lock is what
+            // counts, so a failure here changes nothing.
+            let _ = file
+                .set_len(0)
+                .and_then(|()| writeln!(file, "{}", std::process::id()));
+            return Ok(Some(StateLock { path, _file: file }));
+        }
+        Err(LockError::Io(io::Error::other(format!(
+            "{} was replaced {LOCK_ATTEMPTS} times while being locked",
+            path.display()
+        ))))
+    }
+}
+
+impl Drop for StateLock {
+    fn drop(&mut self) {
+        // Removed while still locked (the file closes after this), so that a newcomer
+        // that opened it meanwhile sees it gone and locks a new one.
+        #[cfg(unix)]
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The process id in a held lock file (a short line; read no further).
+fn holder(file: &File) -> Option<u32> {
+    let mut text = String::new();
+    file.take(32).read_to_string(&mut text).ok()?;
+    text.trim().parse().ok()
+}
+
+/// Whether `path` still names the open `file`.
+#[cfg(unix)]
+fn is_same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Elsewhere the lock file is never removed (see [`StateLock`]'s `Drop`), so the file
+/// opened is the lock file.
+#[cfg(not(unix))]
+fn is_same_file(_file: &File, _path: &Path) -> bool {
+    true
 }

@@ -211,23 +211,15 @@ impl Source {
 /// A boxed buffered byte source.
 pub type BoxRead = Box<dyn BufRead + Send>;
 
-/// Opens the source, skips a UTF-8 byte order mark, and settles the format (given, from
-/// the file extension, or sniffed from the first non-blank byte: `[` is a JSON array,
-/// `{` JSON Lines, anything else CSV).
+/// Opens the source, skips a UTF-8 byte order mark, refuses input that is not text (see
+/// [`open_text`]), and settles the format (given, from the file extension, or sniffed
+/// from the first non-blank byte: `[` is a JSON array, `{` JSON Lines, anything else CSV).
 pub fn open(source: &Source, format: Option<Format>) -> Result<(BoxRead, Format), InputError> {
-    let name = source.display_name();
-    let io_err = |source| InputError::Io {
-        name: name.clone(),
-        source,
+    let mut reader = open_text(source)?;
+    let io_err = |e| InputError::Io {
+        name: source.display_name(),
+        source: e,
     };
-    let mut reader: BoxRead = match source {
-        Source::Stdin => Box::new(BufReader::with_capacity(READ_BUFFER, io::stdin())),
-        Source::File(path) => {
-            let file = File::open(path).map_err(io_err)?;
-            Box::new(BufReader::with_capacity(READ_BUFFER, file))
-        }
-    };
-    skip_bom(&mut reader).map_err(io_err)?;
     let format = match format {
         Some(f) => f,
         None => match source {
@@ -241,6 +233,27 @@ pub fn open(source: &Source, format: Option<Format>) -> Result<(BoxRead, Format)
     Ok((reader, format))
 }
 
+/// Opens the source, skips a UTF-8 byte order mark, and refuses input whose first block
+/// is not text (UTF-16, NUL bytes, a compressed file), before any record is read. Only
+/// the first block is looked at, through the reader's own buffer, so standard input and
+/// pipes still stream.
+pub fn open_text(source: &Source) -> Result<BoxRead, InputError> {
+    let io_err = |e| InputError::Io {
+        name: source.display_name(),
+        source: e,
+    };
+    let mut reader: BoxRead = match source {
+        Source::Stdin => Box::new(BufReader::with_capacity(READ_BUFFER, io::stdin())),
+        Source::File(path) => {
+            let file = File::open(path).map_err(io_err)?;
+            Box::new(BufReader::with_capacity(READ_BUFFER, file))
+        }
+    };
+    let skipped = skip_bom(&mut reader).map_err(io_err)?;
+    refuse_binary(&mut reader, skipped).map_err(io_err)?;
+    Ok(reader)
+}
+
 /// Opens any byte source the same way as [`open`] (tests).
 #[cfg(test)]
 pub fn open_reader<R: Read + Send + 'static>(
@@ -248,7 +261,8 @@ pub fn open_reader<R: Read + Send + 'static>(
     format: Option<Format>,
 ) -> io::Result<(BoxRead, Format)> {
     let mut reader: BoxRead = Box::new(BufReader::with_capacity(READ_BUFFER, read));
-    skip_bom(&mut reader)?;
+    let skipped = skip_bom(&mut reader)?;
+    refuse_binary(&mut reader, skipped)?;
     let format = match format {
         Some(f) => f,
         None => sniff(&mut reader)?,
@@ -258,13 +272,13 @@ pub fn open_reader<R: Read + Send + 'static>(
 
 /// Skips a UTF-8 byte-order mark; refuses UTF-16 and UTF-32 input (a byte-order mark,
 /// or NUL bytes among the first characters, as in a BOM-less UTF-16 export) with a hint,
-/// rather than reporting every line invalid.
-fn skip_bom(reader: &mut BoxRead) -> io::Result<()> {
+/// rather than reporting every line invalid. Returns how many bytes were skipped.
+fn skip_bom(reader: &mut BoxRead) -> io::Result<usize> {
     const BOM: &[u8] = b"\xEF\xBB\xBF";
     let buf = reader.fill_buf()?;
     if buf.starts_with(BOM) {
         reader.consume(BOM.len());
-        return Ok(());
+        return Ok(BOM.len());
     }
     let head = buf.get(..64).unwrap_or(buf);
     // Text in UTF-16 has a NUL beside every ASCII character; all NULs is no text at all.
@@ -278,7 +292,49 @@ fn skip_bom(reader: &mut BoxRead) -> io::Result<()> {
             "the input is UTF-16 or UTF-32, not UTF-8: convert it first (e.g. iconv -f UTF-16 -t UTF-8 in.csv > in-utf8.csv)",
         ));
     }
-    Ok(())
+    Ok(0)
+}
+
+/// Compressed files an export may arrive as, by their first bytes: refused with a hint
+/// to unpack them, since NUL bytes need not appear in the first block a pipe gives.
+const COMPRESSED: &[(&[u8], &str)] = &[
+    (
+        b"\x1F\x8B",
+        "a gzip-compressed file, not text: decompress it first (e.g. zcat in.csv.gz | hubspot-tickets upsert ... -)",
+    ),
+    (
+        b"\x28\xB5\x2F\xFD",
+        "a zstd-compressed file, not text: decompress it first (e.g. zstdcat in.csv.zst | hubspot-tickets upsert ... -)",
+    ),
+    (
+        b"\xFD7zXZ\x00",
+        "an xz-compressed file, not text: decompress it first (e.g. xzcat in.csv.xz | hubspot-tickets upsert ... -)",
+    ),
+    (
+        b"PK\x03\x04",
+        "a ZIP archive (an Excel .xlsx workbook is one), not text: extract the file, or save the sheet as CSV",
+    ),
+];
+
+/// Refuses input whose first block (what the first read gave, up to [`READ_BUFFER`]) is
+/// clearly not text: a compressed file, or NUL bytes, which no CSV or JSON text holds.
+/// Without it, `/dev/zero` or a disk image is read to its end (for `/dev/zero`, forever)
+/// without a word, every record invalid. `offset` is where the block starts in the input
+/// (after a byte order mark), for the message.
+fn refuse_binary(reader: &mut BoxRead, offset: usize) -> io::Result<()> {
+    let head = reader.fill_buf()?;
+    let why = if let Some((_, what)) = COMPRESSED.iter().find(|(magic, _)| head.starts_with(magic))
+    {
+        (*what).to_owned()
+    } else if let Some(at) = head.iter().position(|b| *b == 0) {
+        format!(
+            "not a text file: a NUL byte at byte {} (CSV, JSON Lines and JSON input is UTF-8 text)",
+            offset + at
+        )
+    } else {
+        return Ok(());
+    };
+    Err(io::Error::new(io::ErrorKind::InvalidData, why))
 }
 
 fn sniff(reader: &mut BoxRead) -> io::Result<Format> {
@@ -1200,6 +1256,42 @@ mod tests {
             assert!(e.contains("UTF-16") && e.contains("iconv"), "{e}");
         }
         assert!(open_reader(std::io::Cursor::new(b"a,b\n1,2\n".to_vec()), None).is_ok());
+    }
+
+    #[test]
+    fn input_that_is_not_text_is_refused_from_its_first_block() {
+        let refused = |bytes: &[u8]| {
+            open_reader(std::io::Cursor::new(bytes.to_vec()), Some(Format::Jsonl))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        let e = refused(&[0; 4096]);
+        assert!(e.contains("not a text file: a NUL byte at byte 0"), "{e}");
+        // After a byte order mark, the position counts it.
+        let e = refused(b"\xEF\xBB\xBFexternal_ticket_id\n\0");
+        assert!(e.contains("at byte 22"), "{e}");
+        for (bytes, says) in [
+            (&b"\x1F\x8B\x08\x08abc"[..], "gzip"),
+            (b"(\xB5/\xFDabc", "zstd"),
+            (b"\xFD7zXZ\0abc", "xz"),
+            (b"PK\x03\x04abc", "ZIP"),
+        ] {
+            let e = refused(bytes);
+            assert!(e.contains(says) && e.contains("not text"), "{e}");
+        }
+        // Text is not refused, a NUL past the first block is left to the readers, and
+        // an empty input is the readers' to judge.
+        for ok in [
+            &b"{\"external_ticket_id\":\"A\"}\n"[..],
+            b"",
+            b"external_ticket_id\nP\xC3\xA9\n",
+        ] {
+            assert!(open_reader(std::io::Cursor::new(ok.to_vec()), None).is_ok());
+        }
+        let mut late = vec![b'x'; READ_BUFFER];
+        late.push(0);
+        assert!(open_reader(std::io::Cursor::new(late), Some(Format::Jsonl)).is_ok());
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod progress;
 mod sample;
 mod signals;
 mod summary;
+mod token;
 mod upsert;
 mod validate;
 
@@ -30,6 +31,7 @@ use hubspot_tickets::{ApiVersion, Client, Journal, ObjectType, RateLimit, RetryP
 use crate::cli::{Cli, Command, RateSpec, UpsertArgs};
 use crate::input::{Format, ParseOptions, Source};
 use crate::progress::eprint_line;
+use crate::token::resolve_token;
 
 // A quarter of the CLI's CPU went to glibc malloc/free (many small strings and maps per
 // record); mimalloc's thread-local free lists make those much cheaper. Binaries only.
@@ -119,30 +121,6 @@ fn init_tracing(verbose: u8) {
         .try_init();
 }
 
-/// Reads the token: `--token-file` (surrounding whitespace and the trailing newline
-/// ignored), else `HUBSPOT_ACCESS_TOKEN`.
-fn resolve_token(token_file: Option<&PathBuf>) -> Result<String, Failure> {
-    let token = match token_file {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| Failure::usage(format!("--token-file {}: {e}", path.display())))?
-            .trim()
-            .to_owned(),
-        None => std::env::var("HUBSPOT_ACCESS_TOKEN")
-            .map(|t| t.trim().to_owned())
-            .unwrap_or_default(),
-    };
-    if token.is_empty() {
-        return Err(Failure::usage(match token_file {
-            Some(path) => format!("--token-file {} is empty", path.display()),
-            None => "no access token: set HUBSPOT_ACCESS_TOKEN or pass --token-file \
-                     (use --dry-run to check a file without one)"
-                .to_owned(),
-        }));
-    }
-    let _ = TOKEN.set(hubspot_tickets::AccessToken::new(token.clone()));
-    Ok(token)
-}
-
 /// `--api-version`/`--object-type` as a re-run needs them (nothing for the defaults).
 pub(crate) fn target_args(version: ApiVersion, object_type: &ObjectType) -> String {
     let mut out = String::new();
@@ -228,7 +206,10 @@ async fn spool_stdin() -> Result<std::fs::File, Failure> {
     tokio::task::spawn_blocking(|| {
         let mut file = tempfile::tempfile()
             .map_err(|e| Failure::usage(format!("cannot create a temporary file: {e}")))?;
-        std::io::copy(&mut std::io::stdin().lock(), &mut file)
+        // Checked as text first: `/dev/zero` on stdin would otherwise fill the disk.
+        let mut stdin =
+            input::open_text(&Source::Stdin).map_err(|e| Failure::usage(e.to_string()))?;
+        std::io::copy(&mut stdin, &mut file)
             .map_err(|e| Failure::usage(format!("<stdin>: {e}")))?;
         file.flush()
             .map_err(|e| Failure::usage(format!("temporary file: {e}")))?;

@@ -281,6 +281,65 @@ fn a_state_file_in_a_missing_directory_is_refused() {
     assert!(err.contains(path.to_str().unwrap()), "{err}");
 }
 
+/// Runs the binary with `args`, which must exit within 5 s (then it is killed): its
+/// exit status and stderr.
+fn run_briefly(args: &[&str]) -> (std::process::ExitStatus, String, std::time::Duration) {
+    let t0 = std::time::Instant::now();
+    let mut child = Command::new(BIN)
+        .args(["--port", "0"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            return (status, stderr, t0.elapsed());
+        }
+        if t0.elapsed() > std::time::Duration::from_secs(5) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{args:?} still running after 5 s: not refused");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Two processes on one state file would each save their records at shutdown, the last
+/// overwriting the other's: the second is refused at start, naming the first; once the
+/// first has stopped (or was killed, leaving its lock file), one starts again.
+#[cfg(unix)]
+#[test]
+fn a_second_process_on_one_state_file_is_refused_while_the_first_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let state_arg = state.to_str().unwrap();
+    let first = Server::spawn(&["--state", state_arg]);
+    let (status, stderr, took) = run_briefly(&["--state", state_arg]);
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        took < std::time::Duration::from_secs(1),
+        "refused after {took:?}"
+    );
+    let expected = format!(
+        "state file {state_arg} is in use by another emulator (process {})",
+        first.child.id()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    first.terminate();
+    assert!(state.exists(), "the first one saved its state");
+
+    // Accepted after the first has stopped; and after one was killed outright.
+    let again = Server::spawn(&["--state", state_arg]);
+    drop(again); // SIGKILL: the lock file stays, unlocked.
+    assert!(dir.path().join("state.json.lock").exists());
+    let last = Server::spawn(&["--state", state_arg]);
+    assert!(last.url.starts_with("http://"));
+    last.terminate();
+}
+
 #[tokio::test]
 async fn the_same_definition_twice_and_the_limit_flags_are_accepted() {
     let server = Server::spawn(&[

@@ -100,14 +100,70 @@ async fn a_state_file_in_a_read_only_directory_is_refused_at_start() {
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 #[tokio::test]
 async fn checking_the_state_file_leaves_no_file_behind() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
     let emu = start(config().with_state_file(&path)).await;
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    // Only the lock, while it runs.
+    assert_eq!(names_in(dir.path()), ["state.json.lock"]);
     emu.shutdown().await.unwrap();
-    assert!(path.exists());
+    assert_eq!(names_in(dir.path()), ["state.json"]);
+}
+
+#[tokio::test]
+async fn a_second_emulator_on_one_state_file_is_refused_until_the_first_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let first = start(config().with_state_file(&path)).await;
+    let r = post(&first, &batch(vec![input("LK-1", None, json!({}))])).await;
+    assert_eq!(r.status, 200);
+    // The same file under another name is the same lock.
+    let other_name = dir.path().join(".").join("state.json");
+    for p in [&path, &other_name] {
+        let err = hubspot_emulator::Emulator::start(config().with_state_file(p))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, hubspot_emulator::EmulatorError::StateInUse { pid: Some(pid), .. } if *pid == std::process::id()),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains(&p.display().to_string()), "{msg}");
+        assert!(
+            msg.contains("in use by another emulator (process "),
+            "{msg}"
+        );
+        assert!(msg.contains("state.json.lock"), "{msg}");
+    }
+    first.shutdown().await.unwrap();
+    // The refused starts changed nothing: the first one's record is saved.
+    let second = start(config().with_state_file(&path)).await;
+    assert!(second.store().get_by_unique(ID_PROP, "LK-1").is_some());
+    second.shutdown().await.unwrap();
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_lock_file_left_behind_is_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    // As a killed emulator leaves it: the file, with a process id, and no lock.
+    std::fs::write(dir.path().join("state.json.lock"), "999999\n").unwrap();
+    let emu = start(config().with_state_file(&path)).await;
+    let held = std::fs::read_to_string(dir.path().join("state.json.lock")).unwrap();
+    assert_eq!(held.trim(), std::process::id().to_string());
+    emu.shutdown().await.unwrap();
+    assert_eq!(names_in(dir.path()), ["state.json"]);
 }
 
 fn snapshot(tickets: serde_json::Value) -> String {

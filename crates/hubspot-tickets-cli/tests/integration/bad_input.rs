@@ -788,52 +788,166 @@ fn stderr_of(child: &mut std::process::Child) -> String {
     stderr
 }
 
-/// An input record with no end (`/dev/zero` read as JSON Lines, or a JSON array whose
-/// element never ends) keeps memory bounded: the CLI holds at most one record's worth
-/// (4 MiB) and reads on.
+/// An input record with no end (an endless line read as JSON Lines, or a JSON array
+/// whose element never ends, both on standard input) keeps memory bounded: the CLI holds
+/// at most one record's worth (4 MiB) and reads on.
 #[cfg(target_os = "linux")]
 #[test]
 fn a_record_with_no_end_keeps_memory_bounded() {
-    let mut child = process()
-        .args([
-            "upsert",
-            "--id-property",
-            "external_ticket_id",
-            "--dry-run",
-            "--format",
+    for (format, start) in [
+        (
             "jsonl",
-            "/dev/zero",
-        ])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let (status, peak) = watch(&mut child, Some(Duration::from_secs(3)));
-    let still_reading = status.is_none();
-    assert!(still_reading, "it should still be reading an endless input");
-    assert!(peak > 0 && peak < 300 * 1024, "peak RSS {peak} KiB");
+            &br#"{"external_ticket_id": "A-1", "subject": ""#[..],
+        ),
+        ("json", br#"[{"external_ticket_id": "A-1", "subject": ""#),
+    ] {
+        let mut child = process()
+            .args(["upsert", "--id-property", "external_ticket_id", "--dry-run"])
+            .args(["--format", format, "-"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let chunk = vec![b'x'; 64 * 1024];
+            let _ = stdin.write_all(start);
+            // Until the child is killed and the pipe breaks.
+            while stdin.write_all(&chunk).is_ok() {}
+        });
+        let (status, peak) = watch(&mut child, Some(Duration::from_secs(3)));
+        assert!(
+            status.is_none(),
+            "{format}: it should still be reading an endless record"
+        );
+        assert!(
+            peak > 0 && peak < 300 * 1024,
+            "{format}: peak RSS {peak} KiB"
+        );
+    }
+}
 
-    // The same inside a JSON array on standard input: `[` then an element with no end.
-    let mut child = process()
-        .args(["upsert", "--id-property", "external_ticket_id", "--dry-run"])
-        .args(["--format", "json", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    std::thread::spawn(move || {
-        use std::io::Write;
-        let chunk = vec![b'x'; 64 * 1024];
-        let _ = stdin.write_all(br#"[{"external_ticket_id": "A-1", "subject": ""#);
-        // Until the child is killed and the pipe breaks.
-        while stdin.write_all(&chunk).is_ok() {}
-    });
-    let (status, peak) = watch(&mut child, Some(Duration::from_secs(3)));
+/// The most a refused run may take, and the most memory it may reach: it reads one
+/// block at most (the binary alone is about 10 MiB; an input or a token file read whole
+/// would reach gigabytes).
+#[cfg(target_os = "linux")]
+const REFUSED_WITHIN: Duration = Duration::from_secs(1);
+#[cfg(target_os = "linux")]
+const REFUSED_PEAK_KIB: u64 = 64 * 1024;
+
+/// Runs `cmd` (stderr piped) until it exits, for 5 s at most: it must exit 2 within
+/// [`REFUSED_WITHIN`] and [`REFUSED_PEAK_KIB`]; its stderr.
+#[cfg(target_os = "linux")]
+fn refused_at_once(cmd: &mut std::process::Command, what: &str) -> String {
+    let t0 = std::time::Instant::now();
+    let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let (status, peak) = watch(&mut child, Some(Duration::from_secs(5)));
+    let took = t0.elapsed();
+    let stderr = stderr_of(&mut child);
+    assert_eq!(status.and_then(|s| s.code()), Some(2), "{what}: {stderr}");
+    assert!(took < REFUSED_WITHIN, "{what}: refused after {took:?}");
     assert!(
-        status.is_none(),
-        "it should still be reading an endless element"
+        peak > 0 && peak < REFUSED_PEAK_KIB,
+        "{what}: peak RSS {peak} KiB"
     );
-    assert!(peak > 0 && peak < 300 * 1024, "peak RSS {peak} KiB");
+    stderr
+}
+
+/// `--token-file` names something that is not a token (`/dev/zero`, a big file, a binary
+/// file): refused at once, naming the file and never showing what it holds.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_token_file_that_is_not_a_token_is_refused_at_once() {
+    let emu = start();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("t.csv");
+    std::fs::write(&input, "external_ticket_id,subject\nTF-1,x\n").unwrap();
+    let secret = "pat-na1-not-to-be-shown-0123456789";
+    let big = dir.path().join("big-token");
+    std::fs::write(&big, format!("{secret}\n").repeat(4000)).unwrap();
+    let nul = dir.path().join("nul-token");
+    std::fs::write(&nul, format!("{secret}\0\n")).unwrap();
+    let latin1 = dir.path().join("latin1-token");
+    std::fs::write(&latin1, [secret.as_bytes(), b"\xE9\n"].concat()).unwrap();
+    for (file, says) in [
+        (Path::new("/dev/zero"), "longer than 64 KiB"),
+        (&big, "longer than 64 KiB"),
+        (&nul, "NUL bytes"),
+        (&latin1, "not UTF-8"),
+    ] {
+        let stderr = refused_at_once(
+            upsert_process(emu.url())
+                .arg("--token-file")
+                .arg(file)
+                .arg(&input),
+            &file.display().to_string(),
+        );
+        let expected = format!("error: --token-file {}: ", file.display());
+        assert!(
+            stderr.contains(&expected) && stderr.contains(says),
+            "{stderr}"
+        );
+        assert!(!stderr.contains(secret), "{stderr}");
+    }
+    assert_eq!(emu.requests(), 0);
+}
+
+/// Input that is not text (`/dev/zero`, or a compressed export) is refused at once, in
+/// every format, from a file or standard input, with `--dry-run`, `--strict` or for a
+/// real run: exit 2, naming the input, before any request.
+#[cfg(target_os = "linux")]
+#[test]
+fn input_that_is_not_text_is_refused_at_once() {
+    let emu = start();
+    let dir = tempfile::tempdir().unwrap();
+    let gz = dir.path().join("tickets.csv.gz");
+    // A gzip member's header: its first bytes are what give it away.
+    std::fs::write(&gz, b"\x1F\x8B\x08\x08\x8E\x3A\x5E\x66\x02\x03tickets.csv").unwrap();
+    let dev_zero = || std::fs::File::open("/dev/zero").unwrap();
+    for format in ["csv", "jsonl", "json"] {
+        for mode in [&["--dry-run"][..], &["--strict"], &[]] {
+            let what = format!("--format {format} {mode:?}");
+            let stderr = refused_at_once(
+                upsert_process(emu.url())
+                    .args(["--format", format])
+                    .args(mode)
+                    .arg("/dev/zero"),
+                &what,
+            );
+            assert!(
+                stderr.contains("error: /dev/zero: not a text file: a NUL byte at byte 0"),
+                "{what}: {stderr}"
+            );
+            let stderr = refused_at_once(
+                upsert_process(emu.url())
+                    .args(["--format", format])
+                    .args(mode)
+                    .arg("-")
+                    .stdin(dev_zero()),
+                &format!("{what} on stdin"),
+            );
+            assert!(
+                stderr.contains("error: <stdin>: not a text file"),
+                "{what} on stdin: {stderr}"
+            );
+        }
+    }
+    // The format sniffed (no --format, no telling extension), and a compressed file.
+    let stderr = refused_at_once(
+        upsert_process(emu.url()).arg("-").stdin(dev_zero()),
+        "sniffed",
+    );
+    assert!(stderr.contains("<stdin>: not a text file"), "{stderr}");
+    let stderr = refused_at_once(upsert_process(emu.url()).arg(&gz), "gzip");
+    assert!(
+        stderr.contains(&format!(
+            "{}: a gzip-compressed file, not text",
+            gz.display()
+        )) && stderr.contains("zcat"),
+        "{stderr}"
+    );
+    assert_eq!(emu.requests(), 0);
 }
 
 /// A server that answers every request with a 200 whose body never ends (chunked, no
