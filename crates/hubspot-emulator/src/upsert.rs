@@ -365,26 +365,24 @@ pub(crate) fn process(ctx: &Ctx<'_>, body: &[u8]) -> Processed {
                 n,
             );
         };
-        let Some(p) = schema.lookup(name) else {
-            return refuse(
-                ctx,
-                400,
-                &format!("Unable to perform upsert: idProperty \"{name}\" does not exist"),
-                vec![("idProperty", vec![name.to_string()])],
-                n,
-            );
-        };
-        if schema.unique_slot[usize::from(p)].is_none() {
+        // HubSpot's own words for an idProperty it refuses, unknown or not unique
+        // alike (quoted live: "... by non-unique 0-3 property dealname"), with no
+        // context naming it: clients must read the words, or do without them.
+        let unique = schema
+            .lookup(name)
+            .filter(|p| schema.unique_slot[usize::from(*p)].is_some());
+        let Some(p) = unique else {
             return refuse(
                 ctx,
                 400,
                 &format!(
-                    "Unable to perform update/upsert by non-unique {name} property. idProperty must name a property with unique values"
+                    "Unable to perform update/upsert by non-unique {} property {name}",
+                    schema.type_id
                 ),
-                vec![("idProperty", vec![name.to_string()])],
+                Vec::new(),
                 n,
             );
-        }
+        };
         id_props.push(p);
     }
     {

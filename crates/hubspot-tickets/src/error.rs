@@ -246,6 +246,14 @@ impl Error {
         self
     }
 
+    /// Adds what the client concluded from the answer to its message.
+    pub(crate) fn with_note(mut self, note: &str) -> Self {
+        self.message.push_str(" (");
+        self.message.push_str(note);
+        self.message.push(')');
+        self
+    }
+
     pub(crate) fn with_status(mut self, status: u16) -> Self {
         self.status = Some(status);
         self

