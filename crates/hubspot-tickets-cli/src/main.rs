@@ -382,11 +382,37 @@ async fn run_upsert(args: UpsertArgs) -> Result<u8, Failure> {
     }
     if let Some((p, n)) = &result.failed {
         if *n > 0 {
+            // Records HubSpot was never able to judge (unavailable, timed out, the run
+            // stopped) need no fix: saying "fix them" would send people hunting.
+            let transient = result.transient.min(*n);
+            let (detail, advice) = if transient == *n {
+                (
+                    format!(
+                        "{} records, none needing a fix: HubSpot did not judge them (it was unavailable, or the run stopped before them)",
+                        summary::thousands(*n)
+                    ),
+                    "re-run it as it is",
+                )
+            } else if transient > 0 {
+                (
+                    format!(
+                        "{} records: {} refused or invalid, the report says why; {} not judged by HubSpot",
+                        summary::thousands(*n),
+                        summary::thousands(*n - transient),
+                        summary::thousands(transient)
+                    ),
+                    "fix the refused ones and re-run",
+                )
+            } else {
+                (
+                    format!("{} records", summary::thousands(*n)),
+                    "fix them and re-run",
+                )
+            };
             let _ = writeln!(
                 out,
-                "failed: {} ({} records); fix them and re-run:\n  hubspot-tickets upsert{} --id-property {}{}{} {}",
+                "failed: {} ({detail}); {advice}:\n  hubspot-tickets upsert{} --id-property {}{}{} {}",
                 p.display(),
-                summary::thousands(*n),
                 target_args(args.api_version, &args.object_type),
                 args.id_property,
                 args.id_column

@@ -56,8 +56,8 @@ pub struct Counters {
     pub invalid: AtomicU64,
     /// The whole input has been read: the total is exact.
     pub input_done: AtomicBool,
-    /// Records `--resume` skipped: written before with the same content, or superseded
-    /// by a later record with the same id that was.
+    /// Records `--resume` skipped: the earlier report shows them last written with the
+    /// same content.
     pub skipped: AtomicU64,
     _gap: CacheLineGap,
     /// Outcomes received.
@@ -68,6 +68,9 @@ pub struct Counters {
     pub failed: AtomicU64,
     /// Outcomes received.
     pub not_attempted: AtomicU64,
+    /// Failed or not attempted for a transient reason (HubSpot unavailable, a timeout,
+    /// the run stopped before them): nothing in the record needs fixing.
+    pub transient: AtomicU64,
 }
 
 /// Takes no space but starts the next field on a fresh 128-byte boundary (two cache

@@ -83,6 +83,9 @@ pub struct RunResult {
     pub report: Option<PathBuf>,
     /// The failed file and the number of records in it, when written.
     pub failed: Option<(PathBuf, u64)>,
+    /// Records failed or not attempted for a transient reason (see
+    /// `Counters::transient`): nothing in them needs fixing.
+    pub transient: u64,
 }
 
 /// A problem before anything was sent.
@@ -199,6 +202,7 @@ impl Shared {
     /// A record whose request was out when the run quit: it may have been written.
     fn unconfirmed(&self, p: &Pending) {
         self.counters.failed.fetch_add(1, Ordering::Relaxed);
+        self.counters.transient.fetch_add(1, Ordering::Relaxed);
         let mut l = Entry::new(p.position, Some(&p.id), OutcomeKind::Failed).at_line(p.line);
         l.error_kind = Some(ErrorKind::Cancelled);
         l.error_message =
@@ -209,6 +213,7 @@ impl Shared {
     /// A record not sent: `at` is its (line, position).
     fn not_sent(&self, at: (u64, u64), id: Option<&str>, raw: Option<&Raw>, why: &str) {
         self.counters.not_attempted.fetch_add(1, Ordering::Relaxed);
+        self.counters.transient.fetch_add(1, Ordering::Relaxed);
         let mut l = Entry::new(at.1, id, OutcomeKind::NotAttempted).at_line(at.0);
         l.error_kind = Some(ErrorKind::Cancelled);
         l.error_message = Some(why);
@@ -804,6 +809,7 @@ pub async fn run(
         stopped,
         report,
         failed,
+        transient: counters.transient.load(Ordering::Relaxed),
     })
 }
 
@@ -845,6 +851,9 @@ fn handle_outcome(shared: &Shared, reasons: &mut StopReasons, o: RecordOutcome) 
     }
     if let Some(f) = failure {
         reasons.see(f);
+        if f.is_retryable() {
+            c.transient.fetch_add(1, Ordering::Relaxed);
+        }
         report.error_kind = Some(f.kind);
         report.error_category = f.category.as_deref();
         report.error_message = message.as_deref();

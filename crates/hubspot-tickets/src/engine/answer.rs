@@ -208,6 +208,6 @@ fn input_error_failure(e: &InputError, status: u16, token: &AccessToken) -> Fail
     f.category = e
         .category
         .clone()
-        .map(|c| token.scrub(c.chars().take(200).collect()));
+        .map(|c| token.scrub(super::response::printable(c.chars().take(200).collect())));
     f
 }

@@ -303,7 +303,13 @@ fn scrub(token: Option<&AccessToken>, text: String) -> String {
 }
 
 /// `s` cut to `max` characters (with `…` when cut).
-fn cut(mut s: String, max: usize) -> String {
+///
+/// Every text taken from an answer passes here: control characters (a terminal's
+/// escape sequences, line breaks) and bidirectional overrides are escaped (`\u{1b}`),
+/// so HubSpot's or a proxy's words can never clear a screen, retitle a terminal or
+/// forge a log line wherever the message is printed.
+fn cut(s: String, max: usize) -> String {
+    let mut s = printable(s);
     if let Some((i, _)) = s.char_indices().nth(max) {
         s.truncate(i);
         s.push('…');
@@ -311,7 +317,25 @@ fn cut(mut s: String, max: usize) -> String {
     s
 }
 
-/// A message cut to [`MAX_MESSAGE_CHARS`].
+/// `s` with control characters and bidirectional overrides escaped.
+pub(crate) fn printable(s: String) -> String {
+    let unsafe_char =
+        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !s.chars().any(unsafe_char) {
+        return s;
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A message cut to [`MAX_MESSAGE_CHARS`] (and made printable, see `cut`).
 pub(crate) fn bounded(s: String) -> String {
     cut(s, MAX_MESSAGE_CHARS)
 }
@@ -353,6 +377,18 @@ pub(crate) fn snippet_of(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::property_in_message;
+
+    #[test]
+    fn server_text_never_reaches_a_terminal_raw() {
+        let text = "\u{1b}]0;pwned\u{7}\u{1b}[2Jok\nline\u{202e}txt";
+        let shown = super::bounded(text.to_owned());
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert_eq!(
+            shown,
+            "\\u{1b}]0;pwned\\u{7}\\u{1b}[2Jok\\nline\\u{202e}txt"
+        );
+        assert_eq!(super::bounded("plain".to_owned()), "plain");
+    }
 
     #[test]
     fn the_refused_property_is_read_from_hubspots_words_never_the_object_type_id() {
