@@ -141,7 +141,7 @@ impl Tier {
 pub(crate) enum LimitMode {
     /// Start from the numbers, then follow `X-HubSpot-RateLimit-Max`/`-Interval` up and down.
     Auto,
-    /// The numbers are a ceiling; headers can only lower it.
+    /// The numbers are a ceiling kept beside the window the headers announce.
     Fixed,
     /// No client-side limiting (429s are still waited out).
     Disabled,
@@ -150,11 +150,18 @@ pub(crate) enum LimitMode {
 /// The client-side rate limiter's settings.
 ///
 /// The limiter is a sliding-window log shared by every clone of the client: it never
-/// lets more than `max` requests start in any rolling `interval`, and a request's slot
-/// is held until its answer arrives, so HubSpot's own count (by arrival time) cannot
-/// exceed `max` either. It also reads `X-HubSpot-RateLimit-Remaining`: when HubSpot has
-/// counted more requests than this process sent (another process shares the app), the
-/// difference is treated as used until the window rolls.
+/// lets more than `max` requests start in any rolling `interval`. HubSpot counts a
+/// request when it arrives, so a request holds its place for one window from the latest
+/// it may have arrived: its answer, or a fortieth of the window after it was sent,
+/// whichever is sooner (a slow answer does not cost a window a latency more). It also
+/// reads `X-HubSpot-RateLimit-Remaining`: when HubSpot has counted more requests than
+/// this process sent (another process shares the app), the difference is treated as
+/// used until the window rolls, and our requests then hold their places until answered.
+///
+/// A limit given with [`RateLimit::per_window`] or [`RateLimit::tier`] is a ceiling
+/// kept beside HubSpot's announced window, whatever the two windows' lengths: `20` per
+/// second stays 20 per second under HubSpot's 190 per 10 s, and HubSpot's 100 per 10 s
+/// holds under a user's 190 per 10 s.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RateLimit {
     pub(crate) mode: LimitMode,
@@ -182,13 +189,15 @@ impl RateLimit {
         }
     }
 
-    /// A tier's published limit, as a ceiling (headers may lower it, never raise it).
+    /// A tier's published limit, as a ceiling (HubSpot's headers may be stricter, never
+    /// looser).
     pub fn tier(tier: Tier) -> Self {
         Self::per_window(tier.max_per_window(), Tier::WINDOW)
     }
 
-    /// At most `max` requests in any rolling `interval`, as a ceiling. A `max` of 0 is
-    /// treated as 1; the interval is kept between 1 ms and one day.
+    /// At most `max` requests in any rolling `interval`, as a ceiling: HubSpot's own
+    /// window (from its headers) is kept too, whichever is stricter at any moment. A
+    /// `max` of 0 is treated as 1; the interval is kept between 1 ms and one day.
     pub fn per_window(max: u32, interval: Duration) -> Self {
         Self {
             mode: LimitMode::Fixed,
