@@ -17,7 +17,8 @@ use crate::store::DuplicateCreate;
 pub struct RequestLogEntry {
     /// 1-based arrival number (since the last reset).
     pub seq: u64,
-    /// When the answer was decided.
+    /// When the answer was decided: milliseconds after the request arrived, before any
+    /// modelled latency (see `EmulatorConfig::latency`).
     pub at: DateTime<Utc>,
     /// The API version of the path: `v3` or a dated version such as `2026-09`.
     #[serde(default)]
