@@ -4,7 +4,7 @@
 //! `max` requests may arrive. A *slot* is one of our requests: it holds a place from
 //! the moment it is sent until one window after the latest moment it may have
 //! *arrived*, because HubSpot counts a request when it arrives. That moment is its
-//! answer if the answer came quickly, else its *reach* after sending: a request's body
+//! answer if the answer came quickly, else its *reach* (250 ms) after sending: a request's body
 //! (about 50 KB) is on the server well before a batch upsert is answered, which takes
 //! HubSpot hundreds of milliseconds to seconds. Holding a slot until its answer (as
 //! this module once did) cost a whole latency per request: at 2 s, 10 s windows
@@ -50,12 +50,13 @@ fn margin(interval: Duration) -> Duration {
     (interval / 500).max(Duration::from_millis(1))
 }
 
-/// How long after being sent a request is assumed to have arrived, at the latest: a
-/// fortieth of the window (250 ms of HubSpot's 10 s; 25 ms of a 1 s window). It costs
-/// at most that per window (2.5%), however slow the answers.
-pub(super) fn reach(interval: Duration) -> Duration {
-    interval / 40
-}
+/// How long after being sent a request is assumed to have arrived, at the latest,
+/// when its answer has not come sooner: a time on the wire and in the sender's and the
+/// server's queues (a batch's body is about 50 KB), not a share of the window, so it
+/// is the same for HubSpot's 10 s and a user's 1 s. It costs a window at most this
+/// much (2.5% of 10 s), however slow the answers; a loaded machine that sends later
+/// than this is rare, and seen in `Remaining` or, at worst, as one 429.
+const REACH: Duration = Duration::from_millis(250);
 
 /// Our requests an answer's count may include, see [`Window::counted_by`].
 pub(super) struct Counted {
@@ -89,7 +90,7 @@ impl Window {
     /// costs every process a pause.
     /// `None`: held until answered.
     fn release(&self, s: &Slot, interval: Duration) -> Option<Instant> {
-        let reach = s.sent + reach(interval);
+        let reach = s.sent + REACH;
         let arrived_by = if self.to_answer {
             s.done?
         } else {
