@@ -769,6 +769,7 @@ async fn handle(
         let mut c = s.control();
         let now = Instant::now();
         let admission = c.limiter.admit(token, now, received_ms);
+        outcome.arrived = Some(Utc::now());
         let allowed = matches!(admission, Admission::Allowed(_));
         let locked = allowed && c.remote.locked(token, now);
         let decision = if allowed && !locked {

@@ -20,6 +20,10 @@ pub struct RequestLogEntry {
     /// When the answer was decided: milliseconds after the request arrived, before any
     /// modelled latency (see `EmulatorConfig::latency`).
     pub at: DateTime<Utc>,
+    /// When the request was counted against the rate window: its arrival, as HubSpot
+    /// counts it (absent for requests refused before that, such as a bad token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrived: Option<DateTime<Utc>>,
     /// The API version of the path: `v3` or a dated version such as `2026-09`.
     #[serde(default)]
     pub api_version: String,
@@ -106,6 +110,7 @@ impl StatsSnapshot {
 /// What one request produced, for the counters and the log.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Outcome {
+    pub arrived: Option<DateTime<Utc>>,
     pub api_version: String,
     pub object_type: String,
     pub status: Option<u16>,
@@ -183,6 +188,7 @@ impl Stats {
             g.log.push_back(RequestLogEntry {
                 seq,
                 at: Utc::now(),
+                arrived: o.arrived,
                 api_version: o.api_version,
                 object_type: o.object_type,
                 status: o.status,
