@@ -12,6 +12,10 @@ use std::time::Duration;
 ///   `Retry-After` (at most one window: a rolling window frees up within one), or for
 ///   the window to roll, up to `rate_limit_waits` times.
 ///   Every clone of the client pauses, not just the request that was refused.
+/// * 423 Locked (HubSpot locks an object type for about 2 s after many upserts in a
+///   short period): every clone pauses for at least 2 s (or `Retry-After`, up to a
+///   minute), fewer requests are sent at once, and the same batch is sent again, up to
+///   `rate_limit_waits` times. Nothing is wrong with the records.
 /// * 429 `DAILY`, 400, 401, 403, 404, 409 and other 4xx: never retried.
 ///
 /// Retries never run past the operation's deadline. Upserts are idempotent, so a
@@ -71,7 +75,8 @@ impl RetryPolicy {
     }
 
     /// How many rolling-window 429s one batch may wait out before it is reported
-    /// failed ([`ErrorKind::RateLimited`](crate::ErrorKind::RateLimited)).
+    /// failed ([`ErrorKind::RateLimited`](crate::ErrorKind::RateLimited)), and as many
+    /// 423 locks ([`ErrorKind::Locked`](crate::ErrorKind::Locked)).
     #[must_use]
     pub fn rate_limit_waits(mut self, n: u32) -> Self {
         self.rate_limit_waits = n;
@@ -152,8 +157,8 @@ pub(crate) enum LimitMode {
 /// The limiter is a sliding-window log shared by every clone of the client: it never
 /// lets more than `max` requests start in any rolling `interval`. HubSpot counts a
 /// request when it arrives, so a request holds its place for one window from the latest
-/// it may have arrived: its answer, or a fortieth of the window after it was sent,
-/// whichever is sooner (a slow answer does not cost a window a latency more). It also
+/// it may have arrived: its answer, or 250 ms after it was sent, whichever is sooner
+/// (a slow answer does not cost a window a latency more). It also
 /// reads `X-HubSpot-RateLimit-Remaining`: when HubSpot has counted more requests than
 /// this process sent (another process shares the app), the difference is treated as
 /// used until the window rolls, and our requests then hold their places until answered.

@@ -368,6 +368,20 @@ impl RateLimiter {
         st.others.probe_first = true;
     }
 
+    /// Requests per second allowed now (the stricter of the user's limit and
+    /// HubSpot's), or `None` when the limiter does not limit.
+    pub(crate) fn rate(&self) -> Option<f64> {
+        let st = lock(&self.shared.state);
+        if st.mode == LimitMode::Disabled {
+            return None;
+        }
+        let per_sec = |max: u32, interval: Duration| {
+            f64::from(max) / interval.as_secs_f64().max(f64::MIN_POSITIVE)
+        };
+        let hub = per_sec(st.window.max, st.window.interval);
+        Some(st.user.map_or(hub, |u| hub.min(per_sec(u.max, u.interval))))
+    }
+
     /// The current window length (from headers when known).
     pub(crate) fn interval(&self) -> Duration {
         lock(&self.shared.state).window.interval
