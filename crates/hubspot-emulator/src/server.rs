@@ -734,6 +734,8 @@ async fn handle(
     body: &[u8],
     target: &Target<'_>,
 ) -> Response {
+    // Held until the answer is sent (latency included): the requests in flight.
+    let _handling = s.stats.handling();
     let seq = s.stats.begin();
     let received_ms = Utc::now().timestamp_millis();
     let correlation = Uuid::new_v4();

@@ -53,6 +53,10 @@ pub struct RequestLogEntry {
 pub struct StatsSnapshot {
     /// Upsert requests received (every status, dropped connections included).
     pub requests: u64,
+    /// The most upsert requests being handled at once (arrived, not yet answered):
+    /// how many a client had in flight, as the server saw it.
+    #[serde(default)]
+    pub peak_in_flight: u64,
     /// Responses sent, by HTTP status.
     pub responses_by_status: BTreeMap<u16, u64>,
     /// 429s sent by the rate limiter (not injected ones), by policy.
@@ -137,8 +141,19 @@ struct Inner {
     log: VecDeque<RequestLogEntry>,
 }
 
+/// A request being handled (see [`Stats::handling`]).
+pub(crate) struct Handling<'a>(&'a Stats);
+
+impl Drop for Handling<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 pub(crate) struct Stats {
     requests: AtomicU64,
+    in_flight: AtomicU64,
+    peak_in_flight: AtomicU64,
     capacity: usize,
     inner: Mutex<Inner>,
 }
@@ -147,9 +162,18 @@ impl Stats {
     pub fn new(capacity: usize) -> Self {
         Self {
             requests: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            peak_in_flight: AtomicU64::new(0),
             capacity,
             inner: Mutex::new(Inner::default()),
         }
+    }
+
+    /// Counts a request being handled until the guard is dropped.
+    pub fn handling(&self) -> Handling<'_> {
+        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
+        Handling(self)
     }
 
     /// Counts an arriving request; returns its sequence number.
@@ -208,6 +232,8 @@ impl Stats {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         *g = Inner::default();
         self.requests.store(0, Ordering::Relaxed);
+        self.peak_in_flight
+            .store(self.in_flight.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 
     /// Everything but the store-side counters, which the caller fills in.
@@ -215,6 +241,7 @@ impl Stats {
         let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         StatsSnapshot {
             requests: self.requests.load(Ordering::Relaxed),
+            peak_in_flight: self.peak_in_flight.load(Ordering::Relaxed),
             responses_by_status: g.by_status.clone(),
             rate_limited: g.rate_limited.clone(),
             faults: g.faults.clone(),
