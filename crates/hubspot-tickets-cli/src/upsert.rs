@@ -690,6 +690,7 @@ pub async fn run(config: RunConfig, client: &Client) -> Result<RunResult, SetupE
         requests: snapshot.requests,
         retries: snapshot.retries,
         rate_limited: snapshot.rate_limited,
+        locked: snapshot.locked,
         elapsed: started.elapsed(),
     };
 
