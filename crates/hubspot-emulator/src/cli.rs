@@ -75,6 +75,25 @@ pub struct EmulatorArgs {
     #[arg(long, value_name = "MS", default_value_t = 2_000)]
     pub delay_ms: u64,
 
+    /// Answer processed upserts after a lognormal latency, as a remote HubSpot does:
+    /// MEDIAN[,SIGMA], e.g. 300ms, 2s,0.3 (σ 0.3 when not given). Requests count
+    /// against the rate window when they arrive.
+    #[arg(long, value_name = "MEDIAN[,SIGMA]", value_parser = crate::Latency::parse)]
+    pub latency: Option<crate::Latency>,
+
+    /// Answer 423 Locked for --lock-for when more than N upserts (per token) arrive
+    /// within WINDOW, e.g. 60/1s (HubSpot locks an object type on bursts of upserts).
+    #[arg(long, value_name = "N/WINDOW", value_parser = crate::LockRule::parse_burst)]
+    pub lock_burst: Option<(u32, Duration)>,
+
+    /// Start a 423 lock on this share of upserts, at random (seeded), e.g. 0.05.
+    #[arg(long, value_name = "SHARE", value_parser = parse_share)]
+    pub lock_share: Option<f64>,
+
+    /// How long a 423 lock lasts (e.g. 2s).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = crate::remote::parse_duration)]
+    pub lock_for: Duration,
+
     /// Seed of the fault RNG (same seed + same request sequence = same faults).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -160,6 +179,17 @@ pub enum RequestedAtArg {
     Timestamp,
     /// null and a timestamp in turn.
     Alternate,
+}
+
+fn parse_share(s: &str) -> Result<f64, String> {
+    let p: f64 = s
+        .trim()
+        .parse()
+        .map_err(|e| format!("bad share {s:?}: {e}"))?;
+    if !(0.0..=1.0).contains(&p) {
+        return Err(format!("share {s:?} must be within 0..=1"));
+    }
+    Ok(p)
 }
 
 fn parse_fault(s: &str) -> Result<(String, f64), String> {
@@ -357,6 +387,16 @@ fn build_config(cli: &EmulatorArgs) -> Result<EmulatorConfig, String> {
     }
     faults.validate()?;
     config = config.with_faults(faults);
+    if let Some(latency) = cli.latency {
+        config = config.with_latency(latency);
+    }
+    if cli.lock_burst.is_some() || cli.lock_share.is_some() {
+        config = config.with_lock(crate::LockRule {
+            burst: cli.lock_burst,
+            share: cli.lock_share.unwrap_or(0.0),
+            lock_for: cli.lock_for,
+        });
+    }
     // Each custom property gets one definition: the same one given twice is fine,
     // two different ones are refused rather than the last silently winning.
     let defs = cli

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::faults::FaultConfig;
 use crate::object_types::{CustomObjectDef, StandardObject, parse_fqn};
 use crate::properties::{PropertyDef, builtin_ticket_properties, put_property};
+use crate::remote::{Latency, LockRule};
 
 /// The token accepted by [`EmulatorConfig::default`].
 pub const DEFAULT_TOKEN: &str = "test-token";
@@ -161,6 +162,11 @@ pub struct EmulatorConfig {
     pub rate_limit: Option<RateLimitConfig>,
     /// Fault injection; all probabilities 0 by default.
     pub faults: FaultConfig,
+    /// How long processed upserts take to be answered, as a remote HubSpot does;
+    /// `None` (the default) answers at once.
+    pub latency: Option<Latency>,
+    /// When upserts are answered 423 Locked; `None` (the default) never.
+    pub lock: Option<LockRule>,
     /// The ticket property schema (built-ins plus custom properties).
     pub properties: Vec<PropertyDef>,
     /// The property schemas of contacts, companies and deals (built-ins plus added
@@ -215,6 +221,8 @@ impl Default for EmulatorConfig {
             accept_any_token: false,
             rate_limit: Some(RateLimitConfig::default()),
             faults: FaultConfig::default(),
+            latency: None,
+            lock: None,
             properties,
             object_properties: StandardObject::ALL
                 .into_iter()
@@ -305,6 +313,22 @@ impl EmulatorConfig {
     #[must_use]
     pub fn with_faults(mut self, faults: FaultConfig) -> Self {
         self.faults = faults;
+        self
+    }
+
+    /// Answers processed upserts after this latency (after the write; the request
+    /// counted against the rate window when it arrived), as a remote HubSpot does.
+    #[must_use]
+    pub fn with_latency(mut self, latency: Latency) -> Self {
+        self.latency = Some(latency);
+        self
+    }
+
+    /// Answers upserts 423 Locked by this rule (HubSpot's lock on many upserts of one
+    /// object type in a short period).
+    #[must_use]
+    pub fn with_lock(mut self, lock: LockRule) -> Self {
+        self.lock = Some(lock);
         self
     }
 

@@ -69,6 +69,7 @@ mod limiter;
 mod object_types;
 mod properties;
 mod registry;
+mod remote;
 mod schema;
 mod server;
 mod state;
@@ -97,6 +98,7 @@ pub use properties::{
     MAX_PROPERTY_NAME_LENGTH, MAX_STRING_VALUE_LENGTH, PropertyDef, PropertyKind,
     builtin_ticket_properties, validate_property_name,
 };
+pub use remote::{Latency, LockRule};
 pub use server::{ADMIN_PREFIX, DATED_UPSERT_ROUTE, UPSERT_PATH, V3_UPSERT_ROUTE};
 pub use stats::{RequestLogEntry, StatsSnapshot};
 pub use store::{DuplicateCreate, Store, StoreError, StoredRecord, StoredTicket};
@@ -178,6 +180,9 @@ impl Emulator {
     /// holds it), and loads it if it exists.
     pub async fn start(config: EmulatorConfig) -> Result<Self, EmulatorError> {
         config.faults.validate().map_err(EmulatorError::Config)?;
+        if let Some(lock) = &config.lock {
+            lock.validate().map_err(EmulatorError::Config)?;
+        }
         if let Some(rl) = &config.rate_limit
             && (rl.max_requests == 0 || rl.interval.is_zero())
         {

@@ -27,6 +27,7 @@ use crate::config::{EmulatorConfig, RequestedAt, WireShape};
 use crate::faults::{FaultDecision, FaultEngine, FaultKind};
 use crate::limiter::{Admission, Limiter, Policy, RateHeaders};
 use crate::registry::{ObjectEntry, Registry};
+use crate::remote::Remote;
 use crate::stats::{Outcome, Stats, StatsSnapshot};
 use crate::store::Store;
 use crate::upsert::{ApiErrorOut, Ctx, process};
@@ -49,6 +50,7 @@ const JSON: &str = "application/json;charset=utf-8";
 pub(crate) struct Control {
     pub limiter: Limiter,
     pub faults: FaultEngine,
+    pub remote: Remote,
 }
 
 pub(crate) struct Shared {
@@ -64,6 +66,7 @@ impl Shared {
         let control = Control {
             limiter: Limiter::new(config.rate_limit.clone()),
             faults: FaultEngine::new(config.faults.clone()),
+            remote: Remote::new(config.latency, config.lock, config.faults.seed),
         };
         Self {
             stats: Stats::new(config.request_log_capacity),
@@ -102,6 +105,7 @@ impl Shared {
         self.stats.reset();
         let mut c = self.control();
         c.limiter.reset();
+        c.remote.reset();
         let faults = c.faults.config().clone();
         c.faults = FaultEngine::new(faults);
         self.successes.store(0, Ordering::Relaxed);
@@ -730,6 +734,8 @@ async fn handle(
     body: &[u8],
     target: &Target<'_>,
 ) -> Response {
+    // Held until the answer is sent (latency included): the requests in flight.
+    let _handling = s.stats.handling();
     let seq = s.stats.begin();
     let received_ms = Utc::now().timestamp_millis();
     let correlation = Uuid::new_v4();
@@ -759,14 +765,21 @@ async fn handle(
         }
     };
 
-    let (admission, decision) = {
+    // The window counts a request when it arrives, 423s included; a locked request
+    // draws no fault.
+    let (admission, locked, decision) = {
         let mut c = s.control();
-        let admission = c.limiter.admit(token, Instant::now(), received_ms);
-        let decision = match admission {
-            Admission::Allowed(_) => c.faults.decide(),
-            Admission::Limited { .. } => FaultDecision::default(),
+        let now = Instant::now();
+        let admission = c.limiter.admit(token, now, received_ms);
+        outcome.arrived = Some(Utc::now());
+        let allowed = matches!(admission, Admission::Allowed(_));
+        let locked = allowed && c.remote.locked(token, now);
+        let decision = if allowed && !locked {
+            c.faults.decide()
+        } else {
+            FaultDecision::default()
         };
-        (admission, decision)
+        (admission, locked, decision)
     };
     let rl = admission.headers();
     if let Admission::Limited {
@@ -781,6 +794,18 @@ async fn handle(
         s.stats.record(seq, outcome);
         tracing::debug!(%policy, "rate limited");
         return too_many(policy, retry_after, rl, s.config.portal_id, correlation);
+    }
+    if locked {
+        outcome.status = Some(423);
+        s.stats.record(seq, outcome);
+        tracing::debug!("locked");
+        let body = ApiErrorOut::new(
+            "Too many upserts of this object type in a short period: it is locked for about 2 seconds. Wait at least that long, then retry.",
+            correlation,
+            "LOCKED",
+        )
+        .to_vec();
+        return respond(423, JSON, body, rl, correlation);
     }
 
     // Front-door checks, as HubSpot orders them: the object type, then the scope. They
@@ -903,6 +928,12 @@ async fn handle(
     }
     outcome.status = Some(status);
     s.stats.record(seq, outcome);
+    // A remote HubSpot's answer time, after the write (and after the log's `at`, so
+    // the log keeps arrival order).
+    let latency = s.control().remote.latency();
+    if let Some(latency) = latency {
+        tokio::time::sleep(latency).await;
+    }
     respond(status, JSON, body, rl, correlation)
 }
 

@@ -17,8 +17,13 @@ use crate::store::DuplicateCreate;
 pub struct RequestLogEntry {
     /// 1-based arrival number (since the last reset).
     pub seq: u64,
-    /// When the answer was decided.
+    /// When the answer was decided: milliseconds after the request arrived, before any
+    /// modelled latency (see `EmulatorConfig::latency`).
     pub at: DateTime<Utc>,
+    /// When the request was counted against the rate window: its arrival, as HubSpot
+    /// counts it (absent for requests refused before that, such as a bad token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrived: Option<DateTime<Utc>>,
     /// The API version of the path: `v3` or a dated version such as `2026-09`.
     #[serde(default)]
     pub api_version: String,
@@ -48,6 +53,10 @@ pub struct RequestLogEntry {
 pub struct StatsSnapshot {
     /// Upsert requests received (every status, dropped connections included).
     pub requests: u64,
+    /// The most upsert requests being handled at once (arrived, not yet answered):
+    /// how many a client had in flight, as the server saw it.
+    #[serde(default)]
+    pub peak_in_flight: u64,
     /// Responses sent, by HTTP status.
     pub responses_by_status: BTreeMap<u16, u64>,
     /// 429s sent by the rate limiter (not injected ones), by policy.
@@ -105,6 +114,7 @@ impl StatsSnapshot {
 /// What one request produced, for the counters and the log.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Outcome {
+    pub arrived: Option<DateTime<Utc>>,
     pub api_version: String,
     pub object_type: String,
     pub status: Option<u16>,
@@ -131,8 +141,19 @@ struct Inner {
     log: VecDeque<RequestLogEntry>,
 }
 
+/// A request being handled (see [`Stats::handling`]).
+pub(crate) struct Handling<'a>(&'a Stats);
+
+impl Drop for Handling<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 pub(crate) struct Stats {
     requests: AtomicU64,
+    in_flight: AtomicU64,
+    peak_in_flight: AtomicU64,
     capacity: usize,
     inner: Mutex<Inner>,
 }
@@ -141,9 +162,18 @@ impl Stats {
     pub fn new(capacity: usize) -> Self {
         Self {
             requests: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            peak_in_flight: AtomicU64::new(0),
             capacity,
             inner: Mutex::new(Inner::default()),
         }
+    }
+
+    /// Counts a request being handled until the guard is dropped.
+    pub fn handling(&self) -> Handling<'_> {
+        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
+        Handling(self)
     }
 
     /// Counts an arriving request; returns its sequence number.
@@ -182,6 +212,7 @@ impl Stats {
             g.log.push_back(RequestLogEntry {
                 seq,
                 at: Utc::now(),
+                arrived: o.arrived,
                 api_version: o.api_version,
                 object_type: o.object_type,
                 status: o.status,
@@ -201,6 +232,8 @@ impl Stats {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         *g = Inner::default();
         self.requests.store(0, Ordering::Relaxed);
+        self.peak_in_flight
+            .store(self.in_flight.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 
     /// Everything but the store-side counters, which the caller fills in.
@@ -208,6 +241,7 @@ impl Stats {
         let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         StatsSnapshot {
             requests: self.requests.load(Ordering::Relaxed),
+            peak_in_flight: self.peak_in_flight.load(Ordering::Relaxed),
             responses_by_status: g.by_status.clone(),
             rate_limited: g.rate_limited.clone(),
             faults: g.faults.clone(),

@@ -32,6 +32,8 @@ pub struct RunStats {
     pub retries: u64,
     /// 429 answers received.
     pub rate_limited: u64,
+    /// 423 Locked answers received (waited out; the records were sent again).
+    pub locked: u64,
     /// Wall-clock time of the run.
     pub elapsed: Duration,
 }
@@ -87,7 +89,7 @@ pub fn human_duration(d: Duration) -> String {
 /// Renders the table: a row per figure, a column per run.
 pub fn render(runs: &[RunStats]) -> String {
     type Row = (&'static str, fn(&RunStats) -> String);
-    let rows: [Row; 13] = [
+    let rows: [Row; 14] = [
         ("records read", |r| thousands(r.read)),
         ("  skipped (written before)", |r| thousands(r.skipped)),
         ("  created", |r| thousands(r.created)),
@@ -99,6 +101,7 @@ pub fn render(runs: &[RunStats]) -> String {
         ("requests", |r| thousands(r.requests)),
         ("  retries", |r| thousands(r.retries)),
         ("  429 answers", |r| thousands(r.rate_limited)),
+        ("  423 answers", |r| thousands(r.locked)),
         ("elapsed", |r| human_duration(r.elapsed)),
         ("records/s", |r| {
             thousands(r.records_per_second().round().max(0.0) as u64)
@@ -181,7 +184,7 @@ mod tests {
         assert!(lines[0].ends_with("run 1   run 2: changes"), "{t}");
         assert!(lines[2].starts_with("records read"));
         assert!(lines[2].ends_with("5,000              523"), "{t}");
-        assert!(lines[14].ends_with("2,500            1,040"), "{t}");
+        assert!(lines[15].ends_with("2,500            1,040"), "{t}");
         assert!(lines.iter().all(|l| l.len() == lines[0].len()), "{t}");
     }
 }

@@ -691,6 +691,7 @@ pub async fn run(
         requests: snapshot.requests,
         retries: snapshot.retries,
         rate_limited: snapshot.rate_limited,
+        locked: snapshot.locked,
         elapsed: started.elapsed(),
     };
 

@@ -12,6 +12,10 @@ use std::time::Duration;
 ///   `Retry-After` (at most one window: a rolling window frees up within one), or for
 ///   the window to roll, up to `rate_limit_waits` times.
 ///   Every clone of the client pauses, not just the request that was refused.
+/// * 423 Locked (HubSpot locks an object type for about 2 s after many upserts in a
+///   short period): every clone pauses for at least 2 s (or `Retry-After`, up to a
+///   minute), fewer requests are sent at once, and the same batch is sent again, up to
+///   `rate_limit_waits` times. Nothing is wrong with the records.
 /// * 429 `DAILY`, 400, 401, 403, 404, 409 and other 4xx: never retried.
 ///
 /// Retries never run past the operation's deadline. Upserts are idempotent, so a
@@ -71,7 +75,8 @@ impl RetryPolicy {
     }
 
     /// How many rolling-window 429s one batch may wait out before it is reported
-    /// failed ([`ErrorKind::RateLimited`](crate::ErrorKind::RateLimited)).
+    /// failed ([`ErrorKind::RateLimited`](crate::ErrorKind::RateLimited)), and as many
+    /// 423 locks ([`ErrorKind::Locked`](crate::ErrorKind::Locked)).
     #[must_use]
     pub fn rate_limit_waits(mut self, n: u32) -> Self {
         self.rate_limit_waits = n;
@@ -141,7 +146,7 @@ impl Tier {
 pub(crate) enum LimitMode {
     /// Start from the numbers, then follow `X-HubSpot-RateLimit-Max`/`-Interval` up and down.
     Auto,
-    /// The numbers are a ceiling; headers can only lower it.
+    /// The numbers are a ceiling kept beside the window the headers announce.
     Fixed,
     /// No client-side limiting (429s are still waited out).
     Disabled,
@@ -150,11 +155,18 @@ pub(crate) enum LimitMode {
 /// The client-side rate limiter's settings.
 ///
 /// The limiter is a sliding-window log shared by every clone of the client: it never
-/// lets more than `max` requests start in any rolling `interval`, and a request's slot
-/// is held until its answer arrives, so HubSpot's own count (by arrival time) cannot
-/// exceed `max` either. It also reads `X-HubSpot-RateLimit-Remaining`: when HubSpot has
-/// counted more requests than this process sent (another process shares the app), the
-/// difference is treated as used until the window rolls.
+/// lets more than `max` requests start in any rolling `interval`. HubSpot counts a
+/// request when it arrives, so a request holds its place for one window from the latest
+/// it may have arrived: its answer, or 250 ms after it was sent, whichever is sooner
+/// (a slow answer does not cost a window a latency more). It also
+/// reads `X-HubSpot-RateLimit-Remaining`: when HubSpot has counted more requests than
+/// this process sent (another process shares the app), the difference is treated as
+/// used until the window rolls, and our requests then hold their places until answered.
+///
+/// A limit given with [`RateLimit::per_window`] or [`RateLimit::tier`] is a ceiling
+/// kept beside HubSpot's announced window, whatever the two windows' lengths: `20` per
+/// second stays 20 per second under HubSpot's 190 per 10 s, and HubSpot's 100 per 10 s
+/// holds under a user's 190 per 10 s.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RateLimit {
     pub(crate) mode: LimitMode,
@@ -182,13 +194,15 @@ impl RateLimit {
         }
     }
 
-    /// A tier's published limit, as a ceiling (headers may lower it, never raise it).
+    /// A tier's published limit, as a ceiling (HubSpot's headers may be stricter, never
+    /// looser).
     pub fn tier(tier: Tier) -> Self {
         Self::per_window(tier.max_per_window(), Tier::WINDOW)
     }
 
-    /// At most `max` requests in any rolling `interval`, as a ceiling. A `max` of 0 is
-    /// treated as 1; the interval is kept between 1 ms and one day.
+    /// At most `max` requests in any rolling `interval`, as a ceiling: HubSpot's own
+    /// window (from its headers) is kept too, whichever is stricter at any moment. A
+    /// `max` of 0 is treated as 1; the interval is kept between 1 ms and one day.
     pub fn per_window(max: u32, interval: Duration) -> Self {
         Self {
             mode: LimitMode::Fixed,

@@ -27,6 +27,10 @@ pub enum ErrorKind {
     /// 429 for the rolling window (`TEN_SECONDLY_ROLLING`), still refused after the
     /// configured number of waits. Retryable later.
     RateLimited,
+    /// 423 Locked: HubSpot locked the object type after many upserts in a short period
+    /// (for about 2 s); nothing is wrong with the records. Waited out and retried; this
+    /// kind is reported only when the lock outlasted the configured waits.
+    Locked,
     /// 429 for the account's daily quota (`DAILY`). Never retried: it resets at
     /// midnight in the account's time zone.
     RateLimitedDaily,
@@ -68,6 +72,7 @@ impl ErrorKind {
         matches!(
             self,
             Self::RateLimited
+                | Self::Locked
                 | Self::RateLimitedDaily
                 | Self::Server
                 | Self::Timeout
@@ -88,6 +93,7 @@ impl ErrorKind {
             Self::Validation => "validation",
             Self::Conflict => "conflict",
             Self::RateLimited => "rate_limited",
+            Self::Locked => "locked",
             Self::RateLimitedDaily => "rate_limited_daily",
             Self::ClientError => "client_error",
             Self::Server => "server",
@@ -114,6 +120,9 @@ impl ErrorKind {
             Self::Validation => "HubSpot rejected the input as invalid",
             Self::Conflict => "HubSpot reported a conflict",
             Self::RateLimited => "HubSpot's rolling rate limit was still exceeded after waiting",
+            Self::Locked => {
+                "HubSpot kept the object type locked (423: too many upserts in a short period) after waiting"
+            }
             Self::RateLimitedDaily => "HubSpot's daily request limit is used up",
             Self::ClientError => "HubSpot refused the request",
             Self::Server => "HubSpot failed to process the request",
@@ -512,6 +521,7 @@ mod tests {
             Validation,
             Conflict,
             RateLimited,
+            Locked,
             RateLimitedDaily,
             ClientError,
             Server,

@@ -217,7 +217,7 @@ mod resume;
 mod route;
 mod secret;
 
-pub use builder::{ClientBuilder, DEFAULT_BASE_URL};
+pub use builder::{ClientBuilder, DEFAULT_BASE_URL, DEFAULT_MAX_CONCURRENCY};
 pub use bulk::{BulkOutcomes, BulkUpsert};
 pub use client::Client;
 pub use config::{RateLimit, RetryPolicy, Tier};

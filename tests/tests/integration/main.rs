@@ -10,6 +10,7 @@ mod bad_input_library;
 mod facade_emulator;
 mod facade_wiremock;
 mod journal;
+mod rate_ceiling;
 mod reliability_soak;
 mod reliability_stop;
 mod reliability_timeouts;

@@ -10,6 +10,7 @@ mod faults;
 mod limits;
 mod objects;
 mod rate_limits;
+mod remote;
 mod spec_conformance;
 mod state;
 mod upsert;

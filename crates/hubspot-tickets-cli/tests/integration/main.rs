@@ -7,6 +7,7 @@ mod common;
 
 mod bad_input;
 mod cli;
+mod rate_ceiling;
 mod reliability;
 mod resume_files;
 mod security;

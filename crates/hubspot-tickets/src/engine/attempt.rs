@@ -1,5 +1,6 @@
-//! One batch's attempts: a limiter permit, the request, the judgement of its answer,
-//! and the retry decision (backoff, 429 pauses, deadline, stop).
+//! One batch's attempts: a place in flight, a limiter permit, the request, the
+//! judgement of its answer, and the retry decision (backoff, 429 and 423 pauses,
+//! deadline, stop).
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use reqwest::header::HeaderMap;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, field, info, warn};
 
+use crate::engine::flight::Signal;
 use crate::engine::response::{classify_error, undecodable};
 use crate::engine::transport::Answer;
 use crate::engine::{Once, Op};
@@ -16,6 +18,13 @@ use crate::error::{Error, ErrorKind, Failure};
 
 /// Waits at least this long are logged at `warn`, the level shown by default.
 const LONG_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// How long HubSpot documents a 423 lock to last: the least a locked batch waits.
+const LOCK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The longest a 423's `Retry-After` is followed: a lock is seconds, and a broken or
+/// hostile header must not park a run for a day.
+const MAX_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How one batch's requests ended.
 pub(super) enum Sent {
@@ -34,6 +43,8 @@ enum Step {
     Done(Sent),
     /// A rolling-window 429: every request is paused; try again after.
     RateLimited(Error),
+    /// 423 Locked: every request is paused for the lock; try again after.
+    Locked(Error),
     /// A failure that may be retried after a backoff.
     Failed(Error),
 }
@@ -102,6 +113,10 @@ fn judge(
             op.progress.rate_limited();
             Step::RateLimited(err)
         }
+        ErrorKind::Locked => {
+            op.progress.locked();
+            Step::Locked(err)
+        }
         ErrorKind::Server | ErrorKind::Timeout | ErrorKind::Transport => Step::Failed(err),
         _ => {
             debug!(kind = %err.kind(), status, "refused");
@@ -124,20 +139,27 @@ pub(super) async fn send(
     let mut attempt = 0_u32;
     let mut failures = 0_u32;
     let mut rate_waits = 0_u32;
+    let mut lock_waits = 0_u32;
     let mut last: Option<Error> = None;
 
     loop {
-        // Wait for the limiter, unless the operation stops first.
+        // Wait for a place in flight, then for the limiter, unless the operation stops
+        // first.
         let waited_from = Instant::now();
-        let permit = tokio::select! {
+        let rate = || c.limiter.rate();
+        let (ticket, permit) = tokio::select! {
             biased;
             () = op.stop.cancelled() => return stopped(op, last),
             () = sleep_until_opt(op.deadline) => {
                 op.stop_with(Op::deadline_failure());
                 return stopped(op, last);
             }
-            p = c.limiter.acquire() => p,
+            t = async {
+                let ticket = c.flight.acquire(rate).await;
+                (ticket, c.limiter.acquire().await)
+            } => t,
         };
+        op.progress.in_flight(c.flight.in_flight());
         if op.stop_reason().is_some() {
             drop(permit);
             return stopped(op, last);
@@ -173,8 +195,26 @@ pub(super) async fn send(
             });
         // Judge (and read the rate-limit headers) before releasing the slot, so that
         // requests waiting for it see what this answer taught the limiter.
+        let took = permit.sent().elapsed();
+        let answered = matches!(answer, Ok(Ok(_)));
         let step = span.in_scope(|| judge(op, answer, permit.sent(), &span));
         drop(permit);
+        // The in-flight window learns how long answers take and when to take fewer.
+        let signal = match &step {
+            Step::RateLimited(_) | Step::Locked(_) => Signal::BackOff,
+            Step::Failed(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Server | ErrorKind::Timeout | ErrorKind::Transport
+                ) =>
+            {
+                Signal::BackOff
+            }
+            _ => Signal::Answered,
+        };
+        c.flight
+            .learn(answered.then_some(took), signal, c.limiter.rate());
+        drop(ticket);
 
         let err = match step {
             Step::Done(sent) => return sent,
@@ -206,6 +246,36 @@ pub(super) async fn send(
                         );
                     }
                 });
+                c.limiter.pause_until(until);
+                last = Some(err);
+                continue;
+            }
+            Step::Locked(err) => {
+                lock_waits += 1;
+                // At least the documented lock, or a `Retry-After` within reason, and
+                // a little jitter so the batches it held do not return together.
+                let lock = err
+                    .retry_after()
+                    .map_or(LOCK, |ra| ra.clamp(LOCK, MAX_LOCK_WAIT));
+                let wait = lock + lock.mul_f64(rand::random_range(0.0..0.1));
+                let until = Instant::now() + wait;
+                if lock_waits > policy.rate_limit_waits || op.deadline.is_some_and(|d| until >= d) {
+                    return Sent::Refused(err);
+                }
+                let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                span.in_scope(|| {
+                    // Once per run at the default verbosity: it slows the run, but
+                    // nothing is wrong with the records.
+                    if op.first(Once::Locked) {
+                        warn!(
+                            wait_ms,
+                            "HubSpot answered 423 Locked (too many upserts in a short period); pausing every request and sending fewer at once, then retrying the same records"
+                        );
+                    } else {
+                        debug!(wait_ms, "locked (423); pausing every request");
+                    }
+                });
+                // Every request would meet the same lock: all of them wait.
                 c.limiter.pause_until(until);
                 last = Some(err);
                 continue;
@@ -256,7 +326,10 @@ pub(super) async fn send(
 /// (the caller knows whether that may have written the batch), else the stop reason.
 fn stopped(op: &Op, last: Option<Error>) -> Sent {
     match last {
-        Some(e) if e.kind() != ErrorKind::RateLimited => Sent::Refused(e),
+        // A 429 or a 423 wrote nothing: the records were not attempted.
+        Some(e) if !matches!(e.kind(), ErrorKind::RateLimited | ErrorKind::Locked) => {
+            Sent::Refused(e)
+        }
         _ => Sent::Unsent(op.stop_reason().unwrap_or_else(Op::deadline_failure)),
     }
 }

@@ -4,12 +4,13 @@
 //! token, and imports nothing from the client or bulk layers, which drive it.
 //!
 //! Files: `batch` (one batch to outcomes, bisection), `attempt` (permit, request,
-//! judgement, retry), `answer` (mapping a 2xx answer), `response` (classifying an
+//! judgement, retry), `flight` (how many requests are in flight at once), `answer` (mapping a 2xx answer), `response` (classifying an
 //! error answer), `transport` (the HTTP call through the generated client).
 
 mod answer;
 mod attempt;
 mod batch;
+mod flight;
 pub(crate) mod response;
 pub(crate) mod transport;
 
@@ -60,6 +61,8 @@ pub(crate) struct Engine {
     pub settings: Settings,
     pub transport: Transport,
     pub limiter: RateLimiter,
+    /// The in-flight window (bounded by `settings.max_concurrency`).
+    pub flight: Arc<flight::Flight>,
     pub token: AccessToken,
     trace_prefix: String,
     trace_seq: AtomicU64,
@@ -73,6 +76,7 @@ impl Engine {
         token: AccessToken,
     ) -> Self {
         Self {
+            flight: Arc::new(flight::Flight::new(settings.max_concurrency)),
             settings,
             transport,
             limiter,
@@ -142,6 +146,8 @@ pub(crate) enum Once {
     GaveUp = 1,
     /// A 2xx answer could not be decoded.
     Undecodable = 2,
+    /// HubSpot answered 423 Locked.
+    Locked = 4,
 }
 
 impl Op {

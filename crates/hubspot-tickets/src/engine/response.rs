@@ -224,6 +224,7 @@ pub(crate) fn classify_error(
         404 => ErrorKind::NotFound,
         408 => ErrorKind::Timeout,
         409 => ErrorKind::Conflict,
+        423 => ErrorKind::Locked,
         429 if policy
             .as_deref()
             .is_some_and(|p| p.eq_ignore_ascii_case("DAILY")) =>

@@ -9,6 +9,13 @@
 //! only when fewer than `max` places are used, ours plus those other processes on the
 //! same app were seen to hold ([`others`]).
 //!
+//! Two windows are kept from the one log: HubSpot's (configured, then learnt from the
+//! `X-HubSpot-RateLimit-*` headers) and, when the user set a limit of their own
+//! ([`RateLimit::per_window`]), the user's, which is a ceiling: a request starts only
+//! when both have room, whatever their lengths. Other processes' use is read from
+//! HubSpot's count and held against HubSpot's window only: the user's limit is this
+//! client's own.
+//!
 //! Once another process is seen, room is shared carefully: a little headroom is left
 //! free; while room is scarce, requests are spread at the window's average pace; where
 //! there is much room (at the start, or after the other process left) at most half of
@@ -66,11 +73,12 @@ impl RateLimitHeaders {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RateLimitStatus {
-    /// Requests allowed per window right now (configured, or learnt from headers).
+    /// Requests allowed per window right now: the user's limit or HubSpot's (learnt
+    /// from headers), whichever is the lower rate; both are kept.
     pub max: u32,
-    /// The window.
+    /// That limit's window.
     pub interval: Duration,
-    /// This client's requests that still count in the window (in flight included).
+    /// This client's requests that still count in that window.
     pub in_window: u32,
     /// Requests HubSpot counted that this client did not send (another process using
     /// the same app), as estimated from `X-HubSpot-RateLimit-Remaining`.
@@ -96,12 +104,20 @@ struct Shared {
 /// within this many average spacings (`interval / max`).
 const PACE_BURST: u32 = 2;
 
+/// A limit the user set: at most `max` of our requests in any rolling `interval`.
+#[derive(Clone, Copy, Debug)]
+struct Ceiling {
+    max: u32,
+    interval: Duration,
+}
+
 #[derive(Debug)]
 struct State {
     mode: LimitMode,
     adaptive: bool,
-    cfg_max: u32,
-    cfg_interval: Duration,
+    /// The user's own limit, kept whatever HubSpot announces (fixed mode only).
+    user: Option<Ceiling>,
+    /// Our requests, and HubSpot's window (`max`, `interval`).
     window: Window,
     others: Others,
     /// Every request waits until then (a 429's pause).
@@ -115,8 +131,23 @@ fn count(n: usize) -> u32 {
 
 impl State {
     fn prune(&mut self, now: Instant) {
-        self.window.prune(now);
+        let longest = self.user.map_or(Duration::ZERO, |u| u.interval);
+        self.window.prune(now, longest);
         self.others.prune(now);
+        self.window.to_answer = self.others.shared();
+    }
+
+    /// When the user's own limit has room again, if it is full now.
+    fn user_full_until(&self, now: Instant) -> Option<Wait> {
+        let u = self.user?;
+        if count(self.window.ours_in(now, u.interval)) < u.max {
+            return None;
+        }
+        Some(
+            self.window
+                .next_expiry_in(now, u.interval)
+                .map_or(Wait::Notified, Wait::Until),
+        )
     }
 
     fn used(&self, now: Instant) -> u32 {
@@ -125,6 +156,9 @@ impl State {
 
     /// Whether a request may start now (`Ok(true)` if as a probe), or what to wait for.
     fn admit(&self, now: Instant) -> Result<bool, Wait> {
+        if let Some(wait) = self.user_full_until(now) {
+            return Err(wait);
+        }
         let (w, o) = (&self.window, &self.others);
         let shared = o.shared();
         let cap = if shared {
@@ -220,8 +254,12 @@ impl RateLimiter {
                 state: Mutex::new(State {
                     mode: cfg.mode,
                     adaptive: cfg.adaptive,
-                    cfg_max: cfg.max,
-                    cfg_interval: cfg.interval,
+                    user: (cfg.mode == LimitMode::Fixed).then_some(Ceiling {
+                        max: cfg.max,
+                        interval: cfg.interval,
+                    }),
+                    // Until HubSpot's headers say otherwise, its window is taken to be
+                    // the configured one.
                     window: Window::new(cfg.max, cfg.interval),
                     others: Others::new(cfg.adaptive && cfg.mode != LimitMode::Disabled),
                     blocked_until: None,
@@ -300,22 +338,10 @@ impl RateLimiter {
                     .interval
                     .filter(|i| !i.is_zero())
                     .unwrap_or(st.window.interval);
-                let (max, interval) = match st.mode {
-                    // Follow the headers up and down.
-                    LimitMode::Auto => (m, i),
-                    // Adopt the header's limit only if it is a lower rate.
-                    _ => {
-                        let lower = u128::from(m) * st.cfg_interval.as_nanos()
-                            < u128::from(st.cfg_max) * i.as_nanos();
-                        if lower {
-                            (m, i)
-                        } else {
-                            (st.cfg_max, st.cfg_interval)
-                        }
-                    }
-                };
-                st.window.max = max;
-                st.window.interval = interval;
+                // HubSpot's window follows the headers up and down; a user's limit is
+                // kept beside it (`user`), so the stricter of the two always holds.
+                st.window.max = m;
+                st.window.interval = i;
                 if let Some(r) = h.remaining {
                     let State { window, others, .. } = &mut *st;
                     others.observe(window, m.saturating_sub(r), r == 0, sent, now);
@@ -342,6 +368,20 @@ impl RateLimiter {
         st.others.probe_first = true;
     }
 
+    /// Requests per second allowed now (the stricter of the user's limit and
+    /// HubSpot's), or `None` when the limiter does not limit.
+    pub(crate) fn rate(&self) -> Option<f64> {
+        let st = lock(&self.shared.state);
+        if st.mode == LimitMode::Disabled {
+            return None;
+        }
+        let per_sec = |max: u32, interval: Duration| {
+            f64::from(max) / interval.as_secs_f64().max(f64::MIN_POSITIVE)
+        };
+        let hub = per_sec(st.window.max, st.window.interval);
+        Some(st.user.map_or(hub, |u| hub.min(per_sec(u.max, u.interval))))
+    }
+
     /// The current window length (from headers when known).
     pub(crate) fn interval(&self) -> Duration {
         lock(&self.shared.state).window.interval
@@ -351,10 +391,20 @@ impl RateLimiter {
         let mut st = lock(&self.shared.state);
         let now = Instant::now();
         st.prune(now);
+        // The binding limit: the user's when it is the lower rate.
+        let (max, interval) = match st.user {
+            Some(u)
+                if u128::from(u.max) * st.window.interval.as_nanos()
+                    < u128::from(st.window.max) * u.interval.as_nanos() =>
+            {
+                (u.max, u.interval)
+            }
+            _ => (st.window.max, st.window.interval),
+        };
         RateLimitStatus {
-            max: st.window.max,
-            interval: st.window.interval,
-            in_window: count(st.window.ours(now)),
+            max,
+            interval,
+            in_window: count(st.window.ours_in(now, interval)),
             others_in_window: count(st.others.theirs()),
             paused_for: st
                 .blocked_until

@@ -453,3 +453,67 @@ async fn while_shared_requests_are_spread_once_room_is_scarce() {
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn slow_answers_do_not_hold_their_place_for_a_latency_more() {
+    // Answers take 2 s: a slot held until its answer plus a window would allow 190 per
+    // 12 s. Held from its reach (250 ms after sending), it is 190 per 10.25 s.
+    let (max, interval) = (190, Duration::from_secs(10));
+    let lim = RateLimiter::new(&RateLimit::per_window(max, interval));
+    let t0 = Instant::now();
+    let done = drive(&lim, 950, 64, Duration::from_secs(2)).await;
+    let elapsed = t0.elapsed();
+    let starts: Vec<_> = done.iter().map(|d| d.0).collect();
+    assert!(max_in_any_window(starts, interval) <= 190);
+    // Each window's 190 go out 64 per latency over 6 s; four windows of 10.27 s later
+    // the last of them are sent, and answered 2 s after: 49 s, where holding each
+    // place to its answer makes windows of 12 s, and 56 s.
+    assert!(elapsed < Duration::from_secs(50), "{elapsed:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_users_shorter_window_is_a_ceiling_beside_hubspots() {
+    // HubSpot allows 190 per 10 s; the user asked for 20 per second.
+    let server = SimServer::new(190, Duration::from_secs(10));
+    let rng = RefCell::new(Rng(11));
+    let lim = RateLimiter::new(&RateLimit::per_window(20, Duration::from_secs(1)));
+    process(0, &lim, &server, &rng, 80, 8, Duration::ZERO).await;
+    let s = server.borrow();
+    let arrivals: Vec<_> = s.log.iter().map(|e| e.0).collect();
+    assert_eq!(s.refused(), 0);
+    assert!(max_in_any_window(arrivals.clone(), Duration::from_secs(1)) <= 20);
+    // 80 at 20 per second: the first 20 at once, then three more seconds.
+    let took = arrivals[arrivals.len() - 1].duration_since(arrivals[0]);
+    assert!(took < Duration::from_millis(3_300), "{took:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn hubspots_longer_count_is_not_read_as_other_processes() {
+    // 5 per second under HubSpot's 190 per 10 s: HubSpot's count holds up to 10 s of
+    // our own requests, which are not someone else's.
+    let server = SimServer::new(190, Duration::from_secs(10));
+    let rng = RefCell::new(Rng(5));
+    let lim = RateLimiter::new(&RateLimit::per_window(5, Duration::from_secs(1)));
+    process(0, &lim, &server, &rng, 30, 8, Duration::ZERO).await;
+    let arrivals: Vec<_> = server.borrow().log.iter().map(|e| e.0).collect();
+    assert!(max_in_any_window(arrivals.clone(), Duration::from_secs(1)) <= 5);
+    let took = arrivals[arrivals.len() - 1].duration_since(arrivals[0]);
+    // The first 5 at once, then 5 more each second: about 5 s.
+    assert!(took < Duration::from_millis(5_500), "{took:?}");
+    // (A request sent later but arriving first is a maybe place, kept briefly.)
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(lim.status().others_in_window, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn hubspots_stricter_window_holds_under_a_users_looser_one() {
+    // The user allows 100 per second; HubSpot announces 10 per second.
+    let server = SimServer::new(10, Duration::from_secs(1));
+    let rng = RefCell::new(Rng(9));
+    let lim = RateLimiter::new(&RateLimit::per_window(100, Duration::from_secs(1)));
+    process(0, &lim, &server, &rng, 40, 8, Duration::ZERO).await;
+    let s = server.borrow();
+    assert_eq!(s.refused(), 0);
+    assert!(s.peak() <= 10);
+    assert_eq!(lim.status().max, 10);
+}

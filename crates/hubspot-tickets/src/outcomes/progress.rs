@@ -26,6 +26,8 @@ struct Counters {
     requests: AtomicU64,
     retries: AtomicU64,
     rate_limited: AtomicU64,
+    locked: AtomicU64,
+    peak_in_flight: AtomicU64,
     started: OnceLock<Instant>,
 }
 
@@ -55,6 +57,12 @@ pub struct ProgressSnapshot {
     pub retries: u64,
     /// 429 answers received.
     pub rate_limited: u64,
+    /// 423 Locked answers received (HubSpot locked the object type for a moment; the
+    /// batch waited and was sent again).
+    pub locked: u64,
+    /// The most requests this run had in flight at once (the in-flight window adapts to
+    /// the rate limit and HubSpot's answer times).
+    pub peak_in_flight: u64,
     /// Time since the run started.
     pub elapsed: Duration,
 }
@@ -120,6 +128,8 @@ impl Progress {
             requests: c.requests.load(Relaxed),
             retries: c.retries.load(Relaxed),
             rate_limited: c.rate_limited.load(Relaxed),
+            locked: c.locked.load(Relaxed),
+            peak_in_flight: c.peak_in_flight.load(Relaxed),
             elapsed: c.started.get().map(Instant::elapsed).unwrap_or_default(),
         }
     }
@@ -141,6 +151,14 @@ impl Progress {
     }
     pub(crate) fn rate_limited(&self) {
         self.0.rate_limited.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn locked(&self) {
+        self.0.locked.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn in_flight(&self, n: usize) {
+        self.0
+            .peak_in_flight
+            .fetch_max(u64::try_from(n).unwrap_or(u64::MAX), Relaxed);
     }
     pub(crate) fn record(&self, outcome: &Outcome) {
         let c = match outcome {

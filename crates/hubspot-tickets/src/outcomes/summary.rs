@@ -12,7 +12,8 @@ use crate::outcomes::{Outcome, RecordOutcome};
 /// meanings as [`ProgressSnapshot`]'s.
 ///
 /// `Display` is one line: `1000 records: 990 created, 5 updated, 3 failed, 2 not
-/// attempted; 11 requests (1 retry, 0 × 429) in 1.2 s`.
+/// attempted; 11 requests (1 retry, 0 × 429) in 1.2 s` (with `, N × 423` after the 429s
+/// when HubSpot answered any 423 Locked).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BulkSummary {
@@ -37,6 +38,10 @@ pub struct BulkSummary {
     pub retries: u64,
     /// 429 answers received.
     pub rate_limited: u64,
+    /// 423 Locked answers received (waited out and retried).
+    pub locked: u64,
+    /// The most requests in flight at once.
+    pub peak_in_flight: u64,
     /// Run time.
     pub elapsed: Duration,
     /// Why the run stopped early (daily limit, cancellation, deadline, auth), if it did.
@@ -56,6 +61,8 @@ impl BulkSummary {
             requests: s.requests,
             retries: s.retries,
             rate_limited: s.rate_limited,
+            locked: s.locked,
+            peak_in_flight: s.peak_in_flight,
             elapsed: s.elapsed,
             stopped,
         }
@@ -81,7 +88,7 @@ impl fmt::Display for BulkSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}: {}{} created, {} updated, {} failed, {} not attempted; {} ({}, {} × 429) in {:.1} s",
+            "{}: {}{} created, {} updated, {} failed, {} not attempted; {} ({}, {} × 429",
             plural(self.read, "record", "records"),
             if self.skipped > 0 {
                 format!("{} written before, ", self.skipped)
@@ -95,8 +102,11 @@ impl fmt::Display for BulkSummary {
             plural(self.requests, "request", "requests"),
             plural(self.retries, "retry", "retries"),
             self.rate_limited,
-            self.elapsed.as_secs_f64(),
         )?;
+        if self.locked > 0 {
+            write!(f, ", {} × 423", self.locked)?;
+        }
+        write!(f, ") in {:.1} s", self.elapsed.as_secs_f64())?;
         if let Some(why) = &self.stopped {
             write!(f, "; stopped early: {why}")?;
         }
@@ -146,6 +156,8 @@ mod tests {
             requests: 11,
             retries: 1,
             rate_limited: 0,
+            locked: 0,
+            peak_in_flight: 0,
             elapsed: Duration::from_millis(1250),
             stopped: None,
         };
