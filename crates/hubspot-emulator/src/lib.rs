@@ -217,6 +217,13 @@ impl Emulator {
             ));
         }
         let objects = Registry::build(&config).map_err(EmulatorError::Config)?;
+        // One file, whatever it is called: a symlink is followed (saving then writes
+        // the file it points to, not a new file in its place), so every name of one
+        // state file leads to one lock.
+        let mut config = config;
+        if let Some(path) = &config.state_file {
+            config.state_file = Some(state::resolve(path));
+        }
         // Locked before anything else touches the state file or its temporary file,
         // which another emulator may be writing.
         let state_lock = match &config.state_file {

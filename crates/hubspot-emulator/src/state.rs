@@ -114,6 +114,33 @@ fn invalid_json(e: serde_json::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
+/// `path` with its symlinks resolved: the file itself when it exists, else its
+/// directory's real path and its name (a symlink to a file not created yet leads to
+/// where it would be).
+pub(crate) fn resolve(path: &Path) -> PathBuf {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return p;
+    }
+    let mut path = path.to_path_buf();
+    for _ in 0..16 {
+        match std::fs::read_link(&path) {
+            Ok(target) => {
+                path = match path.parent() {
+                    Some(dir) => dir.join(target),
+                    None => target,
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) if !dir.as_os_str().is_empty() => std::fs::canonicalize(dir)
+            .map(|d| d.join(name))
+            .unwrap_or(path.clone()),
+        _ => path,
+    }
+}
+
 /// The lock file of a state file: `FILE.lock`, beside it. Not the state file itself:
 /// saving renames a new file over it, and a lock on the replaced file would no longer
 /// keep a newcomer out.
@@ -135,6 +162,9 @@ pub(crate) struct StateLock {
     path: PathBuf,
     /// Held open: closing it releases the lock.
     _file: File,
+    /// The state file as it was at start, locked too: a hard link to it (another
+    /// name, another `.lock`) meets this lock.
+    _state: Option<File>,
 }
 
 /// Why a state file could not be locked.
@@ -181,7 +211,24 @@ impl StateLock {
             let _ = file
                 .set_len(0)
                 .and_then(|()| writeln!(file, "{}", std::process::id()));
-            return Ok(Some(StateLock { path, _file: file }));
+            let state_file = match File::open(state) {
+                Ok(f) => match f.try_lock() {
+                    Ok(()) => Some(f),
+                    Err(TryLockError::WouldBlock) => {
+                        // Held under another name (a hard link): its holder's id is in
+                        // that name's lock file. Ours goes, as at a stop.
+                        let _ = std::fs::remove_file(&path);
+                        return Err(LockError::Held(None));
+                    }
+                    Err(TryLockError::Error(_)) => None,
+                },
+                Err(_) => None,
+            };
+            return Ok(Some(StateLock {
+                path,
+                _file: file,
+                _state: state_file,
+            }));
         }
         Err(LockError::Io(io::Error::other(format!(
             "{} was replaced {LOCK_ATTEMPTS} times while being locked",

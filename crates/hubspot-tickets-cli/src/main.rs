@@ -198,6 +198,35 @@ async fn validate_input(
     .map_err(|e| Failure::usage(format!("validation stopped: {e}")))?
 }
 
+/// Reads the input once ahead of a resumed run, so that each id is decided from its
+/// last record in the input (see `Resume::plan`): an input with repeated ids never has
+/// an older value sent again.
+fn plan_resume(
+    source: &Source,
+    name: &str,
+    args: &UpsertArgs,
+    scope: &Scope,
+    journal: &mut Journal,
+) -> Result<(), Failure> {
+    let (read, format) =
+        input::open(source, args.format).map_err(|e| Failure::usage(e.to_string()))?;
+    let reader = input::Reader::new(name.to_owned(), read, format, parse_options(args, false))
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let fingerprint_name = scope.fingerprint_name();
+    for item in reader {
+        // An input error is met again, and said, by the run itself.
+        let rec = match item {
+            Ok(input::Item::Good(rec)) => rec,
+            Ok(input::Item::Bad(_)) => continue,
+            Err(_) => break,
+        };
+        let fp =
+            hubspot_tickets::Fingerprint::of_parts(&fingerprint_name, &rec.id, &rec.properties);
+        journal.resume().plan_fingerprint(None, &rec.id, fp);
+    }
+    Ok(())
+}
+
 /// Copies standard input to a temporary file (for `--strict`, which reads twice). The
 /// file has no name from the start (it is unlinked at creation), so nothing is left
 /// behind however the process ends, SIGKILL included; it is read again through
@@ -242,6 +271,17 @@ async fn run_upsert(args: UpsertArgs) -> Result<u8, Failure> {
         .chain(args.failed.iter().map(|p| ("--failed", p.as_path())))
         .collect();
     paths::check_distinct(&source, &outputs).map_err(Failure::usage)?;
+    paths::check_not_a_report(&source).map_err(Failure::usage)?;
+    for (flag, p) in &outputs {
+        use std::os::unix::fs::FileTypeExt;
+        if *flag != "--resume" && std::fs::metadata(p).is_ok_and(|m| m.file_type().is_fifo()) {
+            // Opening a FIFO waits for its reader: say why nothing happens yet.
+            eprint_line(&format!(
+                "{flag} {} is a FIFO: waiting for a process to read it",
+                p.display()
+            ));
+        }
+    }
     if let Some(p) = &args.resume
         && !p.is_file()
     {
@@ -284,15 +324,17 @@ async fn run_upsert(args: UpsertArgs) -> Result<u8, Failure> {
 
     let token = resolve_token(args.token_file.as_ref())?;
 
+    // --strict and --resume read the input twice (a check, a plan): standard input
+    // goes through a temporary file first.
     let mut _spooled = None;
+    if source == Source::Stdin && (args.strict || args.resume.is_some()) {
+        use std::os::fd::AsRawFd;
+        let file = spool_stdin().await?;
+        let path = format!("/proc/self/fd/{}", file.as_raw_fd());
+        source = Source::File(path.into());
+        _spooled = Some(file);
+    }
     if args.strict {
-        if source == Source::Stdin {
-            use std::os::fd::AsRawFd;
-            let file = spool_stdin().await?;
-            let path = format!("/proc/self/fd/{}", file.as_raw_fd());
-            source = Source::File(path.into());
-            _spooled = Some(file);
-        }
         let (v, _) = validate_input(&source, &name, &args, None).await?;
         if v.invalid + v.duplicates > 0 {
             return Err(Failure::usage(format!(
@@ -327,9 +369,12 @@ async fn run_upsert(args: UpsertArgs) -> Result<u8, Failure> {
         // --resume: the earlier report says what is written already; this run appends
         // to it.
         (Some(path), _) => {
-            let journal =
+            let mut journal =
                 Journal::open(path, &scope).map_err(|e| Failure::usage(format!("--resume {e}")))?;
             let loaded = journal.loaded();
+            if loaded.written > 0 {
+                plan_resume(&source, &name, &args, &scope, &mut journal)?;
+            }
             if loaded.cut_bytes > 0 {
                 eprint_line(&format!(
                     "--resume {}: its last line was torn (a run was killed while writing it): {} byte(s) cut; that record is sent again",

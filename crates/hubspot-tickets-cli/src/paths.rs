@@ -68,8 +68,31 @@ fn lexical(path: &Path) -> PathBuf {
     out
 }
 
-/// Refuses any two of the input and the `outputs` (flag, path) that are one file.
-/// Nothing is created, opened for writing or changed.
+/// Refuses an input that is one of this tool's reports (its first line is a report
+/// header): the arguments were swapped, and the run would fail every line while its
+/// report and failed file replaced whatever they were given.
+pub fn check_not_a_report(source: &Source) -> Result<(), String> {
+    use std::io::Read;
+    let Source::File(path) = source else {
+        return Ok(());
+    };
+    let mut head = [0_u8; 64];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let head = &head[..n];
+    if head.starts_with(b"{\"journal\":\"hubspot-tickets\"") {
+        return Err(format!(
+            "{} is a report (a --report or --resume file), not an input: were the arguments swapped? Nothing was changed",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses any two of the input, the `outputs` (flag, path) and standard output (where
+/// the summary goes) that are one file. Nothing is created, opened for writing or
+/// changed.
 pub fn check_distinct(source: &Source, outputs: &[(&str, &Path)]) -> Result<(), String> {
     let input = match source {
         Source::File(p) => Some(identity(p)),
@@ -80,7 +103,21 @@ pub fn check_distinct(source: &Source, outputs: &[(&str, &Path)]) -> Result<(), 
             .map(|m| Identity::File(m.dev(), m.ino())),
     };
     let ids: Vec<Identity> = outputs.iter().map(|(_, p)| identity(p)).collect();
+    // Standard output, when it is a file or a pipe (a terminal only shows both).
+    let stdout = std::fs::metadata("/dev/stdout")
+        .ok()
+        .filter(|m| {
+            use std::os::unix::fs::FileTypeExt;
+            m.is_file() || m.file_type().is_fifo()
+        })
+        .map(|m| Identity::File(m.dev(), m.ino()));
     for (k, ((flag, path), id)) in outputs.iter().zip(&ids).enumerate() {
+        if stdout.as_ref() == Some(id) {
+            return Err(format!(
+                "{flag} {} is standard output, where the summary goes: the two would be mixed; choose a file",
+                path.display()
+            ));
+        }
         if input.as_ref() == Some(id) {
             let what = match source {
                 Source::File(_) => "the input file",

@@ -598,12 +598,30 @@ pub async fn run(
     // reported failed (they may have been written). Either way the report and the
     // failed file are whole.
     let cancel = CancellationToken::new();
-    let mut outcomes = client
+    let mut run = client
         .bulk_upsert(inputs)
         .with_progress(progress.clone())
-        .with_cancellation(cancel.clone())
-        .outcomes()
-        .ready_chunks(MAX_BATCH);
+        .with_cancellation(cancel.clone());
+    if config.report {
+        // Each batch's ids reach the report before its request goes: a kill while it
+        // is out leaves them uncertain there, and `--resume` sends them again.
+        let shared = shared.clone();
+        run = run.before_send(move |ids| {
+            let mut out = lock(&shared.outputs);
+            let Some(report) = &mut out.report else {
+                return Ok(());
+            };
+            match report.sending(ids.iter().copied()) {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    let why = format!("writing --report {e}");
+                    out.note("--report", Err(e));
+                    Err(why)
+                }
+            }
+        });
+    }
+    let mut outcomes = run.outcomes().ready_chunks(MAX_BATCH);
     let mut reasons = StopReasons::default();
     let mut interrupted = false;
     let mut quit = false;

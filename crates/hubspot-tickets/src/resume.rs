@@ -140,6 +140,8 @@ pub struct Resume {
     /// By the hash of (`idProperty`, id): the content last confirmed written, while
     /// nothing later (an unsure write, a resend in this run) has made it uncertain.
     written: HashMap<Fingerprint, Fingerprint, foldhash::fast::RandomState>,
+    /// After [`plan`](Self::plan): for ids in `written`, the input's last record.
+    plan: Option<HashMap<Fingerprint, Fingerprint, foldhash::fast::RandomState>>,
 }
 
 impl Resume {
@@ -150,6 +152,7 @@ impl Resume {
         Self {
             default_id_property: default_id_property.into(),
             written: HashMap::default(),
+            plan: None,
         }
     }
 
@@ -174,6 +177,31 @@ impl Resume {
     pub fn unsure(&mut self, id_property: Option<&str>, id: &str) {
         let key = self.key(id_property, id);
         self.written.remove(&key);
+    }
+
+    /// Reads one record of the input ahead of the run (every record, in input order,
+    /// before the first [`decide`](Self::decide)): decisions then follow each id's
+    /// *last* record in the input. Every record of an id is skipped when its last one
+    /// is what was written, and all are sent otherwise, so an input with repeated ids
+    /// never has an older value sent again, even for a moment. Memory: one entry per
+    /// id both written before and in the input.
+    pub fn plan(&mut self, input: &TicketInput) {
+        let fingerprint = Fingerprint::of(input, &self.default_id_property);
+        self.plan_fingerprint(input.get_id_property(), input.id(), fingerprint);
+    }
+
+    /// [`plan`](Self::plan) for a record given by its id and fingerprint.
+    pub fn plan_fingerprint(
+        &mut self,
+        id_property: Option<&str>,
+        id: &str,
+        fingerprint: Fingerprint,
+    ) {
+        let key = self.key(id_property, id);
+        let plan = self.plan.get_or_insert_with(HashMap::default);
+        if self.written.contains_key(&key) {
+            plan.insert(key, fingerprint);
+        }
     }
 
     /// Records whose written content is known.
@@ -204,6 +232,16 @@ impl Resume {
             return Decision::Send;
         }
         let key = self.key(id_property, id);
+        if let Some(plan) = &self.plan
+            && let (Some(w), Some(last)) = (self.written.get(&key), plan.get(&key))
+        {
+            // The input's last record of this id decides for all of them.
+            return if w == last {
+                Decision::AlreadyWritten
+            } else {
+                Decision::Send
+            };
+        }
         match self.written.get(&key) {
             Some(w) if *w == fingerprint => Decision::AlreadyWritten,
             Some(_) => {

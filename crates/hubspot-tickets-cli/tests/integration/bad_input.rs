@@ -622,8 +622,8 @@ fn run_case(emu: &Emu, dir: &Path, c: &Case) -> Result<(), String> {
         .unwrap_or_default()
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        // The header line names the format, not a record.
-        .filter(|v| v.get("journal").is_none())
+        // Outcome lines only: not the header, nor the `sending` lines.
+        .filter(|v| v.get("outcome").is_some())
         .collect();
     if report.len() != c.lines.len() {
         problems.push(format!(

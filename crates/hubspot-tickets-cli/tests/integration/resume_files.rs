@@ -294,6 +294,7 @@ fn swapped_equal_or_aliased_files_are_refused_and_left_as_they_are() {
         assert_eq!(code, Some(2), "{args:?}: {text}");
         assert!(
             text.contains("not a report line")
+                || text.contains("not an input")
                 || text.contains("is the input file")
                 || text.contains("are the same file"),
             "{args:?}: {text}"
@@ -389,10 +390,11 @@ fn a_full_disk_stops_at_once_and_a_pipe_works() {
     let (code, out) = run(upsert(&emu).arg("--report").arg(&fifo).arg(&input));
     assert_eq!(code, Some(0), "{out}");
     let lines = reader.join().unwrap();
+    assert!(lines.starts_with("{\"journal\":"), "{lines}");
     assert_eq!(
-        lines.lines().count(),
-        2001,
-        "the header and one line per record"
+        lines.lines().filter(|l| l.contains("\"outcome\"")).count(),
+        2000,
+        "one line per record"
     );
 }
 
@@ -467,4 +469,154 @@ fn only_a_torn_report_line_is_cut() {
     let (code, out) = run(upsert(&emu).arg("--resume").arg(&rep).arg(&input));
     assert_eq!(code, Some(2), "{out}");
     assert_eq!(std::fs::read_to_string(&rep).unwrap(), other);
+}
+
+/// A run killed (SIGKILL) while a request is out: HubSpot may have applied it, so the
+/// report says those ids were being sent, and a resume sends them again, even when the
+/// input went back to the value the report last showed written.
+#[test]
+fn a_kill_while_a_request_is_out_leaves_its_ids_to_be_sent_again() {
+    let emu = Emu::start(EmulatorConfig::default().with_tokens([TOKEN]).with_latency(
+        hubspot_emulator::Latency::lognormal(Duration::from_secs(3), 0.0),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("r.jsonl");
+    let input = write(dir.path(), "in.csv", "external_ticket_id,subject\nK-1,v1\n");
+    let (code, out) = run(upsert(&emu).arg("--report").arg(&rep).arg(&input));
+    assert_eq!(code, Some(0), "{out}");
+    // A mistaken value, killed while its request is out (the emulator writes it at
+    // once and answers 3 s later).
+    write(
+        dir.path(),
+        "in.csv",
+        "external_ticket_id,subject\nK-1,MISTAKE\n",
+    );
+    let before = emu.requests();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
+        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
+        .args([
+            "upsert",
+            "--id-property",
+            "external_ticket_id",
+            "--base-url",
+        ])
+        .arg(emu.url())
+        .args(["--progress", "none", "--resume"])
+        .arg(&rep)
+        .arg(&input)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while emu.requests() == before && t.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(subject(&emu, "K-1"), "MISTAKE");
+    // Back to v1, the value the report last shows written: sent again.
+    write(dir.path(), "in.csv", "external_ticket_id,subject\nK-1,v1\n");
+    let (code, out) = run(upsert(&emu).arg("--resume").arg(&rep).arg(&input));
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(subject(&emu, "K-1"), "v1", "{out}");
+}
+
+/// Resuming a finished run whose input repeats an id sends nothing: never the older
+/// value again, even for a moment.
+#[test]
+fn resuming_a_finished_run_with_repeated_ids_sends_nothing() {
+    let emu = emu();
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("r.jsonl");
+    let mut text = String::from("external_ticket_id,subject\n");
+    for round in ["old", "mid", "new"] {
+        for i in 0..150 {
+            text.push_str(&format!("RP-{i},{round} {i}\n"));
+        }
+    }
+    let input = write(dir.path(), "in.csv", &text);
+    let (code, out) = run(upsert(&emu).arg("--report").arg(&rep).arg(&input));
+    assert_eq!(code, Some(0), "{out}");
+    let before = emu.requests();
+    for _ in 0..2 {
+        let (code, out) = run(upsert(&emu).arg("--resume").arg(&rep).arg(&input));
+        assert_eq!(code, Some(0), "{out}");
+        assert!(out.contains("skipped (written before)      450"), "{out}");
+    }
+    assert_eq!(emu.requests(), before);
+    // Standard input too (read through a temporary file).
+    let (code, out) = run(upsert(&emu)
+        .arg("--resume")
+        .arg(&rep)
+        .arg("-")
+        .pipe_stdin(&input)
+        .unwrap());
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(emu.requests(), before, "{out}");
+    // One id edited in its last record only: its three records are sent, in order.
+    let edited = text.replace("RP-7,new 7\n", "RP-7,newer 7\n");
+    write(dir.path(), "in.csv", &edited);
+    let (code, out) = run(upsert(&emu).arg("--resume").arg(&rep).arg(&input));
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(subject(&emu, "RP-7"), "newer 7");
+    assert_eq!(subject(&emu, "RP-8"), "new 8");
+}
+
+/// `--report` or `--failed` given the export, with a report as the input: refused,
+/// both files left as they are; `--report` never replaces a file that is not a report;
+/// a report into standard output (a file) is refused.
+#[test]
+fn outputs_never_replace_an_export() {
+    let emu = emu();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let export = write(
+        d,
+        "tickets.json",
+        "[{\"external_ticket_id\":\"E-1\",\"subject\":\"x\"}]",
+    );
+    let rep = d.join("report.jsonl");
+    let (code, out) = run(upsert(&emu).arg("--report").arg(&rep).arg(&export));
+    assert_eq!(code, Some(0), "{out}");
+    let keep = |p: &Path| std::fs::read(p).unwrap();
+    let (export_bytes, report_bytes) = (keep(&export), keep(&rep));
+    for args in [
+        vec!["--report", "tickets.json", "report.jsonl"],
+        vec![
+            "--failed",
+            "tickets.json",
+            "--report",
+            "r2.jsonl",
+            "report.jsonl",
+        ],
+        vec!["--report", "tickets.json", "other.csv"],
+    ] {
+        write(d, "other.csv", "external_ticket_id,subject\nO-1,x\n");
+        let (code, out) = run(upsert(&emu).current_dir(d).args(&args));
+        assert_eq!(code, Some(2), "{args:?}: {out}");
+        assert!(
+            out.contains("not an input") || out.contains("holds something else than a report"),
+            "{args:?}: {out}"
+        );
+        assert_eq!(keep(&export), export_bytes, "{args:?}");
+        assert_eq!(keep(&rep), report_bytes, "{args:?}");
+    }
+    let stdout = std::fs::File::create(d.join("out.txt")).unwrap();
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
+        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
+        .args([
+            "upsert",
+            "--id-property",
+            "external_ticket_id",
+            "--base-url",
+        ])
+        .arg(emu.url())
+        .args(["--progress", "none", "--report", "/dev/stdout"])
+        .arg(&export)
+        .stdout(stdout)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is standard output"));
 }

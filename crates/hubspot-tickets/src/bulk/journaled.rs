@@ -69,6 +69,15 @@ impl Sink {
         self.check(r)
     }
 
+    /// Notes, in the file at once, that a batch holding `ids` is about to be sent.
+    pub(super) fn sending(&mut self, ids: &[&str]) -> Result<(), Arc<Failure>> {
+        let Some(writer) = &mut self.writer else {
+            return Ok(());
+        };
+        let r = writer.sending(ids.iter().copied());
+        self.check(r)
+    }
+
     /// Writes the lines of the batch just finished.
     pub(super) fn flush(&mut self) -> Result<(), Arc<Failure>> {
         let Some(writer) = &mut self.writer else {

@@ -25,6 +25,9 @@ pub use stream::BulkOutcomes;
 
 type Input<'a> = Pin<Box<dyn Stream<Item = TicketInput> + Send + 'a>>;
 
+/// See [`BulkUpsert::before_send`].
+type BeforeSend<'a> = Box<dyn FnMut(&[&str]) -> Result<(), String> + Send + 'a>;
+
 /// A bulk upsert, ready to run. Made by [`Client::bulk_upsert`](crate::Client::bulk_upsert) or
 /// [`Client::bulk_upsert_iter`](crate::Client::bulk_upsert_iter); run it with [`outcomes`](Self::outcomes) (a stream,
 /// the primary interface), [`report`](Self::report) or [`summary`](Self::summary).
@@ -54,6 +57,7 @@ pub struct BulkUpsert<'a> {
     total: Option<u64>,
     return_inputs: bool,
     journal: Option<Journal>,
+    before_send: Option<BeforeSend<'a>>,
 }
 
 impl std::fmt::Debug for BulkUpsert<'_> {
@@ -76,6 +80,7 @@ impl<'a> BulkUpsert<'a> {
             total,
             return_inputs: false,
             journal: None,
+            before_send: None,
         }
     }
 
@@ -117,6 +122,18 @@ impl<'a> BulkUpsert<'a> {
     /// ```
     pub fn journal(mut self, journal: Journal) -> Self {
         self.journal = Some(journal);
+        self
+    }
+
+    /// Calls `hook` with the ids of each batch just before it is sent (for a journal of
+    /// one's own: a [`Journal`] given to [`journal`](Self::journal) does this itself).
+    /// An `Err` stops the run ([`ErrorKind::Journal`](crate::ErrorKind::Journal), with
+    /// its text), and that batch is not sent.
+    pub fn before_send(
+        mut self,
+        hook: impl FnMut(&[&str]) -> Result<(), String> + Send + 'a,
+    ) -> Self {
+        self.before_send = Some(Box::new(hook));
         self
     }
 
@@ -165,7 +182,7 @@ impl<'a> BulkUpsert<'a> {
         let journal = self
             .journal
             .map(|j| journaled::Sink::new(j, fingerprint_name));
-        BulkOutcomes::new(op, self.input, journal)
+        BulkOutcomes::new(op, self.input, journal, self.before_send)
     }
 
     /// Runs to the end and returns every outcome, sorted by position, with a summary.

@@ -53,6 +53,7 @@ pub struct BulkOutcomes<'a> {
     stopping: Option<Arc<Failure>>,
     finished: bool,
     journal: Option<Sink>,
+    before_send: Option<super::BeforeSend<'a>>,
 }
 
 impl std::fmt::Debug for BulkOutcomes<'_> {
@@ -65,7 +66,12 @@ impl std::fmt::Debug for BulkOutcomes<'_> {
 }
 
 impl<'a> BulkOutcomes<'a> {
-    pub(super) fn new(op: Op, input: Input<'a>, journal: Option<Sink>) -> Self {
+    pub(super) fn new(
+        op: Op,
+        input: Input<'a>,
+        journal: Option<Sink>,
+        before_send: Option<super::BeforeSend<'a>>,
+    ) -> Self {
         let settings = &op.engine.settings;
         let concurrency = settings.max_concurrency;
         let linger_for = settings.batch_linger;
@@ -87,6 +93,7 @@ impl<'a> BulkOutcomes<'a> {
             stopping: None,
             finished: false,
             journal,
+            before_send,
         }
     }
 }
@@ -165,6 +172,30 @@ impl BulkOutcomes<'_> {
     fn dispatch(&mut self) {
         let batch = self.batcher.take();
         self.linger = None;
+        if self.journal.is_some() || self.before_send.is_some() {
+            // Written down before the request goes: a kill while it is out leaves
+            // these ids uncertain, not trusted. A failed write stops the run, and
+            // this batch is then not sent (the engine checks the stop first).
+            let ids: Vec<&str> = batch.job.inputs.iter().map(|i| i.id.as_str()).collect();
+            let mut failed = None;
+            if let Some(journal) = &mut self.journal
+                && let Err(why) = journal.sending(&ids)
+            {
+                failed = Some(why);
+            }
+            if failed.is_none()
+                && let Some(hook) = &mut self.before_send
+                && let Err(why) = hook(&ids)
+            {
+                failed = Some(Arc::new(Failure::new(
+                    crate::error::ErrorKind::Journal,
+                    format!("{why}: the run stopped; records not yet sent are not attempted"),
+                )));
+            }
+            if let Some(why) = failed {
+                self.op.stop_with(why);
+            }
+        }
         let op = Arc::clone(&self.op);
         self.in_flight.push(Box::pin(async move {
             let res = run_job(&op, batch.job, false).await;

@@ -6,7 +6,9 @@ use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::{BadLine, Entry, Header, JOURNAL_VERSION, JournalError, Loaded, MAGIC, Scope};
+use std::borrow::Cow;
+
+use super::{BadLine, Entry, Header, JOURNAL_VERSION, JournalError, Loaded, MAGIC, Scope, Sending};
 use crate::resume::Resume;
 
 /// A line longer than this is not a journal line (a journal's longest lines carry an
@@ -21,7 +23,24 @@ const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 /// The first bytes of every line this crate writes, and of the reports of earlier
 /// versions: a torn last line is cut only when it starts with one of them.
-const LINE_STARTS: [&[u8]; 3] = [b"{\"journal\":", b"{\"line\":", b"{\"position\":"];
+const LINE_STARTS: [&[u8]; 4] = [
+    b"{\"journal\":",
+    b"{\"line\":",
+    b"{\"position\":",
+    b"{\"sending\":",
+];
+
+/// Whether a last line without an end is one of this crate's lines, torn: NUL bytes (a
+/// power loss leaves blocks of zeros) after what starts like a journal line, or the
+/// beginning of one cut even shorter.
+fn torn_journal_line(tail: &[u8]) -> bool {
+    let end = tail.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+    let text = &tail[..end];
+    text.is_empty()
+        || LINE_STARTS
+            .iter()
+            .any(|s| text.starts_with(s) || s.starts_with(text))
+}
 
 fn io_error(path: &Path) -> impl Fn(io::Error) -> JournalError + '_ {
     move |source| JournalError::Io {
@@ -51,6 +70,9 @@ fn lock(file: &File, path: &Path, regular: bool) -> Result<(), JournalError> {
 /// it is a regular file (pipes and devices are not locked). The lock lasts as long as
 /// the file is open.
 pub fn open_locked(path: &Path, read: bool) -> Result<(File, bool), JournalError> {
+    // A pipe or a FIFO is opened for writing only: a writer that also reads it would
+    // keep it open for itself, never see its reader go, and block once it is full.
+    let read = read && std::fs::metadata(path).map_or(true, |m| m.is_file());
     let file = OpenOptions::new()
         .read(read)
         .write(true)
@@ -61,6 +83,33 @@ pub fn open_locked(path: &Path, read: bool) -> Result<(File, bool), JournalError
     let regular = file.metadata().map_err(io_error(path))?.is_file();
     lock(&file, path, regular)?;
     Ok((file, regular))
+}
+
+/// Refuses to replace a file that holds something else than a journal (an input
+/// given in the wrong place, say): only an empty file, or one whose first line is a
+/// journal's, is replaced.
+fn refuse_other_data(file: &File, path: &Path) -> Result<(), JournalError> {
+    let mut head = Vec::new();
+    file.take(64 * 1024)
+        .read_to_end(&mut head)
+        .map_err(io_error(path))?;
+    let start = head.iter().position(|b| !b.is_ascii_whitespace());
+    let Some(start) = start else {
+        return Ok(());
+    };
+    let first = &head[start..];
+    let first = &first[..first
+        .iter()
+        .position(|b| *b == b'\n')
+        .unwrap_or(first.len())];
+    if LINE_STARTS.iter().any(|s| first.starts_with(s)) {
+        return Ok(());
+    }
+    Err(JournalError::NotAJournal {
+        path: path.to_owned(),
+        line: 1,
+        why: "it exists and holds something else than a report, which replacing it would destroy; choose another path, or delete it first".to_owned(),
+    })
 }
 
 /// Opens an earlier journal to resume from: lock, read, check, cut a torn last line,
@@ -83,6 +132,7 @@ pub(super) fn open_existing(
     let mut buf = Vec::new();
     let mut whole_len = 0_u64;
     let mut header = false;
+    let mut entries = false;
     let mut torn = false;
     loop {
         buf.clear();
@@ -106,16 +156,20 @@ pub(super) fn open_existing(
             // A torn last line: a run killed while writing it. Only a file whose
             // lines so far are a journal's, ending in what starts like one of its
             // lines, is cut; anything else is not a journal.
-            if !LINE_STARTS.iter().any(|s| buf.starts_with(s)) {
-                return Err(not_a_journal("its last line has no end"));
+            if !torn_journal_line(&buf) {
+                return Err(not_a_journal(
+                    "its last line has no end and is not a report line cut short; if a run was killed while writing it, delete that line",
+                ));
             }
             torn = true;
             break;
         }
         let text = buf.trim_ascii();
         if !text.is_empty() {
-            match super::read_line(text, loaded.lines, scope, &mut resume) {
-                Ok(h) => header |= h,
+            let first = !header && !entries;
+            match super::read_line(text, first, scope, &mut resume) {
+                Ok(true) => header = true,
+                Ok(false) => entries = true,
                 Err(BadLine::NotAJournal(why)) => return Err(not_a_journal(&why)),
                 Err(BadLine::OtherScope(found)) => {
                     return Err(JournalError::OtherScope {
@@ -137,11 +191,11 @@ pub(super) fn open_existing(
     }
     file.seek(SeekFrom::Start(whole_len))
         .map_err(io_error(path))?;
-    loaded.legacy = loaded.lines > 0 && !header;
+    loaded.legacy = entries && !header;
     loaded.written = resume.len() as u64;
-    let mut writer = JournalWriter::new(file, path, regular);
-    if whole_len == 0 {
-        // Empty (or only a torn header): a journal starts with its header.
+    let mut writer = JournalWriter::new(file, path, regular, whole_len);
+    if !header && !entries {
+        // Nothing but blank lines (or a torn header): a journal starts with its header.
         writer.header(scope)?;
     }
     Ok((writer, resume, loaded))
@@ -165,16 +219,19 @@ pub struct JournalWriter {
     synced: Instant,
     /// A regular file: synced and locked (a pipe or a device is neither).
     regular: bool,
+    /// Bytes of whole lines in the file: a failed write is cut back to it.
+    len: u64,
 }
 
 impl JournalWriter {
-    fn new(file: File, path: &Path, regular: bool) -> Self {
+    fn new(file: File, path: &Path, regular: bool, len: u64) -> Self {
         Self {
             file,
             buf: Vec::with_capacity(BUFFER),
             path: path.to_owned(),
             synced: Instant::now(),
             regular,
+            len,
         }
     }
 
@@ -182,11 +239,12 @@ impl JournalWriter {
     /// and writes its header line at once (so a full disk or a closed pipe is found
     /// before anything is sent).
     pub fn create(path: &Path, scope: &Scope) -> Result<Self, JournalError> {
-        let (file, regular) = open_locked(path, false)?;
+        let (file, regular) = open_locked(path, true)?;
         if regular {
+            refuse_other_data(&file, path)?;
             file.set_len(0).map_err(io_error(path))?;
         }
-        let mut w = Self::new(file, path, regular);
+        let mut w = Self::new(file, path, regular, 0);
         w.header(scope)?;
         Ok(w)
     }
@@ -202,9 +260,24 @@ impl JournalWriter {
         };
         serde_json::to_writer(&mut self.buf, &h).map_err(|e| io_error(&self.path)(e.into()))?;
         self.buf.push(b'\n');
+        self.write_raw().map_err(io_error(&self.path))
+    }
+
+    /// Writes the buffer out; a failed write is cut back to the last whole line (a
+    /// regular file), so the journal never ends in a line this writer half wrote.
+    fn write_raw(&mut self) -> io::Result<()> {
         let r = self.file.write_all(&self.buf);
+        match r {
+            Ok(()) => self.len += self.buf.len() as u64,
+            Err(_) if self.regular => {
+                let _ = self.file.set_len(self.len);
+            }
+            Err(_) => {}
+        }
+        // On an error the lines are dropped, never written again later: a partial
+        // write followed by a retry would garble the file.
         self.buf.clear();
-        r.map_err(io_error(&self.path))
+        r
     }
 
     /// The journal's path.
@@ -223,11 +296,20 @@ impl JournalWriter {
     }
 
     fn write_out(&mut self) -> io::Result<()> {
-        let r = self.file.write_all(&self.buf);
-        // On an error the lines are dropped, never written again later: a partial
-        // write followed by a retry would garble the file.
-        self.buf.clear();
-        r.map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path.display())))
+        self.write_raw()
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path.display())))
+    }
+
+    /// Notes that a batch holding these ids is about to be sent, in the file at once
+    /// (with the lines before it): a run killed while the request is out leaves them
+    /// uncertain, and a resumed run sends them again. Call it before the request.
+    pub fn sending<'i>(&mut self, ids: impl IntoIterator<Item = &'i str>) -> io::Result<()> {
+        let line = Sending {
+            sending: ids.into_iter().map(Cow::Borrowed).collect(),
+        };
+        serde_json::to_writer(&mut self.buf, &line).map_err(io::Error::other)?;
+        self.buf.push(b'\n');
+        self.write_out()
     }
 
     /// Writes the lines gathered so far, and syncs them to disk if the last sync is

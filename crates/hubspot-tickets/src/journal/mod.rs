@@ -14,6 +14,10 @@
 //!   writing it), and says so;
 //! * fills a [`Resume`] with what the lines show written, in file order.
 //!
+//! Before each batch is sent, a `sending` line lists its ids (written to the file, not
+//! only buffered): a run killed while a request is out leaves those ids uncertain, so a
+//! resumed run sends them again instead of trusting an older line.
+//!
 //! Positions are positions in the input of the run that wrote the line; resuming never
 //! reads them (decisions compare content, see [`Resume`]), so a resumed run may read
 //! another file, or the same file edited.
@@ -27,6 +31,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorKind;
+use crate::records::TicketInput;
 use crate::resume::{Fingerprint, Resume};
 use crate::route::ObjectType;
 
@@ -201,6 +206,14 @@ struct Header<'a> {
 /// The header's `journal` value.
 const MAGIC: &str = "hubspot-tickets";
 
+/// A line written before a batch is sent: from then on HubSpot may hold what these
+/// records carry, until their outcome lines say.
+#[derive(Serialize, Deserialize)]
+struct Sending<'a> {
+    #[serde(borrow)]
+    sending: Vec<Cow<'a, str>>,
+}
+
 /// The fields of an outcome line that resuming reads.
 #[derive(Deserialize)]
 struct ReadLine {
@@ -336,6 +349,18 @@ impl Journal {
     pub fn into_parts(self) -> (JournalWriter, Resume) {
         (self.writer, self.resume)
     }
+
+    /// Reads the whole input once before the run (an input that can be read twice: a
+    /// `Vec`, a file), so that resuming decides per id from the input's *last* record
+    /// of it: every record of an id is skipped when its last one is what the journal
+    /// shows written, and all are sent, in order, otherwise. Without it, an input with
+    /// repeated ids may have an older record sent again before the newer one (the
+    /// newer one still wins, but HubSpot holds the older value for a moment).
+    pub fn plan<'i>(&mut self, inputs: impl IntoIterator<Item = &'i TicketInput>) {
+        for input in inputs {
+            self.resume.plan(input);
+        }
+    }
 }
 
 /// Why one line cannot be read.
@@ -344,9 +369,15 @@ enum BadLine {
     OtherScope(Scope),
 }
 
-/// Reads line number `index` (0-based) of a journal into `resume`; true for the header.
-fn read_line(text: &[u8], index: u64, scope: &Scope, resume: &mut Resume) -> Result<bool, BadLine> {
-    if index == 0
+/// Reads one non-empty line of a journal into `resume`; `first` for the file's first
+/// non-empty line, which may be the header. True for the header.
+fn read_line(
+    text: &[u8],
+    first: bool,
+    scope: &Scope,
+    resume: &mut Resume,
+) -> Result<bool, BadLine> {
+    if first
         && let Ok(h) = serde_json::from_slice::<Header<'_>>(text)
         && h.journal == MAGIC
     {
@@ -367,6 +398,14 @@ fn read_line(text: &[u8], index: u64, scope: &Scope, resume: &mut Resume) -> Res
     }
     if !text.starts_with(b"{") {
         return Err(BadLine::NotAJournal("not a JSON object".to_owned()));
+    }
+    if text.starts_with(b"{\"sending\":") {
+        let s: Sending<'_> =
+            serde_json::from_slice(text).map_err(|e| BadLine::NotAJournal(e.to_string()))?;
+        for id in &s.sending {
+            resume.unsure(None, id);
+        }
+        return Ok(false);
     }
     let l: ReadLine =
         serde_json::from_slice(text).map_err(|e| BadLine::NotAJournal(e.to_string()))?;
@@ -443,6 +482,75 @@ mod tests {
             assert!(matches!(e, JournalError::NotAJournal { .. }), "{e}");
             assert_eq!(std::fs::read_to_string(&p).unwrap(), bad);
         }
+    }
+
+    #[test]
+    fn a_batch_being_sent_makes_its_ids_uncertain_until_their_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("j.jsonl");
+        let a = TicketInput::new("A").property("subject", "a");
+        let b = TicketInput::new("B").property("subject", "b");
+        let mut w = JournalWriter::create(&p, &scope()).unwrap();
+        written(&mut w, 0, &a);
+        written(&mut w, 1, &b);
+        // A later run sends A and B again; B's answer arrives, A's never does (killed).
+        w.sending(["A", "B"]).unwrap();
+        written(&mut w, 1, &b);
+        w.flush().unwrap();
+        drop(w);
+        let mut j = Journal::open(&p, &scope()).unwrap();
+        assert_eq!(j.loaded().written, 1);
+        assert_eq!(j.resume().decide(&a), Decision::Send);
+        assert_eq!(j.resume().decide(&b), Decision::AlreadyWritten);
+    }
+
+    #[test]
+    fn a_power_loss_tail_is_cut_and_a_blank_file_gets_a_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("j.jsonl");
+        let mut w = JournalWriter::create(&p, &scope()).unwrap();
+        written(&mut w, 0, &TicketInput::new("A"));
+        w.finish().unwrap();
+        let whole = std::fs::read(&p).unwrap();
+        for tail in [
+            &b"\0\0\0\0"[..],
+            b"{",
+            b"{\"",
+            b"{\"li",
+            b"{\"position\":1,\0\0",
+        ] {
+            let mut torn = whole.clone();
+            torn.extend_from_slice(tail);
+            std::fs::write(&p, &torn).unwrap();
+            let j = Journal::open(&p, &scope()).unwrap();
+            assert_eq!(j.loaded().cut_bytes, tail.len() as u64);
+            drop(j);
+            assert_eq!(std::fs::read(&p).unwrap(), whole);
+        }
+        std::fs::write(&p, "\n\n").unwrap();
+        let j = Journal::open(&p, &scope()).unwrap();
+        assert!(!j.loaded().legacy);
+        drop(j);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.starts_with("\n\n{\"journal\":"), "{text:?}");
+        Journal::open(&p, &scope()).unwrap();
+    }
+
+    #[test]
+    fn creating_a_journal_never_replaces_other_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("export.json");
+        std::fs::write(&p, "[{\"external_ticket_id\":\"A\"}]").unwrap();
+        let e = JournalWriter::create(&p, &scope()).unwrap_err();
+        assert!(matches!(e, JournalError::NotAJournal { .. }), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "[{\"external_ticket_id\":\"A\"}]"
+        );
+        std::fs::write(&p, "").unwrap();
+        JournalWriter::create(&p, &scope()).unwrap();
+        // An earlier journal is replaced.
+        JournalWriter::create(&p, &scope()).unwrap();
     }
 
     #[test]
