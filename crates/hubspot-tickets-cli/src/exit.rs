@@ -29,6 +29,8 @@ Exit codes:
      redirect: the run stopped after its first request
   6  stopped by a signal (SIGINT, SIGTERM, SIGHUP): the requests in flight finished and
      every record not sent is in the report and the --failed file
+  7  HubSpot unavailable: it stopped answering, or answered 477 Migration in Progress;
+     the run stopped and nothing in the records needs fixing: re-run later
   130 quit at a second signal: the files are whole; records whose answer was still
      out are in the --failed file (they may have been written)"
     };
@@ -46,5 +48,52 @@ pub const INTERRUPTED: u8 = 6;
 /// records whose answer was still out are failed there (they may have been written).
 pub const QUIT: u8 = 130;
 
+/// HubSpot could not be written for a while: it stopped answering (timeouts, broken or
+/// refused connections), or answered 477 Migration in Progress. The run stopped; nothing
+/// in the records needs fixing: re-run later.
+pub const UNAVAILABLE: u8 = 7;
+
 /// The text shown after `--help`.
 pub const HELP: &str = exit_codes_help!();
+
+#[cfg(test)]
+mod tests {
+    /// Every exit code is in `--help` and in the README's table, and nowhere else is a
+    /// code documented that the CLI does not have.
+    #[test]
+    fn every_exit_code_is_documented_once_and_alike() {
+        let readme = include_str!("../README.md");
+        let table = readme
+            .split("## Exit codes")
+            .nth(1)
+            .and_then(|t| t.split("\n## ").next())
+            .unwrap_or_default();
+        let codes = [
+            super::SUCCESS,
+            super::PARTIAL,
+            super::USAGE,
+            super::AUTH,
+            super::DAILY_LIMIT,
+            super::CONFIG,
+            super::INTERRUPTED,
+            super::UNAVAILABLE,
+            super::QUIT,
+        ];
+        for code in codes {
+            assert!(
+                table.contains(&format!("| {code} |")),
+                "README lacks {code}"
+            );
+            assert!(
+                super::HELP.contains(&format!("\n  {code} "))
+                    || super::HELP.contains(&format!("\n  {code}  ")),
+                "--help lacks {code}"
+            );
+        }
+        let rows = table
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| code") && !l.starts_with("| ---"))
+            .count();
+        assert_eq!(rows, codes.len(), "{table}");
+    }
+}

@@ -474,29 +474,45 @@ fn read_input(
     }
 }
 
-#[derive(Default)]
-struct StopReasons {
-    /// A refused token (401) or scope (403), and which.
-    auth: Option<(String, ErrorKind)>,
-    daily: Option<String>,
-    /// HubSpot refused the run's configuration (the idProperty, the path).
-    config: Option<(String, Option<u16>)>,
-}
-
-impl StopReasons {
-    fn see(&mut self, f: &Failure) {
-        match f.kind {
-            ErrorKind::Auth | ErrorKind::Forbidden => {
-                self.auth.get_or_insert_with(|| (f.to_string(), f.kind));
-            }
-            ErrorKind::RateLimitedDaily => {
-                self.daily.get_or_insert_with(|| f.to_string());
-            }
-            ErrorKind::Configuration | ErrorKind::NotFound => {
-                self.config.get_or_insert_with(|| (f.to_string(), f.status));
-            }
-            _ => {}
+/// What a stop of the run means for the operator: the exit code and the sentence, by
+/// the kind of the facade's stop reason. The one place the CLI decides this; the
+/// README's stop table and `exit.rs` follow it.
+fn stop_exit(why: &Failure, client: &Client) -> (u8, String) {
+    match why.kind {
+        ErrorKind::Auth => (exit::AUTH, why.to_string()),
+        ErrorKind::Forbidden => {
+            let hint = match client.object_type().write_scope() {
+                Some(scope) => format!(
+                    ". Writing {} needs the token scope {scope}",
+                    client.object_type()
+                ),
+                None => format!(". Check that the token may write {}", client.object_type()),
+            };
+            (exit::AUTH, format!("{why}{hint}"))
         }
+        ErrorKind::Configuration if why.status.is_some_and(|s| (300..400).contains(&s)) => (
+            exit::CONFIG,
+            format!("{why}. Check --base-url (the run called {})", client.path()),
+        ),
+        ErrorKind::Configuration | ErrorKind::NotFound => (
+            exit::CONFIG,
+            format!(
+                "{why}. Check --id-property {:?} (an existing {} property with unique values), --object-type {} and --api-version {} (HubSpot must know both: the run called {}), and --base-url",
+                client.id_property(),
+                client.object_type(),
+                client.object_type(),
+                client.api_version(),
+                client.path()
+            ),
+        ),
+        ErrorKind::RateLimitedDaily => (exit::DAILY_LIMIT, why.to_string()),
+        ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Transport | ErrorKind::Server => (
+            exit::UNAVAILABLE,
+            format!(
+                "{why}. Nothing in the records needs fixing: re-run the failed file (or --resume the report) once HubSpot answers again"
+            ),
+        ),
+        _ => (exit::PARTIAL, why.to_string()),
     }
 }
 
@@ -622,7 +638,6 @@ pub async fn run(
         });
     }
     let mut outcomes = run.outcomes().ready_chunks(MAX_BATCH);
-    let mut reasons = StopReasons::default();
     let mut interrupted = false;
     let mut quit = false;
     let mut output_failed = false;
@@ -632,7 +647,7 @@ pub async fn run(
                 let Some(chunk) = chunk else { break };
                 // One batch's outcomes arrive together: they reach the files together.
                 for o in chunk {
-                    handle_outcome(&shared, &mut reasons, o);
+                    handle_outcome(&shared, o);
                 }
                 let mut out = lock(&shared.outputs);
                 out.flush();
@@ -753,40 +768,12 @@ pub async fn run(
                 }
             )),
         )
-    } else if let Some((why, kind)) = reasons.auth {
-        let hint = match (kind, client.object_type().write_scope()) {
-            (ErrorKind::Forbidden, Some(scope)) => format!(
-                ". Writing {} needs the token scope {scope}",
-                client.object_type()
-            ),
-            (ErrorKind::Forbidden, None) => {
-                format!(". Check that the token may write {}", client.object_type())
-            }
-            _ => String::new(),
-        };
-        (exit::AUTH, Some(format!("{why}{hint}")))
-    } else if let Some((why, Some(300..=399))) = reasons.config {
-        (
-            exit::CONFIG,
-            Some(format!(
-                "{why}. Check --base-url (the run called {})",
-                client.path()
-            )),
-        )
-    } else if let Some((why, _)) = reasons.config {
-        (
-            exit::CONFIG,
-            Some(format!(
-                "{why}. Check --id-property {:?} (an existing {} property with unique values), --object-type {} and --api-version {} (HubSpot must know both: the run called {}), and --base-url",
-                client.id_property(),
-                client.object_type(),
-                client.object_type(),
-                client.api_version(),
-                client.path()
-            )),
-        )
-    } else if let Some(why) = reasons.daily {
-        (exit::DAILY_LIMIT, Some(why))
+    } else if let Some(why) = facade_stop
+        .as_deref()
+        .filter(|w| !matches!(w.kind, ErrorKind::Cancelled))
+    {
+        let (code, message) = stop_exit(why, client);
+        (code, Some(message))
     } else if quit {
         (
             exit::QUIT,
@@ -832,7 +819,7 @@ pub async fn run(
     })
 }
 
-fn handle_outcome(shared: &Shared, reasons: &mut StopReasons, o: RecordOutcome) {
+fn handle_outcome(shared: &Shared, o: RecordOutcome) {
     let pending = lock(&shared.pending).remove(&o.position);
     let (line, position, raw, fingerprint) = match &pending {
         Some(p) => (p.line, p.position, p.raw.as_ref(), p.fingerprint),
@@ -869,7 +856,6 @@ fn handle_outcome(shared: &Shared, reasons: &mut StopReasons, o: RecordOutcome) 
         report.fingerprint = fingerprint;
     }
     if let Some(f) = failure {
-        reasons.see(f);
         if f.is_retryable() {
             c.transient.fetch_add(1, Ordering::Relaxed);
         }

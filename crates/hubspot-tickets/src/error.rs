@@ -55,6 +55,11 @@ pub enum ErrorKind {
     Cancelled,
     /// The whole-operation deadline passed.
     DeadlineExceeded,
+    /// HubSpot cannot take writes for this account now: 477 Migration in Progress (the
+    /// account is moving between HubSpot's data hosts; its `Retry-After` can be a day).
+    /// Not retried within a run: it stops the run, and everything not sent is not
+    /// attempted. Retryable later.
+    Unavailable,
     /// The run's journal could not be written (a full disk, a closed pipe): the run
     /// stopped at the first failed write, since what it went on to write could not be
     /// resumed from.
@@ -80,6 +85,7 @@ impl ErrorKind {
                 | Self::Cancelled
                 | Self::DeadlineExceeded
                 | Self::Journal
+                | Self::Unavailable
         )
     }
 
@@ -105,6 +111,7 @@ impl ErrorKind {
             Self::Cancelled => "cancelled",
             Self::DeadlineExceeded => "deadline_exceeded",
             Self::Journal => "journal",
+            Self::Unavailable => "unavailable",
         }
     }
 
@@ -134,6 +141,7 @@ impl ErrorKind {
             Self::Cancelled => "the operation was cancelled",
             Self::DeadlineExceeded => "the operation's deadline passed",
             Self::Journal => "the run's journal could not be written",
+            Self::Unavailable => "HubSpot cannot take writes for this account now",
         }
     }
 }
@@ -182,6 +190,8 @@ pub struct Error {
 
 #[derive(Debug, Default)]
 struct Details {
+    /// The request never left (the connection could not be made): nothing was written.
+    not_sent: bool,
     category: Option<String>,
     correlation_id: Option<String>,
     policy_name: Option<String>,
@@ -332,6 +342,17 @@ impl Error {
                 })
             })
             .collect()
+    }
+
+    /// Marks an attempt whose request never left (no connection): nothing was written.
+    pub(crate) fn not_sent(mut self) -> Self {
+        self.details.not_sent = true;
+        self
+    }
+
+    /// Whether the request never left (see [`not_sent`](Self::not_sent)).
+    pub(crate) fn was_not_sent(&self) -> bool {
+        self.details.not_sent
     }
 
     pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> Self {

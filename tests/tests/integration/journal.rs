@@ -164,7 +164,10 @@ async fn a_failed_journal_write_stops_the_run() {
         .report()
         .await;
     let s = &report.summary;
-    let why = s.stopped.as_ref().unwrap_or_else(|| panic!("the run did not stop: {s}"));
+    let why = s
+        .stopped
+        .as_ref()
+        .unwrap_or_else(|| panic!("the run did not stop: {s}"));
     assert_eq!(why.kind, ErrorKind::Journal, "{why}");
     assert!(s.requests <= 3, "{s}");
     assert!(s.written() <= 300, "{s}");

@@ -5,6 +5,8 @@
 
 mod common;
 
+mod answers;
+
 mod bad_input;
 mod cli;
 mod rate_ceiling;

@@ -690,7 +690,7 @@ fn stops_soon_with(what: &str, url: &str, reason: &str) {
     let run = run_until_stopped(url, n);
     let stderr = &run.stderr;
     assert!(run.took < Duration::from_secs(30), "{what}: {:?}", run.took);
-    assert_eq!(run.code, Some(1), "{what}: {stderr}");
+    assert_eq!(run.code, Some(7), "{what}: {stderr}");
     assert!(run.stopped.contains(reason), "{what}: {stderr}");
     // Said once when giving up, once in the stop: never once per attempt.
     let mentions = stderr.lines().filter(|l| l.contains(reason)).count();
@@ -702,9 +702,12 @@ fn stops_soon_with(what: &str, url: &str, reason: &str) {
             .filter(|v| v["outcome"] == outcome)
             .count()
     };
+    // A connection never made sent nothing: the first batch is not attempted like the
+    // rest. A server that took the request (and answered garbage) may have written it.
+    let first_batch_failed = if what == "not an HTTP server" { 100 } else { 0 };
     assert_eq!(
         (count("failed"), count("not_attempted")),
-        (100, n - 100),
+        (first_batch_failed, n - first_batch_failed),
         "{what}"
     );
 }

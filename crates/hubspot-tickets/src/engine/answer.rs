@@ -30,9 +30,13 @@ type IdMap<'a> = HashMap<&'a str, usize, foldhash::fast::RandomState>;
 pub(super) struct Mapped {
     /// One per input, in input order.
     pub outcomes: Vec<Outcome>,
-    /// Inputs the answer did not mention at all (neither a result nor an error): their
-    /// outcome above is a placeholder; the caller confirms them with another request.
+    /// Inputs the answer did not mention at all (neither a result nor an error), or
+    /// both wrote and refused: their outcome above is a placeholder; the caller
+    /// confirms them with another request.
     pub unaccounted: Vec<usize>,
+    /// Inputs the answer gave both a result and an error (a contradiction, said once
+    /// per run by the caller).
+    pub contradicted: usize,
 }
 
 /// Maps a 2xx answer's results and errors back to the inputs, by trace id, then by id.
@@ -106,6 +110,7 @@ pub(super) fn map_answer(
     }
 
     let mut unmatched_errors: Vec<&InputError> = Vec::new();
+    let mut contradicted: Vec<usize> = Vec::new();
     for e in &body.errors {
         let mut idx = first_in(&e.context, "objectWriteTraceId")
             .and_then(|t| by_trace.get(t).copied())
@@ -123,11 +128,21 @@ pub(super) fn map_answer(
                     reason: Arc::new(input_error_failure(e, status, token)),
                 });
             }
+            // A result and an error for one input: whether it was written is not
+            // known, so it is never reported written; a resend tells.
+            Some(i) if out[i].as_ref().is_some_and(Outcome::is_written) => {
+                contradicted.push(i);
+            }
             _ => unmatched_errors.push(e),
         }
     }
+    contradicted.sort_unstable();
+    contradicted.dedup();
+    for &i in &contradicted {
+        out[i] = None;
+    }
 
-    let missing = out.iter().filter(|o| o.is_none()).count();
+    let missing = out.iter().filter(|o| o.is_none()).count() - contradicted.len();
     if missing > 0 || unmatched_results > 0 || !unmatched_errors.is_empty() {
         warn!(
             missing,
@@ -138,7 +153,10 @@ pub(super) fn map_answer(
     }
     // One error HubSpot did not tie to an input, and one input without an outcome:
     // that error is the input's. Otherwise the inputs without one are unaccounted.
-    let leftover: Option<Arc<Failure>> = if missing == 1 && unmatched_errors.len() == 1 {
+    let leftover: Option<Arc<Failure>> = if !contradicted.is_empty() {
+        // Contradicted inputs go for confirmation with the unmentioned ones.
+        None
+    } else if missing == 1 && unmatched_errors.len() == 1 {
         unmatched_errors
             .first()
             .map(|e| Arc::new(input_error_failure(e, status, token)))
@@ -174,6 +192,7 @@ pub(super) fn map_answer(
     Mapped {
         outcomes,
         unaccounted,
+        contradicted: contradicted.len(),
     }
 }
 

@@ -26,6 +26,17 @@ const LOCK: std::time::Duration = std::time::Duration::from_secs(2);
 /// hostile header must not park a run for a day.
 const MAX_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// The longest a 5xx's `Retry-After` is followed before a retry: a person waits a
+/// minute without a word; longer is HubSpot down, which the give-up rules handle.
+const MAX_SERVER_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A HubSpot silent this long (no answer to any request: timeouts, broken or refused
+/// connections) stops the run: at the default 30 s timeout, after the second attempt.
+const SILENCE: std::time::Duration = std::time::Duration::from_secs(45);
+
+/// Batches given up in a row without any answer between them that stop the run.
+const SILENT_GIVE_UPS: u32 = 2;
+
 /// How one batch's requests ended.
 pub(super) enum Sent {
     Answer {
@@ -34,7 +45,9 @@ pub(super) enum Sent {
         body: TicketUpsertBatchResult,
     },
     Refused(Error),
-    Daily(Error),
+    /// An answer that stops the run at once (the daily limit, 477): every request
+    /// would get it.
+    Stop(Error),
     Unsent(Arc<Failure>),
 }
 
@@ -107,7 +120,11 @@ fn judge(
         ErrorKind::RateLimitedDaily => {
             op.progress.rate_limited();
             warn!("daily rate limit reached; stopping");
-            Step::Done(Sent::Daily(err))
+            Step::Done(Sent::Stop(err))
+        }
+        ErrorKind::Unavailable => {
+            warn!(reason = %err, "HubSpot cannot take writes for this account now; stopping");
+            Step::Done(Sent::Stop(err))
         }
         ErrorKind::RateLimited => {
             op.progress.rate_limited();
@@ -282,12 +299,38 @@ pub(super) async fn send(
             }
             Step::Failed(err) => err,
         };
-        *maybe_written = true;
+        if !err.was_not_sent() {
+            *maybe_written = true;
+        }
         failures += 1;
+        let silent = matches!(err.kind(), ErrorKind::Timeout | ErrorKind::Transport);
+        // HubSpot silent for long: every request would wait as long. The run stops,
+        // so that a HubSpot outage costs a minute, not the night.
+        if silent && op.silent_for() >= SILENCE {
+            stop_silent(op, &err, "has not answered any request for");
+            return Sent::Refused(err);
+        }
         let ceiling = policy.ceiling(failures - 1);
         let mut wait = policy.jittered(ceiling);
         if let Some(ra) = err.retry_after() {
+            let asked = ra;
+            let ra = ra.min(MAX_SERVER_WAIT);
             wait = wait.max(ra);
+            if wait >= LONG_WAIT {
+                let status = err.status().unwrap_or(0);
+                let say = format!(
+                    "HubSpot answered {status} asking to retry after {}; waiting {} before retrying",
+                    crate::engine::response::human(asked),
+                    crate::engine::response::human(wait)
+                );
+                span.in_scope(|| {
+                    if op.first(Once::ServerWait) {
+                        warn!(reason = %err, "{say}");
+                    } else {
+                        info!(reason = %err, "{say}");
+                    }
+                });
+            }
         }
         if failures >= policy.max_attempts
             || op
@@ -304,6 +347,15 @@ pub(super) async fn send(
                     debug!(kind = %err.kind(), attempts = attempt, %reason, "giving up");
                 }
             });
+            // Batches given up in a row without a single answer: HubSpot stopped
+            // answering (or never did); the rest would fare the same.
+            if silent && op.gave_up_unanswered() >= SILENT_GIVE_UPS {
+                stop_silent(
+                    op,
+                    &err,
+                    "stopped answering: batches in a row got no answer in",
+                );
+            }
             return Sent::Refused(err);
         }
         span.in_scope(|| {
@@ -320,6 +372,19 @@ pub(super) async fn send(
         }
         last = Some(err);
     }
+}
+
+/// Stops the run because HubSpot does not answer; the reason says for how long and what
+/// the last attempt met, and that nothing in the records needs fixing.
+fn stop_silent(op: &Op, err: &Error, what: &str) {
+    let mut f = err.to_failure();
+    f.message = format!(
+        "HubSpot {what} {} (last: {}); the run stopped: records not yet sent are not attempted, and nothing in them needs fixing: re-run once HubSpot answers",
+        crate::engine::response::human(op.silent_for()),
+        f.message
+    );
+    warn!(reason = %f, "stopping");
+    op.stop_with(Arc::new(f));
 }
 
 /// The operation stopped while a batch waited: the last failure if an attempt failed

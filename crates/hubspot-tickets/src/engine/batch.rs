@@ -5,11 +5,11 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use hubspot_tickets_client::types::{TicketUpsertBatch, TicketUpsertInput};
-use tracing::{Instrument, debug};
+use tracing::{Instrument, debug, warn};
 
 use crate::engine::answer::{map_answer, scrub_input_error};
 use crate::engine::attempt::{Sent, send};
-use crate::engine::{Job, JobResult, Op, Raw};
+use crate::engine::{Job, JobResult, Once, Op, Raw};
 use crate::error::{ErrorKind, Failure};
 use crate::outcomes::{Outcome, RecordOutcome};
 
@@ -171,6 +171,17 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                     maybe_written: true,
                 };
                 let confirm = confirmations < MAX_CONFIRMATIONS;
+                if mapped.contradicted > 0 {
+                    let n = mapped.contradicted;
+                    if op.first(Once::Contradiction) {
+                        warn!(
+                            records = n,
+                            "HubSpot's answer both wrote and refused the same input; sending it again to learn which (said once per run)"
+                        );
+                    } else {
+                        debug!(records = n, "contradictory answer; confirming");
+                    }
+                }
                 let mut unaccounted = mapped.unaccounted.into_iter().peekable();
                 for (k, ((input, i), o)) in sub
                     .inputs
@@ -330,7 +341,13 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                 // So would a connection that never worked: when the first batch's
                 // every attempt failed to reach HubSpot, the rest are not tried.
                 let unreachable = err.kind() == ErrorKind::Transport && !op.ever_answered();
+                // The run stopping for this very failure (HubSpot stopped answering):
+                // these records share its outcome with the rest.
+                let stopping_for_it = op
+                    .stop_reason()
+                    .is_some_and(|r| r.kind == err.kind() && op.stop.is_cancelled());
                 let stops = unreachable
+                    || stopping_for_it
                     || matches!(
                         err.kind(),
                         ErrorKind::Auth
@@ -351,8 +368,11 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                     whole_error = Some(err);
                 }
                 let written = sub.maybe_written;
+                // Given up without ever reaching HubSpot (connections refused): nothing
+                // was written or judged, so these records were not attempted.
+                let never_reached = f.kind == ErrorKind::Transport && !written;
                 finish(&mut slots, sub, &|| {
-                    if stops {
+                    if stops || never_reached {
                         unsent(&f, written)
                     } else {
                         Outcome::Failed {
@@ -361,7 +381,7 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                     }
                 });
             }
-            Sent::Daily(err) => {
+            Sent::Stop(err) => {
                 let f = Arc::new(err.to_failure());
                 op.stop_with(Arc::clone(&f));
                 if is_whole && work.is_empty() {

@@ -137,6 +137,12 @@ pub(crate) struct Op {
     /// Which once-per-operation warnings were logged (`Once` bits): a cause that every
     /// batch meets is one line at the default verbosity, the repeats go to `debug`.
     warned: std::sync::atomic::AtomicU8,
+    /// When the operation started, and when HubSpot last answered (ms after the start):
+    /// a HubSpot that stops answering stops the run (see `attempt`).
+    started: Instant,
+    last_answer_ms: AtomicU64,
+    /// Batches given up in a row without an answer.
+    silent_give_ups: std::sync::atomic::AtomicU32,
 }
 
 /// Warnings an operation logs once at `warn` level.
@@ -148,6 +154,10 @@ pub(crate) enum Once {
     Undecodable = 2,
     /// HubSpot answered 423 Locked.
     Locked = 4,
+    /// A wait of more than a few seconds asked by a 5xx's `Retry-After`.
+    ServerWait = 8,
+    /// A 2xx answer that both wrote and refused one input.
+    Contradiction = 16,
 }
 
 impl Op {
@@ -169,7 +179,23 @@ impl Op {
             return_inputs,
             answered: std::sync::atomic::AtomicBool::new(false),
             warned: std::sync::atomic::AtomicU8::new(0),
+            started: Instant::now(),
+            last_answer_ms: AtomicU64::new(0),
+            silent_give_ups: std::sync::atomic::AtomicU32::new(0),
         }
+    }
+
+    /// How long since HubSpot last answered any request of the operation (since it
+    /// started, if none was answered).
+    pub(crate) fn silent_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_answer_ms.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last)
+    }
+
+    /// Notes a batch given up without an answer (timeouts, broken or refused
+    /// connections); returns how many in a row since the last answer.
+    pub(crate) fn gave_up_unanswered(&self) -> u32 {
+        self.silent_give_ups.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// True the first time the operation meets `what`.
@@ -180,6 +206,9 @@ impl Op {
 
     pub(crate) fn answered(&self) {
         self.answered.store(true, Ordering::Relaxed);
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_answer_ms.fetch_max(ms, Ordering::Relaxed);
+        self.silent_give_ups.store(0, Ordering::Relaxed);
     }
 
     /// Whether any request of the operation got an answer.

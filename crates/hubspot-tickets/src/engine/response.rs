@@ -225,6 +225,7 @@ pub(crate) fn classify_error(
         408 => ErrorKind::Timeout,
         409 => ErrorKind::Conflict,
         423 => ErrorKind::Locked,
+        477 => ErrorKind::Unavailable,
         429 if policy
             .as_deref()
             .is_some_and(|p| p.eq_ignore_ascii_case("DAILY")) =>
@@ -276,12 +277,23 @@ pub(crate) fn classify_error(
                     .map(str::to_owned)
             }),
     );
+    let retry = retry_after(headers);
+    let message = match (code, retry) {
+        (477, Some(ra)) => format!(
+            "{message} (477 Migration in Progress: the account is moving between HubSpot's data hosts; HubSpot asks to retry after {})",
+            human(ra)
+        ),
+        (477, None) => format!(
+            "{message} (477 Migration in Progress: the account is moving between HubSpot's data hosts; retry later)"
+        ),
+        _ => message,
+    };
     Error::new(kind, scrub(token, bounded(message)))
         .with_status(code)
         .with_category(category)
         .with_correlation_id(correlation_id)
         .with_policy(policy)
-        .with_retry_after(retry_after(headers))
+        .with_retry_after(retry)
         .with_refused_id_property(
             api.as_ref()
                 .and_then(|a| a.refused_id_property.clone())
@@ -294,6 +306,18 @@ pub(crate) fn classify_error(
                 .map(|n| scrub(token, n))
                 .collect(),
         )
+}
+
+/// A duration as a person reads it: `45 s`, `12 min`, `3.5 h`.
+pub(crate) fn human(d: std::time::Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 120.0 {
+        format!("{s:.0} s")
+    } else if s < 7200.0 {
+        format!("{:.0} min", s / 60.0)
+    } else {
+        format!("{:.1} h", s / 3600.0)
+    }
 }
 
 fn scrub(token: Option<&AccessToken>, text: String) -> String {

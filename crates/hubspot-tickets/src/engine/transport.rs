@@ -272,7 +272,10 @@ fn transport_error(e: reqwest::Error) -> Error {
     let message = e.url().map_or_else(String::new, |url| {
         format!("{verb} {}", url.origin().ascii_serialization())
     });
-    Error::new(kind, message).with_source(e)
+    let connect = e.is_connect();
+    let err = Error::new(kind, message).with_source(e);
+    // No connection: the request never left, so it wrote nothing.
+    if connect { err.not_sent() } else { err }
 }
 
 /// Parses `Retry-After`: delta seconds (integer or decimal) or an HTTP date.
@@ -283,8 +286,10 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .ok()?
         .trim();
     if let Ok(secs) = v.parse::<f64>() {
+        // Read up to a week (a 477 asks for up to a day, and its message says how
+        // long); how long is actually waited is decided where it is used.
         return (secs.is_finite() && secs >= 0.0)
-            .then(|| Duration::from_secs_f64(secs.min(3600.0)));
+            .then(|| Duration::from_secs_f64(secs.min(7.0 * 86_400.0)));
     }
     let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
     let ms = at.timestamp_millis() - chrono::Utc::now().timestamp_millis();

@@ -1097,3 +1097,152 @@ async fn two_bad_records_in_different_halves_are_not_taken_for_the_configuration
         assert_eq!(out.created().count(), 98, "{bad:?}");
     }
 }
+
+/// 477 Migration in Progress, with a day's `Retry-After`: one request, the run stops
+/// with the wait in its reason, everything not attempted.
+#[tokio::test(start_paused = true)]
+async fn migration_in_progress_stops_the_run_after_one_request() {
+    let h = harness(
+        Client::builder(),
+        Arc::new(|_, _, _| {
+            Box::pin(async move {
+                Ok(raw(
+                    477,
+                    json!({"status":"error","message":"Migration in progress","category":"MIGRATION_IN_PROGRESS"}),
+                    &[("retry-after", "86400")],
+                ))
+            })
+        }),
+    );
+    let t0 = Instant::now();
+    let report = h.client.bulk_upsert_iter(inputs(1000)).report().await;
+    assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+    assert!(t0.elapsed() < Duration::from_secs(1));
+    let why = report.summary.stopped.as_deref().expect("the run stopped");
+    assert_eq!(why.kind, ErrorKind::Unavailable);
+    assert!(why.message.contains("24.0 h"), "{why}");
+    assert_eq!(report.summary.not_attempted, report.summary.read);
+}
+
+/// A 503 asking for an hour: each retry waits the cap (a minute), never the hour.
+#[tokio::test(start_paused = true)]
+async fn a_long_retry_after_on_a_5xx_is_capped() {
+    let h = harness(
+        Client::builder().retry(no_jitter().max_attempts(3)),
+        Arc::new(|k, batch, fake| {
+            Box::pin(async move {
+                if k < 2 {
+                    return Ok(raw(
+                        503,
+                        json!({"status":"error","message":"unavailable","category":"SERVICE_UNAVAILABLE"}),
+                        &[("retry-after", "3600")],
+                    ));
+                }
+                Ok(answer(&mut fake.lock().unwrap(), &batch, &|_| false))
+            })
+        }),
+    );
+    let t0 = Instant::now();
+    let out = h.client.upsert_batch(inputs(10)).await.unwrap();
+    assert_eq!(out.created().count(), 10);
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_secs(120), "{took:?}");
+    assert!(took < Duration::from_secs(125), "{took:?}");
+}
+
+/// A HubSpot that accepts requests and never answers: the run stops within about a
+/// minute at the default timeout, the rest not attempted.
+#[tokio::test(start_paused = true)]
+async fn a_server_that_never_answers_stops_the_run_within_about_a_minute() {
+    let h = harness(
+        Client::builder(),
+        Arc::new(|_, _, _| Box::pin(std::future::pending())),
+    );
+    let t0 = Instant::now();
+    let report = h.client.bulk_upsert_iter(inputs(2000)).report().await;
+    let took = t0.elapsed();
+    assert!(took <= Duration::from_secs(75), "{took:?}");
+    let s = &report.summary;
+    let why = s.stopped.as_deref().expect("the run stopped");
+    assert_eq!(why.kind, ErrorKind::Timeout, "{why}");
+    assert!(why.message.contains("has not answered"), "{why}");
+    assert_eq!(s.written(), 0);
+    // Only the first batch was out: its records may have been written; the rest not.
+    assert_eq!(s.failed, 100, "{s}");
+    assert_eq!(s.not_attempted, s.read - 100, "{s}");
+}
+
+/// A HubSpot that answers, then dies (every connection refused): the run stops after
+/// two batches give up, instead of every batch spending its retries.
+#[tokio::test(start_paused = true)]
+async fn a_server_that_dies_mid_run_stops_the_run() {
+    let h = harness(
+        Client::builder().max_concurrency(2),
+        Arc::new(|k, batch, fake| {
+            Box::pin(async move {
+                if k < 5 {
+                    return Ok(answer(&mut fake.lock().unwrap(), &batch, &|_| false));
+                }
+                Err(Error::new(
+                    ErrorKind::Transport,
+                    "could not connect to http://127.0.0.1:1",
+                )
+                .not_sent())
+            })
+        }),
+    );
+    let t0 = Instant::now();
+    let report = h.client.bulk_upsert_iter(inputs(5000)).report().await;
+    let s = &report.summary;
+    let why = s.stopped.as_deref().expect("the run stopped");
+    assert_eq!(why.kind, ErrorKind::Transport, "{why}");
+    assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
+    assert_eq!(s.created, 500, "{s}");
+    // Refused connections wrote nothing: not attempted, never "failed".
+    assert_eq!(s.failed, 0, "{s}");
+    assert_eq!(s.not_attempted, s.read - 500, "{s}");
+    assert!(h.calls.load(Ordering::SeqCst) < 25);
+}
+
+/// A 2xx body with both a result and an error for one input: never reported written
+/// on its word; a resend tells.
+#[tokio::test(start_paused = true)]
+async fn a_result_and_an_error_for_one_input_is_never_written_on_its_word() {
+    for resend_agrees in [true, false] {
+        let h = harness(
+            Client::builder(),
+            Arc::new(move |k, batch, fake| {
+                Box::pin(async move {
+                    let mut r = answer(&mut fake.lock().unwrap(), &batch, &|_| false);
+                    if k == 0 || !resend_agrees {
+                        let mut body: Value = serde_json::from_slice(&r.body).unwrap();
+                        let first = &batch.inputs[0];
+                        body["errors"] = json!([{
+                            "status": "error", "category": "VALIDATION_ERROR",
+                            "message": "contradiction",
+                            "context": {"objectWriteTraceId": [first.object_write_trace_id]}
+                        }]);
+                        body["numErrors"] = json!(1);
+                        r = raw(200, body, &[]);
+                    }
+                    Ok(r)
+                })
+            }),
+        );
+        let out = h.client.upsert_batch(inputs(10)).await.unwrap();
+        let first = &out.records[0].outcome;
+        if resend_agrees {
+            assert!(first.is_written(), "{first:?}");
+            assert_eq!(h.calls.load(Ordering::SeqCst), 2);
+        } else {
+            assert!(!first.is_written(), "{first:?}");
+        }
+        assert_eq!(
+            out.records
+                .iter()
+                .filter(|r| r.outcome.is_written())
+                .count(),
+            if resend_agrees { 10 } else { 9 }
+        );
+    }
+}

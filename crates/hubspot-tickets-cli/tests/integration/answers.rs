@@ -1,0 +1,188 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! HubSpot's answers the emulator does not give, from a small fake server of this
+//! file's own: 477 Migration in Progress, an idProperty refused in words never seen,
+//! and server text holding terminal escapes. Each checks the exit code, what stderr
+//! says, and how many requests were made.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::common::cli;
+
+const TOKEN: &str = "pat-na1-answers-0123456789abcdef";
+
+/// Serves every request with `status`, `headers` and `body`; returns its base URL and
+/// a count of the requests it got.
+fn fake(
+    status: &'static str,
+    headers: &'static str,
+    body: &'static str,
+) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&count);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let seen = Arc::clone(&seen);
+            std::thread::spawn(move || serve(stream, &seen, status, headers, body));
+        }
+    });
+    (url, count)
+}
+
+fn serve(stream: TcpStream, seen: &AtomicUsize, status: &str, headers: &str, body: &str) {
+    let mut reader = BufReader::new(stream);
+    loop {
+        // One request: its head, then its body by Content-Length.
+        let mut length = 0_usize;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let l = line.to_ascii_lowercase();
+            if let Some(v) = l.strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body_in = vec![0_u8; length];
+        if reader.read_exact(&mut body_in).is_err() {
+            return;
+        }
+        seen.fetch_add(1, Ordering::SeqCst);
+        let answer = format!(
+            "HTTP/1.1 {status}\r\n{headers}content-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        if reader.get_mut().write_all(answer.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+fn upsert(url: &str, dir: &std::path::Path, n: usize) -> std::process::Output {
+    let mut text = String::from("external_ticket_id,subject\n");
+    for i in 0..n {
+        text.push_str(&format!("A-{i},s{i}\n"));
+    }
+    let input = dir.join("in.csv");
+    std::fs::write(&input, text).unwrap();
+    cli()
+        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
+        .args([
+            "upsert",
+            "--id-property",
+            "external_ticket_id",
+            "--base-url",
+            url,
+        ])
+        .args(["--progress", "none", "--failed"])
+        .arg(dir.join("failed.csv"))
+        .arg(&input)
+        .output()
+        .unwrap()
+}
+
+/// 477 with a day's `Retry-After` on every request: one request, exit 7, the wait and
+/// the reason on stderr, and no "fix them".
+#[test]
+fn migration_in_progress_stops_after_one_request() {
+    let (url, count) = fake(
+        "477 Migration In Progress",
+        "content-type: application/json\r\nretry-after: 86400\r\n",
+        r#"{"status":"error","message":"This portal is being migrated","category":"MIGRATION_IN_PROGRESS","correlationId":"0d9c8b7a-6f5e-4d3c-8b2a-1908f7e6d5c4"}"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = upsert(&url, dir.path(), 1000);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(7), "{stdout}{stderr}");
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    assert!(stderr.contains("Migration in Progress"), "{stderr}");
+    assert!(stderr.contains("24.0 h"), "{stderr}");
+    assert!(stdout.contains("none needing a fix"), "{stdout}");
+    assert!(!stdout.contains("fix them"), "{stdout}");
+}
+
+/// A misspelt idProperty answered in words this tool has never seen (no property
+/// named, no context): at most three requests, exit 5, HubSpot's words on stderr.
+#[test]
+fn an_id_property_refused_in_unknown_words_stops_within_three_requests() {
+    let (url, count) = fake(
+        "400 Bad Request",
+        "content-type: application/json\r\n",
+        r#"{"status":"error","message":"Das Upsert-Feld ist nicht eindeutig","category":"VALIDATION_ERROR"}"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = upsert(&url, dir.path(), 1000);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(
+        count.load(Ordering::SeqCst) <= 3,
+        "{} requests",
+        count.load(Ordering::SeqCst)
+    );
+    assert!(
+        stderr.contains("Das Upsert-Feld ist nicht eindeutig"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--id-property \"external_ticket_id\""),
+        "{stderr}"
+    );
+}
+
+/// HubSpot's own words for a refused idProperty: one request, the property named.
+#[test]
+fn an_id_property_refused_in_hubspots_words_stops_after_one_request() {
+    let (url, count) = fake(
+        "400 Bad Request",
+        "content-type: application/json\r\n",
+        r#"{"status":"error","message":"Unable to perform update/upsert by non-unique 0-5 property external_ticket_id","category":"VALIDATION_ERROR","correlationId":"0d9c8b7a-6f5e-4d3c-8b2a-1908f7e6d5c4"}"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = upsert(&url, dir.path(), 1000);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    assert!(stderr.contains("property external_ticket_id"), "{stderr}");
+}
+
+/// Terminal escapes in a 401's message and in an HTML page's title reach stderr
+/// escaped, never raw.
+#[test]
+fn server_text_never_reaches_the_terminal_raw() {
+    for (status, headers, body) in [
+        (
+            "401 Unauthorized",
+            "content-type: application/json\r\n",
+            "{\"status\":\"error\",\"message\":\"bad token \\u001b]0;owned\\u0007\\u001b[2J\",\"category\":\"INVALID_AUTHENTICATION\"}",
+        ),
+        (
+            "503 Service Unavailable",
+            "content-type: text/html\r\n",
+            "<html><head><title>down \u{1b}[2J\u{1b}]0;owned\u{7}</title></head></html>",
+        ),
+    ] {
+        let (url, _) = fake(status, headers, body);
+        let dir = tempfile::tempdir().unwrap();
+        let out = upsert(&url, dir.path(), 10);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+            "{stderr:?}"
+        );
+        assert!(!stdout.contains('\u{1b}'), "{stdout:?}");
+        let report_like = std::fs::read_to_string(dir.path().join("failed.csv")).unwrap();
+        assert!(!report_like.contains('\u{1b}'));
+        assert!(stderr.contains("\\u{1b}"), "{status}: {stderr}");
+    }
+}
