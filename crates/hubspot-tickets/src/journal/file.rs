@@ -239,10 +239,13 @@ impl JournalWriter {
     /// and writes its header line at once (so a full disk or a closed pipe is found
     /// before anything is sent).
     pub fn create(path: &Path, scope: &Scope) -> Result<Self, JournalError> {
-        let (file, regular) = open_locked(path, true)?;
+        let (mut file, regular) = open_locked(path, true)?;
         if regular {
             refuse_other_data(&file, path)?;
             file.set_len(0).map_err(io_error(path))?;
+            // Reading moved the position: the header goes at the start, not after a
+            // hole the size of what was read.
+            file.seek(SeekFrom::Start(0)).map_err(io_error(path))?;
         }
         let mut w = Self::new(file, path, regular, 0);
         w.header(scope)?;

@@ -549,8 +549,15 @@ mod tests {
         );
         std::fs::write(&p, "").unwrap();
         JournalWriter::create(&p, &scope()).unwrap();
-        // An earlier journal is replaced.
-        JournalWriter::create(&p, &scope()).unwrap();
+        // An earlier journal is replaced, from its first byte.
+        let mut w = JournalWriter::create(&p, &scope()).unwrap();
+        written(&mut w, 0, &TicketInput::new("A"));
+        w.finish().unwrap();
+        let before = std::fs::read_to_string(&p).unwrap();
+        JournalWriter::create(&p, &scope()).unwrap().finish().unwrap();
+        let after = std::fs::read_to_string(&p).unwrap();
+        assert!(after.starts_with("{\"journal\":"), "{after:?}");
+        assert!(after.len() < before.len(), "{after:?}");
     }
 
     #[test]
