@@ -11,31 +11,12 @@ use tokio::time::Instant;
 use tracing::{Instrument, debug, field, info, warn};
 
 use crate::engine::flight::Signal;
+use crate::engine::policy::{self, Verdict};
+use crate::engine::response::human;
 use crate::engine::response::{classify_error, undecodable};
 use crate::engine::transport::Answer;
 use crate::engine::{Once, Op};
 use crate::error::{Error, ErrorKind, Failure};
-
-/// Waits at least this long are logged at `warn`, the level shown by default.
-const LONG_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// How long HubSpot documents a 423 lock to last: the least a locked batch waits.
-const LOCK: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// The longest a 423's `Retry-After` is followed: a lock is seconds, and a broken or
-/// hostile header must not park a run for a day.
-const MAX_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// The longest a 5xx's `Retry-After` is followed before a retry: a person waits a
-/// minute without a word; longer is HubSpot down, which the give-up rules handle.
-const MAX_SERVER_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// A HubSpot silent this long (no answer to any request: timeouts, broken or refused
-/// connections) stops the run: at the default 30 s timeout, after the second attempt.
-const SILENCE: std::time::Duration = std::time::Duration::from_secs(45);
-
-/// Batches given up in a row without any answer between them that stop the run.
-const SILENT_GIVE_UPS: u32 = 2;
 
 /// How one batch's requests ended.
 pub(super) enum Sent {
@@ -54,11 +35,7 @@ pub(super) enum Sent {
 /// What one attempt's answer calls for.
 enum Step {
     Done(Sent),
-    /// A rolling-window 429: every request is paused; try again after.
-    RateLimited(Error),
-    /// 423 Locked: every request is paused for the lock; try again after.
-    Locked(Error),
-    /// A failure that may be retried after a backoff.
+    /// A failure: [`policy::after_failure`] decides what follows.
     Failed(Error),
 }
 
@@ -117,29 +94,11 @@ fn judge(
         span.record("correlation_id", id);
     }
     match err.kind() {
-        ErrorKind::RateLimitedDaily => {
-            op.progress.rate_limited();
-            warn!("daily rate limit reached; stopping");
-            Step::Done(Sent::Stop(err))
-        }
-        ErrorKind::Unavailable => {
-            warn!(reason = %err, "HubSpot cannot take writes for this account now; stopping");
-            Step::Done(Sent::Stop(err))
-        }
-        ErrorKind::RateLimited => {
-            op.progress.rate_limited();
-            Step::RateLimited(err)
-        }
-        ErrorKind::Locked => {
-            op.progress.locked();
-            Step::Locked(err)
-        }
-        ErrorKind::Server | ErrorKind::Timeout | ErrorKind::Transport => Step::Failed(err),
-        _ => {
-            debug!(kind = %err.kind(), status, "refused");
-            Step::Done(Sent::Refused(err))
-        }
+        ErrorKind::RateLimitedDaily | ErrorKind::RateLimited => op.progress.rate_limited(),
+        ErrorKind::Locked => op.progress.locked(),
+        _ => {}
     }
+    Step::Failed(err)
 }
 
 /// Sends one request body until it gets a final answer. `maybe_written` is set when an
@@ -152,7 +111,7 @@ pub(super) async fn send(
 ) -> Sent {
     let c = &op.engine;
     let records = batch.inputs.len();
-    let policy = &c.settings.retry;
+    let retry = &c.settings.retry;
     let mut attempt = 0_u32;
     let mut failures = 0_u32;
     let mut rate_waits = 0_u32;
@@ -218,15 +177,7 @@ pub(super) async fn send(
         drop(permit);
         // The in-flight window learns how long answers take and when to take fewer.
         let signal = match &step {
-            Step::RateLimited(_) | Step::Locked(_) => Signal::BackOff,
-            Step::Failed(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::Server | ErrorKind::Timeout | ErrorKind::Transport
-                ) =>
-            {
-                Signal::BackOff
-            }
+            Step::Failed(e) if policy::backs_off(e.kind()) => Signal::BackOff,
             _ => Signal::Answered,
         };
         c.flight
@@ -235,142 +186,139 @@ pub(super) async fn send(
 
         let err = match step {
             Step::Done(sent) => return sent,
-            Step::RateLimited(err) => {
-                rate_waits += 1;
-                // A rolling window frees up within one window, whatever `Retry-After`
-                // says (a broken or hostile one could ask for a day).
-                let window = c.limiter.interval();
-                let wait = err.retry_after().map_or(window, |ra| ra.min(window));
-                let until = Instant::now() + wait;
-                if rate_waits > policy.rate_limit_waits || op.deadline.is_some_and(|d| until >= d) {
-                    return Sent::Refused(err);
-                }
-                let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
-                let policy_name = err.policy_name().unwrap_or("unknown");
-                span.in_scope(|| {
-                    // A pause of seconds is worth a word at the default verbosity.
-                    if wait >= LONG_WAIT {
-                        warn!(
-                            wait_ms,
-                            policy = policy_name,
-                            "rate limited (429); pausing every request"
-                        );
-                    } else {
-                        info!(
-                            wait_ms,
-                            policy = policy_name,
-                            "rate limited (429); pausing every request"
-                        );
-                    }
-                });
-                c.limiter.pause_until(until);
-                last = Some(err);
-                continue;
-            }
-            Step::Locked(err) => {
-                lock_waits += 1;
-                // At least the documented lock, or a `Retry-After` within reason, and
-                // a little jitter so the batches it held do not return together.
-                let lock = err
-                    .retry_after()
-                    .map_or(LOCK, |ra| ra.clamp(LOCK, MAX_LOCK_WAIT));
-                let wait = lock + lock.mul_f64(rand::random_range(0.0..0.1));
-                let until = Instant::now() + wait;
-                if lock_waits > policy.rate_limit_waits || op.deadline.is_some_and(|d| until >= d) {
-                    return Sent::Refused(err);
-                }
-                let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
-                span.in_scope(|| {
-                    // Once per run at the default verbosity: it slows the run, but
-                    // nothing is wrong with the records.
-                    if op.first(Once::Locked) {
-                        warn!(
-                            wait_ms,
-                            "HubSpot answered 423 Locked (too many upserts in a short period); pausing every request and sending fewer at once, then retrying the same records"
-                        );
-                    } else {
-                        debug!(wait_ms, "locked (423); pausing every request");
-                    }
-                });
-                // Every request would meet the same lock: all of them wait.
-                c.limiter.pause_until(until);
-                last = Some(err);
-                continue;
-            }
             Step::Failed(err) => err,
         };
-        if !err.was_not_sent() {
-            *maybe_written = true;
+        let kind = err.kind();
+        match kind {
+            ErrorKind::RateLimited => rate_waits += 1,
+            ErrorKind::Locked => lock_waits += 1,
+            ErrorKind::Server | ErrorKind::Timeout | ErrorKind::Transport | ErrorKind::Decode => {
+                failures += 1;
+                if !err.was_not_sent() {
+                    *maybe_written = true;
+                }
+            }
+            _ => {}
         }
-        failures += 1;
-        let silent = matches!(err.kind(), ErrorKind::Timeout | ErrorKind::Transport);
-        // HubSpot silent for long: every request would wait as long. The run stops,
-        // so that a HubSpot outage costs a minute, not the night.
-        if silent && op.silent_for() >= SILENCE {
-            stop_silent(op, &err, "has not answered any request for");
-            return Sent::Refused(err);
-        }
-        let ceiling = policy.ceiling(failures - 1);
-        let mut wait = policy.jittered(ceiling);
-        if let Some(ra) = err.retry_after() {
-            let asked = ra;
-            let ra = ra.min(MAX_SERVER_WAIT);
-            wait = wait.max(ra);
-            if wait >= LONG_WAIT {
-                let status = err.status().unwrap_or(0);
-                let say = format!(
-                    "HubSpot answered {status} asking to retry after {}; waiting {} before retrying",
-                    crate::engine::response::human(asked),
-                    crate::engine::response::human(wait)
-                );
+        let standing = policy::Standing {
+            failures,
+            pauses: if kind == ErrorKind::Locked {
+                lock_waits
+            } else {
+                rate_waits
+            },
+            silent_for: op.silent_for(),
+            window: c.limiter.interval(),
+            deadline_in: op
+                .deadline
+                .map(|d| d.saturating_duration_since(Instant::now())),
+        };
+        let met = policy::Met {
+            kind,
+            retry_after: err.retry_after(),
+        };
+        let verdict = policy::after_failure(met, standing, retry, |d| retry.jittered(d));
+        match verdict {
+            Verdict::Refused => {
+                debug!(%kind, "refused");
+                return Sent::Refused(err);
+            }
+            Verdict::StopRun => {
+                warn!(reason = %err, "stopping: every request would get this answer");
+                return Sent::Stop(err);
+            }
+            Verdict::PauseAll { wait } => {
+                let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
                 span.in_scope(|| {
-                    if op.first(Once::ServerWait) {
-                        warn!(reason = %err, "{say}");
+                    if kind == ErrorKind::Locked {
+                        // Once per run at the default verbosity: it slows the run, but
+                        // nothing is wrong with the records.
+                        if op.first(Once::Locked) {
+                            warn!(
+                                wait_ms,
+                                "HubSpot answered 423 Locked (too many upserts in a short period); pausing every request and sending fewer at once, then retrying the same records"
+                            );
+                        } else {
+                            debug!(wait_ms, "locked (423); pausing every request");
+                        }
                     } else {
-                        info!(reason = %err, "{say}");
+                        let policy_name = err.policy_name().unwrap_or("unknown");
+                        // A pause of seconds is worth a word at the default verbosity.
+                        if wait >= policy::LONG_WAIT {
+                            warn!(
+                                wait_ms,
+                                policy = policy_name,
+                                "rate limited (429); pausing every request"
+                            );
+                        } else {
+                            info!(
+                                wait_ms,
+                                policy = policy_name,
+                                "rate limited (429); pausing every request"
+                            );
+                        }
                     }
                 });
+                // Every request would meet the same limit or lock: all of them wait.
+                c.limiter.pause_until(Instant::now() + wait);
+                last = Some(err);
             }
-        }
-        if failures >= policy.max_attempts
-            || op
-                .deadline
-                .is_some_and(|d| Instant::now().checked_add(wait).is_none_or(|t| t >= d))
-        {
-            span.in_scope(|| {
-                let reason = err.to_failure().message;
-                // Once per operation at the level shown by default; a failure that
-                // every batch meets is one reason, not a line per batch.
-                if op.first(Once::GaveUp) {
-                    warn!(kind = %err.kind(), attempts = attempt, %reason, "giving up");
-                } else {
-                    debug!(kind = %err.kind(), attempts = attempt, %reason, "giving up");
+            Verdict::Retry { wait, long } => {
+                span.in_scope(|| {
+                    if long {
+                        let say = format!(
+                            "HubSpot answered {} asking to retry after {}; waiting {} before retrying",
+                            err.status().unwrap_or(0),
+                            err.retry_after().map_or_else(String::new, human),
+                            human(wait)
+                        );
+                        if op.first(Once::ServerWait) {
+                            warn!(reason = %err, "{say}");
+                        } else {
+                            info!(reason = %err, "{say}");
+                        }
+                    } else {
+                        debug!(
+                            %kind,
+                            wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                            "retrying after backoff"
+                        );
+                    }
+                });
+                tokio::select! {
+                    biased;
+                    () = op.stop.cancelled() => return Sent::Refused(err),
+                    () = tokio::time::sleep(wait) => {}
                 }
-            });
-            // Batches given up in a row without a single answer: HubSpot stopped
-            // answering (or never did); the rest would fare the same.
-            if silent && op.gave_up_unanswered() >= SILENT_GIVE_UPS {
-                stop_silent(
-                    op,
-                    &err,
-                    "stopped answering: batches in a row got no answer in",
-                );
+                last = Some(err);
             }
-            return Sent::Refused(err);
+            Verdict::GiveUp => {
+                span.in_scope(|| {
+                    let reason = err.to_failure().message;
+                    // Once per operation at the level shown by default; a failure that
+                    // every batch meets is one reason, not a line per batch.
+                    if op.first(Once::GaveUp) {
+                        warn!(%kind, attempts = attempt, %reason, "giving up");
+                    } else {
+                        debug!(%kind, attempts = attempt, %reason, "giving up");
+                    }
+                });
+                if matches!(kind, ErrorKind::Timeout | ErrorKind::Transport)
+                    && policy::give_up_stops_run(kind, op.gave_up_unanswered())
+                {
+                    stop_silent(
+                        op,
+                        &err,
+                        "stopped answering: batches in a row got no answer in",
+                    );
+                }
+                return Sent::Refused(err);
+            }
+            Verdict::Silent => {
+                stop_silent(op, &err, "has not answered any request for");
+                return Sent::Refused(err);
+            }
         }
-        span.in_scope(|| {
-            debug!(
-                kind = %err.kind(),
-                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                "retrying after backoff"
-            );
-        });
-        tokio::select! {
-            biased;
-            () = op.stop.cancelled() => return Sent::Refused(err),
-            () = tokio::time::sleep(wait) => {}
-        }
-        last = Some(err);
     }
 }
 
@@ -380,7 +328,7 @@ fn stop_silent(op: &Op, err: &Error, what: &str) {
     let mut f = err.to_failure();
     f.message = format!(
         "HubSpot {what} {} (last: {}); the run stopped: records not yet sent are not attempted, and nothing in them needs fixing: re-run once HubSpot answers",
-        crate::engine::response::human(op.silent_for()),
+        human(op.silent_for()),
         f.message
     );
     warn!(reason = %f, "stopping");

@@ -9,6 +9,7 @@ use tracing::{Instrument, debug, warn};
 
 use crate::engine::answer::{map_answer, scrub_input_error};
 use crate::engine::attempt::{Sent, send};
+use crate::engine::policy::{self, OnRefusal};
 use crate::engine::{Job, JobResult, Once, Op, Raw};
 use crate::error::{ErrorKind, Failure};
 use crate::outcomes::{Outcome, RecordOutcome};
@@ -274,8 +275,9 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                         );
                     }
                 }
-                let splittable = matches!(err.kind(), ErrorKind::Validation | ErrorKind::Conflict)
-                    && sub.inputs.len() > 1;
+                let verdict =
+                    policy::on_refusal(err.kind(), op.ever_answered(), sub.inputs.len() > 1);
+                let splittable = verdict == OnRefusal::Split;
                 if splittable && budget > 0 {
                     // HubSpot batches are not atomic: the parts may have been written.
                     sub.maybe_written = true;
@@ -334,27 +336,14 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                         " (the batch was not split further: the bisection budget is used up)",
                     );
                 }
-                // A refusal of the token, the scopes, the path or the configuration
-                // (an idProperty HubSpot does not accept) would be every request's
-                // answer: the run stops, and since HubSpot wrote nothing, these inputs
-                // are not attempted like the rest (one cause, one outcome).
-                // So would a connection that never worked: when the first batch's
-                // every attempt failed to reach HubSpot, the rest are not tried.
-                let unreachable = err.kind() == ErrorKind::Transport && !op.ever_answered();
-                // The run stopping for this very failure (HubSpot stopped answering):
-                // these records share its outcome with the rest.
+                // A refusal every request would get stops the run (see `policy`), and
+                // since HubSpot wrote nothing, these inputs are not attempted like the
+                // rest (one cause, one outcome). So do the run stopping for this very
+                // failure (HubSpot stopped answering).
                 let stopping_for_it = op
                     .stop_reason()
                     .is_some_and(|r| r.kind == err.kind() && op.stop.is_cancelled());
-                let stops = unreachable
-                    || stopping_for_it
-                    || matches!(
-                        err.kind(),
-                        ErrorKind::Auth
-                            | ErrorKind::Forbidden
-                            | ErrorKind::NotFound
-                            | ErrorKind::Configuration
-                    );
+                let stops = verdict == OnRefusal::StopRun || stopping_for_it;
                 let f = Arc::new(f);
                 if stops {
                     op.stop_with(Arc::clone(&f));

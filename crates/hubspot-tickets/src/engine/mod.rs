@@ -11,6 +11,7 @@ mod answer;
 mod attempt;
 mod batch;
 mod flight;
+mod policy;
 pub(crate) mod response;
 pub(crate) mod transport;
 

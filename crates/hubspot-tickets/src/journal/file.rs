@@ -203,11 +203,12 @@ pub(super) fn open_existing(
 
 /// Writes a journal: one JSON line per [`Entry`].
 ///
-/// The file only ever receives whole lines (lines are gathered in a buffer and
-/// written at line boundaries), and what was written is synced to disk at most once a
-/// second by [`flush`](Self::flush) and at [`finish`](Self::finish). A process killed
-/// at any moment leaves whole lines; after a power loss at most the last one is torn,
-/// and [`Journal::open`](super::Journal::open) cuts it. The file is locked while the
+/// Lines are gathered in a buffer and handed to the file at line boundaries, and what
+/// was written is synced to disk at most once a second by [`flush`](Self::flush) and
+/// at [`finish`](Self::finish). A process killed while handing lines over may leave the
+/// last one torn (the kernel stops a large write at a page boundary), and so may a
+/// power loss; [`Journal::open`](super::Journal::open) cuts a torn last line and says
+/// so. A failed write is cut back to the last whole line. The file is locked while the
 /// writer lives. Pipes and FIFOs work too (never synced, never locked).
 ///
 /// Every error is returned: a caller that goes on writing after one has lost lines.

@@ -554,7 +554,10 @@ mod tests {
         written(&mut w, 0, &TicketInput::new("A"));
         w.finish().unwrap();
         let before = std::fs::read_to_string(&p).unwrap();
-        JournalWriter::create(&p, &scope()).unwrap().finish().unwrap();
+        JournalWriter::create(&p, &scope())
+            .unwrap()
+            .finish()
+            .unwrap();
         let after = std::fs::read_to_string(&p).unwrap();
         assert!(after.starts_with("{\"journal\":"), "{after:?}");
         assert!(after.len() < before.len(), "{after:?}");
