@@ -111,8 +111,19 @@ impl Counters {
     }
 }
 
-/// Request figures from the facade: (requests, retries, 429 answers).
-pub type RequestStats = Arc<dyn Fn() -> (u64, u64, u64) + Send + Sync>;
+/// Request figures from the facade: (requests, retries, 429 answers, 423 answers).
+pub type RequestStats = Arc<dyn Fn() -> (u64, u64, u64, u64) + Send + Sync>;
+
+/// `, 423s N` (`sep` before it) once HubSpot has answered 423 Locked, else nothing:
+/// a lock slows the run without failing a record, and the line should say why it is
+/// slower; most runs never see one, and their line stays as it was.
+fn locks(sep: &str, locked: u64) -> String {
+    if locked == 0 {
+        String::new()
+    } else {
+        format!("{sep}{} 423s", thousands(locked))
+    }
+}
 
 static ACTIVE_BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
 
@@ -270,7 +281,7 @@ fn update_bar(
     elapsed: Duration,
 ) {
     let done = counters.done();
-    let (requests, retries, limited) = stats();
+    let (requests, retries, limited, locked) = stats();
     let total = counters.total(config.input_size);
     if total.is_some() != bar.length().is_some() {
         bar.set_style(style(total.is_some()));
@@ -284,11 +295,12 @@ fn update_bar(
         + Counters::get(&counters.not_attempted)
         + Counters::get(&counters.invalid);
     bar.set_message(format!(
-        "{} rec/s · req {} · retries {} · 429s {} · failed {}",
+        "{} rec/s · req {} · retries {} · 429s {}{} · failed {}",
         thousands(rate(done, elapsed)),
         thousands(requests),
         thousands(retries),
         thousands(limited),
+        locks(" · ", locked),
         thousands(failed),
     ));
 }
@@ -300,7 +312,7 @@ fn plain_line(
     elapsed: Duration,
 ) -> String {
     let done = counters.done();
-    let (requests, retries, limited) = stats();
+    let (requests, retries, limited, locked) = stats();
     let total = match counters.total(config.input_size) {
         Some((total, exact)) => {
             let pct = if total > 0 {
@@ -320,13 +332,14 @@ fn plain_line(
         + Counters::get(&counters.not_attempted)
         + Counters::get(&counters.invalid);
     format!(
-        "{}: {}{total} records, {} records/s, {} requests, {} retries, {} 429s, {} failed, {:.0} s",
+        "{}: {}{total} records, {} records/s, {} requests, {} retries, {} 429s{}, {} failed, {:.0} s",
         config.label,
         thousands(done),
         thousands(rate(done, elapsed)),
         thousands(requests),
         thousands(retries),
         thousands(limited),
+        locks(", ", locked),
         thousands(failed),
         elapsed.as_secs_f64(),
     )
@@ -363,11 +376,18 @@ mod tests {
             input_size: None,
             plain_interval: Duration::from_secs(2),
         };
-        let stats: RequestStats = Arc::new(|| (12, 1, 0));
+        let stats: RequestStats = Arc::new(|| (12, 1, 0, 0));
         let line = plain_line(&config, &c, &stats, Duration::from_secs(2));
         assert_eq!(
             line,
             "upsert: 1,200/5,000 (24%) records, 600 records/s, 12 requests, 1 retries, 0 429s, 0 failed, 2 s"
+        );
+        // Locks are shown once there are some.
+        let stats: RequestStats = Arc::new(|| (14, 3, 0, 2));
+        let line = plain_line(&config, &c, &stats, Duration::from_secs(2));
+        assert_eq!(
+            line,
+            "upsert: 1,200/5,000 (24%) records, 600 records/s, 14 requests, 3 retries, 0 429s, 2 423s, 0 failed, 2 s"
         );
     }
 }

@@ -594,7 +594,7 @@ pub async fn run(
         let progress = progress.clone();
         Arc::new(move || {
             let s = progress.snapshot();
-            (s.requests, s.retries, s.rate_limited)
+            (s.requests, s.retries, s.rate_limited, s.locked)
         })
     };
     let display = Display::start(
