@@ -174,3 +174,38 @@ async fn a_failed_journal_write_stops_the_run() {
     // Every record read has its outcome; the input after them was not read.
     assert_eq!(report.outcomes.len() as u64, s.read);
 }
+
+/// An input with repeated ids, finished, then resumed with a plan: nothing is sent,
+/// every record is skipped; without a plan the older records would go again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planned_resume_never_sends_an_older_value_again() {
+    let emu = start(config(1000, WINDOW)).await;
+    let client = build(builder(&emu, 1000, WINDOW));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.journal");
+    let scope = Scope::of(&client);
+    let input: Vec<TicketInput> = ["old", "mid", "new"]
+        .iter()
+        .flat_map(|v| {
+            (0..50).map(move |i| TicketInput::new(format!("RP-{i}")).property("subject", *v))
+        })
+        .collect();
+    let s = client
+        .bulk_upsert_iter(input.clone())
+        .journal(Journal::create(&path, &scope).unwrap())
+        .summary()
+        .await;
+    assert!(s.all_written(), "{s}");
+    let before = emu.stats().requests;
+    let mut journal = Journal::open(&path, &scope).unwrap();
+    journal.plan(&input);
+    let s = client
+        .bulk_upsert_iter(input)
+        .journal(journal)
+        .summary()
+        .await;
+    assert_eq!(s.skipped, 150, "{s}");
+    assert_eq!(emu.stats().requests, before);
+    let stored = emu.store().get_by_unique(ID_PROPERTY, "RP-7").unwrap();
+    assert_eq!(stored.properties["subject"], "new");
+}
