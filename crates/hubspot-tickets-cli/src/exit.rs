@@ -29,8 +29,9 @@ Exit codes:
      redirect: the run stopped after its first request
   6  stopped by a signal (SIGINT, SIGTERM, SIGHUP): the requests in flight finished and
      every record not sent is in the report and the --failed file
-  7  HubSpot unavailable: it stopped answering, or answered 477 Migration in Progress;
-     the run stopped and nothing in the records needs fixing: re-run later
+  7  HubSpot unavailable: it stopped answering, failed or locked every request, or
+     answered 477 Migration in Progress; the run stopped and nothing in the records
+     needs fixing: re-run later
   130 quit at a second signal: the files are whole; records whose answer was still
      out are in the --failed file (they may have been written)"
     };

@@ -360,7 +360,12 @@ async fn run_upsert(args: UpsertArgs) -> Result<u8, Failure> {
     // The input opens (a file that cannot be read is said before the report is
     // touched); standard input is left unread.
     if let Source::File(_) = &source {
-        input::open(&source, args.format).map_err(|e| Failure::usage(e.to_string()))?;
+        let (read, format) =
+            input::open(&source, args.format).map_err(|e| Failure::usage(e.to_string()))?;
+        // Its header too (a CSV without the id column is refused here, before the
+        // report is created).
+        input::Reader::new(name.clone(), read, format, parse_options(&args, false))
+            .map_err(|e| Failure::usage(e.to_string()))?;
     }
     // A report names its scope (object type and idProperty): a tickets report never
     // lets a contacts run skip records.
@@ -430,29 +435,42 @@ async fn run_upsert(args: UpsertArgs) -> Result<u8, Failure> {
             // Records HubSpot was never able to judge (unavailable, timed out, the run
             // stopped) need no fix: saying "fix them" would send people hunting.
             let transient = result.transient.min(*n);
-            let (detail, advice) = if transient == *n {
+            let records = |k: u64| {
+                format!(
+                    "{} record{}",
+                    summary::thousands(k),
+                    if k == 1 { "" } else { "s" }
+                )
+            };
+            let (detail, advice) = if result.exit_code == exit::CONFIG {
+                // The records were never judged: the command line is what to fix.
                 (
                     format!(
-                        "{} records, none needing a fix: HubSpot did not judge them (it was unavailable, or the run stopped before them)",
-                        summary::thousands(*n)
+                        "{}, not written: HubSpot refused the run's configuration (see the reason below)",
+                        records(*n)
+                    ),
+                    "correct the command (the --id-property, --object-type, --api-version or --base-url the reason names), then re-run",
+                )
+            } else if transient == *n {
+                (
+                    format!(
+                        "{}, none needing a fix: HubSpot did not judge them (it was unavailable, or the run stopped before them)",
+                        records(*n)
                     ),
                     "re-run it as it is",
                 )
             } else if transient > 0 {
                 (
                     format!(
-                        "{} records: {} refused or invalid, the report says why; {} not judged by HubSpot",
-                        summary::thousands(*n),
+                        "{}: {} refused or invalid, the report says why; {} not judged by HubSpot",
+                        records(*n),
                         summary::thousands(*n - transient),
                         summary::thousands(transient)
                     ),
                     "fix the refused ones and re-run",
                 )
             } else {
-                (
-                    format!("{} records", summary::thousands(*n)),
-                    "fix them and re-run",
-                )
+                (records(*n), "fix them and re-run")
             };
             let _ = writeln!(
                 out,

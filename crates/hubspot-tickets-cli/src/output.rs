@@ -54,13 +54,19 @@ impl FailedWriter {
         csv_headers: Option<&csv::ByteRecord>,
     ) -> io::Result<FailedWriter> {
         // Readable too: superseded records are left out by reading the others back.
-        // Locked before it is emptied: a second run writing the same file is refused,
-        // not interleaved.
-        let (file, regular) = hubspot_tickets::journal::open_locked(path, true)
-            .map_err(|e| io::Error::other(e.to_string()))?;
-        if regular {
-            file.set_len(0)
-                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        // Locked before anything changes: a second run writing the same file is
+        // refused, not interleaved.
+        let open = || {
+            hubspot_tickets::journal::open_locked(path, true)
+                .map_err(|e| io::Error::other(e.to_string()))
+        };
+        let (mut file, regular) = open()?;
+        let at = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+        if regular && file.metadata().map_err(at)?.len() > 0 {
+            // What is there may be anything (last night's failed file, or an export
+            // given in the wrong place): it is kept beside, never destroyed.
+            std::fs::rename(path, previous(path)).map_err(at)?;
+            file = open()?.0;
         }
         let mut out = BufWriter::with_capacity(64 * 1024, file);
         let prefix = prefix_of(format, csv_headers)?;
@@ -171,6 +177,13 @@ impl FailedWriter {
         std::fs::rename(&tmp, &self.path)?;
         Ok((self.path, kept as u64))
     }
+}
+
+/// Where an existing failed file is kept: `NAME.previous`, beside it.
+pub fn previous(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".previous");
+    PathBuf::from(name)
 }
 
 /// What goes before record number `index` of a failed file: `,` between JSON array

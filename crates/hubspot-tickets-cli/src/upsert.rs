@@ -298,8 +298,16 @@ impl Feed {
         let (read, format) = input::open(&config.source, config.format)?;
         let reader = input::Reader::new(shared.name.clone(), read, format, config.parse.clone())?;
         if let Some(path) = &config.failed {
+            let had = std::fs::metadata(path).map_or(0, |m| if m.is_file() { m.len() } else { 0 });
             let w = FailedWriter::create(path, reader.format(), reader.csv_headers())
                 .map_err(|e| SetupError::Output(format!("--failed {e}")))?;
+            if had > 0 {
+                crate::progress::eprint_line(&format!(
+                    "--failed {}: it held {had} bytes from before; kept as {}",
+                    path.display(),
+                    crate::output::previous(path).display()
+                ));
+            }
             lock(&shared.outputs).failed = Some(w);
         }
         Ok(Feed {
@@ -506,7 +514,13 @@ fn stop_exit(why: &Failure, client: &Client) -> (u8, String) {
             ),
         ),
         ErrorKind::RateLimitedDaily => (exit::DAILY_LIMIT, why.to_string()),
-        ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Transport | ErrorKind::Server => (
+        ErrorKind::Unavailable
+        | ErrorKind::Timeout
+        | ErrorKind::Transport
+        | ErrorKind::Server
+        | ErrorKind::Decode
+        | ErrorKind::Locked
+        | ErrorKind::RateLimited => (
             exit::UNAVAILABLE,
             format!(
                 "{why}. Nothing in the records needs fixing: re-run the failed file (or --resume the report) once HubSpot answers again"

@@ -186,3 +186,178 @@ fn server_text_never_reaches_the_terminal_raw() {
         assert!(stderr.contains("\\u{1b}"), "{status}: {stderr}");
     }
 }
+
+/// A fake HubSpot that writes every batch, except that a batch holding an id in `bad`
+/// is refused as a whole with `refusal` (a 400 naming no input).
+fn fake_with_bad(
+    bad: &'static [&'static str],
+    refusal: &'static str,
+) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&count);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let seen = Arc::clone(&seen);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let mut length = 0_usize;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0_u8; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    let batch: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    let inputs = batch["inputs"].as_array().cloned().unwrap_or_default();
+                    let refused = inputs
+                        .iter()
+                        .any(|i| bad.contains(&i["id"].as_str().unwrap_or("")));
+                    let (status, text) = if refused {
+                        ("400 Bad Request", refusal.to_owned())
+                    } else {
+                        let results: Vec<serde_json::Value> = inputs
+                            .iter()
+                            .enumerate()
+                            .map(|(k, i)| {
+                                serde_json::json!({
+                                    "id": format!("{}", 1000 + k), "new": true, "archived": false,
+                                    "createdAt": "2026-01-01T00:00:00.000Z",
+                                    "updatedAt": "2026-01-01T00:00:00.000Z",
+                                    "objectWriteTraceId": i["objectWriteTraceId"],
+                                    "properties": {"external_ticket_id": i["id"]}
+                                })
+                            })
+                            .collect();
+                        (
+                            "200 OK",
+                            serde_json::json!({
+                                "status": "COMPLETE", "results": results,
+                                "startedAt": "2026-01-01T00:00:00.000Z",
+                                "completedAt": "2026-01-01T00:00:00.100Z"
+                            })
+                            .to_string(),
+                        )
+                    };
+                    let answer = format!(
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{text}",
+                        text.len()
+                    );
+                    if reader.get_mut().write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, count)
+}
+
+/// Two bad records in one batch, refused as a whole in words naming no input (also
+/// when one of them is the batch's first): only they fail, the run goes on.
+#[test]
+fn two_bad_records_in_a_batch_never_stop_the_run() {
+    const REFUSAL: &str = r#"{"status":"error","message":"Property values were not valid","category":"VALIDATION_ERROR"}"#;
+    for bad in [
+        &["A-900", "A-901"][..],
+        &["A-0", "A-99"],
+        &["A-100", "A-150"],
+        &["A-3", "A-97"],
+    ] {
+        let (url, _) = fake_with_bad(bad, REFUSAL);
+        let dir = tempfile::tempdir().unwrap();
+        let out = upsert(&url, dir.path(), 1000);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{bad:?}: {stdout}{stderr}");
+        let failed = std::fs::read_to_string(dir.path().join("failed.csv")).unwrap();
+        assert_eq!(failed.lines().count(), 3, "{bad:?}: {failed}");
+        for id in bad {
+            assert!(failed.contains(&format!("{id},")), "{bad:?}: {failed}");
+        }
+    }
+}
+
+/// A HubSpot that fails every request with a 502 (an HTML page): the run stops after
+/// two batches fail after every retry, exit 7, the rest not attempted.
+#[test]
+fn a_hubspot_failing_every_request_stops_the_run() {
+    let (url, count) = fake(
+        "502 Bad Gateway",
+        "content-type: text/html\r\n",
+        "<html><head><title>502 Bad Gateway</title></head></html>",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("external_ticket_id,subject\n");
+    for i in 0..5000 {
+        text.push_str(&format!("A-{i},s{i}\n"));
+    }
+    let input = dir.path().join("in.csv");
+    std::fs::write(&input, text).unwrap();
+    let t0 = std::time::Instant::now();
+    let out = cli()
+        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
+        .args([
+            "upsert",
+            "--id-property",
+            "external_ticket_id",
+            "--base-url",
+            &url,
+        ])
+        .args(["--progress", "none", "--max-retries", "1", "--report"])
+        .arg(dir.path().join("r.jsonl"))
+        .arg(&input)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "{stderr}");
+    assert!(
+        stderr.contains("batches in a row failed after every retry"),
+        "{stderr}"
+    );
+    assert!(t0.elapsed() < std::time::Duration::from_secs(60));
+    assert!(
+        count.load(Ordering::SeqCst) < 40,
+        "{} requests",
+        count.load(Ordering::SeqCst)
+    );
+}
+
+/// `--failed` given a file that holds something (an export): kept beside, not lost.
+#[test]
+fn an_existing_failed_file_is_kept_beside() {
+    let (url, _) = fake_with_bad(
+        &["A-1"],
+        r#"{"status":"error","message":"no","category":"VALIDATION_ERROR"}"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let export = "external_ticket_id,subject\nX-1,precious\n";
+    std::fs::write(dir.path().join("failed.csv"), export).unwrap();
+    let out = upsert(&url, dir.path(), 3);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("kept as"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("failed.csv.previous")).unwrap(),
+        export
+    );
+    assert!(
+        std::fs::read_to_string(dir.path().join("failed.csv"))
+            .unwrap()
+            .contains("A-1,")
+    );
+}

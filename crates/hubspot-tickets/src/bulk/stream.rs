@@ -207,7 +207,14 @@ impl BulkOutcomes<'_> {
     }
 
     fn should_dispatch(&mut self, cx: &mut Context<'_>) -> bool {
-        let limit = if self.warmed_up { self.concurrency } else { 1 };
+        // One batch at a time until HubSpot has accepted one: a bad token, a wrong
+        // idProperty or a HubSpot failing everything costs a request or two, not a
+        // window's worth.
+        let limit = if self.warmed_up && self.op.ever_succeeded() {
+            self.concurrency
+        } else {
+            1
+        };
         if self.batcher.open_len() == 0 || self.in_flight.len() >= limit {
             return false;
         }

@@ -35,8 +35,8 @@ pub(super) struct Mapped {
     /// confirms them with another request.
     pub unaccounted: Vec<usize>,
     /// Inputs the answer gave both a result and an error (a contradiction, said once
-    /// per run by the caller).
-    pub contradicted: usize,
+    /// per run by the caller), with the error's reason.
+    pub contradicted: Vec<(usize, Arc<Failure>)>,
 }
 
 /// Maps a 2xx answer's results and errors back to the inputs, by trace id, then by id.
@@ -110,7 +110,7 @@ pub(super) fn map_answer(
     }
 
     let mut unmatched_errors: Vec<&InputError> = Vec::new();
-    let mut contradicted: Vec<usize> = Vec::new();
+    let mut contradicted: Vec<(usize, Arc<Failure>)> = Vec::new();
     for e in &body.errors {
         let mut idx = first_in(&e.context, "objectWriteTraceId")
             .and_then(|t| by_trace.get(t).copied())
@@ -131,15 +131,15 @@ pub(super) fn map_answer(
             // A result and an error for one input: whether it was written is not
             // known, so it is never reported written; a resend tells.
             Some(i) if out[i].as_ref().is_some_and(Outcome::is_written) => {
-                contradicted.push(i);
+                contradicted.push((i, Arc::new(input_error_failure(e, status, token))));
             }
             _ => unmatched_errors.push(e),
         }
     }
-    contradicted.sort_unstable();
-    contradicted.dedup();
-    for &i in &contradicted {
-        out[i] = None;
+    contradicted.sort_unstable_by_key(|(i, _)| *i);
+    contradicted.dedup_by_key(|(i, _)| *i);
+    for (i, _) in &contradicted {
+        out[*i] = None;
     }
 
     let missing = out.iter().filter(|o| o.is_none()).count() - contradicted.len();
@@ -192,7 +192,7 @@ pub(super) fn map_answer(
     Mapped {
         outcomes,
         unaccounted,
-        contradicted: contradicted.len(),
+        contradicted,
     }
 }
 

@@ -58,6 +58,7 @@ fn judge(
             body,
         })) => {
             c.limiter.observe(&headers, sent);
+            op.succeeded();
             span.record("status", status.as_u16());
             debug!(status = status.as_u16(), "answer");
             return Step::Done(Sent::Answer {
@@ -303,14 +304,15 @@ pub(super) async fn send(
                         debug!(%kind, attempts = attempt, %reason, "giving up");
                     }
                 });
-                if matches!(kind, ErrorKind::Timeout | ErrorKind::Transport)
-                    && policy::give_up_stops_run(kind, op.gave_up_unanswered())
-                {
-                    stop_silent(
-                        op,
-                        &err,
-                        "stopped answering: batches in a row got no answer in",
+                let in_a_row = op.gave_up();
+                if policy::give_up_stops_run(kind, in_a_row) {
+                    let mut f = err.to_failure();
+                    f.message = format!(
+                        "{in_a_row} batches in a row failed after every retry (last: {}); the run stopped: records not yet sent are not attempted",
+                        f.message
                     );
+                    warn!(reason = %f, "stopping");
+                    op.stop_with(Arc::new(f));
                 }
                 return Sent::Refused(err);
             }
@@ -327,7 +329,7 @@ pub(super) async fn send(
 fn stop_silent(op: &Op, err: &Error, what: &str) {
     let mut f = err.to_failure();
     f.message = format!(
-        "HubSpot {what} {} (last: {}); the run stopped: records not yet sent are not attempted, and nothing in them needs fixing: re-run once HubSpot answers",
+        "HubSpot {what} {} (last: {}); the run stopped: records not yet sent are not attempted",
         human(op.silent_for()),
         f.message
     );

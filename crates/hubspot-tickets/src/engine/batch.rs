@@ -32,23 +32,22 @@ type Refusal = (Option<u16>, Option<String>, String);
 
 /// Tells a refusal of the run's configuration from a refusal of some records, without
 /// reading HubSpot's words: the first whole-batch refusal naming no input is answered
-/// by sending one input alone, then the others. One bad record fails one of the two;
-/// when both are refused with the very same words, every part of the batch is refused
+/// by sending two inputs alone (the first and the middle one), then the rest. When
+/// both, each alone, are refused with the very same words, every record is refused
 /// alike: an `idProperty` HubSpot does not accept, a property that does not exist, in
-/// words this crate has never seen. Two requests, after which bisection goes on as
-/// usual if the records are at fault.
+/// words this crate has never seen (three requests in all). Bad records would have to
+/// sit at exactly those two places to look so; otherwise bisection goes on as usual.
 #[derive(Default)]
 enum Probe {
     /// No whole-batch refusal naming no input yet.
     #[default]
     Idle,
-    /// The batch was refused with `refusal`; `alone` (a job index) is sent alone, then
-    /// the rest. Each flag: that part was refused with the same words.
+    /// The batch was refused with `refusal`; `singles` (job indexes) are sent alone.
+    /// Each flag: that one was refused with the same words.
     Sent {
         refusal: Refusal,
-        alone: usize,
-        alone_refused: bool,
-        rest_refused: bool,
+        singles: [usize; 2],
+        refused: [bool; 2],
     },
     /// Decided: the records are at fault (or the probe does not apply).
     Done,
@@ -56,13 +55,12 @@ enum Probe {
 
 impl Probe {
     /// Notes a refusal of the sub-batch `idx`; when it convicts the configuration, the
-    /// input that was sent alone (its outcome is the configuration's too).
+    /// other input sent alone (its outcome is the configuration's too).
     fn see(&mut self, refusal: &Refusal, idx: &[usize]) -> Option<usize> {
         let Probe::Sent {
             refusal: first,
-            alone,
-            alone_refused,
-            rest_refused,
+            singles,
+            refused,
         } = self
         else {
             return None;
@@ -70,17 +68,37 @@ impl Probe {
         if first != refusal {
             return None;
         }
-        if idx == [*alone] {
-            *alone_refused = true;
-        } else if !idx.contains(alone) {
-            *rest_refused = true;
-        }
-        let convicted = (*alone_refused && *rest_refused).then_some(*alone);
-        if convicted.is_some() {
+        let [i] = idx else {
+            return None;
+        };
+        let k = singles.iter().position(|s| s == i)?;
+        refused[k] = true;
+        if refused[0] && refused[1] {
+            let other = singles[1 - k];
             *self = Probe::Done;
+            return Some(other);
         }
-        convicted
+        None
     }
+}
+
+/// The two places (`a < b`) of a batch's inputs sent alone by the probe: chosen by a
+/// hash of the batch's ids, so that no fixed pair of places (the first and the
+/// middle, say) is a blind spot, and the same batch always probes alike.
+fn probe_places(inputs: &[TicketUpsertInput]) -> [usize; 2] {
+    let n = inputs.len();
+    // FNV-1a: small, fixed (no random seed), good enough to spread places.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for i in inputs {
+        for b in i.id.bytes().chain([0xFF]) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    let n64 = n as u64;
+    let a = usize::try_from(h % n64).unwrap_or(0);
+    let step = 1 + usize::try_from((h >> 32) % (n64 - 1)).unwrap_or(0);
+    let b = (a + step) % n;
+    [a.min(b), a.max(b)]
 }
 
 /// `NotAttempted` for inputs no request may have written, else `Failed`: the same
@@ -126,6 +144,10 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
     let mut confirmations = 0_u32;
     let mut first = true;
     let mut probe = Probe::default();
+    // Inputs an answer both wrote and refused (job index: the refusal), until resends
+    // settle them.
+    let mut contradictions: std::collections::HashMap<usize, Arc<Failure>> =
+        std::collections::HashMap::new();
 
     let finish = |slots: &mut Vec<Option<(TicketUpsertInput, Outcome)>>,
                   sub: Sub,
@@ -172,8 +194,8 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                     maybe_written: true,
                 };
                 let confirm = confirmations < MAX_CONFIRMATIONS;
-                if mapped.contradicted > 0 {
-                    let n = mapped.contradicted;
+                if !mapped.contradicted.is_empty() {
+                    let n = mapped.contradicted.len();
                     if op.first(Once::Contradiction) {
                         warn!(
                             records = n,
@@ -183,6 +205,7 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                         debug!(records = n, "contradictory answer; confirming");
                     }
                 }
+                contradictions.extend(mapped.contradicted);
                 let mut unaccounted = mapped.unaccounted.into_iter().peekable();
                 for (k, ((input, i), o)) in sub
                     .inputs
@@ -197,13 +220,27 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                         again.inputs.push(input);
                         again.idx.push(i);
                     } else {
-                        let mut f = Failure::new(
-                            ErrorKind::Decode,
-                            format!(
-                                "HubSpot's answers did not mention this input, also after {confirmations} more request(s) for it; it may or may not have been written"
-                            ),
-                        );
-                        f.status = Some(status.as_u16());
+                        let f = match contradictions.get(&i) {
+                            // HubSpot's own refusal, and what is not known.
+                            Some(refusal) => {
+                                let mut f = Failure::clone(refusal);
+                                f.message = format!(
+                                    "{} (HubSpot's answers also reported this input written, also after {confirmations} more request(s) for it: it may or may not have been written)",
+                                    f.message
+                                );
+                                f
+                            }
+                            None => {
+                                let mut f = Failure::new(
+                                    ErrorKind::Decode,
+                                    format!(
+                                        "HubSpot's answers did not mention this input, also after {confirmations} more request(s) for it; it may or may not have been written"
+                                    ),
+                                );
+                                f.status = Some(status.as_u16());
+                                f
+                            }
+                        };
                         slots[i] = Some((
                             input,
                             Outcome::Failed {
@@ -216,7 +253,7 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                     confirmations += 1;
                     debug!(
                         records = again.inputs.len(),
-                        "the answer left inputs out; sending them again to confirm"
+                        "the answer left inputs out or contradicted itself; sending them again to confirm"
                     );
                     work.push_back(again);
                 }
@@ -266,12 +303,12 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                         err.category().map(str::to_owned),
                         err.message().to_owned(),
                     );
-                    if matches!(probe, Probe::Idle) && sub.inputs.len() > 1 {
+                    if matches!(probe, Probe::Idle) && sub.inputs.len() > 2 {
                         start_probe = Some(refusal);
                     } else if let Some(alone) = probe.see(&refusal, &sub.idx) {
                         convicted_alone = Some(alone);
                         err = err.with_kind(ErrorKind::Configuration).with_note(
-                            "HubSpot refused one record alone and the others together with these same words, naming no record: every record is refused alike, so the run's configuration is at fault (an idProperty that does not exist or is not unique, a property that does not exist, the object type), not the records",
+                            "HubSpot refused the whole batch, and two of its records each sent alone, with these same words, naming no record: every record is refused alike, so the run's configuration is at fault (an idProperty that does not exist or is not unique, a property that does not exist, the object type), not the records",
                         );
                     }
                 }
@@ -298,22 +335,23 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                         continue;
                     }
                     if let Some(refusal) = start_probe
-                        && budget >= 2
+                        && budget >= 3
                     {
-                        budget -= 2;
+                        budget -= 3;
                         debug!(
                             records = sub.inputs.len(),
-                            "whole batch refused naming no input; sending one input alone, then the rest"
+                            "whole batch refused naming no input; sending two inputs alone, then the rest"
                         );
-                        let alone = sub.idx[0];
+                        let [a, b] = probe_places(&sub.inputs);
                         probe = Probe::Sent {
                             refusal,
-                            alone,
-                            alone_refused: false,
-                            rest_refused: false,
+                            singles: [sub.idx[a], sub.idx[b]],
+                            refused: [false, false],
                         };
-                        let (first, rest) = partition(sub, |k| k == 0);
+                        let (first, rest) = partition(sub, |k| k == a);
+                        let (second, rest) = partition(rest, |k| k + 1 == b);
                         work.push_front(rest);
+                        work.push_front(second);
                         work.push_front(first);
                         continue;
                     }

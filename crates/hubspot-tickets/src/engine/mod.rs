@@ -142,8 +142,10 @@ pub(crate) struct Op {
     /// a HubSpot that stops answering stops the run (see `attempt`).
     started: Instant,
     last_answer_ms: AtomicU64,
-    /// Batches given up in a row without an answer.
-    silent_give_ups: std::sync::atomic::AtomicU32,
+    /// Batches given up in a row (retries used up) with no success between them.
+    give_ups_in_a_row: std::sync::atomic::AtomicU32,
+    /// Whether any request got a 2xx answer.
+    succeeded: std::sync::atomic::AtomicBool,
 }
 
 /// Warnings an operation logs once at `warn` level.
@@ -182,7 +184,8 @@ impl Op {
             warned: std::sync::atomic::AtomicU8::new(0),
             started: Instant::now(),
             last_answer_ms: AtomicU64::new(0),
-            silent_give_ups: std::sync::atomic::AtomicU32::new(0),
+            give_ups_in_a_row: std::sync::atomic::AtomicU32::new(0),
+            succeeded: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -193,10 +196,21 @@ impl Op {
         self.started.elapsed().saturating_sub(last)
     }
 
-    /// Notes a batch given up without an answer (timeouts, broken or refused
-    /// connections); returns how many in a row since the last answer.
-    pub(crate) fn gave_up_unanswered(&self) -> u32 {
-        self.silent_give_ups.fetch_add(1, Ordering::Relaxed) + 1
+    /// Notes a batch given up after every retry; returns how many in a row since the
+    /// last success.
+    pub(crate) fn gave_up(&self) -> u32 {
+        self.give_ups_in_a_row.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Notes a 2xx answer: the run of give-ups is broken.
+    pub(crate) fn succeeded(&self) {
+        self.give_ups_in_a_row.store(0, Ordering::Relaxed);
+        self.succeeded.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether any request of the operation got a 2xx answer.
+    pub(crate) fn ever_succeeded(&self) -> bool {
+        self.succeeded.load(Ordering::Relaxed)
     }
 
     /// True the first time the operation meets `what`.
@@ -209,7 +223,6 @@ impl Op {
         self.answered.store(true, Ordering::Relaxed);
         let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_answer_ms.fetch_max(ms, Ordering::Relaxed);
-        self.silent_give_ups.store(0, Ordering::Relaxed);
     }
 
     /// Whether any request of the operation got an answer.

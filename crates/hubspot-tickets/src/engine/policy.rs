@@ -13,7 +13,8 @@
 //! | 423 Locked | every request pauses (at least the 2 s lock; `Retry-After` up to a minute), fewer go at once, the batch is retried; after `rate_limit_waits` locks, its records fail |
 //! | 477 Migration in Progress | the run stops at once, with HubSpot's `Retry-After` in its reason |
 //! | 5xx, a timeout, a broken or refused connection | the batch is retried after a backoff (a 5xx's `Retry-After`, at most a minute, said when long); after `max_attempts`, its records fail (not attempted, if the request never left) |
-//! | no answer to any request for 45 s, or two batches in a row given up without one | the run stops; the rest is not attempted |
+//! | no answer to any request for 45 s (checked as each attempt ends: about a minute at the default 30 s timeout) | the run stops; the rest is not attempted |
+//! | two batches in a row given up after every retry (timeouts, connections, 5xx, 423, 429), with no success between | the run stops; the rest is not attempted |
 //! | 401, 403, 404, a refused `idProperty` or object type, a redirect | the run stops after that request; the rest is not attempted |
 //! | any other 400 or 409 for the whole batch | the batch is split to find the records at fault (see `batch`) |
 //! | any other 4xx | the batch's records fail |
@@ -38,8 +39,8 @@ pub(crate) const MAX_SERVER_WAIT: Duration = Duration::from_secs(60);
 /// 30 s timeout, after a batch's second attempt.
 pub(crate) const SILENCE: Duration = Duration::from_secs(45);
 
-/// Batches given up in a row, with no answer to any request between them, that stop
-/// the run.
+/// Batches given up in a row (every retry used), with no success between them, that
+/// stop the run.
 pub(crate) const SILENT_GIVE_UPS: u32 = 2;
 
 /// Waits at least this long are said at the default verbosity.
@@ -140,10 +141,19 @@ pub(crate) fn after_failure(
     }
 }
 
-/// Whether a batch given up with `kind`, the `in_a_row`-th in a row with no answer
-/// between, stops the run (HubSpot stopped answering).
+/// Whether a batch given up with `kind` after every retry, the `in_a_row`-th in a row
+/// with no success between, stops the run: HubSpot stopped answering, or fails or
+/// locks everything; the next batches would spend their retries the same way.
 pub(crate) fn give_up_stops_run(kind: ErrorKind, in_a_row: u32) -> bool {
-    matches!(kind, ErrorKind::Timeout | ErrorKind::Transport) && in_a_row >= SILENT_GIVE_UPS
+    matches!(
+        kind,
+        ErrorKind::Timeout
+            | ErrorKind::Transport
+            | ErrorKind::Server
+            | ErrorKind::Decode
+            | ErrorKind::Locked
+            | ErrorKind::RateLimited
+    ) && in_a_row >= SILENT_GIVE_UPS
 }
 
 /// Whether an attempt that met `kind` tells the in-flight window to take fewer.
@@ -378,7 +388,9 @@ mod tests {
         assert!(!give_up_stops_run(K::Timeout, 1));
         assert!(give_up_stops_run(K::Timeout, 2));
         assert!(give_up_stops_run(K::Transport, 2));
-        assert!(!give_up_stops_run(K::Server, 5));
+        assert!(give_up_stops_run(K::Server, 2));
+        assert!(give_up_stops_run(K::Locked, 2));
+        assert!(!give_up_stops_run(K::Validation, 5));
     }
 
     #[test]

@@ -244,12 +244,14 @@ pub(crate) fn classify_error(
         // Redirects are not followed (the token must not travel to another address),
         // and every request would get the same one: it is the base URL to fix.
         _ if status.is_redirection() => {
+            // Read as lossy UTF-8: a Location with non-ASCII bytes is still named
+            // (made printable by `cut`), not taken for a missing one.
             let to = headers
                 .get(reqwest::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
                 .map_or_else(
                     || "no Location given".to_owned(),
-                    |l| cut(without_credentials(l), MAX_FIELD_CHARS),
+                    |l| cut(without_credentials(&l), MAX_FIELD_CHARS),
                 );
             format!(
                 "the base URL answered with a redirect ({to}); redirects are not followed, so that the token never travels to another address: set the base URL to the API's own address"

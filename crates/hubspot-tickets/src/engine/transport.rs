@@ -294,7 +294,7 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
     let ms = at.timestamp_millis() - chrono::Utc::now().timestamp_millis();
     Some(Duration::from_millis(
-        u64::try_from(ms.clamp(0, 3_600_000)).unwrap_or(0),
+        u64::try_from(ms.clamp(0, 7 * 86_400_000)).unwrap_or(0),
     ))
 }
 

@@ -1053,7 +1053,7 @@ async fn hubspots_words_for_a_refused_id_property_stop_after_one_request() {
 }
 
 /// A refusal in words never seen here, naming no input, that every record gets: the
-/// run stops within three requests (the batch, one input alone, the others).
+/// run stops within three requests (the batch, then two of its inputs, each alone).
 #[tokio::test(start_paused = true)]
 async fn a_refusal_of_every_record_in_unknown_words_stops_within_three_requests() {
     let h = harness(
@@ -1074,7 +1074,15 @@ async fn a_refusal_of_every_record_in_unknown_words_stops_within_three_requests(
 /// still the records' fault, found by bisection; the others are written.
 #[tokio::test(start_paused = true)]
 async fn two_bad_records_in_different_halves_are_not_taken_for_the_configuration() {
-    for bad in [[10, 80], [1, 99], [50, 51], [0, 99]] {
+    for bad in [
+        [10, 80],
+        [1, 99],
+        [50, 51],
+        [0, 99],
+        [0, 1],
+        [0, 51],
+        [0, 50],
+    ] {
         let h = harness(Client::builder(), refuse_bad(false));
         let mut batch = inputs(100);
         for b in bad {
@@ -1084,15 +1092,6 @@ async fn two_bad_records_in_different_halves_are_not_taken_for_the_configuration
         let mut failed: Vec<u64> = out.failed().map(|r| r.position).collect();
         failed.sort_unstable();
         let expected: Vec<u64> = bad.iter().map(|b| *b as u64).collect();
-        if bad == [0, 99] {
-            // The first input alone and the rest both refused alike: taken for the
-            // configuration (the one case the probe cannot tell apart), and said so.
-            assert!(
-                out.records.iter().all(|r| !r.outcome.is_written()),
-                "{bad:?}"
-            );
-            continue;
-        }
         assert_eq!(failed, expected, "{bad:?}");
         assert_eq!(out.created().count(), 98, "{bad:?}");
     }
@@ -1236,6 +1235,14 @@ async fn a_result_and_an_error_for_one_input_is_never_written_on_its_word() {
             assert_eq!(h.calls.load(Ordering::SeqCst), 2);
         } else {
             assert!(!first.is_written(), "{first:?}");
+            // HubSpot's own refusal, and what is not known.
+            let f = first.failure().unwrap();
+            assert_eq!(f.kind, ErrorKind::Validation, "{f}");
+            assert!(f.message.contains("contradiction"), "{f}");
+            assert!(
+                f.message.contains("also reported this input written"),
+                "{f}"
+            );
         }
         assert_eq!(
             out.records

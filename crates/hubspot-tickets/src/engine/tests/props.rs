@@ -1250,11 +1250,11 @@ fn answered_always(
 impl Example {
     /// The kind a run ends with when every request gets this answer and its first
     /// batch holds `first_batch` inputs: a whole-batch refusal (400/409) that every
-    /// part of a batch gets is the configuration's (one input alone and the others
-    /// both refused alike, see `engine::batch`), once a batch can be split.
+    /// part of a batch gets is the configuration's (two inputs, each alone, refused
+    /// alike, see `engine::batch`), once a batch holds three inputs or more.
     fn kind_when_always(&self, first_batch: usize) -> ErrorKind {
         match self.kind {
-            ErrorKind::Validation | ErrorKind::Conflict if first_batch > 1 => {
+            ErrorKind::Validation | ErrorKind::Conflict if first_batch > 2 => {
                 ErrorKind::Configuration
             }
             kind => kind,
