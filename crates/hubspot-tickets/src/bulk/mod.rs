@@ -34,7 +34,7 @@ type BeforeSend<'a> = Box<dyn FnMut(&[&str]) -> Result<(), String> + Send + 'a>;
 ///
 /// What a run guarantees:
 /// * records are sent in batches of at most 100, up to `max_concurrency` at once
-///   (one until the first answer, so a bad token costs a single request),
+///   (one until HubSpot has accepted one, so a bad token, a wrong idProperty or a HubSpot failing everything costs a request or two),
 ///   within the rate limit; memory holds about `(max_concurrency + 1) × 100` records
 ///   (plus up to as many records waiting behind an earlier write of the same id);
 /// * no batch holds two inputs for the same ticket (same `idProperty` and id), and two

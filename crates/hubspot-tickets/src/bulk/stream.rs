@@ -1,5 +1,5 @@
 //! The outcome stream of a bulk run: reads the input into the batcher, sends batches
-//! through the engine (one until the first answer, then up to `max_concurrency`), and
+//! through the engine (one until HubSpot has accepted one, then up to `max_concurrency`), and
 //! yields each record's outcome once.
 
 use std::collections::{HashMap, VecDeque};
