@@ -845,9 +845,16 @@ fn a_failure_every_batch_meets_is_said_once() {
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{kind:?}: {stderr}");
-        assert!(emu.emulator().stats().requests >= 10);
+        // Two batches fail after their retries, one at a time (HubSpot never accepted
+        // one), and the run stops: exit 7.
+        assert_eq!(out.status.code(), Some(7), "{kind:?}: {stderr}");
+        assert_eq!(emu.emulator().stats().requests, 4, "{kind:?}: {stderr}");
         assert_eq!(stderr.matches("giving up").count(), 1, "{stderr}");
+        assert_eq!(
+            stderr.lines().filter(|l| l.starts_with("stopped:")).count(),
+            1,
+            "{stderr}"
+        );
         let undecodable = stderr.matches("undecodable body").count();
         let expected = usize::from(kind == FaultKind::TruncatedBody);
         assert_eq!(undecodable, expected, "{kind:?}: {stderr}");

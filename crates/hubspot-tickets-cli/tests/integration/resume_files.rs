@@ -173,8 +173,12 @@ fn a_report_of_another_scope_is_refused_unchanged() {
         .arg(&contacts));
     assert_eq!(code, Some(0), "{text}");
     let before = std::fs::read(&rep).unwrap();
-    let companies = write(dir.path(), "co.csv", "domain,name\na@example.com,A\n");
     for (object_type, id_property) in [("companies", "domain"), ("contacts", "hs_email2")] {
+        let companies = write(
+            dir.path(),
+            "co.csv",
+            &format!("{id_property},name\na@example.com,A\n"),
+        );
         let (code, text) = run(cli()
             .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
             .args(["upsert", "--object-type", object_type])
