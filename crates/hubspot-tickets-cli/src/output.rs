@@ -52,7 +52,7 @@ impl FailedWriter {
         path: &Path,
         format: Format,
         csv_headers: Option<&csv::ByteRecord>,
-    ) -> io::Result<FailedWriter> {
+    ) -> io::Result<(FailedWriter, Option<PathBuf>)> {
         // Readable too: superseded records are left out by reading the others back.
         // Locked before anything changes: a second run writing the same file is
         // refused, not interleaved.
@@ -62,10 +62,19 @@ impl FailedWriter {
         };
         let (mut file, regular) = open()?;
         let at = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+        let mut kept = None;
         if regular && file.metadata().map_err(at)?.len() > 0 {
             // What is there may be anything (last night's failed file, or an export
-            // given in the wrong place): it is kept beside, never destroyed.
-            std::fs::rename(path, previous(path)).map_err(at)?;
+            // given in the wrong place): it is kept beside, never destroyed, under a
+            // name no earlier run took.
+            let to = previous(path);
+            std::fs::rename(path, &to).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("{} -> {}: {e}", path.display(), to.display()),
+                )
+            })?;
+            kept = Some(to);
             file = open()?.0;
         }
         let mut out = BufWriter::with_capacity(64 * 1024, file);
@@ -74,7 +83,7 @@ impl FailedWriter {
         out.write_all(&prefix)?;
         out.flush()
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-        Ok(FailedWriter {
+        let w = FailedWriter {
             format,
             out,
             regular,
@@ -84,7 +93,8 @@ impl FailedWriter {
             entries: Vec::new(),
             failed_ids: HashMap::new(),
             superseded: Vec::new(),
-        })
+        };
+        Ok((w, kept))
     }
 
     /// Appends one record's original text; `failed_id` names a failed record that a
@@ -179,11 +189,26 @@ impl FailedWriter {
     }
 }
 
-/// Where an existing failed file is kept: `NAME.previous`, beside it.
-pub fn previous(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".previous");
-    PathBuf::from(name)
+/// Where an existing failed file is kept: `NAME.previous`, or `NAME.previous.2`,
+/// `.3`... when that is taken (nothing kept earlier is replaced).
+fn previous(path: &Path) -> PathBuf {
+    let with = |suffix: String| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    let mut n = 1_u32;
+    loop {
+        let candidate = with(if n == 1 {
+            ".previous".to_owned()
+        } else {
+            format!(".previous.{n}")
+        });
+        if std::fs::symlink_metadata(&candidate).is_err() || n == u32::MAX {
+            return candidate;
+        }
+        n += 1;
+    }
 }
 
 /// What goes before record number `index` of a failed file: `,` between JSON array
@@ -249,7 +274,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f.csv");
         let headers = csv::ByteRecord::from(vec!["external_ticket_id", "subject"]);
-        let mut w = FailedWriter::create(&p, Format::Csv, Some(&headers)).unwrap();
+        let mut w = FailedWriter::create(&p, Format::Csv, Some(&headers))
+            .unwrap()
+            .0;
         w.write(&Raw::Csv(b"A,\"has, comma\"\r\n".to_vec()), None)
             .unwrap();
         // The last record of a file may have no line end; an unclosed quote stays so.
@@ -261,7 +288,7 @@ mod tests {
         );
 
         let p = dir.path().join("f.json");
-        let mut w = FailedWriter::create(&p, Format::Json, None).unwrap();
+        let mut w = FailedWriter::create(&p, Format::Json, None).unwrap().0;
         w.write(&Raw::Text(b"{\"a\":1}".to_vec()), None).unwrap();
         w.write(&Raw::Text(b"{\"a\":2}".to_vec()), None).unwrap();
         w.finish().unwrap();
@@ -273,12 +300,13 @@ mod tests {
         let p = dir.path().join("empty.json");
         FailedWriter::create(&p, Format::Json, None)
             .unwrap()
+            .0
             .finish()
             .unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "[]\n");
 
         let p = dir.path().join("f.jsonl");
-        let mut w = FailedWriter::create(&p, Format::Jsonl, None).unwrap();
+        let mut w = FailedWriter::create(&p, Format::Jsonl, None).unwrap().0;
         w.write(&Raw::Text(b"{\"a\":1}".to_vec()), None).unwrap();
         assert!(w.write(&Raw::Csv(Vec::new()), None).is_err());
         w.finish().unwrap();
@@ -291,7 +319,7 @@ mod tests {
         for format in [Format::Jsonl, Format::Json, Format::Csv] {
             let p = dir.path().join(format!("f.{}", format.name()));
             let headers = csv::ByteRecord::from(vec!["id", "subject"]);
-            let mut w = FailedWriter::create(&p, format, Some(&headers)).unwrap();
+            let mut w = FailedWriter::create(&p, format, Some(&headers)).unwrap().0;
             let raw = |t: &str| match format {
                 Format::Csv => Raw::Csv(format!("{t},x\n").into_bytes()),
                 _ => Raw::Text(format!("{{\"id\":\"{t}\"}}").into_bytes()),

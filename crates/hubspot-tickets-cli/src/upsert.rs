@@ -299,13 +299,13 @@ impl Feed {
         let reader = input::Reader::new(shared.name.clone(), read, format, config.parse.clone())?;
         if let Some(path) = &config.failed {
             let had = std::fs::metadata(path).map_or(0, |m| if m.is_file() { m.len() } else { 0 });
-            let w = FailedWriter::create(path, reader.format(), reader.csv_headers())
+            let (w, kept) = FailedWriter::create(path, reader.format(), reader.csv_headers())
                 .map_err(|e| SetupError::Output(format!("--failed {e}")))?;
-            if had > 0 {
+            if let Some(kept) = kept {
                 crate::progress::eprint_line(&format!(
                     "--failed {}: it held {had} bytes from before; kept as {}",
                     path.display(),
-                    crate::output::previous(path).display()
+                    kept.display()
                 ));
             }
             lock(&shared.outputs).failed = Some(w);

@@ -325,10 +325,7 @@ fn a_hubspot_failing_every_request_stops_the_run() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(7), "{stderr}");
-    assert!(
-        stderr.contains("batches in a row failed after every retry"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("failed after every retry"), "{stderr}");
     assert!(t0.elapsed() < std::time::Duration::from_secs(60));
     assert!(
         count.load(Ordering::SeqCst) <= 6,
@@ -351,6 +348,15 @@ fn an_existing_failed_file_is_kept_beside() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("kept as"), "{stderr}");
+    // The same mistake again: the first run's failed file is kept too, the export
+    // never replaced.
+    let first = std::fs::read_to_string(dir.path().join("failed.csv")).unwrap();
+    let out = upsert(&url, dir.path(), 3);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("failed.csv.previous.2")).unwrap(),
+        first
+    );
     assert_eq!(
         std::fs::read_to_string(dir.path().join("failed.csv.previous")).unwrap(),
         export

@@ -845,11 +845,13 @@ fn a_failure_every_batch_meets_is_said_once() {
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        // Two batches fail after their retries, one at a time (HubSpot never accepted
-        // one), and the run stops: exit 7.
+        // The first batch fails after its retries before HubSpot accepted anything,
+        // and the run stops: exit 7.
         assert_eq!(out.status.code(), Some(7), "{kind:?}: {stderr}");
-        assert_eq!(emu.emulator().stats().requests, 4, "{kind:?}: {stderr}");
-        assert_eq!(stderr.matches("giving up").count(), 1, "{stderr}");
+        assert_eq!(emu.emulator().stats().requests, 2, "{kind:?}: {stderr}");
+        // Said by the stop (a WARN and the `stopped:` line), not once per attempt.
+        assert_eq!(stderr.matches("giving up").count(), 0, "{stderr}");
+        assert_eq!(stderr.matches("WARN stopping").count(), 1, "{stderr}");
         assert_eq!(
             stderr.lines().filter(|l| l.starts_with("stopped:")).count(),
             1,

@@ -294,21 +294,28 @@ pub(super) async fn send(
                 last = Some(err);
             }
             Verdict::GiveUp => {
+                let in_a_row = op.gave_up();
+                let stops = policy::give_up_stops_run(kind, in_a_row, op.ever_succeeded());
                 span.in_scope(|| {
                     let reason = err.to_failure().message;
                     // Once per operation at the level shown by default; a failure that
-                    // every batch meets is one reason, not a line per batch.
-                    if op.first(Once::GaveUp) {
+                    // every batch meets is one reason, not a line per batch (and a
+                    // give-up that stops the run is said by the stop).
+                    if !stops && op.first(Once::GaveUp) {
                         warn!(%kind, attempts = attempt, %reason, "giving up");
                     } else {
                         debug!(%kind, attempts = attempt, %reason, "giving up");
                     }
                 });
-                let in_a_row = op.gave_up();
-                if policy::give_up_stops_run(kind, in_a_row) {
+                if stops {
                     let mut f = err.to_failure();
+                    let what = if in_a_row == 1 {
+                        "the first batch failed after every retry, before HubSpot accepted any request".to_owned()
+                    } else {
+                        format!("{in_a_row} batches in a row failed after every retry")
+                    };
                     f.message = format!(
-                        "{in_a_row} batches in a row failed after every retry (last: {}); the run stopped: records not yet sent are not attempted",
+                        "{what} (last: {}); the run stopped: records not yet sent are not attempted",
                         f.message
                     );
                     warn!(reason = %f, "stopping");

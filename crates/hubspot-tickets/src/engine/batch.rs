@@ -82,13 +82,18 @@ impl Probe {
     }
 }
 
+/// The smallest batch the configuration probe is used for.
+const PROBE_MIN_BATCH: usize = 20;
+
 /// The two places (`a < b`) of a batch's inputs sent alone by the probe: chosen by a
-/// hash of the batch's ids, so that no fixed pair of places (the first and the
-/// middle, say) is a blind spot, and the same batch always probes alike.
+/// hash of the batch's ids salted per process, so that no pair of places is a blind
+/// spot, nor the same one in the next run (tests use a fixed salt).
 fn probe_places(inputs: &[TicketUpsertInput]) -> [usize; 2] {
+    static SALT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let salt = *SALT.get_or_init(|| if cfg!(test) { 0 } else { rand::random() });
     let n = inputs.len();
-    // FNV-1a: small, fixed (no random seed), good enough to spread places.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    // FNV-1a: small and good enough to spread places.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ salt;
     for i in inputs {
         for b in i.id.bytes().chain([0xFF]) {
             h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
@@ -303,12 +308,19 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                         err.category().map(str::to_owned),
                         err.message().to_owned(),
                     );
-                    if matches!(probe, Probe::Idle) && sub.inputs.len() > 2 {
+                    // Only before HubSpot ever accepted a request of the run (a
+                    // configuration it refuses, it refuses from the start), and for a
+                    // batch large enough that two bad records at the probed places
+                    // would be a coincidence (a small batch is bisected cheaply).
+                    if matches!(probe, Probe::Idle)
+                        && sub.inputs.len() >= PROBE_MIN_BATCH
+                        && !op.ever_succeeded()
+                    {
                         start_probe = Some(refusal);
                     } else if let Some(alone) = probe.see(&refusal, &sub.idx) {
                         convicted_alone = Some(alone);
                         err = err.with_kind(ErrorKind::Configuration).with_note(
-                            "HubSpot refused the whole batch, and two of its records each sent alone, with these same words, naming no record: every record is refused alike, so the run's configuration is at fault (an idProperty that does not exist or is not unique, a property that does not exist, the object type), not the records",
+                            "HubSpot refused the whole batch, and two of its records each sent alone, with these same words, naming no record, before accepting any request of the run: most likely the run's configuration is at fault (an idProperty that does not exist or is not unique, a property that does not exist, the object type); if it is right, every record is refused for the reason HubSpot gives",
                         );
                     }
                 }

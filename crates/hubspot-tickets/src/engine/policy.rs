@@ -14,7 +14,7 @@
 //! | 477 Migration in Progress | the run stops at once, with HubSpot's `Retry-After` in its reason |
 //! | 5xx, a timeout, a broken or refused connection | the batch is retried after a backoff (a 5xx's `Retry-After`, at most a minute, said when long); after `max_attempts`, its records fail (not attempted, if the request never left) |
 //! | no answer to any request for 45 s (checked as each attempt ends: about a minute at the default 30 s timeout) | the run stops; the rest is not attempted |
-//! | two batches in a row given up after every retry (timeouts, connections, 5xx, 423, 429), with no success between | the run stops; the rest is not attempted |
+//! | two batches in a row given up after every retry (timeouts, connections, 5xx, 423, 429), with no success between (one, before any success) | the run stops; the rest is not attempted |
 //! | 401, 403, 404, a refused `idProperty` or object type, a redirect | the run stops after that request; the rest is not attempted |
 //! | any other 400 or 409 for the whole batch | the batch is split to find the records at fault (see `batch`) |
 //! | any other 4xx | the batch's records fail |
@@ -143,8 +143,10 @@ pub(crate) fn after_failure(
 
 /// Whether a batch given up with `kind` after every retry, the `in_a_row`-th in a row
 /// with no success between, stops the run: HubSpot stopped answering, or fails or
-/// locks everything; the next batches would spend their retries the same way.
-pub(crate) fn give_up_stops_run(kind: ErrorKind, in_a_row: u32) -> bool {
+/// locks everything; the next batches would spend their retries the same way. Before
+/// HubSpot ever accepted a request of the run, the first such batch is enough.
+pub(crate) fn give_up_stops_run(kind: ErrorKind, in_a_row: u32, ever_succeeded: bool) -> bool {
+    let needed = if ever_succeeded { SILENT_GIVE_UPS } else { 1 };
     matches!(
         kind,
         ErrorKind::Timeout
@@ -153,7 +155,7 @@ pub(crate) fn give_up_stops_run(kind: ErrorKind, in_a_row: u32) -> bool {
             | ErrorKind::Decode
             | ErrorKind::Locked
             | ErrorKind::RateLimited
-    ) && in_a_row >= SILENT_GIVE_UPS
+    ) && in_a_row >= needed
 }
 
 /// Whether an attempt that met `kind` tells the in-flight window to take fewer.
@@ -385,12 +387,13 @@ mod tests {
             V::GiveUp
         );
         // Give-ups in a row without an answer.
-        assert!(!give_up_stops_run(K::Timeout, 1));
-        assert!(give_up_stops_run(K::Timeout, 2));
-        assert!(give_up_stops_run(K::Transport, 2));
-        assert!(give_up_stops_run(K::Server, 2));
-        assert!(give_up_stops_run(K::Locked, 2));
-        assert!(!give_up_stops_run(K::Validation, 5));
+        assert!(!give_up_stops_run(K::Timeout, 1, true));
+        assert!(give_up_stops_run(K::Timeout, 2, true));
+        assert!(give_up_stops_run(K::Transport, 2, true));
+        assert!(give_up_stops_run(K::Server, 2, true));
+        assert!(give_up_stops_run(K::Locked, 2, true));
+        assert!(give_up_stops_run(K::RateLimited, 1, false));
+        assert!(!give_up_stops_run(K::Validation, 5, false));
     }
 
     #[test]

@@ -1251,10 +1251,10 @@ impl Example {
     /// The kind a run ends with when every request gets this answer and its first
     /// batch holds `first_batch` inputs: a whole-batch refusal (400/409) that every
     /// part of a batch gets is the configuration's (two inputs, each alone, refused
-    /// alike, see `engine::batch`), once a batch holds three inputs or more.
+    /// alike, see `engine::batch`), once a batch holds 20 inputs or more.
     fn kind_when_always(&self, first_batch: usize) -> ErrorKind {
         match self.kind {
-            ErrorKind::Validation | ErrorKind::Conflict if first_batch > 2 => {
+            ErrorKind::Validation | ErrorKind::Conflict if first_batch >= 20 => {
                 ErrorKind::Configuration
             }
             kind => kind,
