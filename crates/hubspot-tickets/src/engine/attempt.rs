@@ -293,9 +293,12 @@ pub(super) async fn send(
                 }
                 last = Some(err);
             }
-            Verdict::GiveUp => {
+            Verdict::GiveUp | Verdict::Deadline => {
+                // A batch cut short by the deadline says nothing about HubSpot: the
+                // deadline stops the run.
                 let in_a_row = op.gave_up();
-                let stops = policy::give_up_stops_run(kind, in_a_row, op.ever_succeeded());
+                let stops = verdict == Verdict::GiveUp
+                    && policy::give_up_stops_run(kind, in_a_row, op.ever_succeeded());
                 span.in_scope(|| {
                     let reason = err.to_failure().message;
                     // Once per operation at the level shown by default; a failure that

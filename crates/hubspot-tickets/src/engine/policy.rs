@@ -80,8 +80,11 @@ pub(crate) enum Verdict {
     PauseAll { wait: Duration },
     /// The batch is retried after `wait` (jitter already applied); `long`: say why.
     Retry { wait: Duration, long: bool },
-    /// Retries are used up (or would outlast the deadline): the batch's records fail.
+    /// Retries are used up: the batch's records fail.
     GiveUp,
+    /// The next wait would outlast the run's deadline: the batch's records fail, and
+    /// the deadline stops the run.
+    Deadline,
     /// HubSpot has not answered anything for too long: the run stops.
     Silent,
 }
@@ -100,8 +103,10 @@ pub(crate) fn after_failure(
         ErrorKind::RateLimited => {
             // A rolling window frees up within one window, whatever `Retry-After` says.
             let wait = met.retry_after.map_or(s.window, |ra| ra.min(s.window));
-            if s.pauses > policy.rate_limit_waits || outlasts(wait) {
+            if s.pauses > policy.rate_limit_waits {
                 Verdict::GiveUp
+            } else if outlasts(wait) {
+                Verdict::Deadline
             } else {
                 Verdict::PauseAll { wait }
             }
@@ -112,8 +117,10 @@ pub(crate) fn after_failure(
                 .map_or(LOCK, |ra| ra.clamp(LOCK, MAX_LOCK_WAIT));
             // A little jitter, so the batches the lock held do not return together.
             let wait = lock + jitter(lock / 10);
-            if s.pauses > policy.rate_limit_waits || outlasts(wait) {
+            if s.pauses > policy.rate_limit_waits {
                 Verdict::GiveUp
+            } else if outlasts(wait) {
+                Verdict::Deadline
             } else {
                 Verdict::PauseAll { wait }
             }
@@ -131,8 +138,10 @@ pub(crate) fn after_failure(
                 wait = wait.max(ra.min(MAX_SERVER_WAIT));
                 long = wait >= LONG_WAIT;
             }
-            if s.failures >= policy.max_attempts || outlasts(wait) {
+            if s.failures >= policy.max_attempts {
                 Verdict::GiveUp
+            } else if outlasts(wait) {
+                Verdict::Deadline
             } else {
                 Verdict::Retry { wait, long }
             }
@@ -375,16 +384,16 @@ mod tests {
                 long: false
             }
         );
-        // A wait that would outlast the deadline gives up instead.
+        // A wait that would outlast the deadline ends the batch for the deadline.
         let mut s = standing(1, 1);
         s.deadline_in = Some(S);
         assert_eq!(
             after_failure(met(K::RateLimited, None), s, &p, none),
-            V::GiveUp
+            V::Deadline
         );
         assert_eq!(
             after_failure(met(K::Server, Some(5)), s, &p, none),
-            V::GiveUp
+            V::Deadline
         );
         // Give-ups in a row without an answer.
         assert!(!give_up_stops_run(K::Timeout, 1, true));
