@@ -47,12 +47,13 @@ pub struct FailedWriter {
 }
 
 impl FailedWriter {
-    /// Creates (truncates) the file; a CSV file starts with the input's header row.
+    /// Creates the file (what it held is first kept beside it, see `previous`: the kept
+    /// path and its size are returned); a CSV file starts with the input's header row.
     pub fn create(
         path: &Path,
         format: Format,
         csv_headers: Option<&csv::ByteRecord>,
-    ) -> io::Result<(FailedWriter, Option<PathBuf>)> {
+    ) -> io::Result<(FailedWriter, Option<(PathBuf, u64)>)> {
         // Readable too: superseded records are left out by reading the others back.
         // Locked before anything changes: a second run writing the same file is
         // refused, not interleaved.
@@ -63,7 +64,12 @@ impl FailedWriter {
         let (mut file, regular) = open()?;
         let at = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
         let mut kept = None;
-        if regular && file.metadata().map_err(at)?.len() > 0 {
+        let held = if regular {
+            file.metadata().map_err(at)?.len()
+        } else {
+            0
+        };
+        if held > 0 {
             // What is there may be anything (last night's failed file, or an export
             // given in the wrong place): it is kept beside, never destroyed, under a
             // name no earlier run took.
@@ -74,7 +80,7 @@ impl FailedWriter {
                     format!("{} -> {}: {e}", path.display(), to.display()),
                 )
             })?;
-            kept = Some(to);
+            kept = Some((to, held));
             file = open()?.0;
         }
         let mut out = BufWriter::with_capacity(64 * 1024, file);

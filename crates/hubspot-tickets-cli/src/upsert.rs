@@ -110,6 +110,22 @@ struct Pending {
     raw: Option<Raw>,
 }
 
+/// Which output file a write went to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OutputFile {
+    Report,
+    Failed,
+}
+
+impl OutputFile {
+    fn flag(self) -> &'static str {
+        match self {
+            Self::Report => "--report",
+            Self::Failed => "--failed",
+        }
+    }
+}
+
 #[derive(Default)]
 struct Outputs {
     report: Option<JournalWriter>,
@@ -123,12 +139,13 @@ struct Outputs {
 impl Outputs {
     /// Notes a write's result; after a failed write the report gets no more lines
     /// (it may end in a torn one, which `--resume` cuts).
-    fn note(&mut self, what: &str, r: std::io::Result<()>) {
+    fn note(&mut self, file: OutputFile, r: std::io::Result<()>) {
         if let Err(e) = r {
-            if what == "--report" {
+            if file == OutputFile::Report {
                 self.report = None;
             }
-            self.error.get_or_insert_with(|| format!("{what} {e}"));
+            self.error
+                .get_or_insert_with(|| format!("{} {e}", file.flag()));
         }
     }
 
@@ -136,18 +153,18 @@ impl Outputs {
     fn flush(&mut self) {
         if let Some(report) = &mut self.report {
             let r = report.flush();
-            self.note("--report", r);
+            self.note(OutputFile::Report, r);
         }
         if let Some(failed) = &mut self.failed {
             let r = failed.flush();
-            self.note("--failed", r);
+            self.note(OutputFile::Failed, r);
         }
     }
 
     fn record(&mut self, line: &Entry<'_>, raw: Option<&Raw>) {
         if let Some(report) = &mut self.report {
             let r = report.write(line);
-            self.note("--report", r);
+            self.note(OutputFile::Report, r);
         }
         let Some(failed) = &mut self.failed else {
             return;
@@ -161,7 +178,7 @@ impl Outputs {
                 .then_some(line.id)
                 .flatten();
             let r = failed.write(raw, id);
-            self.note("--failed", r);
+            self.note(OutputFile::Failed, r);
         } else if line.object_id.is_some()
             && let Some(id) = line.id
         {
@@ -298,10 +315,9 @@ impl Feed {
         let (read, format) = input::open(&config.source, config.format)?;
         let reader = input::Reader::new(shared.name.clone(), read, format, config.parse.clone())?;
         if let Some(path) = &config.failed {
-            let had = std::fs::metadata(path).map_or(0, |m| if m.is_file() { m.len() } else { 0 });
             let (w, kept) = FailedWriter::create(path, reader.format(), reader.csv_headers())
                 .map_err(|e| SetupError::Output(format!("--failed {e}")))?;
-            if let Some(kept) = kept {
+            if let Some((kept, had)) = kept {
                 crate::progress::eprint_line(&format!(
                     "--failed {}: it held {had} bytes from before; kept as {}",
                     path.display(),
@@ -645,7 +661,7 @@ pub async fn run(
                 Ok(()) => Ok(()),
                 Err(e) => {
                     let why = format!("writing --report {e}");
-                    out.note("--report", Err(e));
+                    out.note(OutputFile::Report, Err(e));
                     Err(why)
                 }
             }

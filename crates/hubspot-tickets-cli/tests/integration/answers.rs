@@ -13,58 +13,114 @@ use crate::common::cli;
 
 const TOKEN: &str = "pat-na1-answers-0123456789abcdef";
 
-/// Serves every request with `status`, `headers` and `body`; returns its base URL and
-/// a count of the requests it got.
-fn fake(
-    status: &'static str,
-    headers: &'static str,
-    body: &'static str,
+/// An answer: status line, extra header lines (each ending in CRLF), body.
+type Reply = (&'static str, &'static str, String);
+
+/// A fake HubSpot on an ephemeral loopback port answering each request body with
+/// `answer`; returns its base URL and a count of the requests it got.
+fn fake_server(
+    answer: impl Fn(&[u8]) -> Reply + Send + Sync + 'static,
 ) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let count = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&count);
+    let answer = Arc::new(answer);
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let seen = Arc::clone(&seen);
-            std::thread::spawn(move || serve(stream, &seen, status, headers, body));
+            let (seen, answer) = (Arc::clone(&seen), Arc::clone(&answer));
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                while let Some(body) = read_request(&mut reader) {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    let (status, headers, text) = answer(&body);
+                    let reply = format!(
+                        "HTTP/1.1 {status}\r\n{headers}content-length: {}\r\n\r\n{text}",
+                        text.len()
+                    );
+                    if reader.get_mut().write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
         }
     });
     (url, count)
 }
 
-fn serve(stream: TcpStream, seen: &AtomicUsize, status: &str, headers: &str, body: &str) {
-    let mut reader = BufReader::new(stream);
+/// One request's body: its head read to the blank line, then `Content-Length` bytes.
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
+    let mut length = 0_usize;
+    let mut line = String::new();
     loop {
-        // One request: its head, then its body by Content-Length.
-        let mut length = 0_usize;
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let l = line.to_ascii_lowercase();
-            if let Some(v) = l.strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap_or(0);
-            }
-            if line == "\r\n" {
-                break;
-            }
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return None;
         }
-        let mut body_in = vec![0_u8; length];
-        if reader.read_exact(&mut body_in).is_err() {
-            return;
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
         }
-        seen.fetch_add(1, Ordering::SeqCst);
-        let answer = format!(
-            "HTTP/1.1 {status}\r\n{headers}content-length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        if reader.get_mut().write_all(answer.as_bytes()).is_err() {
-            return;
+        if line == "\r\n" {
+            break;
         }
     }
+    let mut body = vec![0_u8; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(body)
+}
+
+/// Serves every request with `status`, `headers` and `body`.
+fn fake(
+    status: &'static str,
+    headers: &'static str,
+    body: &'static str,
+) -> (String, Arc<AtomicUsize>) {
+    fake_server(move |_| (status, headers, body.to_owned()))
+}
+
+/// A fake HubSpot that writes every batch, except that a batch holding an id in `bad`
+/// is refused as a whole with `refusal` (a 400 naming no input).
+fn fake_with_bad(
+    bad: &'static [&'static str],
+    refusal: &'static str,
+) -> (String, Arc<AtomicUsize>) {
+    fake_server(move |body| {
+        let batch: serde_json::Value = serde_json::from_slice(body).unwrap();
+        let inputs = batch["inputs"].as_array().cloned().unwrap_or_default();
+        if inputs
+            .iter()
+            .any(|i| bad.contains(&i["id"].as_str().unwrap_or("")))
+        {
+            return (
+                "400 Bad Request",
+                "content-type: application/json\r\n",
+                refusal.to_owned(),
+            );
+        }
+        let results: Vec<serde_json::Value> = inputs
+            .iter()
+            .enumerate()
+            .map(|(k, i)| {
+                serde_json::json!({
+                    "id": format!("{}", 1000 + k), "new": true, "archived": false,
+                    "createdAt": "2026-01-01T00:00:00.000Z",
+                    "updatedAt": "2026-01-01T00:00:00.000Z",
+                    "objectWriteTraceId": i["objectWriteTraceId"],
+                    "properties": {"external_ticket_id": i["id"]}
+                })
+            })
+            .collect();
+        let text = serde_json::json!({
+            "status": "COMPLETE", "results": results,
+            "startedAt": "2026-01-01T00:00:00.000Z",
+            "completedAt": "2026-01-01T00:00:00.100Z"
+        });
+        (
+            "200 OK",
+            "content-type: application/json\r\n",
+            text.to_string(),
+        )
+    })
 }
 
 fn upsert(url: &str, dir: &std::path::Path, n: usize) -> std::process::Output {
@@ -185,86 +241,6 @@ fn server_text_never_reaches_the_terminal_raw() {
         assert!(!report_like.contains('\u{1b}'));
         assert!(stderr.contains("\\u{1b}"), "{status}: {stderr}");
     }
-}
-
-/// A fake HubSpot that writes every batch, except that a batch holding an id in `bad`
-/// is refused as a whole with `refusal` (a 400 naming no input).
-fn fake_with_bad(
-    bad: &'static [&'static str],
-    refusal: &'static str,
-) -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::clone(&count);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let seen = Arc::clone(&seen);
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream);
-                loop {
-                    let mut length = 0_usize;
-                    let mut line = String::new();
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                            length = v.trim().parse().unwrap_or(0);
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                    }
-                    let mut body = vec![0_u8; length];
-                    if reader.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    seen.fetch_add(1, Ordering::SeqCst);
-                    let batch: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                    let inputs = batch["inputs"].as_array().cloned().unwrap_or_default();
-                    let refused = inputs
-                        .iter()
-                        .any(|i| bad.contains(&i["id"].as_str().unwrap_or("")));
-                    let (status, text) = if refused {
-                        ("400 Bad Request", refusal.to_owned())
-                    } else {
-                        let results: Vec<serde_json::Value> = inputs
-                            .iter()
-                            .enumerate()
-                            .map(|(k, i)| {
-                                serde_json::json!({
-                                    "id": format!("{}", 1000 + k), "new": true, "archived": false,
-                                    "createdAt": "2026-01-01T00:00:00.000Z",
-                                    "updatedAt": "2026-01-01T00:00:00.000Z",
-                                    "objectWriteTraceId": i["objectWriteTraceId"],
-                                    "properties": {"external_ticket_id": i["id"]}
-                                })
-                            })
-                            .collect();
-                        (
-                            "200 OK",
-                            serde_json::json!({
-                                "status": "COMPLETE", "results": results,
-                                "startedAt": "2026-01-01T00:00:00.000Z",
-                                "completedAt": "2026-01-01T00:00:00.100Z"
-                            })
-                            .to_string(),
-                        )
-                    };
-                    let answer = format!(
-                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{text}",
-                        text.len()
-                    );
-                    if reader.get_mut().write_all(answer.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (url, count)
 }
 
 /// Two bad records in one batch, refused as a whole in words naming no input (also

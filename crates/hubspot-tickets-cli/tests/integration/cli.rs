@@ -4,11 +4,10 @@
 //! failed files; exit codes; and that the token never shows.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::common::{Emu, cli, report};
+use crate::common::{Emu, cli, report, write};
 use assert_cmd::Command;
 use hubspot_emulator::{EmulatorConfig, RateLimitConfig};
 use predicates::prelude::*;
@@ -23,23 +22,7 @@ impl Emu {
 }
 
 fn upsert(emu: &Emu) -> Command {
-    let mut cmd = cli();
-    cmd.env("HUBSPOT_ACCESS_TOKEN", TOKEN).args([
-        "upsert",
-        "--id-property",
-        "external_ticket_id",
-        "--base-url",
-        emu.url(),
-        "--progress",
-        "none",
-    ]);
-    cmd
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
+    crate::common::upsert(emu.url(), TOKEN)
 }
 
 fn by_line(report: &[Value], line: u64) -> &Value {

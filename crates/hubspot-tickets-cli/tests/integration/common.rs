@@ -78,3 +78,43 @@ pub fn cli() -> assert_cmd::Command {
         .env_remove("RUST_LOG");
     cmd
 }
+
+/// The arguments of an `upsert` of tickets by `external_ticket_id` against `url`,
+/// without a progress display.
+pub fn upsert_args(url: &str) -> [&str; 7] {
+    [
+        "upsert",
+        "--id-property",
+        "external_ticket_id",
+        "--base-url",
+        url,
+        "--progress",
+        "none",
+    ]
+}
+
+/// `upsert` of tickets against `url` with `token`, run to its end (see [`cli`]).
+pub fn upsert(url: &str, token: &str) -> assert_cmd::Command {
+    let mut cmd = cli();
+    cmd.env("HUBSPOT_ACCESS_TOKEN", token)
+        .args(upsert_args(url));
+    cmd
+}
+
+/// The same as a process to start, wait for or kill (output discarded).
+pub fn upsert_process(url: &str, token: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"));
+    cmd.env("HUBSPOT_ACCESS_TOKEN", token)
+        .env_remove("RUST_LOG")
+        .args(upsert_args(url))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    cmd
+}
+
+/// Writes `text` to `dir/name`; returns its path.
+pub fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}

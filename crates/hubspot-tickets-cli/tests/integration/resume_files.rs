@@ -5,10 +5,10 @@
 //! a pipe. Each runs the real binary against the emulator; none may make HubSpot's data
 //! older, drop a record silently, or change a byte of a file it refuses.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::common::{Emu, cli, report};
+use crate::common::{self, Emu, cli, report, write};
 use assert_cmd::Command;
 use hubspot_emulator::EmulatorConfig;
 
@@ -19,23 +19,7 @@ fn emu() -> Emu {
 }
 
 fn upsert(emu: &Emu) -> Command {
-    let mut cmd = cli();
-    cmd.env("HUBSPOT_ACCESS_TOKEN", TOKEN).args([
-        "upsert",
-        "--id-property",
-        "external_ticket_id",
-        "--base-url",
-        emu.url(),
-        "--progress",
-        "none",
-    ]);
-    cmd
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
+    common::upsert(emu.url(), TOKEN)
 }
 
 fn subject(emu: &Emu, id: &str) -> String {
@@ -327,20 +311,10 @@ fn a_second_run_on_the_same_report_is_refused() {
     }
     let input = write(dir.path(), "in.csv", &text);
     let rep = dir.path().join("r.jsonl");
-    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
-        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
-        .args([
-            "upsert",
-            "--id-property",
-            "external_ticket_id",
-            "--base-url",
-        ])
-        .arg(emu.url())
-        .args(["--progress", "none", "--rate-limit", "10/1s", "--report"])
+    let mut first = common::upsert_process(emu.url(), TOKEN)
+        .args(["--rate-limit", "10/1s", "--report"])
         .arg(&rep)
         .arg(&input)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let started = Instant::now();
@@ -496,20 +470,10 @@ fn a_kill_while_a_request_is_out_leaves_its_ids_to_be_sent_again() {
         "external_ticket_id,subject\nK-1,MISTAKE\n",
     );
     let before = emu.requests();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
-        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
-        .args([
-            "upsert",
-            "--id-property",
-            "external_ticket_id",
-            "--base-url",
-        ])
-        .arg(emu.url())
-        .args(["--progress", "none", "--resume"])
+    let mut child = common::upsert_process(emu.url(), TOKEN)
+        .args(["--resume"])
         .arg(&rep)
         .arg(&input)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let t = Instant::now();
@@ -607,18 +571,11 @@ fn outputs_never_replace_an_export() {
         assert_eq!(keep(&rep), report_bytes, "{args:?}");
     }
     let stdout = std::fs::File::create(d.join("out.txt")).unwrap();
-    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
-        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
-        .args([
-            "upsert",
-            "--id-property",
-            "external_ticket_id",
-            "--base-url",
-        ])
-        .arg(emu.url())
-        .args(["--progress", "none", "--report", "/dev/stdout"])
+    let out = common::upsert_process(emu.url(), TOKEN)
+        .args(["--report", "/dev/stdout"])
         .arg(&export)
         .stdout(stdout)
+        .stderr(std::process::Stdio::piped())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

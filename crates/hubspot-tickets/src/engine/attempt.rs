@@ -311,36 +311,33 @@ pub(super) async fn send(
                     }
                 });
                 if stops {
-                    let mut f = err.to_failure();
                     let what = if in_a_row == 1 {
                         "the first batch failed after every retry, before HubSpot accepted any request".to_owned()
                     } else {
                         format!("{in_a_row} batches in a row failed after every retry")
                     };
-                    f.message = format!(
-                        "{what} (last: {}); the run stopped: records not yet sent are not attempted",
-                        f.message
-                    );
-                    warn!(reason = %f, "stopping");
-                    op.stop_with(Arc::new(f));
+                    stop_run(op, &err, &what);
                 }
                 return Sent::Refused(err);
             }
             Verdict::Silent => {
-                stop_silent(op, &err, "has not answered any request for");
+                let what = format!(
+                    "HubSpot has not answered any request for {}",
+                    human(op.silent_for())
+                );
+                stop_run(op, &err, &what);
                 return Sent::Refused(err);
             }
         }
     }
 }
 
-/// Stops the run because HubSpot does not answer; the reason says for how long and what
-/// the last attempt met, and that nothing in the records needs fixing.
-fn stop_silent(op: &Op, err: &Error, what: &str) {
+/// Stops the run for what HubSpot keeps doing (`what`), with the last attempt's
+/// failure as the cause.
+fn stop_run(op: &Op, err: &Error, what: &str) {
     let mut f = err.to_failure();
     f.message = format!(
-        "HubSpot {what} {} (last: {}); the run stopped: records not yet sent are not attempted",
-        human(op.silent_for()),
+        "{what} (last: {}); the run stopped: records not yet sent are not attempted",
         f.message
     );
     warn!(reason = %f, "stopping");
