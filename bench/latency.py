@@ -103,6 +103,21 @@ def whole_window_share(log):
     return ok / (k * CEILING_REQUESTS), k
 
 
+def print_timeline(log):
+    """Requests arrived per second from the first one (2xx, and refused in brackets)."""
+    arrived = sorted((parse_time(e["arrived"]).timestamp(), e.get("status"))
+                     for e in log if e.get("arrived"))
+    if not arrived:
+        return
+    per_s = {}
+    for t, status in arrived:
+        ok, refused = per_s.get(int(t - arrived[0][0]), (0, 0))
+        good = status is not None and 200 <= status < 300
+        per_s[int(t - arrived[0][0])] = (ok + good, refused + (not good))
+    print("  per second: " + " ".join(
+        f"{s}:{ok}" + (f"({bad})" if bad else "") for s, (ok, bad) in sorted(per_s.items())))
+
+
 def run_one(args, latency, data):
     proc, url = start_emulator(args.bin_dir, latency, args.emulator_args)
     try:
@@ -135,6 +150,8 @@ def run_one(args, latency, data):
     requests = s.get("requests", 0)
     # The log keeps the last 1,024 requests: a share from part of the run would lie.
     share, windows = whole_window_share(log) if len(log) >= requests else (None, 0)
+    if args.timeline:
+        print_timeline(log)
     failed = any(exits)
     return {
         "latency": latency,
@@ -164,6 +181,7 @@ def main():
     p.add_argument("--cli", help="the hubspot-tickets binary to run (default: BIN_DIR/hubspot-tickets)")
     p.add_argument("--bin-dir", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release"))
     p.add_argument("--json", action="store_true", help="print the raw figures as JSON too")
+    p.add_argument("--timeline", action="store_true", help="print the requests arrived in each second")
     args, extra = p.parse_known_args()
     args.emulator_args = extra  # anything else goes to the emulator (--lock-burst 60/1s ...)
     if args.processes < 1:

@@ -210,8 +210,12 @@ impl BulkOutcomes<'_> {
         // One batch at a time until HubSpot has accepted one: a bad token, a wrong
         // idProperty or a HubSpot failing everything costs a request or two, not a
         // window's worth.
+        // Then as many as the in-flight window allows, and one more ready to go (the
+        // window only changes when an answer comes, which polls this again).
         let limit = if self.warmed_up && self.op.ever_succeeded() {
-            self.concurrency
+            let engine = &self.op.engine;
+            let window = engine.flight.window(engine.limiter.rate());
+            window.saturating_add(1).min(self.concurrency)
         } else {
             1
         };

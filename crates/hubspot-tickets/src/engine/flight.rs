@@ -138,6 +138,13 @@ impl Flight {
         }
     }
 
+    /// How many may be in flight now, given the rate the limiter allows. The bulk
+    /// layer keeps one batch more than this ready, not the cap's worth: batches waiting
+    /// for a place hold their records in memory for nothing.
+    pub(crate) fn window(&self, rate: Option<f64>) -> usize {
+        self.allowed(&self.lock(), rate)
+    }
+
     /// Requests in flight now.
     pub(crate) fn in_flight(&self) -> usize {
         self.lock().in_flight

@@ -133,8 +133,7 @@ impl State {
     fn prune(&mut self, now: Instant) {
         let longest = self.user.map_or(Duration::ZERO, |u| u.interval);
         self.window.prune(now, longest);
-        self.others.prune(now);
-        self.window.to_answer = self.others.shared();
+        self.others.prune(&self.window, now);
     }
 
     /// When the user's own limit has room again, if it is full now.
@@ -150,6 +149,7 @@ impl State {
         )
     }
 
+    /// Places used in HubSpot's window: ours and the others' last seen.
     fn used(&self, now: Instant) -> u32 {
         count(self.window.ours(now) + self.others.theirs())
     }
@@ -166,8 +166,14 @@ impl State {
         } else {
             w.max
         };
-        let used = self.used(now);
+        let seen = self.used(now);
+        let used = seen.saturating_add(o.unseen(w, now));
         if used >= cap {
+            // The others' projected rise is a guess that only our answers correct:
+            // with none coming, one request goes to look.
+            if seen < cap && w.in_flight() == 0 && o.probe.is_none() {
+                return Ok(true);
+            }
             let expiry = [w.next_expiry(now), o.next_expiry()]
                 .into_iter()
                 .flatten()
@@ -188,9 +194,11 @@ impl State {
         }
         // Shared, with room scarce: keep to the window's average pace. With plenty, go
         // at once while fewer than half the room left is in flight.
+        let ours = f64::from(count(w.ours(now)).max(1));
+        let share = ours / (ours + f64::from(used.saturating_sub(count(w.ours(now)))));
         if shared
             && w.in_flight().saturating_mul(2) >= cap - used
-            && let Some(t) = w.paced_until(now, PACE_BURST)
+            && let Some(t) = w.paced_until(now, PACE_BURST, share)
         {
             return Err(Wait::Until(t));
         }
@@ -371,14 +379,18 @@ impl RateLimiter {
     /// Requests per second allowed now (the stricter of the user's limit and
     /// HubSpot's), or `None` when the limiter does not limit.
     pub(crate) fn rate(&self) -> Option<f64> {
-        let st = lock(&self.shared.state);
+        let mut st = lock(&self.shared.state);
         if st.mode == LimitMode::Disabled {
             return None;
         }
+        st.prune(Instant::now());
         let per_sec = |max: u32, interval: Duration| {
             f64::from(max) / interval.as_secs_f64().max(f64::MIN_POSITIVE)
         };
-        let hub = per_sec(st.window.max, st.window.interval);
+        // Shared: the room the others leave. Each process then keeps its part of the
+        // window in flight, not the whole window's, which would arrive in a burst.
+        let room = st.window.max.saturating_sub(count(st.others.theirs()));
+        let hub = per_sec(room.max(1), st.window.interval);
         Some(st.user.map_or(hub, |u| hub.min(per_sec(u.max, u.interval))))
     }
 

@@ -210,6 +210,17 @@ impl SimServer {
         max_in_any_window(self.log.iter().map(|e| e.0).collect(), self.interval)
     }
 
+    /// Admitted arrivals in the whole windows from the first arrival, as a share of
+    /// the ceiling (as `bench/latency.py` computes it).
+    fn whole_window_share(&self) -> f64 {
+        let first = self.log[0].0;
+        let span = self.log[self.log.len() - 1].0.duration_since(first);
+        let k = (span.as_secs_f64() / self.interval.as_secs_f64()).floor();
+        let end = first + self.interval.mul_f64(k);
+        let ok = self.log.iter().filter(|e| e.1 && e.0 < end).count();
+        ok as f64 / (k * f64::from(self.max))
+    }
+
     /// The admitted rate after the first window's worth, as a share of the ceiling
     /// (as `measure_rate` computes it).
     fn steady_share(&self) -> f64 {
@@ -244,6 +255,20 @@ async fn process(
     concurrency: usize,
     start: Duration,
 ) {
+    remote_process(who, lim, server, rng, (n, concurrency), start, (2, 14)).await;
+}
+
+/// [`process`], answered after `answer.0` ms plus up to `answer.1` more (a remote
+/// HubSpot: hundreds of milliseconds to seconds).
+async fn remote_process(
+    who: usize,
+    lim: &RateLimiter,
+    server: &RefCell<SimServer>,
+    rng: &RefCell<Rng>,
+    (n, concurrency): (usize, usize),
+    start: Duration,
+    answer: (u64, u64),
+) {
     use futures::StreamExt;
     tokio::time::sleep(start).await;
     futures::stream::iter(0..n)
@@ -253,7 +278,7 @@ async fn process(
                 let (arrive, answer) = {
                     let mut r = rng.borrow_mut();
                     let late = if r.below(20) == 0 { 20 } else { 0 };
-                    (r.below(3) + late, 2 + r.below(14))
+                    (r.below(3) + late, answer.0 + r.below(answer.1))
                 };
                 tokio::time::sleep(Duration::from_millis(arrive)).await;
                 let (ok, remaining) = server.borrow_mut().arrive(who);
@@ -351,6 +376,49 @@ async fn two_processes_share_the_window_without_a_429() {
         assert!(share > 0.9, "seed {seed}: {share}");
         assert!(s.admitted_by(0) == n && s.admitted_by(1) == n);
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_processes_share_a_remote_window_without_a_429() {
+    // HubSpot's Professional window, answers taking 0.7 to 1.4 s, each process with
+    // the in-flight window the engine gives it there (19/s × 1 s × 1.3 + 1, rounded
+    // up to 32). Each answer's count is a latency old: neither sees in time what the
+    // other sent meanwhile, unless it projects it. (bench/latency.py measures the
+    // same with the CLI: 94-95% at 1 s.)
+    let (max, interval) = (190, Duration::from_secs(10));
+    let mut shares = Vec::new();
+    for seed in 1..=3 {
+        let server = SimServer::new(max, interval);
+        let rng = RefCell::new(Rng(0x2545_F491_4F6C_DD1D ^ seed));
+        let (a, b) = (
+            RateLimiter::new(&RateLimit::per_window(max, interval)),
+            RateLimiter::new(&RateLimit::per_window(max, interval)),
+        );
+        let n = 400;
+        let answer = (700, 700);
+        tokio::join!(
+            remote_process(0, &a, &server, &rng, (n, 32), Duration::ZERO, answer),
+            remote_process(
+                1,
+                &b,
+                &server,
+                &rng,
+                (n, 32),
+                Duration::from_millis(seed * 300),
+                answer
+            ),
+        );
+        let s = server.borrow();
+        assert!(s.refused() <= 1, "seed {seed}: {} refused", s.refused());
+        assert!(s.peak() <= max as usize);
+        let share = s.whole_window_share();
+        // A run's share depends on how the two starts line up with the window (the
+        // third seed's 0.84 is the lowest); together they must keep 90%.
+        assert!(share > 0.8, "seed {seed}: {share:.3} of the window");
+        shares.push(share);
+    }
+    let mean = shares.iter().sum::<f64>() / shares.len() as f64;
+    assert!(mean > 0.9, "{shares:?}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -41,8 +41,6 @@ pub(super) struct Window {
     /// In sending order: in flight, in the window, and for a minute more.
     slots: VecDeque<Slot>,
     next_id: u64,
-    /// Whether a slot holds its place until its answer (see [`Window::release`]).
-    pub to_answer: bool,
 }
 
 /// Extra spacing after a window of `interval`, for clock granularity.
@@ -56,7 +54,7 @@ fn margin(interval: Duration) -> Duration {
 /// is the same for HubSpot's 10 s and a user's 1 s. It costs a window at most this
 /// much (2.5% of 10 s), however slow the answers; a loaded machine that sends later
 /// than this is rare, and seen in `Remaining` or, at worst, as one 429.
-const REACH: Duration = Duration::from_millis(250);
+pub(super) const REACH: Duration = Duration::from_millis(250);
 
 /// Our requests an answer's count may include, see [`Window::counted_by`].
 pub(super) struct Counted {
@@ -75,7 +73,6 @@ impl Window {
             interval,
             slots: VecDeque::new(),
             next_id: 1,
-            to_answer: false,
         }
     }
 
@@ -84,19 +81,11 @@ impl Window {
     }
 
     /// When a slot stops holding a place in a window of `interval`: one window (and the
-    /// margin) after the latest it may have arrived. While the app is shared
-    /// (`to_answer`), after its answer, as before reaches were trusted: the others'
-    /// places are estimated from when our answers arrive, and a window overshot there
-    /// costs every process a pause.
-    /// `None`: held until answered.
-    fn release(&self, s: &Slot, interval: Duration) -> Option<Instant> {
-        let reach = s.sent + REACH;
-        let arrived_by = if self.to_answer {
-            s.done?
-        } else {
-            s.done.map_or(reach, |d| d.min(reach))
-        };
-        Some(arrived_by + interval + margin(interval))
+    /// margin) after the latest it may have arrived. The others' places are kept
+    /// from the same moment (see `others.rs`), so a shared window is counted alike.
+    fn release(s: &Slot, interval: Duration) -> Instant {
+        let arrived_by = s.done.map_or(s.sent + REACH, |d| d.min(s.sent + REACH));
+        arrived_by + interval + margin(interval)
     }
 
     /// Forgets slots that can no longer matter, to a window of `longest` (the longer of
@@ -122,7 +111,7 @@ impl Window {
     pub fn ours_in(&self, now: Instant, interval: Duration) -> usize {
         self.slots
             .iter()
-            .filter(|s| self.release(s, interval).is_none_or(|t| t > now))
+            .filter(|s| Self::release(s, interval) > now)
             .count()
     }
 
@@ -160,7 +149,7 @@ impl Window {
     pub fn next_expiry_in(&self, now: Instant, interval: Duration) -> Option<Instant> {
         self.slots
             .iter()
-            .filter_map(|s| self.release(s, interval))
+            .map(|s| Self::release(s, interval))
             .filter(|t| *t > now)
             .min()
     }
@@ -178,8 +167,8 @@ impl Window {
 
     /// When the next request may start at the window's average pace: at most `burst`
     /// of ours within `burst` average spacings (`interval / max`).
-    pub fn paced_until(&self, now: Instant, burst: u32) -> Option<Instant> {
-        let spacing = self.interval / self.max.max(1);
+    pub fn paced_until(&self, now: Instant, burst: u32, share: f64) -> Option<Instant> {
+        let spacing = (self.interval / self.max.max(1)).div_f64(share.clamp(1.0 / 16.0, 1.0));
         let nth = usize::try_from(burst.saturating_sub(1)).unwrap_or(0);
         let t = self.slots.iter().rev().nth(nth)?.sent + spacing * burst;
         (t > now).then_some(t)
