@@ -56,6 +56,16 @@ def write_data(path, n, prefix="LAT"):
             }) + "\n")
 
 
+def split_data(folder, records, processes):
+    """`records` in one file per process, each under ids of its own."""
+    data = []
+    for i in range(processes):
+        part = os.path.join(folder, f"tickets-{i}.jsonl")
+        write_data(part, records // processes + (1 if i < records % processes else 0), prefix=f"LAT{i}")
+        data.append(part)
+    return data
+
+
 def start_emulator(bin_dir, latency, extra):
     cmd = [os.path.join(bin_dir, "hubspot-emulator"), "--port", "0", "--token", TOKEN,
            "--no-daily-limit", "--latency", latency,
@@ -118,21 +128,28 @@ def print_timeline(log):
         f"{s}:{ok}" + (f"({bad})" if bad else "") for s, (ok, bad) in sorted(per_s.items())))
 
 
-def run_one(args, latency, data):
+def cli_cmd(cli, url, part):
+    """Our CLI at its defaults: no tuning flag."""
+    return [cli, "upsert", "--id-property", "external_ticket_id", "--base-url", url,
+            "--progress", "none", part]
+
+
+def run_one(args, latency, data, cmd=None):
+    """One run per file of `data`, started together against a fresh emulator; `cmd(url,
+    file)` is the client's command line (our CLI at its defaults unless given)."""
     proc, url = start_emulator(args.bin_dir, latency, args.emulator_args)
     try:
         env = dict(os.environ, HUBSPOT_ACCESS_TOKEN=TOKEN)
         env.pop("RUST_LOG", None)
         cli = args.cli or os.path.join(args.bin_dir, "hubspot-tickets")
+        cmd = cmd or (lambda url, part: cli_cmd(cli, url, part))
         t0 = time.monotonic()
         # Started together, each with its own records; stderr to a file, so that a
         # chatty process never blocks on a full pipe while the others run.
         procs = []
         for i, part in enumerate(data):
             err = tempfile.TemporaryFile(mode="w+")
-            cmd = [cli, "upsert", "--id-property", "external_ticket_id", "--base-url", url,
-                   "--progress", "none", part]
-            procs.append((subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+            procs.append((subprocess.Popen(cmd(url, part), env=env, stdout=subprocess.DEVNULL,
                                            stderr=err, text=True), err))
         exits, tails = [], []
         for p, err in procs:
@@ -187,12 +204,7 @@ def main():
     if args.processes < 1:
         p.error("--processes must be at least 1")
     with tempfile.TemporaryDirectory() as d:
-        data = []
-        for i in range(args.processes):
-            part = os.path.join(d, f"tickets-{i}.jsonl")
-            n = args.records // args.processes + (1 if i < args.records % args.processes else 0)
-            write_data(part, n, prefix=f"LAT{i}")
-            data.append(part)
+        data = split_data(d, args.records, args.processes)
         procs = "" if args.processes == 1 else f" in {args.processes} processes sharing one token"
         print(f"{args.records:,} records{procs}, CLI defaults, emulator 190 req/10 s "
               f"(ceiling 1,900 records/s), latency lognormal sigma {args.sigma}"
