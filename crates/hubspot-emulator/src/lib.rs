@@ -66,6 +66,7 @@ mod config;
 mod fast;
 mod faults;
 mod limiter;
+mod oauth;
 mod object_types;
 mod properties;
 mod registry;
@@ -93,6 +94,7 @@ pub use config::{
 };
 pub use faults::{FaultConfig, FaultKind};
 pub use limiter::Policy;
+pub use oauth::{DEFAULT_ACCESS_TOKEN_LIFETIME, Hidden, OAuthApp};
 pub use object_types::{CUSTOM_OBJECT_SCOPE, CustomObjectDef, DEFAULT_ECHO, StandardObject};
 pub use properties::{
     MAX_PROPERTY_NAME_LENGTH, MAX_STRING_VALUE_LENGTH, PropertyDef, PropertyKind,
@@ -206,6 +208,7 @@ impl Emulator {
         }
         config.validate_objects().map_err(EmulatorError::Config)?;
         if !config.accept_any_token
+            && config.oauth_apps.is_empty()
             && config
                 .tokens
                 .iter()
@@ -214,6 +217,17 @@ impl Emulator {
         {
             return Err(EmulatorError::Config(
                 "no token configured (use with_tokens or with_any_token)".to_owned(),
+            ));
+        }
+        if config.access_token_lifetime.is_zero()
+            || config
+                .oauth_apps
+                .iter()
+                .any(|a| a.client_id.is_empty() || a.client_secret.is_empty())
+        {
+            return Err(EmulatorError::Config(
+                "an OAuth app needs a client id and secret, and access tokens a lifetime above zero"
+                    .to_owned(),
             ));
         }
         let objects = Registry::build(&config).map_err(EmulatorError::Config)?;
@@ -337,6 +351,12 @@ impl Emulator {
     /// A copy of the counters and the recent request log.
     pub fn stats(&self) -> StatsSnapshot {
         self.shared.snapshot()
+    }
+
+    /// OAuth access tokens the token endpoint granted (see
+    /// [`EmulatorConfig::with_oauth_app`]), and refreshes it refused.
+    pub fn oauth_grants(&self) -> (u64, u64) {
+        (self.shared.oauth.grants(), self.shared.oauth.refused())
     }
 
     /// Empties the store, the counters and the rate-limit windows, and re-seeds the
