@@ -84,10 +84,13 @@ impl TokenFile {
             (Err(e), None) => return Err(e),
         };
         let (modified, len) = (meta.modified().ok(), meta.len());
-        if let Some(known) = state.as_ref() {
-            if !force && known.modified == modified && known.len == len && modified.is_some() {
-                return Ok(known.token.clone());
-            }
+        if let Some(known) = state.as_ref()
+            && !force
+            && known.modified == modified
+            && known.len == len
+            && modified.is_some()
+        {
+            return Ok(known.token.clone());
         }
         let text = read_bounded(&self.path).map_err(fail)?;
         if text.is_empty() {

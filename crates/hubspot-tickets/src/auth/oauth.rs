@@ -323,10 +323,10 @@ impl TokenSource for OAuthRefresh {
     /// (already renewed by another request) needs nothing more. Either way a new token
     /// is worth one try.
     fn refused(&self, token: &AccessToken) -> bool {
-        if let Ok(mut state) = self.state.lock() {
-            if state.access.as_ref() == Some(token) {
-                state.refused = true;
-            }
+        if let Ok(mut state) = self.state.lock()
+            && state.access.as_ref() == Some(token)
+        {
+            state.refused = true;
         }
         true
     }

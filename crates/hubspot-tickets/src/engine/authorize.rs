@@ -48,10 +48,10 @@ impl PerToken {
             .current
             .lock()
             .map_err(|_| Error::new(ErrorKind::Configuration, "the token cache was lost"))?;
-        if let Some((t, client)) = current.as_ref() {
-            if t == token {
-                return Ok(client.clone());
-            }
+        if let Some((t, client)) = current.as_ref()
+            && t == token
+        {
+            return Ok(client.clone());
         }
         let headers: RequestHeaders = self
             .base
@@ -94,10 +94,10 @@ impl Engine {
                 "the token source gave an empty token",
             ));
         }
-        if let Ok(mut last) = self.auth.last.write() {
-            if *last != token {
-                *last = token.clone();
-            }
+        if let Ok(mut last) = self.auth.last.write()
+            && *last != token
+        {
+            *last = token.clone();
         }
         Ok(token)
     }
