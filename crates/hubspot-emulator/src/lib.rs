@@ -359,6 +359,13 @@ impl Emulator {
         (self.shared.oauth.grants(), self.shared.oauth.refused())
     }
 
+    /// Expires every OAuth access token issued so far, at once (HubSpot ending tokens
+    /// before the time it announced: a revocation, a clock running ahead). Requests with
+    /// them get the expired-token 401; refresh tokens keep working.
+    pub fn expire_access_tokens(&self) {
+        self.shared.oauth.expire_all();
+    }
+
     /// Empties the store, the counters and the rate-limit windows, and re-seeds the
     /// fault RNG (so the fault sequence starts over).
     pub fn reset(&self) {

@@ -156,6 +156,16 @@ impl OAuthState {
         token
     }
 
+    /// Ends every live access token now (HubSpot expiring or revoking them early):
+    /// requests with them get the expired-token 401.
+    pub(crate) fn expire_all(&self) {
+        let now = Instant::now();
+        let mut issued = self.issued.lock().unwrap_or_else(|e| e.into_inner());
+        for i in issued.values_mut() {
+            i.expires_at = i.expires_at.min(now);
+        }
+    }
+
     /// Access tokens granted since the start (or the last reset).
     pub(crate) fn grants(&self) -> u64 {
         self.grants.load(Ordering::Relaxed)
