@@ -9,6 +9,10 @@
 //! Dated versions are configurable ([`EmulatorConfig::with_api_version`], default
 //! `2026-03` with v3's 207 answers and `2026-09` with partial failures in a 200), and
 //! tokens may be limited to scopes ([`EmulatorConfig::with_token_scopes`], 403 otherwise).
+//! OAuth apps ([`EmulatorConfig::with_oauth_app`]) get HubSpot's token endpoint
+//! (`POST /oauth/2026-03/token`, the refresh grant) and access tokens that expire
+//! ([`EmulatorConfig::with_access_token_lifetime`], HubSpot's 401 after that); all of an
+//! app's tokens share one rate-limit window.
 //!
 //! It speaks the endpoint as HubSpot does on the wire: bearer-token auth, HubSpot-shaped
 //! `400`/`401`/`409`/`429` bodies, `207` answers with per-input errors when every input
