@@ -93,3 +93,36 @@ async fn refresh_grant_expiry_and_one_window_per_app() {
     );
     assert!(body["correlationId"].is_string(), "{body}");
 }
+
+/// The command line's OAuth flags make the same app, and print no secret in `Debug`.
+#[test]
+fn oauth_flags_configure_the_app_and_hide_its_secrets() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        args: hubspot_emulator::cli::EmulatorArgs,
+    }
+    let cmd = Cmd::try_parse_from([
+        "emu",
+        "--oauth-client-id",
+        ID,
+        "--oauth-client-secret",
+        SECRET,
+        "--oauth-refresh-token",
+        REFRESH,
+        "--access-token-lifetime",
+        "5s",
+    ])
+    .unwrap();
+    let shown = format!("{:?}", cmd.args);
+    assert!(
+        !shown.contains(SECRET) && !shown.contains(REFRESH),
+        "{shown}"
+    );
+    let config = cmd.args.to_config().unwrap();
+    assert_eq!(config.oauth_apps, [OAuthApp::new(ID, SECRET, [REFRESH])]);
+    assert_eq!(config.access_token_lifetime, Duration::from_secs(5));
+    // A secret without its app is refused.
+    assert!(Cmd::try_parse_from(["emu", "--oauth-client-secret", SECRET]).is_err());
+}

@@ -218,3 +218,49 @@ fn a_fixed_token_expiring_mid_run_stops_saying_so_and_resume_finishes() {
     assert_no_secret("stderr", &stderr);
     assert_no_secret("report", &std::fs::read_to_string(&report_path).unwrap());
 }
+
+/// A refresh token HubSpot refuses stops the run before any record is sent (exit 3,
+/// naming what to check); OAuth without its client secret is a usage error (exit 2);
+/// neither prints a secret.
+#[test]
+fn a_refused_refresh_token_or_a_missing_secret_stops_without_printing_secrets() {
+    let emu = emulator(Duration::from_secs(60), 190);
+    let dir = tempfile::tempdir().unwrap();
+    let data = input(dir.path(), 10);
+    let out = cli()
+        .env("HUBSPOT_CLIENT_ID", CLIENT_ID)
+        .env("HUBSPOT_CLIENT_SECRET", CLIENT_SECRET)
+        .env("HUBSPOT_REFRESH_TOKEN", "rt-revoked-0000-never-printed")
+        .args(crate::common::upsert_args(emu.url()))
+        .arg(&data)
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(3), "{all}");
+    assert!(all.contains("BAD_REFRESH_TOKEN"), "{all}");
+    assert!(all.contains("refresh token"), "{all}");
+    assert_no_secret("output", &all);
+    assert!(!all.contains("rt-revoked-0000"), "{all}");
+    assert_eq!(emu.requests(), 0, "no upsert was sent");
+
+    let out = cli()
+        .env("HUBSPOT_CLIENT_ID", CLIENT_ID)
+        .env_remove("HUBSPOT_CLIENT_SECRET")
+        .env("HUBSPOT_REFRESH_TOKEN", REFRESH_TOKEN)
+        .args(crate::common::upsert_args(emu.url()))
+        .arg(&data)
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("HUBSPOT_CLIENT_SECRET"), "{all}");
+    assert_no_secret("output", &all);
+}
