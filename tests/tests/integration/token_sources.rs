@@ -103,8 +103,13 @@ async fn a_401_mid_run_refreshes_and_sends_the_batch_again() {
     let n = 3_000;
     let emu = start(oauth_emulator(Duration::from_secs(1800), 190)).await;
     // 10 a second: the run lasts about 3 s, and the tokens end after 1 s.
+    // The refreshes through a client of the caller's own (proxies, TLS roots).
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
     let client = Client::builder()
-        .token_source(oauth(emu.base_url()))
+        .token_source(oauth(emu.base_url()).http_client(http))
         .base_url(emu.base_url())
         .id_property(ID_PROPERTY)
         .rate_limit(RateLimit::per_window(10, Duration::from_secs(1)))

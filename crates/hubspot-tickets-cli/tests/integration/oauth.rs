@@ -264,3 +264,71 @@ fn a_refused_refresh_token_or_a_missing_secret_stops_without_printing_secrets() 
     assert!(all.contains("HUBSPOT_CLIENT_SECRET"), "{all}");
     assert_no_secret("output", &all);
 }
+
+/// `--token-file` rotated under a running job (each token living 2 s, a new one written
+/// by rename every second): every record written, and the summary counts the changes.
+#[test]
+fn a_token_file_rotated_during_the_run_is_followed() {
+    const N: usize = 4_000;
+    let emu = emulator(Duration::from_secs(2), 190);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let fresh = || {
+        let source =
+            OAuthRefresh::with_base_url(CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, emu.url())
+                .unwrap();
+        rt.block_on(source.token()).unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("token");
+    let rotate = |token: &str| {
+        let tmp = dir.path().join("token.tmp");
+        std::fs::write(&tmp, format!("{token}\n")).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+    };
+    rotate(fresh().expose());
+    let report_path = dir.path().join("report.jsonl");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("hubspot-tickets"))
+        .env_remove("HUBSPOT_ACCESS_TOKEN")
+        .env_remove("RUST_LOG")
+        .args(crate::common::upsert_args(emu.url()))
+        .args(["--rate-limit", "10/1s", "--concurrency", "2"])
+        .arg("--token-file")
+        .arg(&path)
+        .arg("--report")
+        .arg(&report_path)
+        .arg(input(dir.path(), N))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mut rotations = 0;
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the run hangs"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+        rotate(fresh().expose());
+        rotations += 1;
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(emu.count(), N);
+    assert!(rotations >= 2, "{rotations}");
+    let changed = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("token: --token-file changed "))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or_else(|| panic!("no token line in:\n{stdout}"));
+    assert!(changed >= 2, "{stdout}");
+    assert_no_secret("stdout", &stdout);
+    assert_no_secret("stderr", &stderr);
+    assert_no_secret("report", &std::fs::read_to_string(&report_path).unwrap());
+}

@@ -126,6 +126,18 @@ impl OAuthRefresh {
         })
     }
 
+    /// Sends the refreshes through `http` (proxies, TLS roots: the `reqwest::Client`
+    /// given to [`ClientBuilder::http_client`](crate::ClientBuilder::http_client), say)
+    /// instead of the source's own client (10 s to connect, 30 s per refresh, no
+    /// redirects). Set its timeouts: a refresh that never ends holds up every request.
+    #[must_use]
+    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        let base_url = hubspot_tickets_client::ClientInfo::baseurl(&self.generated).to_owned();
+        let headers = hubspot_tickets_client::ClientInfo::inner(&self.generated).clone();
+        self.generated = hubspot_tickets_client::Client::new_with_client(&base_url, http, headers);
+        self
+    }
+
     /// The held access token, if it is still good to send.
     fn usable(&self) -> Option<AccessToken> {
         let state = self.state.lock().ok()?;
