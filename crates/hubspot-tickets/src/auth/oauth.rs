@@ -146,12 +146,22 @@ impl OAuthRefresh {
         (fresh && !state.refused).then(|| access.clone())
     }
 
+    /// `text` without the client secret and the refresh token, as sent and as they
+    /// appear form-encoded (an endpoint quoting the form it got quotes them encoded).
     fn scrub(&self, text: String) -> String {
-        let text = self.client_secret.scrub(text);
-        match self.state.lock() {
-            Ok(state) => state.refresh_token.scrub(text),
-            Err(_) => text,
+        let mut secrets = vec![self.client_secret.clone()];
+        if let Ok(state) = self.state.lock() {
+            secrets.push(state.refresh_token.clone());
         }
+        secrets.iter().fold(text, |text, secret| {
+            let text = secret.scrub(text);
+            let encoded = form_encoded(secret.expose());
+            if encoded == secret.expose() {
+                text
+            } else {
+                Secret::new(encoded).scrub(text)
+            }
+        })
     }
 
     async fn refresh(&self) -> Result<AccessToken, Error> {
@@ -281,6 +291,22 @@ impl OAuthRefresh {
     }
 }
 
+/// `text` as `application/x-www-form-urlencoded` writes it (the WHATWG form encoding
+/// the generated client's form serializer uses).
+fn form_encoded(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
+                out.push(char::from(b));
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 /// `: STATUS: message` from an OAuth error body (its `status`/`category` and `message`),
 /// each kept short; empty when the body says nothing readable.
 fn said(body: &[u8]) -> String {
@@ -375,6 +401,14 @@ mod tests {
         assert_eq!(
             o.scrub("echo client-secret-xyz and refresh-tok-abc".into()),
             "echo <redacted> and <redacted>"
+        );
+        // Form-encoded too.
+        assert_eq!(form_encoded("a/b+c d=é"), "a%2Fb%2Bc+d%3D%C3%A9");
+        let o = OAuthRefresh::with_base_url("app", "sec/ret+1", "rt=abc/2", "http://127.0.0.1:9")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            o.scrub("client_secret=sec%2Fret%2B1&refresh_token=rt%3Dabc%2F2".into()),
+            "client_secret=<redacted>&refresh_token=<redacted>"
         );
         assert!(OAuthRefresh::new("app", "", "rt").is_err());
     }
