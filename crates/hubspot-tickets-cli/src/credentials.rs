@@ -147,6 +147,32 @@ pub fn summary_line(kind: Kind, client: &Client) -> Option<String> {
     }
 }
 
+/// After a fixed token was refused once records had been written (the token expired or
+/// was revoked mid-run: exit 3), how to finish the job; `None` otherwise. Names no
+/// secret: only where a new one goes.
+pub fn resume_hint(
+    kind: Kind,
+    exit_code: u8,
+    written: u64,
+    report: Option<&Path>,
+) -> Option<String> {
+    if kind != Kind::Fixed || exit_code != crate::exit::AUTH || written == 0 {
+        return None;
+    }
+    let new_token = format!(
+        "give a new token (HUBSPOT_ACCESS_TOKEN or --token-file; or OAuth, renewed as it expires: HUBSPOT_CLIENT_ID, {CLIENT_SECRET_ENV}, {REFRESH_TOKEN_ENV})"
+    );
+    Some(match report {
+        Some(report) => format!(
+            "to finish: {new_token} and run the same command with --resume {}",
+            report.display()
+        ),
+        None => format!(
+            "to finish: {new_token} and run the same command again (records written already are updated, not duplicated; with --report FILE a later --resume FILE skips them)"
+        ),
+    })
+}
+
 /// `text` without the OAuth client secret and refresh token.
 pub fn scrub(text: String) -> String {
     match SECRETS.get() {
@@ -195,6 +221,18 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
+
+    #[test]
+    fn the_resume_hint_is_for_a_fixed_token_refused_mid_run() {
+        let report = Path::new("r.jsonl");
+        let hint = resume_hint(Kind::Fixed, crate::exit::AUTH, 10, Some(report)).unwrap();
+        assert!(hint.ends_with("--resume r.jsonl"), "{hint}");
+        assert!(resume_hint(Kind::Fixed, crate::exit::AUTH, 10, None).is_some());
+        // Refused at once (a wrong token), renewable sources, other stops: no hint.
+        assert!(resume_hint(Kind::Fixed, crate::exit::AUTH, 0, Some(report)).is_none());
+        assert!(resume_hint(Kind::OAuth, crate::exit::AUTH, 10, Some(report)).is_none());
+        assert!(resume_hint(Kind::Fixed, crate::exit::PARTIAL, 10, Some(report)).is_none());
+    }
 
     #[test]
     fn a_secret_file_is_trimmed_and_never_quoted() {

@@ -498,6 +498,14 @@ async fn run_upsert(args: UpsertArgs) -> Result<u8, Failure> {
     if let Some(why) = &result.stopped {
         eprint_line(&format!("stopped: {}", redact(why)));
     }
+    if let Some(hint) = credentials::resume_hint(
+        token_kind,
+        result.exit_code,
+        result.stats.succeeded(),
+        result.report.as_deref(),
+    ) {
+        eprint_line(&hint);
+    }
     Ok(result.exit_code)
 }
 

@@ -194,6 +194,11 @@ fn a_fixed_token_expiring_mid_run_stops_saying_so_and_resume_finishes() {
         "{stderr}"
     );
     assert!(!stdout.contains("renewed"), "{stdout}");
+    let hint = format!(
+        "to finish: give a new token (HUBSPOT_ACCESS_TOKEN or --token-file; or OAuth, renewed as it expires: HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET, HUBSPOT_REFRESH_TOKEN) and run the same command with --resume {}",
+        report_path.display()
+    );
+    assert!(stderr.contains(&hint), "{stderr}");
     let written = emu.count();
     assert!(
         written > 0 && written < N,
