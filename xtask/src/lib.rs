@@ -25,6 +25,12 @@ pub const INNER_TYPE: &str = "crate::hooks::RequestHeaders";
 pub const PRE_HOOK: &str = "crate::hooks::apply_request_headers";
 /// The spec schema decoded into a hand-written type, and that type (see `values.rs`).
 pub const PROPERTY_VALUES: (&str, &str) = ("TicketPropertyValues", "crate::values::PropertyValues");
+/// The OAuth token schemas decoded into hand-written types whose `Debug` hides the
+/// secrets they carry (see `oauth.rs`).
+pub const OAUTH_TYPES: [(&str, &str); 2] = [
+    ("TokenRefreshForm", "crate::oauth::TokenRefreshForm"),
+    ("TokenGrant", "crate::oauth::TokenGrant"),
+];
 /// The hand-written type for every `type: string, format: date-time` (see `time.rs`).
 pub const TIMESTAMP: &str = "crate::time::Timestamp";
 /// What to run when the committed code is stale.
@@ -90,6 +96,11 @@ pub fn generate_source(spec_yaml: &str) -> Result<String> {
             PROPERTY_VALUES.1,
             [progenitor::TypeImpl::Default].into_iter(),
         )
+        // The OAuth token form carries the client secret and the refresh token, the
+        // grant the access token: hand-written types whose `Debug` hides them, and which
+        // read the grant's two spellings (see the client crate's `oauth.rs`).
+        .with_replacement(OAUTH_TYPES[0].0, OAUTH_TYPES[0].1, std::iter::empty())
+        .with_replacement(OAUTH_TYPES[1].0, OAUTH_TYPES[1].1, std::iter::empty())
         // HubSpot's timestamps are read by a parser for the one form it sends (chrono's
         // general parser cost as much as the rest of a ticket); the type derefs to
         // `chrono::DateTime<Utc>`.
@@ -139,8 +150,13 @@ pub fn generate_source(spec_yaml: &str) -> Result<String> {
     let _ = writeln!(out, "// Source: {SPEC_PATH} (sha256 {sha})");
     let _ = writeln!(
         out,
-        "// Generator: progenitor {PROGENITOR_VERSION}, positional interface, BTreeMap maps, inner {INNER_TYPE}, pre-hook {PRE_HOOK}, ClientHooks implemented by hand (crate::hooks), {} replaced by {}, date-time as {TIMESTAMP}",
-        PROPERTY_VALUES.0, PROPERTY_VALUES.1
+        "// Generator: progenitor {PROGENITOR_VERSION}, positional interface, BTreeMap maps, inner {INNER_TYPE}, pre-hook {PRE_HOOK}, ClientHooks implemented by hand (crate::hooks), {} replaced by {}, {} replaced by {}, {} replaced by {}, date-time as {TIMESTAMP}",
+        PROPERTY_VALUES.0,
+        PROPERTY_VALUES.1,
+        OAUTH_TYPES[0].0,
+        OAUTH_TYPES[0].1,
+        OAUTH_TYPES[1].0,
+        OAUTH_TYPES[1].1
     );
     if !dropped.is_empty() {
         let _ = writeln!(

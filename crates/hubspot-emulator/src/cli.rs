@@ -168,6 +168,33 @@ pub struct EmulatorArgs {
     /// How requestedAt is sent on successful answers.
     #[arg(long, value_enum, default_value_t = RequestedAtArg::Alternate)]
     pub requested_at: RequestedAtArg,
+
+    /// Serve HubSpot's OAuth token endpoint (POST /oauth/2026-03/token, refresh grant)
+    /// for an app with this client id (with --oauth-client-secret and at least one
+    /// --oauth-refresh-token). The app's access tokens share one rate-limit window.
+    #[arg(long, value_name = "ID", requires_all = ["oauth_client_secret", "oauth_refresh_tokens"])]
+    pub oauth_client_id: Option<String>,
+
+    /// The OAuth app's client secret (a test value: this is an emulator).
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "HUBSPOT_EMULATOR_CLIENT_SECRET",
+        requires = "oauth_client_id"
+    )]
+    pub oauth_client_secret: Option<crate::oauth::Hidden>,
+
+    /// A refresh token the token endpoint accepts for the OAuth app (repeatable).
+    #[arg(
+        long = "oauth-refresh-token",
+        value_name = "TOKEN",
+        requires = "oauth_client_id"
+    )]
+    pub oauth_refresh_tokens: Vec<crate::oauth::Hidden>,
+
+    /// How long issued OAuth access tokens live (ms, s or m; HubSpot: 30m).
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = crate::remote::parse_duration)]
+    pub access_token_lifetime: Duration,
 }
 
 /// How `requestedAt` is sent (see [`RequestedAt`]).
@@ -477,6 +504,14 @@ fn build_config(cli: &EmulatorArgs) -> Result<EmulatorConfig, String> {
     }
     for (token, scopes) in &cli.token_scopes {
         config = config.with_token_scopes(token.clone(), scopes.iter().cloned());
+    }
+    config = config.with_access_token_lifetime(cli.access_token_lifetime);
+    if let (Some(id), Some(secret)) = (&cli.oauth_client_id, &cli.oauth_client_secret) {
+        config = config.with_oauth_app(crate::OAuthApp::new(
+            id.clone(),
+            secret.0.clone(),
+            cli.oauth_refresh_tokens.iter().map(|t| t.0.clone()),
+        ));
     }
     config.validate_objects()?;
     if let Some(state) = &cli.state {

@@ -207,6 +207,11 @@ pub struct EmulatorConfig {
     pub idle_timeout: Duration,
     /// Most connections served at once; more wait in the listen backlog until one closes.
     pub max_connections: usize,
+    /// OAuth apps whose refresh tokens the token endpoint accepts (none by default).
+    /// Their access tokens share one rate-limit window per app.
+    pub oauth_apps: Vec<crate::oauth::OAuthApp>,
+    /// How long an issued OAuth access token lives (HubSpot: 30 minutes).
+    pub access_token_lifetime: Duration,
 }
 
 impl Default for EmulatorConfig {
@@ -251,6 +256,8 @@ impl Default for EmulatorConfig {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            oauth_apps: Vec::new(),
+            access_token_lifetime: crate::oauth::DEFAULT_ACCESS_TOKEN_LIFETIME,
         }
     }
 }
@@ -285,6 +292,23 @@ impl EmulatorConfig {
     #[must_use]
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.tokens.push(token.into());
+        self
+    }
+
+    /// Adds an OAuth app: the token endpoint grants access tokens for its client id and
+    /// secret and these refresh tokens. All its access tokens share one rate-limit
+    /// window (HubSpot limits per app, not per token).
+    #[must_use]
+    pub fn with_oauth_app(mut self, app: crate::oauth::OAuthApp) -> Self {
+        self.oauth_apps.push(app);
+        self
+    }
+
+    /// How long issued OAuth access tokens live (seconds in tests; HubSpot's 30 minutes
+    /// by default).
+    #[must_use]
+    pub fn with_access_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.access_token_lifetime = lifetime;
         self
     }
 

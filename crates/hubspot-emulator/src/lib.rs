@@ -9,6 +9,10 @@
 //! Dated versions are configurable ([`EmulatorConfig::with_api_version`], default
 //! `2026-03` with v3's 207 answers and `2026-09` with partial failures in a 200), and
 //! tokens may be limited to scopes ([`EmulatorConfig::with_token_scopes`], 403 otherwise).
+//! OAuth apps ([`EmulatorConfig::with_oauth_app`]) get HubSpot's token endpoint
+//! (`POST /oauth/2026-03/token`, the refresh grant) and access tokens that expire
+//! ([`EmulatorConfig::with_access_token_lifetime`], HubSpot's 401 after that); all of an
+//! app's tokens share one rate-limit window.
 //!
 //! It speaks the endpoint as HubSpot does on the wire: bearer-token auth, HubSpot-shaped
 //! `400`/`401`/`409`/`429` bodies, `207` answers with per-input errors when every input
@@ -66,6 +70,7 @@ mod config;
 mod fast;
 mod faults;
 mod limiter;
+mod oauth;
 mod object_types;
 mod properties;
 mod registry;
@@ -93,6 +98,7 @@ pub use config::{
 };
 pub use faults::{FaultConfig, FaultKind};
 pub use limiter::Policy;
+pub use oauth::{DEFAULT_ACCESS_TOKEN_LIFETIME, Hidden, OAuthApp};
 pub use object_types::{CUSTOM_OBJECT_SCOPE, CustomObjectDef, DEFAULT_ECHO, StandardObject};
 pub use properties::{
     MAX_PROPERTY_NAME_LENGTH, MAX_STRING_VALUE_LENGTH, PropertyDef, PropertyKind,
@@ -206,6 +212,7 @@ impl Emulator {
         }
         config.validate_objects().map_err(EmulatorError::Config)?;
         if !config.accept_any_token
+            && config.oauth_apps.is_empty()
             && config
                 .tokens
                 .iter()
@@ -214,6 +221,17 @@ impl Emulator {
         {
             return Err(EmulatorError::Config(
                 "no token configured (use with_tokens or with_any_token)".to_owned(),
+            ));
+        }
+        if config.access_token_lifetime.is_zero()
+            || config
+                .oauth_apps
+                .iter()
+                .any(|a| a.client_id.is_empty() || a.client_secret.is_empty())
+        {
+            return Err(EmulatorError::Config(
+                "an OAuth app needs a client id and secret, and access tokens a lifetime above zero"
+                    .to_owned(),
             ));
         }
         let objects = Registry::build(&config).map_err(EmulatorError::Config)?;
@@ -337,6 +355,19 @@ impl Emulator {
     /// A copy of the counters and the recent request log.
     pub fn stats(&self) -> StatsSnapshot {
         self.shared.snapshot()
+    }
+
+    /// OAuth access tokens the token endpoint granted (see
+    /// [`EmulatorConfig::with_oauth_app`]), and refreshes it refused.
+    pub fn oauth_grants(&self) -> (u64, u64) {
+        (self.shared.oauth.grants(), self.shared.oauth.refused())
+    }
+
+    /// Expires every OAuth access token issued so far, at once (HubSpot ending tokens
+    /// before the time it announced: a revocation, a clock running ahead). Requests with
+    /// them get the expired-token 401; refresh tokens keep working.
+    pub fn expire_access_tokens(&self) {
+        self.shared.oauth.expire_all();
     }
 
     /// Empties the store, the counters and the rate-limit windows, and re-seeds the

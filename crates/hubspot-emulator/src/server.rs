@@ -59,6 +59,8 @@ pub(crate) struct Shared {
     pub stats: Stats,
     pub control: Mutex<Control>,
     successes: AtomicU64,
+    /// Issued OAuth access tokens (see `oauth`).
+    pub oauth: crate::oauth::OAuthState,
 }
 
 impl Shared {
@@ -74,6 +76,7 @@ impl Shared {
             config,
             objects,
             successes: AtomicU64::new(0),
+            oauth: crate::oauth::OAuthState::default(),
         }
     }
 
@@ -109,6 +112,7 @@ impl Shared {
         let faults = c.faults.config().clone();
         c.faults = FaultEngine::new(faults);
         self.successes.store(0, Ordering::Relaxed);
+        self.oauth.reset();
     }
 }
 
@@ -123,6 +127,14 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route(V3_UPSERT_ROUTE, post(upsert_v3))
         .route(DATED_UPSERT_ROUTE, post(upsert_dated))
+        .route(
+            crate::oauth::TOKEN_ROUTES[0],
+            post(crate::oauth::token_endpoint),
+        )
+        .route(
+            crate::oauth::TOKEN_ROUTES[1],
+            post(crate::oauth::token_endpoint),
+        )
         .route("/__emulator/health", get(admin_health))
         .route("/__emulator/stats", get(admin_stats))
         .route("/__emulator/reset", post(admin_reset))
@@ -697,12 +709,20 @@ fn missing_scope(scope: &str, rl: RateHeaders, correlation: Uuid) -> Response {
 }
 
 enum Auth<'h> {
-    Ok(&'h str),
+    /// The token, and the key of its rate-limit window: the app's client id for an
+    /// OAuth access token (every token of an app shares it), else the token itself.
+    Ok(&'h str, std::borrow::Cow<'h, str>),
     Missing,
     Invalid,
+    /// An OAuth access token this long after it expired.
+    Expired(Duration),
 }
 
-fn authenticate<'h>(config: &EmulatorConfig, headers: &'h HeaderMap) -> Auth<'h> {
+fn authenticate<'h>(
+    config: &EmulatorConfig,
+    oauth: &crate::oauth::OAuthState,
+    headers: &'h HeaderMap,
+) -> Auth<'h> {
     let Some(value) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -717,11 +737,16 @@ fn authenticate<'h>(config: &EmulatorConfig, headers: &'h HeaderMap) -> Auth<'h>
     if token.is_empty() {
         return Auth::Missing;
     }
+    match oauth.lookup(token) {
+        crate::oauth::Lookup::Live(app) => return Auth::Ok(token, format!("app:{app}").into()),
+        crate::oauth::Lookup::Expired(ago) => return Auth::Expired(ago),
+        crate::oauth::Lookup::Unknown => {}
+    }
     if config.accept_any_token
         || config.tokens.iter().any(|t| t == token)
         || config.token_scopes.contains_key(token)
     {
-        Auth::Ok(token)
+        Auth::Ok(token, token.into())
     } else {
         Auth::Invalid
     }
@@ -747,20 +772,26 @@ async fn handle(
         ..Outcome::default()
     };
 
-    let token = match authenticate(&s.config, headers) {
-        Auth::Ok(t) => t,
+    let (token, window) = match authenticate(&s.config, &s.oauth, headers) {
+        Auth::Ok(t, window) => (t, window),
         other => {
-            let message = match other {
-                Auth::Missing => {
-                    "Authentication credentials not found. This API supports OAuth 2.0 and private app access tokens, sent as 'Authorization: Bearer <token>'."
-                }
-                _ => {
-                    "The access token provided is invalid, expired or not recognised by this emulator."
-                }
+            let (message, category) = match other {
+                Auth::Missing => (
+                    "Authentication credentials not found. This API supports OAuth 2.0 and private app access tokens, sent as 'Authorization: Bearer <token>'.".to_owned(),
+                    "INVALID_AUTHENTICATION",
+                ),
+                Auth::Expired(ago) => (
+                    crate::oauth::expired_message(ago),
+                    crate::oauth::EXPIRED_CATEGORY,
+                ),
+                _ => (
+                    "The access token provided is invalid, expired or not recognised by this emulator.".to_owned(),
+                    "INVALID_AUTHENTICATION",
+                ),
             };
             outcome.status = Some(401);
             s.stats.record(seq, outcome);
-            let body = ApiErrorOut::new(message, correlation, "INVALID_AUTHENTICATION").to_vec();
+            let body = ApiErrorOut::new(&message, correlation, category).to_vec();
             return respond(401, JSON, body, RateHeaders::default(), correlation);
         }
     };
@@ -770,10 +801,10 @@ async fn handle(
     let (admission, locked, decision) = {
         let mut c = s.control();
         let now = Instant::now();
-        let admission = c.limiter.admit(token, now, received_ms);
+        let admission = c.limiter.admit(&window, now, received_ms);
         outcome.arrived = Some(Utc::now());
         let allowed = matches!(admission, Admission::Allowed(_));
-        let locked = allowed && c.remote.locked(token, now);
+        let locked = allowed && c.remote.locked(&window, now);
         let decision = if allowed && !locked {
             c.faults.decide()
         } else {

@@ -50,7 +50,13 @@ Input:
 Auth:
   The token comes from --token-file or the HUBSPOT_ACCESS_TOKEN environment variable
   (a private app token with the object type's write scope: tickets, or
-  crm.objects.<type>.write). It is never printed.
+  crm.objects.<type>.write). It is never printed. A --token-file that is a regular
+  file is re-read whenever it changes (a sidecar or secret manager rotating it).
+  OAuth (a public app): HUBSPOT_CLIENT_ID (or --client-id), HUBSPOT_CLIENT_SECRET (or
+  --client-secret-file) and HUBSPOT_REFRESH_TOKEN (or --refresh-token-file); the
+  access token is obtained and renewed as it expires (and after a 401 mid-run), with
+  one rate limit throughout. Secrets are never taken as command-line values, never
+  printed. The summary says how many times the token was renewed.
 
 Versions and object types:
   --api-version v3 (default) calls /crm/v3/objects/{type}/batch/upsert; 2026-03 and
@@ -220,6 +226,9 @@ pub struct UpsertArgs {
     /// HUBSPOT_ACCESS_TOKEN.
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub oauth: crate::credentials::OAuthArgs,
 
     /// The API base URL (e.g. an emulator's http://127.0.0.1:PORT).
     #[arg(long, value_name = "URL", default_value = "https://api.hubapi.com")]

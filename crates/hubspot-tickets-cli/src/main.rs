@@ -4,6 +4,7 @@
 //! Exit codes are in [`exit`] and in `--help`.
 
 mod cli;
+mod credentials;
 mod demo;
 mod emulator_cmd;
 mod exit;
@@ -31,7 +32,6 @@ use hubspot_tickets::{ApiVersion, Client, Journal, ObjectType, RateLimit, RetryP
 use crate::cli::{Cli, Command, RateSpec, UpsertArgs};
 use crate::input::{Format, ParseOptions, Source};
 use crate::progress::eprint_line;
-use crate::token::resolve_token;
 
 // A quarter of the CLI's CPU went to glibc malloc/free (many small strings and maps per
 // record); mimalloc's thread-local free lists make those much cheaper. Binaries only.
@@ -45,8 +45,8 @@ static TOKEN: OnceLock<hubspot_tickets::AccessToken> = OnceLock::new();
 /// rule, [`hubspot_tickets::AccessToken::scrub`]).
 pub fn redact(text: &str) -> std::borrow::Cow<'_, str> {
     match TOKEN.get() {
-        Some(t) => std::borrow::Cow::Owned(t.scrub(text.to_owned())),
-        None => std::borrow::Cow::Borrowed(text),
+        Some(t) => std::borrow::Cow::Owned(credentials::scrub(t.scrub(text.to_owned()))),
+        None => std::borrow::Cow::Owned(credentials::scrub(text.to_owned())),
     }
 }
 
@@ -322,7 +322,7 @@ async fn run_upsert(args: UpsertArgs) -> Result<u8, Failure> {
         });
     }
 
-    let token = resolve_token(args.token_file.as_ref())?;
+    let credentials = credentials::Credentials::resolve(&args)?;
 
     // --strict and --resume read the input twice (a check, a plan): standard input
     // goes through a temporary file first.
@@ -344,8 +344,8 @@ async fn run_upsert(args: UpsertArgs) -> Result<u8, Failure> {
         }
     }
 
-    let client = Client::builder()
-        .access_token(token)
+    let (builder, token_kind) = credentials.apply(Client::builder());
+    let client = builder
         .base_url(args.base_url.clone())
         .api_version(args.api_version)
         .object_type(args.object_type.clone())
@@ -427,6 +427,9 @@ async fn run_upsert(args: UpsertArgs) -> Result<u8, Failure> {
         "\n{}",
         summary::render(std::slice::from_ref(&result.stats))
     );
+    if let Some(line) = credentials::summary_line(token_kind, &client) {
+        let _ = writeln!(out, "{line}");
+    }
     if let Some(p) = &result.report {
         let _ = writeln!(out, "report: {}", p.display());
     }
@@ -494,6 +497,14 @@ async fn run_upsert(args: UpsertArgs) -> Result<u8, Failure> {
     drop(out);
     if let Some(why) = &result.stopped {
         eprint_line(&format!("stopped: {}", redact(why)));
+    }
+    if let Some(hint) = credentials::resume_hint(
+        token_kind,
+        result.exit_code,
+        result.stats.succeeded(),
+        result.report.as_deref(),
+    ) {
+        eprint_line(&hint);
     }
     Ok(result.exit_code)
 }

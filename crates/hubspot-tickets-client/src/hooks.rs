@@ -86,12 +86,21 @@ impl std::fmt::Debug for RequestHeaders {
 /// HubSpot picks the version from the path and ignores the header, but a proxy log or a
 /// capture should not contradict the path.
 pub fn apply_request_headers(extra: &RequestHeaders, request: &mut reqwest::Request) {
-    let version = upsert_version(request.url().path()).and_then(|v| HeaderValue::from_str(v).ok());
+    let path = request.url().path();
+    // The token endpoint authenticates by the form's client secret: a bearer token
+    // the client carries for the CRM is not sent there.
+    let token_call = oauth_token_version(path).is_some();
+    let version = upsert_version(path)
+        .or_else(|| oauth_token_version(path))
+        .and_then(|v| HeaderValue::from_str(v).ok());
     let headers = request.headers_mut();
     if let Some(version) = version {
         headers.insert(HeaderName::from_static("api-version"), version);
     }
     for (name, value) in &extra.headers {
+        if token_call && name == AUTHORIZATION {
+            continue;
+        }
         headers.insert(name.clone(), value.clone());
     }
 }
@@ -137,6 +146,18 @@ fn upsert_version(path: &str) -> Option<&str> {
     }
 }
 
+/// The version of an OAuth token path (`/oauth/2026-03/token`), the one operation
+/// beyond the batch upsert; like [`upsert_version`], after the last `/oauth/` segment.
+fn oauth_token_version(path: &str) -> Option<&str> {
+    let at = path.rfind("/oauth/")?;
+    let version = path[at + "/oauth/".len()..].strip_suffix("/token")?;
+    (!version.is_empty()
+        && version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    .then_some(version)
+}
+
 /// An answer body longer than [`answer_cap`] allows. It reaches callers as the source
 /// of the generated client's `Error::ResponseBodyError`.
 #[derive(Debug, thiserror::Error)]
@@ -162,14 +183,14 @@ impl AnswerTooLong {
 
 impl ClientHooks<RequestHeaders> for Client {
     /// Refuses a request whose path parameters do not make a batch upsert path (`..`
-    /// would move it elsewhere, with the token).
+    /// would move it elsewhere, with the token); the OAuth token path has none.
     async fn pre<E>(
         &self,
         request: &mut reqwest::Request,
         info: &OperationInfo,
     ) -> Result<(), progenitor_client::Error<E>> {
         let path = request.url().path();
-        if upsert_version(path).is_some() {
+        if upsert_version(path).is_some() || oauth_token_version(path).is_some() {
             return Ok(());
         }
         Err(progenitor_client::Error::InvalidRequest(format!(
@@ -262,6 +283,15 @@ mod tests {
         apply_request_headers(&extra, &mut request);
         assert_eq!(request.headers()[AUTHORIZATION], "Bearer pat-secret-123");
         assert_eq!(request.headers()[reqwest::header::USER_AGENT], "ua/1");
+
+        // The token endpoint never gets the bearer token.
+        let mut request = reqwest::Request::new(
+            reqwest::Method::POST,
+            "http://127.0.0.1:1/oauth/2026-03/token".parse().unwrap(),
+        );
+        apply_request_headers(&extra, &mut request);
+        assert!(request.headers().get(AUTHORIZATION).is_none());
+        assert_eq!(request.headers()[reqwest::header::USER_AGENT], "ua/1");
     }
 
     #[test]
@@ -277,6 +307,7 @@ mod tests {
                 Some("2027-03"),
             ),
             ("http://h/other", Some("2026-09")),
+            ("http://h/oauth/2026-03/token", Some("2026-03")),
             // Behind a proxy's path prefix.
             (
                 "http://h/hubspot/crm/v3/objects/tickets/batch/upsert",

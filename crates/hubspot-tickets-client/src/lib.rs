@@ -63,6 +63,7 @@
 )]
 mod generated;
 pub mod hooks;
+pub mod oauth;
 pub mod time;
 pub mod values;
 

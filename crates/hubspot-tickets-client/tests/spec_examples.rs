@@ -98,6 +98,11 @@ fn every_operation_has_the_success_schema_of_its_version() {
             false,
         ),
     ];
+    // The OAuth token operation: its own success schema and refusal (tested below).
+    let ops: Vec<_> = ops
+        .into_iter()
+        .filter(|(_, op)| op["operationId"] != "refresh_access_token_2026_03")
+        .collect();
     assert_eq!(ops.len(), expected.len(), "an operation without a test");
     for (path, op) in &ops {
         let id = op["operationId"].as_str().unwrap();
@@ -247,6 +252,10 @@ fn every_example_in_the_spec_is_tested() {
         "TenSecondlyLimit",
         "DailyLimit",
         "InternalError",
+        "TokenGrantSnakeCase",
+        "TokenGrantCamelCase",
+        "BadRefreshToken",
+        "ExpiredToken",
     ];
     for name in &names {
         assert!(
@@ -254,4 +263,50 @@ fn every_example_in_the_spec_is_tested() {
             "example {name} is not decoded by a test"
         );
     }
+}
+
+/// The token operation: form-encoded refresh grant in, a token grant in either
+/// spelling out, refusals as `ApiError`; the examples decode, and secrets never print.
+#[test]
+fn the_token_operation_and_its_examples() {
+    use hubspot_tickets_client::oauth::{TokenGrant, TokenRefreshForm};
+    let spec = spec();
+    let op = &spec["paths"]["/oauth/2026-03/token"]["post"];
+    assert_eq!(op["operationId"], "refresh_access_token_2026_03");
+    assert_eq!(op["security"], json!([]));
+    assert!(op["requestBody"]["content"]["application/x-www-form-urlencoded"].is_object());
+    for status in ["200", "2XX"] {
+        let name = op["responses"][status]["$ref"].as_str().unwrap();
+        assert_eq!(name, "#/components/responses/TokenGranted");
+    }
+    for (name, token, expires) in [
+        ("TokenGrantSnakeCase", "emu-at-7d41c2a9", 1800),
+        ("TokenGrantCamelCase", "emu-at-0e5a8b13", 1800),
+    ] {
+        let grant: TokenGrant = serde_json::from_value(example(name)).unwrap();
+        assert_eq!(grant.access_token(), Some(token), "{name}");
+        assert_eq!(grant.expires_in(), Some(expires), "{name}");
+        assert_eq!(grant.refresh_token(), Some("emu-rt-3b90f1e6"), "{name}");
+        assert!(!format!("{grant:?}").contains(token));
+    }
+    for name in ["BadRefreshToken", "ExpiredToken"] {
+        let e: ApiError = serde_json::from_value(example(name)).unwrap();
+        assert!(e.message.is_some(), "{name}");
+    }
+    let e: ApiError = serde_json::from_value(example("ExpiredToken")).unwrap();
+    assert_eq!(e.category.as_deref(), Some("EXPIRED_AUTHENTICATION"));
+    // The form's fields (progenitor sends them form-encoded; the facade's tests read
+    // the wire), with its secrets out of `Debug`.
+    let form = TokenRefreshForm::new("app id", "secret&1", "rt=2");
+    let value = serde_json::to_value(&form).unwrap();
+    assert_eq!(
+        value,
+        json!({"grant_type": "refresh_token", "client_id": "app id",
+               "client_secret": "secret&1", "refresh_token": "rt=2"})
+    );
+    let shown = format!("{form:?}");
+    assert!(
+        !shown.contains("secret&1") && !shown.contains("rt=2"),
+        "{shown}"
+    );
 }

@@ -9,6 +9,7 @@ use reqwest::header::{AUTHORIZATION, HeaderValue};
 
 use crate::client::Client;
 use crate::config::{RateLimit, RetryPolicy};
+use crate::engine::authorize::{Auth, PerToken};
 use crate::engine::transport::Transport;
 use crate::engine::{Engine, Settings};
 use crate::error::Error;
@@ -56,6 +57,7 @@ pub struct ClientBuilder {
     rate_limit: RateLimit,
     max_concurrency: usize,
     http: Option<reqwest::Client>,
+    token_source: Option<std::sync::Arc<dyn crate::auth::TokenSource>>,
     bisect: bool,
     bisect_budget: u32,
     batch_linger: Duration,
@@ -85,6 +87,7 @@ impl Default for ClientBuilder {
             rate_limit: RateLimit::default(),
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             http: None,
+            token_source: None,
             bisect: true,
             bisect_budget: 32,
             batch_linger: Duration::from_millis(500),
@@ -96,6 +99,16 @@ impl ClientBuilder {
     /// The private-app or OAuth access token.
     pub fn access_token(mut self, token: impl Into<AccessToken>) -> Self {
         self.token = Some(token.into());
+        self
+    }
+
+    /// Where each request's token comes from, when it can change during a run: a
+    /// [`TokenFile`](crate::auth::TokenFile) rotated by a sidecar, HubSpot OAuth with a
+    /// refresh token ([`OAuthRefresh`](crate::auth::OAuthRefresh)), or your own
+    /// [`TokenSource`](crate::auth::TokenSource). Takes the place of
+    /// [`access_token`](Self::access_token). See [`auth`](crate::auth).
+    pub fn token_source(mut self, source: impl crate::auth::TokenSource + 'static) -> Self {
+        self.token_source = Some(std::sync::Arc::new(source));
         self
     }
 
@@ -227,29 +240,34 @@ impl ClientBuilder {
     /// [`ErrorKind::Configuration`](crate::ErrorKind::Configuration): no token, no
     /// `idProperty`, a refused base URL, or an HTTP client that cannot be built.
     pub fn build(self) -> Result<Client, Error> {
-        self.build_on(|generated| Transport::Http(generated.clone()))
+        self.build_on(|generated, token| {
+            Transport::Http(std::sync::Arc::new(PerToken::new(generated.clone(), token)))
+        })
     }
 
     /// A client whose requests go through `transport` (the engine tests' fake HubSpot).
     #[cfg(test)]
     pub(crate) fn build_with_transport(self, transport: Transport) -> Result<Client, Error> {
-        self.build_on(|_| transport)
+        self.build_on(|_, _| transport)
     }
 
     fn build_on(
         self,
-        transport: impl FnOnce(&hubspot_tickets_client::Client) -> Transport,
+        transport: impl FnOnce(&hubspot_tickets_client::Client, Option<AccessToken>) -> Transport,
     ) -> Result<Client, Error> {
-        let token = match self.token {
-            Some(t) => t,
-            None if self.token_from_env => AccessToken::from_env()?,
-            None => {
+        // A fixed token is checked here and set on the generated client; a token source
+        // is asked as each request leaves.
+        let token = match (&self.token_source, self.token) {
+            (Some(_), _) => None,
+            (None, Some(t)) => Some(t),
+            (None, None) if self.token_from_env => Some(AccessToken::from_env()?),
+            (None, None) => {
                 return Err(Error::configuration(format!(
-                    "no access token: pass one to the builder or set {TOKEN_ENV} and use access_token_from_env"
+                    "no access token: pass one to the builder (or a token source) or set {TOKEN_ENV} and use access_token_from_env"
                 )));
             }
         };
-        if token.is_empty() {
+        if token.as_ref().is_some_and(AccessToken::is_empty) {
             return Err(Error::configuration("the access token is empty"));
         }
         let id_property = match self.id_property.as_deref().map(str::trim) {
@@ -267,7 +285,7 @@ impl ClientBuilder {
                 )));
             }
         };
-        let auth = token.bearer_header()?;
+        let auth = token.as_ref().map(AccessToken::bearer_header).transpose()?;
         let base_url = check_base_url(&self.base_url, self.allow_insecure_http)?;
         let ua_text = match &self.user_agent_product {
             Some(p) => format!("{USER_AGENT} {p}"),
@@ -292,9 +310,11 @@ impl ClientBuilder {
         // The token and user agent travel in the generated client's RequestHeaders
         // (applied by its pre-request hook), so a caller-supplied reqwest::Client is
         // authenticated the same way as ours.
-        let headers = RequestHeaders::new()
-            .with_header(AUTHORIZATION, auth)
-            .with_header(reqwest::header::USER_AGENT, user_agent);
+        let mut headers =
+            RequestHeaders::new().with_header(reqwest::header::USER_AGENT, user_agent);
+        if let Some(auth) = auth {
+            headers = headers.with_header(AUTHORIZATION, auth);
+        }
         let generated = hubspot_tickets_client::Client::new_with_client(&base_url, http, headers);
         if self.route.version.shape() == Shape::LaterDated {
             // Said once per client: the release may have changed its shape.
@@ -314,17 +334,25 @@ impl ClientBuilder {
             bisect_budget: self.bisect_budget,
             batch_linger: self.batch_linger,
         };
+        let source: std::sync::Arc<dyn crate::auth::TokenSource> = match (self.token_source, &token)
+        {
+            (Some(source), _) => source,
+            (None, Some(t)) => std::sync::Arc::new(crate::auth::StaticToken::new(t.clone())),
+            (None, None) => {
+                return Err(Error::configuration("no access token and no token source"));
+            }
+        };
         let engine = Engine::new(
             settings,
-            transport(&generated),
+            transport(&generated, token.clone()),
             RateLimiter::new(&self.rate_limit),
-            token,
+            Auth::new(source, token),
         );
         Ok(Client::new(engine, generated))
     }
 }
 
-fn check_base_url(url: &str, allow_insecure: bool) -> Result<String, Error> {
+pub(crate) fn check_base_url(url: &str, allow_insecure: bool) -> Result<String, Error> {
     let trimmed = url.trim().trim_end_matches('/');
     let shown = without_credentials(trimmed);
     let parsed = reqwest::Url::parse(trimmed)

@@ -33,7 +33,7 @@ impl fmt::Debug for Client {
             .field("path", &self.path())
             .field("id_property", &self.engine.settings.id_property)
             .field("max_concurrency", &self.engine.settings.max_concurrency)
-            .field("token", &self.engine.token)
+            .field("token_source", &self.engine.auth.source)
             .finish_non_exhaustive()
     }
 }
@@ -77,11 +77,21 @@ impl Client {
         self.engine.limiter.status()
     }
 
+    /// How many times the token source gave a new token in place of an earlier one
+    /// (an OAuth renewal, a rotated token file); 0 for a fixed token. See
+    /// [`auth`](crate::auth).
+    pub fn token_renewals(&self) -> u64 {
+        self.engine.auth.source.renewals()
+    }
+
     /// The generated progenitor client the facade sends its requests through, for
     /// anything the facade does not cover. It shares this client's connection pool and
     /// carries the token and user agent (its pre-request hook adds them, also when you
-    /// supplied the `reqwest::Client`). Raw calls bypass the facade's rate limiter,
+    /// supplied the `reqwest::Client`); with a [`token_source`], it carries the user
+    /// agent only (the token changes: set it in its `RequestHeaders`). Raw calls bypass the facade's rate limiter,
     /// retries and per-record accounting.
+    ///
+    /// [`token_source`]: crate::ClientBuilder::token_source
     pub fn generated(&self) -> &hubspot_tickets_client::Client {
         &self.generated
     }

@@ -203,6 +203,7 @@
 //! `hubspot_tickets.attempt` (attempt, records, wait_ms, status, correlation_id).
 //! Neither the token nor property values are ever recorded.
 
+pub mod auth;
 mod builder;
 mod bulk;
 mod client;

@@ -15,5 +15,6 @@ mod reliability_soak;
 mod reliability_stop;
 mod reliability_timeouts;
 mod security_transport;
+mod token_sources;
 mod version_rehearsal;
 mod versions;

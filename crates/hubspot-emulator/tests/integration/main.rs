@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod faults;
 mod limits;
+mod oauth;
 mod objects;
 mod rate_limits;
 mod remote;

@@ -9,6 +9,7 @@ mod answers;
 
 mod bad_input;
 mod cli;
+mod oauth;
 mod rate_ceiling;
 mod reliability;
 mod resume_files;

@@ -83,14 +83,14 @@ fn judge(
             if let Some(status) = status {
                 span.record("status", status.as_u16());
             }
-            return Step::Failed(undecodable(status, &body, &error, Some(&c.token)));
+            return Step::Failed(undecodable(status, &body, &error, Some(&c.token())));
         }
         Ok(Ok(Answer::Other(raw))) => raw,
     };
     c.limiter.observe(&raw.headers, sent);
     let status = raw.status.as_u16();
     span.record("status", status);
-    let err = classify_error(raw.status, &raw.headers, &raw.body, Some(&c.token));
+    let err = classify_error(raw.status, &raw.headers, &raw.body, Some(&c.token()));
     if let Some(id) = err.correlation_id() {
         span.record("correlation_id", id);
     }
@@ -117,6 +117,8 @@ pub(super) async fn send(
     let mut failures = 0_u32;
     let mut rate_waits = 0_u32;
     let mut lock_waits = 0_u32;
+    // New tokens asked for after a 401, for this batch.
+    let mut renewed = 0_u32;
     let mut last: Option<Error> = None;
 
     loop {
@@ -141,6 +143,17 @@ pub(super) async fn send(
             drop(permit);
             return stopped(op, last);
         }
+        // The token as the request leaves (a source may renew it first); none to be had
+        // stops the run: nothing of this batch was sent.
+        let token = match c.next_token().await {
+            Ok(token) => token,
+            Err(err) => {
+                drop(permit);
+                drop(ticket);
+                warn!(reason = %err, "stopping: no access token");
+                return Sent::Stop(err.not_sent());
+            }
+        };
         attempt += 1;
         *requests += 1;
         op.progress.request(attempt > 1);
@@ -161,15 +174,16 @@ pub(super) async fn send(
             status = field::Empty,
             correlation_id = field::Empty,
         );
-        let answer = tokio::time::timeout(timeout, c.transport.send(&c.settings.route, batch))
-            .instrument(span.clone())
-            .await
-            .map_err(|_| {
-                Error::new(
-                    ErrorKind::Timeout,
-                    format!("no answer within {} ms", timeout.as_millis()),
-                )
-            });
+        let answer =
+            tokio::time::timeout(timeout, c.transport.send(&c.settings.route, batch, &token))
+                .instrument(span.clone())
+                .await
+                .map_err(|_| {
+                    Error::new(
+                        ErrorKind::Timeout,
+                        format!("no answer within {} ms", timeout.as_millis()),
+                    )
+                });
         // Judge (and read the rate-limit headers) before releasing the slot, so that
         // requests waiting for it see what this answer taught the limiter.
         let took = permit.sent().elapsed();
@@ -185,10 +199,32 @@ pub(super) async fn send(
             .learn(answered.then_some(took), signal, c.limiter.rate());
         drop(ticket);
 
-        let err = match step {
+        let mut err = match step {
             Step::Done(sent) => return sent,
             Step::Failed(err) => err,
         };
+        if err.kind() == ErrorKind::Auth {
+            // The source hears of it; the policy says whether a new token is tried.
+            let renewable = c.auth.source.refused(&token);
+            let heard = policy::Unauthorized {
+                expired: err.category() == Some(crate::auth::OAUTH_TOKEN_CATEGORY_EXPIRED),
+                ever_succeeded: op.ever_succeeded(),
+                renewable,
+                renewed,
+            };
+            match policy::on_unauthorized(heard) {
+                policy::OnUnauthorized::Renew => {
+                    renewed += 1;
+                    info!(reason = %err, "HubSpot refused the access token; sending the batch again with a new one");
+                    last = Some(err);
+                    continue;
+                }
+                policy::OnUnauthorized::Stop { mid_run: true } => {
+                    err = err.with_note(policy::MID_RUN_401);
+                }
+                policy::OnUnauthorized::Stop { mid_run: false } => {}
+            }
+        }
         let kind = err.kind();
         match kind {
             ErrorKind::RateLimited => rate_waits += 1,

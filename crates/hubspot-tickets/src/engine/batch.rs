@@ -189,7 +189,7 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                     &mut body,
                     !keep_raw,
                     status.as_u16(),
-                    &c.token,
+                    &c.token(),
                 );
                 // Inputs the answer left out: an upsert is idempotent, so the way to
                 // know is to send them again, a bounded number of times.
@@ -267,7 +267,7 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                     raw.errors.extend(
                         body.errors
                             .drain(..)
-                            .map(|e| scrub_input_error(e, &c.token)),
+                            .map(|e| scrub_input_error(e, &c.token())),
                     );
                     raw.status = Some(status);
                     raw.headers = headers;

@@ -9,6 +9,7 @@
 
 mod answer;
 mod attempt;
+pub(crate) mod authorize;
 mod batch;
 mod flight;
 mod policy;
@@ -33,7 +34,6 @@ use crate::outcomes::progress::Progress;
 use crate::outcomes::{Outcome, RecordOutcome};
 use crate::records::TicketInput;
 use crate::route::Route;
-use crate::secret::AccessToken;
 
 pub(crate) use batch::run_job;
 
@@ -64,7 +64,8 @@ pub(crate) struct Engine {
     pub limiter: RateLimiter,
     /// The in-flight window (bounded by `settings.max_concurrency`).
     pub flight: Arc<flight::Flight>,
-    pub token: AccessToken,
+    /// Where each request's token comes from (see `authorize`).
+    pub auth: authorize::Auth,
     trace_prefix: String,
     trace_seq: AtomicU64,
 }
@@ -74,14 +75,14 @@ impl Engine {
         settings: Settings,
         transport: Transport,
         limiter: RateLimiter,
-        token: AccessToken,
+        auth: authorize::Auth,
     ) -> Self {
         Self {
             flight: Arc::new(flight::Flight::new(settings.max_concurrency)),
             settings,
             transport,
             limiter,
-            token,
+            auth,
             // A random prefix per engine: two processes writing the same tickets never
             // mistake each other's trace ids.
             trace_prefix: format!("h{:08x}-", rand::random::<u32>()),

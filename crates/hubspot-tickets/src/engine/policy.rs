@@ -15,7 +15,9 @@
 //! | 5xx, a timeout, a broken or refused connection | the batch is retried after a backoff (a 5xx's `Retry-After`, at most a minute, said when long); after `max_attempts`, its records fail (not attempted, if the request never left) |
 //! | no answer to any request for 45 s (checked as each attempt ends: about a minute at the default 30 s timeout) | the run stops; the rest is not attempted |
 //! | two batches in a row given up after every retry (timeouts, connections, 5xx, 423, 429), with no success between (one, before any success) | the run stops; the rest is not attempted |
-//! | 401, 403, 404, a refused `idProperty` or object type, a redirect | the run stops after that request; the rest is not attempted |
+//! | 401 with a source that can give a new token ([`on_unauthorized`]), when it looks like expiry (HubSpot's `EXPIRED_AUTHENTICATION`, or earlier requests of the run were accepted) | the source is told, and the batch is sent again with a new token, once per batch |
+//! | 401 otherwise (a fixed token expired or revoked mid-run: said so, with how to resume), 403, 404, a refused `idProperty` or object type, a redirect | the run stops after that request; the rest is not attempted |
+//! | no token to be had (a refresh token refused, a token file gone) | the run stops; the batch and the rest are not attempted |
 //! | any other 400 or 409 for the whole batch | the batch is split to find the records at fault (see `batch`) |
 //! | any other 4xx | the batch's records fail |
 
@@ -179,6 +181,50 @@ pub(crate) fn backs_off(kind: ErrorKind) -> bool {
     )
 }
 
+/// What the engine knows when HubSpot answers 401.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Unauthorized {
+    /// HubSpot's answer says the token expired (`EXPIRED_AUTHENTICATION`).
+    pub expired: bool,
+    /// Earlier requests of the run were accepted (with this token or an earlier one).
+    pub ever_succeeded: bool,
+    /// The token source can give a new token (OAuth, a rotated file).
+    pub renewable: bool,
+    /// New tokens this batch already asked for after a 401.
+    pub renewed: u32,
+}
+
+/// What a 401 calls for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OnUnauthorized {
+    /// Ask the source for a new token and send the batch again.
+    Renew,
+    /// The refusal stands (then the run stops, see [`on_refusal`]); `mid_run`: the
+    /// token expired or was revoked during the run, which the stop says.
+    Stop { mid_run: bool },
+}
+
+/// New tokens one batch may ask for after 401s: a second 401 with a fresh token is not
+/// expiry.
+pub(crate) const RENEWALS_PER_BATCH: u32 = 1;
+
+/// What the stop says when a token that worked earlier in the run is refused and no new
+/// one can be had.
+pub(crate) const MID_RUN_401: &str = "the access token worked earlier in this run: it expired or was revoked mid-run (a fixed token cannot be renewed). Records not yet sent are not attempted; send them again with a new token (the CLI: the same command with a new token and --resume REPORT), or use a token source that renews it (OAuth with a refresh token, or a token file)";
+
+/// The verdict on a 401: renew when the source can and the refusal looks like expiry
+/// (HubSpot's words, or a token that worked earlier in the run), once per batch.
+pub(crate) fn on_unauthorized(u: Unauthorized) -> OnUnauthorized {
+    let looks_expired = u.expired || u.ever_succeeded;
+    if u.renewable && looks_expired && u.renewed < RENEWALS_PER_BATCH {
+        OnUnauthorized::Renew
+    } else {
+        OnUnauthorized::Stop {
+            mid_run: u.ever_succeeded,
+        }
+    }
+}
+
 /// What a final refusal of a batch's request means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum OnRefusal {
@@ -209,6 +255,52 @@ pub(crate) fn on_refusal(kind: ErrorKind, ever_answered: bool, several: bool) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_401_renews_once_when_it_looks_like_expiry() {
+        use OnUnauthorized as O;
+        let u = |expired, ever_succeeded, renewable, renewed| Unauthorized {
+            expired,
+            ever_succeeded,
+            renewable,
+            renewed,
+        };
+        for (what, heard, expected) in [
+            ("OAuth, mid-run", u(false, true, true, 0), O::Renew),
+            (
+                "OAuth, HubSpot says expired",
+                u(true, false, true, 0),
+                O::Renew,
+            ),
+            (
+                "OAuth, refused again with a new token",
+                u(true, true, true, RENEWALS_PER_BATCH),
+                O::Stop { mid_run: true },
+            ),
+            (
+                "OAuth, first request refused, not expired: configuration",
+                u(false, false, true, 0),
+                O::Stop { mid_run: false },
+            ),
+            (
+                "fixed token, mid-run",
+                u(false, true, false, 0),
+                O::Stop { mid_run: true },
+            ),
+            (
+                "fixed token, expired at the start (HubSpot's words say so)",
+                u(true, false, false, 0),
+                O::Stop { mid_run: false },
+            ),
+            (
+                "fixed token, refused at once",
+                u(false, false, false, 0),
+                O::Stop { mid_run: false },
+            ),
+        ] {
+            assert_eq!(on_unauthorized(heard), expected, "{what}");
+        }
+    }
 
     const S: Duration = Duration::from_secs(1);
     const MS: Duration = Duration::from_millis(1);

@@ -14,6 +14,7 @@ use reqwest::header::HeaderMap;
 
 use crate::error::{Error, ErrorKind};
 use crate::route::{Route, Shape};
+use crate::secret::AccessToken;
 
 /// An answer, read in full.
 #[derive(Debug)]
@@ -54,7 +55,8 @@ pub(crate) enum Transport {
     /// `api-version`), its pre-request hook adds the token and user agent, and it
     /// decodes 2xx bodies into the generated types. Non-2xx answers come back untyped
     /// (a generator setting), so they keep their status, headers and body.
-    Http(hubspot_tickets_client::Client),
+    /// One generated client per token (see `authorize`).
+    Http(std::sync::Arc<crate::engine::authorize::PerToken>),
     /// Unit tests: a closure from request body bytes to an answer.
     #[cfg(test)]
     Mock(MockFn),
@@ -63,11 +65,11 @@ pub(crate) enum Transport {
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Http(client) => f
+            Self::Http(clients) => f
                 .debug_struct("Http")
                 .field(
                     "base_url",
-                    &hubspot_tickets_client::ClientInfo::baseurl(client),
+                    &hubspot_tickets_client::ClientInfo::baseurl(clients.base()),
                 )
                 .finish_non_exhaustive(),
             #[cfg(test)]
@@ -77,14 +79,17 @@ impl std::fmt::Debug for Transport {
 }
 
 impl Transport {
-    /// Sends `batch` to `route`'s path (the generated operation of its version).
+    /// Sends `batch` to `route`'s path (the generated operation of its version), with
+    /// `token`.
     pub(crate) async fn send(
         &self,
         route: &Route,
         batch: &TicketUpsertBatch,
+        token: &AccessToken,
     ) -> Result<Answer, Error> {
         match self {
-            Self::Http(client) => {
+            Self::Http(clients) => {
+                let client = &clients.client(token)?;
                 let object_type = route.object_type.as_str();
                 // One generated operation per wire shape; 2026-09's body is mapped onto
                 // the v3 result type (it only lacks `warnings`), so everything after
