@@ -49,7 +49,7 @@ fn client(base_url: &str, max: u32, window: Duration) -> Client {
 /// Runs one bulk upsert; prints `records requests retries 429s seconds`.
 async fn worker(base_url: &str, prefix: &str, n: usize, max: u32, window: Duration) {
     let c = client(base_url, max, window);
-    let s = c.bulk_upsert(records(prefix, n)).summary().await;
+    let (s, _) = c.bulk_upsert(records(prefix, n)).summary().await;
     println!(
         "{} {} {} {} {:.3}",
         s.created + s.updated,
@@ -206,7 +206,7 @@ async fn measure(seconds: u64, max: u32, window_ms: u64, separate: bool) {
     let emu = Emu::start(max, window_ms, separate).await;
     let c = client(emu.url(), max, window);
     let t0 = Instant::now();
-    let s = c.bulk_upsert(records("ONE", n)).summary().await;
+    let (s, _) = c.bulk_upsert(records("ONE", n)).summary().await;
     let secs = t0.elapsed().as_secs_f64();
     let details = format!(
         "{} records in {secs:.1} s; client saw {} 429s",

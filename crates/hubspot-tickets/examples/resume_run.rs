@@ -54,7 +54,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "run 2: the journal shows {} records written",
         journal.loaded().written
     );
-    let summary = client
+    let (summary, _) = client
         .bulk_upsert_iter(records(false))
         .journal(journal)
         .summary()
@@ -62,7 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("run 2: {summary}");
 
     // Run 3: an edited export; only the six edited records are sent.
-    let summary = client
+    let (summary, _) = client
         .bulk_upsert_iter(records(true))
         .journal(Journal::open(&path, &scope)?)
         .summary()

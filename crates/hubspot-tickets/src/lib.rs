@@ -147,6 +147,13 @@
 //! # }
 //! ```
 //!
+//! # Stop a run without losing input
+//!
+//! A run stopped by [`BulkUpsert::with_cancellation`], its deadline or a run-stopping
+//! error (the daily limit, a refused token) starts no new request and accounts for every
+//! input: the rest of a finite input (a `Vec`, a range...) is reported `NotAttempted`,
+//! and the rest of one of unknown length is handed back as [`bulk::Unread`].
+//!
 //! # Resume a stopped run
 //!
 //! [`BulkUpsert::return_inputs`] hands each input back in its outcome, so records not

@@ -441,14 +441,14 @@ async fn batch_level_misuse_is_refused_before_any_request() {
         .unwrap();
     assert!(out.records.is_empty() && out.requests == 0 && out.status.is_none());
 
-    let s = client
+    let (s, _) = client
         .bulk_upsert_iter(Vec::<TicketInput>::new())
         .summary()
         .await;
     assert_eq!((s.read, s.requests), (0, 0));
 
     // Only invalid records: every one reported, not one request.
-    let s = client
+    let (s, _) = client
         .bulk_upsert_iter(
             (0..250).map(|i| TicketInput::new(format!("NaN-{i}")).property("x", f64::NAN)),
         )

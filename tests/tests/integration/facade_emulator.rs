@@ -13,7 +13,7 @@ use integration_tests::*;
 
 const WINDOW: Duration = Duration::from_millis(500);
 
-fn assert_exactly_once(report: &BulkReport, n: usize) {
+fn assert_exactly_once(report: &BulkReport<'_>, n: usize) {
     assert_eq!(report.outcomes.len(), n);
     let positions: HashSet<u64> = report.outcomes.iter().map(|o| o.position).collect();
     assert_eq!(positions.len(), n, "every input exactly once");
@@ -93,7 +93,7 @@ async fn twenty_five_thousand_records_stream_through_without_a_429() {
 async fn mixed_created_and_updated() {
     let emu = start(config(50, WINDOW)).await;
     let client = build(builder(&emu, 50, WINDOW));
-    let first = client
+    let (first, _) = client
         .bulk_upsert_iter(tickets("MX", 0..150))
         .summary()
         .await;
@@ -243,12 +243,12 @@ async fn daily_limit_stops_the_run_and_accounts_for_every_record_read() {
         .with_rate_limit(RateLimitConfig::per_window(50, WINDOW).with_daily(Some(5)));
     let emu = start(cfg).await;
     let client = build(builder(&emu, 50, WINDOW).max_concurrency(1));
-    let mut input = tickets("DL", 0..2000).into_iter();
-    let report = client.bulk_upsert_iter(&mut input).report().await;
+    let report = client.bulk_upsert_iter(tickets("DL", 0..2000)).report().await;
     let s = &report.summary;
-    // Reading stops with the run: what was read is accounted for, the rest is left.
-    assert_exactly_once(&report, s.read as usize);
-    assert_eq!(s.read + input.len() as u64, 2000);
+    // A finite input is accounted for to its end: the rest is `NotAttempted`.
+    assert_exactly_once(&report, 2000);
+    assert_eq!(s.read, 2000);
+    assert!(report.unread.is_none());
     assert_eq!(
         (s.created, s.failed, s.not_attempted),
         (500, 0, s.read - 500),

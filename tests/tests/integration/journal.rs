@@ -190,7 +190,7 @@ async fn a_planned_resume_never_sends_an_older_value_again() {
             (0..50).map(move |i| TicketInput::new(format!("RP-{i}")).property("subject", *v))
         })
         .collect();
-    let s = client
+    let (s, _) = client
         .bulk_upsert_iter(input.clone())
         .journal(Journal::create(&path, &scope).unwrap())
         .summary()
@@ -199,7 +199,7 @@ async fn a_planned_resume_never_sends_an_older_value_again() {
     let before = emu.stats().requests;
     let mut journal = Journal::open(&path, &scope).unwrap();
     journal.plan(&input);
-    let s = client
+    let (s, _) = client
         .bulk_upsert_iter(input)
         .journal(journal)
         .summary()

@@ -124,7 +124,7 @@ impl Case {
     }
 }
 
-fn exactly_once(report: &BulkReport, n: usize) {
+fn exactly_once(report: &BulkReport<'_>, n: usize) {
     assert_eq!(report.outcomes.len(), n);
     let positions: HashSet<u64> = report.outcomes.iter().map(|o| o.position).collect();
     assert_eq!(positions.len(), n, "every input exactly once");
@@ -375,7 +375,7 @@ async fn a_token_without_the_scope_stops_at_the_first_request() {
             kind: TICKETS,
         };
         let client = build(tickets.builder(&emu));
-        let s = client
+        let (s, _) = client
             .bulk_upsert_iter(tickets.records("SC", 0..5))
             .summary()
             .await;
@@ -425,7 +425,7 @@ async fn ids_and_names_reach_the_same_records() {
             },
         };
         let client = build(case.builder(&emu));
-        let s = client
+        let (s, _) = client
             .bulk_upsert_iter(case.records("ID", 0..3))
             .summary()
             .await;

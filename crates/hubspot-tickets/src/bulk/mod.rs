@@ -23,6 +23,46 @@ use crate::records::TicketInput;
 
 pub use stream::BulkOutcomes;
 
+/// The input a stopped bulk run did not read, handed back to its caller (see
+/// [`BulkOutcomes::into_unread`]): a stream of the records from
+/// [`position`](Self::position) on, in input order. Only an input with no upper bound
+/// on its length leaves any; send it again, or say where it went.
+#[must_use = "these records were neither sent nor reported: send them again or say where they went"]
+pub struct Unread<'a> {
+    input: Input<'a>,
+    position: u64,
+}
+
+impl Unread<'_> {
+    /// The position, in the run's input, of the first record not read.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+}
+
+impl std::fmt::Debug for Unread<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unread")
+            .field("position", &self.position)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stream for Unread<'_> {
+    type Item = TicketInput;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<TicketInput>> {
+        self.input.as_mut().poll_next(cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.input.size_hint()
+    }
+}
+
 type Input<'a> = Pin<Box<dyn Stream<Item = TicketInput> + Send + 'a>>;
 
 /// See [`BulkUpsert::before_send`].
@@ -43,10 +83,14 @@ type BeforeSend<'a> = Box<dyn FnMut(&[&str]) -> Result<(), String> + Send + 'a>;
 /// * every input read appears exactly once in the outcomes, with its 0-based position;
 /// * the daily limit, a refused token, scope or configuration, cancellation or the
 ///   deadline stop the run: no new request starts, the requests in flight finish,
-///   every record read but not sent is reported
-///   [`NotAttempted`](crate::Outcome::NotAttempted), and the rest of the input is not
-///   read (the summary's `read` counts the records taken; pass `&mut iter` to
-///   [`Client::bulk_upsert_iter`](crate::Client::bulk_upsert_iter) to keep the rest).
+///   and every record read but not sent is reported
+///   [`NotAttempted`](crate::Outcome::NotAttempted). The rest of a finite input (one
+///   whose size hint has an upper bound: a `Vec`, a slice, a range, a `map` of those)
+///   is read to its end without being sent, each record reported `NotAttempted` too;
+///   the rest of any other input is not read but handed back as [`Unread`] (by
+///   [`BulkOutcomes::into_unread`], [`report`](Self::report) or
+///   [`summary`](Self::summary)). Either way, outcomes plus the records handed back
+///   are the input, and the summary's `read` counts the records taken from it.
 #[must_use = "a bulk upsert does nothing until its outcomes are polled"]
 pub struct BulkUpsert<'a> {
     engine: Arc<Engine>,
@@ -116,7 +160,7 @@ impl<'a> BulkUpsert<'a> {
     /// # async fn run(client: Client, inputs: Vec<TicketInput>) -> Result<(), Box<dyn std::error::Error>> {
     /// // After a crash, a kill or a stop, the same two lines finish the job.
     /// let journal = Journal::open("sync.journal", &Scope::of(&client))?;
-    /// let summary = client.bulk_upsert_iter(inputs).journal(journal).summary().await;
+    /// let (summary, _) = client.bulk_upsert_iter(inputs).journal(journal).summary().await;
     /// println!("{summary}"); // "... N written before, ..."
     /// # Ok(()) }
     /// ```
@@ -144,7 +188,8 @@ impl<'a> BulkUpsert<'a> {
     }
 
     /// Stop when `token` is cancelled: no new request starts, requests in flight
-    /// finish, the rest is reported `NotAttempted`.
+    /// finish, the rest of a finite input is reported `NotAttempted` and the rest of
+    /// any other is handed back ([`Unread`]).
     pub fn with_cancellation(mut self, token: CancellationToken) -> Self {
         self.cancel = Some(token);
         self
@@ -185,10 +230,11 @@ impl<'a> BulkUpsert<'a> {
         BulkOutcomes::new(op, self.input, journal, self.before_send)
     }
 
-    /// Runs to the end and returns every outcome, sorted by position, with a summary.
-    /// Holds every outcome in memory: for large runs prefer
-    /// [`outcomes`](Self::outcomes) or [`summary`](Self::summary).
-    pub async fn report(self) -> BulkReport {
+    /// Runs to the end and returns every outcome, sorted by position, with a summary
+    /// and the input a stopped run did not read (see [`Unread`]). Holds every outcome
+    /// in memory: for large runs prefer [`outcomes`](Self::outcomes) or
+    /// [`summary`](Self::summary).
+    pub async fn report(self) -> BulkReport<'a> {
         let mut stream = self.outcomes();
         let mut outcomes = Vec::new();
         while let Some(o) = stream.next().await {
@@ -198,13 +244,15 @@ impl<'a> BulkUpsert<'a> {
         BulkReport {
             outcomes,
             summary: stream.summary(),
+            unread: stream.into_unread(),
         }
     }
 
-    /// Runs to the end keeping only the counts.
-    pub async fn summary(self) -> BulkSummary {
+    /// Runs to the end keeping only the counts, and hands back the input a stopped run
+    /// did not read (see [`Unread`]; always `None` for a finite input).
+    pub async fn summary(self) -> (BulkSummary, Option<Unread<'a>>) {
         let mut stream = self.outcomes();
         while stream.next().await.is_some() {}
-        stream.summary()
+        (stream.summary(), stream.into_unread())
     }
 }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::bulk::Unread;
 use crate::error::Failure;
 use crate::outcomes::progress::ProgressSnapshot;
 use crate::outcomes::{Outcome, RecordOutcome};
@@ -114,17 +115,21 @@ impl fmt::Display for BulkSummary {
     }
 }
 
-/// Every outcome of a bulk run, by position, and its summary.
-#[derive(Clone, Debug)]
+/// Every outcome of a bulk run, by position, its summary, and the input it did not
+/// read.
+#[derive(Debug)]
 #[non_exhaustive]
-pub struct BulkReport {
-    /// One per input, sorted by position.
+pub struct BulkReport<'a> {
+    /// One per record read from the input, sorted by position.
     pub outcomes: Vec<RecordOutcome>,
     /// The counts.
     pub summary: BulkSummary,
+    /// The rest of an input without an upper bound on its length, when the run stopped
+    /// before reading it (a finite input's rest is in `outcomes`, `NotAttempted`).
+    pub unread: Option<Unread<'a>>,
 }
 
-impl BulkReport {
+impl BulkReport<'_> {
     /// Records not written (failed or not attempted).
     pub fn not_written(&self) -> impl Iterator<Item = &RecordOutcome> {
         self.outcomes.iter().filter(|o| !o.outcome.is_written())
