@@ -20,16 +20,16 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use hubspot_emulator::{Emulator, EmulatorConfig, RateLimitConfig, StatsSnapshot};
-use hubspot_tickets::{Client, RateLimit, TicketInput};
+use hubspot_tickets::{Client, RateLimit, RecordInput};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 const TOKEN: &str = "measure-token";
 
-fn records(prefix: &str, n: usize) -> impl futures::Stream<Item = TicketInput> + Send + use<> {
+fn records(prefix: &str, n: usize) -> impl futures::Stream<Item = RecordInput> + Send + use<> {
     let prefix = prefix.to_owned();
     futures::stream::iter(0..n).map(move |i| {
-        TicketInput::new(format!("{prefix}-{i}"))
+        RecordInput::new(format!("{prefix}-{i}"))
             .property("subject", format!("Measured ticket {i}"))
             .property("hs_ticket_priority", "MEDIUM")
     })

@@ -6,7 +6,7 @@
 //! (unreadable file, CSV header without the id column, a JSON array that is not one).
 //!
 //! The rules on values, names and ids are the facade's, not this file's: a JSON record
-//! goes through [`TicketInput::from_json_record`], CSV names, cells and ids through
+//! goes through [`RecordInput::from_json_record`], CSV names, cells and ids through
 //! [`check_property_name`], [`check_property_value`] and [`check_id`]. What stays here is
 //! the input formats themselves: framing, line numbers, and what an empty CSV cell means.
 
@@ -17,7 +17,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use hubspot_tickets::{
-    JsonRecordErrorKind, TicketInput, check_id, check_property_name, check_property_value,
+    JsonRecordErrorKind, RecordInput, check_id, check_property_name, check_property_value,
 };
 
 /// How big the read buffer is; records longer than this still work (buffers grow).
@@ -783,7 +783,7 @@ impl CsvState {
             return bad("the id is not valid UTF-8".to_owned(), raw, None);
         };
         if let Err(e) = check_id(&id) {
-            return bad(e, raw, None);
+            return bad(e.to_string(), raw, None);
         }
         let mut properties = BTreeMap::new();
         for (i, (field, column)) in rec.iter().zip(&self.columns).enumerate() {
@@ -1072,10 +1072,10 @@ impl JsonArrayState {
 // JSON objects to records
 
 /// Parses one JSON object (a JSON line or array element) into an [`Item`], by the
-/// facade's rules ([`TicketInput::from_json_record`]).
+/// facade's rules ([`RecordInput::from_json_record`]).
 fn parse_json_record(text: &[u8], line: u64, opts: &ParseOptions) -> Item {
     let raw = opts.keep_raw.then(|| Raw::Text(text.to_vec()));
-    match TicketInput::from_json_record(text, &opts.id_column) {
+    match RecordInput::from_json_record(text, &opts.id_column) {
         Ok(input) => {
             // `idProperty` is set once for the whole run by --id-property: a record's own
             // is not used, as before.

@@ -18,7 +18,7 @@ use hubspot_tickets::generated::types::TicketUpsertInput;
 use hubspot_tickets::journal::{Entry, JournalWriter};
 use hubspot_tickets::{
     CancellationToken, Client, ErrorKind, Failure, Fingerprint, Journal, MAX_BATCH, Outcome,
-    Progress, RecordOutcome, Resume, TicketInput,
+    Progress, RecordInput, RecordOutcome, Resume,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -39,7 +39,7 @@ const CHANNEL_KIB: u32 = 1024;
 
 /// A record on its way to the facade, with its share of [`CHANNEL_KIB`] (released
 /// when the facade takes it).
-type Queued = (TicketInput, tokio::sync::OwnedSemaphorePermit);
+type Queued = (RecordInput, tokio::sync::OwnedSemaphorePermit);
 
 /// How many bad lines are printed on stderr (the report has them all).
 pub const BAD_LINES_SHOWN: u64 = 20;
@@ -243,8 +243,8 @@ fn to_input(
     id: String,
     properties: std::collections::BTreeMap<String, String>,
     trace: Option<String>,
-) -> TicketInput {
-    TicketInput::from(TicketUpsertInput {
+) -> RecordInput {
+    RecordInput::from(TicketUpsertInput {
         id,
         id_property: None,
         object_write_trace_id: trace,
@@ -356,7 +356,7 @@ impl Feed {
     }
 
     /// A record that was handed over but not taken: it and all later ones are not sent.
-    fn refused(&mut self, input: &TicketInput) {
+    fn refused(&mut self, input: &RecordInput) {
         self.why_not_sent = Some("not sent: the run stopped before this record");
         let shared = &self.shared;
         if let Some(p) = lock(&shared.pending).remove(&(self.position - 1)) {
@@ -372,9 +372,9 @@ impl Feed {
 }
 
 impl Iterator for Feed {
-    type Item = TicketInput;
+    type Item = RecordInput;
 
-    fn next(&mut self) -> Option<TicketInput> {
+    fn next(&mut self) -> Option<RecordInput> {
         if self.finished {
             return None;
         }
@@ -587,7 +587,7 @@ pub async fn run(
         Some(_) => (Some(Feed::open(shared.clone(), &config, resume)?), None),
         None => (None, resume),
     };
-    let (inputs, reader): (BoxStream<'_, TicketInput>, _) = if let Some(feed) = &mut file_feed {
+    let (inputs, reader): (BoxStream<'_, RecordInput>, _) = if let Some(feed) = &mut file_feed {
         (futures::stream::iter(feed).boxed(), None)
     } else {
         let (setup_tx, setup_rx) = oneshot::channel();

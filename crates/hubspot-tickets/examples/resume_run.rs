@@ -9,9 +9,9 @@ mod common;
 
 use futures::StreamExt;
 use hubspot_tickets::journal::Scope;
-use hubspot_tickets::{CancellationToken, Journal, TicketInput};
+use hubspot_tickets::{CancellationToken, Journal, RecordInput};
 
-fn records(edited: bool) -> Vec<TicketInput> {
+fn records(edited: bool) -> Vec<RecordInput> {
     (0..600)
         .map(|i| {
             let subject = if edited && i % 100 == 0 {
@@ -19,7 +19,7 @@ fn records(edited: bool) -> Vec<TicketInput> {
             } else {
                 format!("Ticket {i}")
             };
-            TicketInput::new(format!("RES-{i}")).property("subject", subject)
+            RecordInput::new(format!("RES-{i}")).property("subject", subject)
         })
         .collect()
 }

@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::limiter::RateLimitStatus;
 use crate::outcomes::progress::Progress;
 use crate::outcomes::{BatchOutcome, Outcome, RecordOutcome};
-use crate::records::TicketInput;
+use crate::records::RecordInput;
 use crate::route::{ApiVersion, ObjectType};
 
 /// The HubSpot batch upsert client (tickets by default; any object type and API
@@ -112,7 +112,7 @@ impl Client {
     ) -> impl Future<Output = Result<BatchOutcome, Error>> + Send + 'static
     where
         I: IntoIterator<Item = T>,
-        T: Into<TicketInput>,
+        T: Into<RecordInput>,
     {
         let engine = Arc::clone(&self.engine);
         let prepared = prepare_batch(&engine, inputs);
@@ -166,7 +166,7 @@ impl Client {
     pub fn bulk_upsert<'a, S>(&self, inputs: S) -> BulkUpsert<'a>
     where
         S: futures::Stream + Send + 'a,
-        S::Item: Into<TicketInput>,
+        S::Item: Into<RecordInput>,
     {
         use futures::StreamExt;
         let hint = inputs.size_hint();
@@ -183,7 +183,7 @@ impl Client {
     where
         I: IntoIterator,
         I::IntoIter: Send + 'a,
-        I::Item: Into<TicketInput>,
+        I::Item: Into<RecordInput>,
     {
         self.bulk_upsert(futures::stream::iter(inputs))
     }
@@ -201,9 +201,9 @@ struct Prepared {
 fn prepare_batch<I, T>(engine: &Engine, inputs: I) -> Result<Prepared, Error>
 where
     I: IntoIterator<Item = T>,
-    T: Into<TicketInput>,
+    T: Into<RecordInput>,
 {
-    let inputs: Vec<TicketInput> = inputs.into_iter().map(Into::into).collect();
+    let inputs: Vec<RecordInput> = inputs.into_iter().map(Into::into).collect();
     if inputs.len() > MAX_BATCH {
         return Err(Error::invalid_input(format!(
             "a batch holds at most {MAX_BATCH} inputs, got {}; use bulk_upsert for more",
@@ -222,7 +222,7 @@ where
     for (i, input) in inputs.into_iter().enumerate() {
         let position = i as u64;
         let key = (
-            input.get_id_property().unwrap_or(default_prop).to_owned(),
+            input.id_property().unwrap_or(default_prop).to_owned(),
             input.id().to_owned(),
         );
         let round = match seen.get_mut(&key) {

@@ -53,7 +53,7 @@
 //! # Upsert one batch from a struct
 //!
 //! ```no_run
-//! use hubspot_tickets::{Client, Outcome, TicketInput};
+//! use hubspot_tickets::{Client, Outcome, RecordInput};
 //!
 //! #[derive(serde::Serialize)]
 //! struct Ticket {
@@ -67,8 +67,8 @@
 //! let t = Ticket { subject: "Printer jams".into(), hs_pipeline_stage: 1,
 //!                  closed_date: None, tags: vec!["printer".into()] };
 //! let batch = vec![
-//!     TicketInput::from_serialize("ZD-1", &t)?,
-//!     TicketInput::new("ZD-2").property("subject", "Refund").property("hs_pipeline_stage", 2),
+//!     RecordInput::from_serialize("ZD-1", &t)?,
+//!     RecordInput::new("ZD-2").property("subject", "Refund").property("hs_pipeline_stage", 2),
 //! ];
 //! let outcome = client.upsert_batch(batch).await?;
 //! for r in &outcome.records {
@@ -93,11 +93,11 @@
 //!
 //! ```no_run
 //! use futures::StreamExt;
-//! use hubspot_tickets::{Client, Outcome, Progress, TicketInput};
+//! use hubspot_tickets::{Client, Outcome, Progress, RecordInput};
 //!
 //! # async fn run(client: Client) {
 //! let inputs = futures::stream::iter(0..25_000)
-//!     .map(|i| TicketInput::new(format!("ZD-{i}")).property("subject", format!("Ticket {i}")));
+//!     .map(|i| RecordInput::new(format!("ZD-{i}")).property("subject", format!("Ticket {i}")));
 //! let progress = Progress::new();
 //! let mut outcomes = client.bulk_upsert(inputs).with_progress(progress.clone()).outcomes();
 //! let ticker = {
@@ -127,8 +127,8 @@
 //! position, with a [`BulkSummary`]:
 //!
 //! ```no_run
-//! # use hubspot_tickets::{Client, TicketInput, ErrorKind};
-//! # async fn run(client: Client, inputs: Vec<TicketInput>) {
+//! # use hubspot_tickets::{Client, RecordInput, ErrorKind};
+//! # async fn run(client: Client, inputs: Vec<RecordInput>) {
 //! let report = client.bulk_upsert_iter(inputs).report().await;
 //! let s = &report.summary;
 //! println!("{} created, {} updated, {} failed, {} not attempted in {:?}",
@@ -236,10 +236,13 @@ pub use limiter::{RateLimitHeaders, RateLimitStatus};
 pub use outcomes::progress::{Progress, ProgressSnapshot};
 pub use outcomes::summary::{BulkReport, BulkSummary};
 pub use outcomes::{BatchOutcome, Outcome, RecordOutcome};
-pub use records::{IntoPropertyValue, MAX_ID_LEN, NoneAs, TicketInput, to_properties};
+pub use records::{IntoPropertyValue, MAX_ID_LEN, NoneAs, RecordInput, to_properties};
+/// The old name of [`RecordInput`], from when the client wrote only tickets.
+#[deprecated(note = "renamed RecordInput: it is the input for every object type")]
+pub type TicketInput = RecordInput;
 pub use records::{
-    JsonRecordError, JsonRecordErrorKind, MAX_PROPERTY_NAME_CHARS, MAX_VALUE_CHARS, check_id,
-    check_property_name, check_property_value,
+    FieldError, JsonRecordError, JsonRecordErrorKind, MAX_PROPERTY_NAME_CHARS, MAX_VALUE_CHARS,
+    check_id, check_property_name, check_property_value,
 };
 pub use resume::{BadFingerprint, Decision, Fingerprint, Resume};
 pub use route::{ApiVersion, ObjectType};

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use hubspot_emulator::{FaultConfig, FaultKind, Policy, RateLimitConfig};
 use hubspot_tickets::{
-    BulkReport, ErrorKind, Outcome, Progress, RateLimit, RetryPolicy, TicketInput,
+    BulkReport, ErrorKind, Outcome, Progress, RateLimit, RecordInput, RetryPolicy,
 };
 use integration_tests::*;
 
@@ -63,7 +63,7 @@ async fn twenty_five_thousand_records_stream_through_without_a_429() {
     let client = build(builder(&emu, 60, WINDOW).max_concurrency(8));
     let progress = Progress::new();
     let stream = futures::stream::iter(0..n).map(|i| {
-        TicketInput::new(format!("BIG-{i}"))
+        RecordInput::new(format!("BIG-{i}"))
             .property("subject", format!("Bulk ticket {i}"))
             .property("hubspot_owner_id", i as u64)
     });
@@ -117,8 +117,8 @@ async fn per_input_errors_of_a_207_are_mapped_to_their_records() {
     let emu = start(config(50, WINDOW)).await;
     let client = build(builder(&emu, 50, WINDOW));
     let mut batch = tickets("PI", 0..10);
-    batch[3] = TicketInput::new("PI-3").property("hs_ticket_priority", "URGENT");
-    batch[7] = TicketInput::new("PI-7").property("no_such_property", "x");
+    batch[3] = RecordInput::new("PI-3").property("hs_ticket_priority", "URGENT");
+    batch[7] = RecordInput::new("PI-7").property("no_such_property", "x");
     let out = client.upsert_batch(batch).await.unwrap();
     assert_eq!(out.status.map(|s| s.as_u16()), Some(207));
     assert_eq!(out.errors.len(), 2);
@@ -140,14 +140,14 @@ async fn whole_batch_400_is_split_to_isolate_the_bad_records() {
     // one bad input: give every input the same caller-chosen trace id.
     let emu = start(config(100, WINDOW)).await;
     let client = build(builder(&emu, 100, WINDOW));
-    let mut records: Vec<TicketInput> = tickets("WB", 0..250)
+    let mut records: Vec<RecordInput> = tickets("WB", 0..250)
         .into_iter()
-        .map(|t| t.trace_id("same-for-all"))
+        .map(|t| t.with_trace_id("same-for-all"))
         .collect();
     for bad in [17, 140, 141] {
-        records[bad] = TicketInput::new(format!("WB-{bad}"))
+        records[bad] = RecordInput::new(format!("WB-{bad}"))
             .property("hs_ticket_priority", "URGENT")
-            .trace_id("same-for-all");
+            .with_trace_id("same-for-all");
     }
     let report = client.bulk_upsert_iter(records).report().await;
     assert_exactly_once(&report, 250);
@@ -170,7 +170,7 @@ async fn duplicate_ids_are_written_in_input_order_and_the_last_wins() {
     // 1,000 records over 40 ids, subjects increasing with position.
     let records: Vec<_> = (0..1000)
         .map(|i| {
-            TicketInput::new(format!("DUP-{}", i % 40)).property("subject", format!("v{i:04}"))
+            RecordInput::new(format!("DUP-{}", i % 40)).property("subject", format!("v{i:04}"))
         })
         .collect();
     let report = client.bulk_upsert_iter(records).report().await;
@@ -243,7 +243,10 @@ async fn daily_limit_stops_the_run_and_accounts_for_every_record_read() {
         .with_rate_limit(RateLimitConfig::per_window(50, WINDOW).with_daily(Some(5)));
     let emu = start(cfg).await;
     let client = build(builder(&emu, 50, WINDOW).max_concurrency(1));
-    let report = client.bulk_upsert_iter(tickets("DL", 0..2000)).report().await;
+    let report = client
+        .bulk_upsert_iter(tickets("DL", 0..2000))
+        .report()
+        .await;
     let s = &report.summary;
     // A finite input is accounted for to its end: the rest is `NotAttempted`.
     assert_exactly_once(&report, 2000);

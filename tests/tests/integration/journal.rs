@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use hubspot_tickets::journal::{JournalError, Scope};
-use hubspot_tickets::{CancellationToken, ErrorKind, Journal, ObjectType, Outcome, TicketInput};
+use hubspot_tickets::{CancellationToken, ErrorKind, Journal, ObjectType, Outcome, RecordInput};
 use integration_tests::*;
 
 const WINDOW: Duration = Duration::from_millis(200);
 
-fn inputs(edited: &[usize]) -> Vec<TicketInput> {
+fn inputs(edited: &[usize]) -> Vec<RecordInput> {
     (0..500)
         .map(|i| {
             let subject = if edited.contains(&i) {
@@ -20,7 +20,7 @@ fn inputs(edited: &[usize]) -> Vec<TicketInput> {
             } else {
                 format!("ticket {i}")
             };
-            TicketInput::new(format!("JR-{i}")).property("subject", subject)
+            RecordInput::new(format!("JR-{i}")).property("subject", subject)
         })
         .collect()
 }
@@ -184,10 +184,10 @@ async fn a_planned_resume_never_sends_an_older_value_again() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.journal");
     let scope = Scope::of(&client);
-    let input: Vec<TicketInput> = ["old", "mid", "new"]
+    let input: Vec<RecordInput> = ["old", "mid", "new"]
         .iter()
         .flat_map(|v| {
-            (0..50).map(move |i| TicketInput::new(format!("RP-{i}")).property("subject", *v))
+            (0..50).map(move |i| RecordInput::new(format!("RP-{i}")).property("subject", *v))
         })
         .collect();
     let (s, _) = client

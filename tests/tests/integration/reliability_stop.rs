@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use hubspot_emulator::{Emulator, Policy, RateLimitConfig};
 use hubspot_tickets::{
-    BulkSummary, CancellationToken, Client, ErrorKind, Outcome, RecordOutcome, TicketInput,
+    BulkSummary, CancellationToken, Client, ErrorKind, Outcome, RecordInput, RecordOutcome,
 };
 use integration_tests::*;
 
@@ -24,10 +24,10 @@ fn check_split(
     emu: &Emulator,
     outcomes: &[RecordOutcome],
     s: &BulkSummary,
-    unread: Vec<TicketInput>,
+    unread: Vec<RecordInput>,
     n: usize,
     stop: ErrorKind,
-) -> Vec<TicketInput> {
+) -> Vec<RecordInput> {
     let read = s.read as usize;
     assert_eq!(read + unread.len(), n);
     assert_eq!(outcomes.len(), read);
@@ -51,7 +51,7 @@ fn check_split(
             Outcome::NotAttempted { reason } => {
                 assert_eq!(reason.kind, stop, "{reason}");
                 assert!(stored.is_none(), "{} is NotAttempted but stored", o.id);
-                rest.push(TicketInput::new(o.id.clone()).property("subject", "again"));
+                rest.push(RecordInput::new(o.id.clone()).property("subject", "again"));
             }
             other => panic!("{}: {other:?}", o.id),
         }
@@ -63,7 +63,7 @@ fn check_split(
 
 /// Re-runs `rest` and checks each is created (it was not written before) and that the
 /// store then holds `n` tickets, none created twice.
-async fn rerun_exactly_the_rest(emu: &Emulator, client: &Client, rest: Vec<TicketInput>, n: usize) {
+async fn rerun_exactly_the_rest(emu: &Emulator, client: &Client, rest: Vec<RecordInput>, n: usize) {
     let k = rest.len() as u64;
     let again = client.bulk_upsert_iter(rest).report().await;
     let s = &again.summary;
@@ -212,7 +212,7 @@ async fn dropping_the_outcome_stream_stops_every_request_and_a_rerun_converges()
 
     // Re-run every record not reported written: at most the batches in flight at the
     // drop were written unseen (updates now); the others are created; none twice.
-    let rest: Vec<TicketInput> = tickets("DROP", 0..n)
+    let rest: Vec<RecordInput> = tickets("DROP", 0..n)
         .into_iter()
         .enumerate()
         .filter(|(i, _)| !written.contains(&(*i as u64)))
@@ -267,7 +267,7 @@ async fn cancelling_at_any_point_accounts_for_every_input() {
                 }
             }
             let s = stream.summary();
-            let unread: Vec<TicketInput> = match stream.into_unread() {
+            let unread: Vec<RecordInput> = match stream.into_unread() {
                 Some(rest) => {
                     assert_eq!(rest.position(), s.read, "{prefix}");
                     rest.collect().await
@@ -275,7 +275,10 @@ async fn cancelling_at_any_point_accounts_for_every_input() {
                 None => Vec::new(),
             };
             let label = format!("{prefix} cancelled after {cancel_after}: {s}");
-            assert_eq!(s.stopped.as_ref().map(|f| f.kind), Some(ErrorKind::Cancelled));
+            assert_eq!(
+                s.stopped.as_ref().map(|f| f.kind),
+                Some(ErrorKind::Cancelled)
+            );
             assert_eq!(outcomes.len() as u64, s.read, "{label}");
             assert_eq!(outcomes.len() + unread.len(), n, "{label}");
             if sized {
@@ -288,12 +291,16 @@ async fn cancelling_at_any_point_accounts_for_every_input() {
             seen.dedup();
             assert_eq!(seen, (0..s.read).collect::<Vec<_>>(), "{label}");
             for (i, t) in unread.iter().enumerate() {
-                assert_eq!(t.id(), format!("{prefix}-{}", s.read as usize + i), "{label}");
+                assert_eq!(
+                    t.id(),
+                    format!("{prefix}-{}", s.read as usize + i),
+                    "{label}"
+                );
             }
             assert_eq!(s.created + s.not_attempted, s.read, "{label}");
             assert_eq!(emu.store().count() as u64, s.created, "{label}");
             // One more pass: the inputs handed back in the outcomes, then the unread rest.
-            let again: Vec<TicketInput> = outcomes
+            let again: Vec<RecordInput> = outcomes
                 .iter_mut()
                 .filter(|o| !o.outcome.is_written())
                 .filter_map(RecordOutcome::take_input)

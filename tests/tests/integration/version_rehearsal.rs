@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use hubspot_emulator::WireShape;
-use hubspot_tickets::{ApiVersion, ErrorKind, TicketInput};
+use hubspot_tickets::{ApiVersion, ErrorKind, RecordInput};
 use integration_tests::*;
 use serde_yaml_ng::Value;
 use xtask::{CheckOutcome, GENERATED_PATH, SPEC_PATH};
@@ -66,7 +66,7 @@ async fn the_facade_reaches_the_new_release_by_configuration() {
     let client = build(builder(&emu, 100, WINDOW).api_version(version));
     assert_eq!(client.path(), "/crm/objects/2027-03/tickets/batch/upsert");
     let mut records = tickets("R27", 0..150);
-    records[42] = TicketInput::new("R27-42").property("no_such_property", "x");
+    records[42] = RecordInput::new("R27-42").property("no_such_property", "x");
     let report = client.bulk_upsert_iter(records).report().await;
     assert_eq!(report.summary.created, 149, "{:?}", report.summary);
     let failed: Vec<u64> = report.failed().map(|o| o.position).collect();

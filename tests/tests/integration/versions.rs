@@ -14,7 +14,7 @@ use hubspot_emulator::{
     RateLimitConfig, Store,
 };
 use hubspot_tickets::{
-    ApiVersion, BulkReport, ClientBuilder, ErrorKind, ObjectType, Outcome, RateLimit, TicketInput,
+    ApiVersion, BulkReport, ClientBuilder, ErrorKind, ObjectType, Outcome, RateLimit, RecordInput,
 };
 use integration_tests::*;
 
@@ -59,17 +59,17 @@ impl Case {
         }
     }
 
-    fn records(&self, prefix: &str, range: std::ops::Range<usize>) -> Vec<TicketInput> {
+    fn records(&self, prefix: &str, range: std::ops::Range<usize>) -> Vec<RecordInput> {
         range
             .map(|i| {
-                TicketInput::new(self.id(prefix, i)).property(self.kind.property, format!("v{i}"))
+                RecordInput::new(self.id(prefix, i)).property(self.kind.property, format!("v{i}"))
             })
             .collect()
     }
 
     /// A record HubSpot refuses on its own: an unknown property.
-    fn bad(&self, prefix: &str, i: usize) -> TicketInput {
-        TicketInput::new(self.id(prefix, i)).property("no_such_property", "x")
+    fn bad(&self, prefix: &str, i: usize) -> RecordInput {
+        RecordInput::new(self.id(prefix, i)).property("no_such_property", "x")
     }
 
     fn config(&self) -> EmulatorConfig {
@@ -184,11 +184,11 @@ async fn whole_batch_400_is_bisected(case: Case) {
     // Without distinct trace ids HubSpot refuses the whole batch for one bad input.
     let emu = start(case.config()).await;
     let client = build(case.builder(&emu));
-    let mut records: Vec<TicketInput> = case.records("WB", 0..150);
+    let mut records: Vec<RecordInput> = case.records("WB", 0..150);
     for bad in [17, 140] {
         records[bad] = case.bad("WB", bad);
     }
-    let records = records.into_iter().map(|r| r.trace_id("same-for-all"));
+    let records = records.into_iter().map(|r| r.with_trace_id("same-for-all"));
     let report = client.bulk_upsert_iter(records).report().await;
     exactly_once(&report, 150);
     let failed: Vec<u64> = report.failed().map(|o| o.position).collect();

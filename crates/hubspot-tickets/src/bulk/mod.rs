@@ -19,7 +19,7 @@ use crate::engine::{Engine, Op};
 use crate::journal::Journal;
 use crate::outcomes::progress::Progress;
 use crate::outcomes::summary::{BulkReport, BulkSummary};
-use crate::records::TicketInput;
+use crate::records::RecordInput;
 
 pub use stream::BulkOutcomes;
 
@@ -49,12 +49,12 @@ impl std::fmt::Debug for Unread<'_> {
 }
 
 impl Stream for Unread<'_> {
-    type Item = TicketInput;
+    type Item = RecordInput;
 
     fn poll_next(
         mut self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<TicketInput>> {
+    ) -> std::task::Poll<Option<RecordInput>> {
         self.input.as_mut().poll_next(cx)
     }
 
@@ -63,7 +63,7 @@ impl Stream for Unread<'_> {
     }
 }
 
-type Input<'a> = Pin<Box<dyn Stream<Item = TicketInput> + Send + 'a>>;
+type Input<'a> = Pin<Box<dyn Stream<Item = RecordInput> + Send + 'a>>;
 
 /// See [`BulkUpsert::before_send`].
 type BeforeSend<'a> = Box<dyn FnMut(&[&str]) -> Result<(), String> + Send + 'a>;
@@ -155,9 +155,9 @@ impl<'a> BulkUpsert<'a> {
     /// the outcome stream ends or is dropped.
     ///
     /// ```no_run
-    /// use hubspot_tickets::{journal::Scope, Client, Journal, TicketInput};
+    /// use hubspot_tickets::{journal::Scope, Client, Journal, RecordInput};
     ///
-    /// # async fn run(client: Client, inputs: Vec<TicketInput>) -> Result<(), Box<dyn std::error::Error>> {
+    /// # async fn run(client: Client, inputs: Vec<RecordInput>) -> Result<(), Box<dyn std::error::Error>> {
     /// // After a crash, a kill or a stop, the same two lines finish the job.
     /// let journal = Journal::open("sync.journal", &Scope::of(&client))?;
     /// let (summary, _) = client.bulk_upsert_iter(inputs).journal(journal).summary().await;

@@ -14,15 +14,15 @@ use futures::stream::{FuturesUnordered, Stream, StreamExt};
 use tokio::time::Sleep;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
-use crate::bulk::{Input, Unread};
 use crate::bulk::batcher::Batcher;
 use crate::bulk::journaled::Sink;
+use crate::bulk::{Input, Unread};
 use crate::engine::{MAX_BATCH, Op, run_job};
 use crate::error::Failure;
 use crate::outcomes::progress::Progress;
 use crate::outcomes::summary::BulkSummary;
 use crate::outcomes::{Outcome, RecordOutcome};
-use crate::records::TicketInput;
+use crate::records::RecordInput;
 
 struct Done {
     outcomes: Vec<RecordOutcome>,
@@ -158,7 +158,7 @@ impl<'a> BulkOutcomes<'a> {
     }
 
     /// Reads one input record into the pipeline; false if it was refused at once.
-    fn accept(&mut self, item: TicketInput) -> bool {
+    fn accept(&mut self, item: RecordInput) -> bool {
         let position = self.next_position;
         self.next_position += 1;
         self.op.progress.read();

@@ -31,7 +31,7 @@ use crate::error::{Error, ErrorKind, Failure};
 use crate::limiter::RateLimiter;
 use crate::outcomes::progress::Progress;
 use crate::outcomes::{Outcome, RecordOutcome};
-use crate::records::TicketInput;
+use crate::records::RecordInput;
 use crate::route::Route;
 use crate::secret::AccessToken;
 
@@ -107,8 +107,8 @@ impl Engine {
     /// be sent (handing the record back).
     pub(crate) fn prepare(
         &self,
-        input: TicketInput,
-    ) -> Result<TicketUpsertInput, (TicketInput, Arc<Failure>)> {
+        input: RecordInput,
+    ) -> Result<TicketUpsertInput, (RecordInput, Arc<Failure>)> {
         if let Some(why) = input.problem_text() {
             return Err((input, Arc::new(Failure::new(ErrorKind::InvalidInput, why))));
         }
@@ -253,7 +253,7 @@ impl Op {
         if input.id_property.as_deref() == Some(self.engine.settings.id_property.as_str()) {
             input.id_property = None;
         }
-        self.unprepared(position, TicketInput::from(input), outcome)
+        self.unprepared(position, RecordInput::from(input), outcome)
     }
 
     /// The outcome of an input that was never prepared (refused before sending),
@@ -261,7 +261,7 @@ impl Op {
     pub(crate) fn unprepared(
         &self,
         position: u64,
-        input: TicketInput,
+        input: RecordInput,
         outcome: Outcome,
     ) -> RecordOutcome {
         if self.return_inputs {

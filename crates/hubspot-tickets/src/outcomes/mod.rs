@@ -11,7 +11,7 @@ use reqwest::header::HeaderMap;
 use serde::Serialize;
 
 use crate::error::Failure;
-use crate::records::TicketInput;
+use crate::records::RecordInput;
 
 /// What happened to one input.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -102,7 +102,7 @@ pub struct RecordOutcome {
     /// The input itself, when the run was asked to hand inputs back
     /// ([`BulkUpsert::return_inputs`](crate::BulkUpsert::return_inputs)).
     #[serde(skip)]
-    input: Option<Box<TicketInput>>,
+    input: Option<Box<RecordInput>>,
 }
 
 impl RecordOutcome {
@@ -116,19 +116,19 @@ impl RecordOutcome {
         }
     }
 
-    pub(crate) fn with_input(mut self, input: TicketInput) -> Self {
+    pub(crate) fn with_input(mut self, input: RecordInput) -> Self {
         self.input = Some(Box::new(input));
         self
     }
 
     /// The input, when the run hands inputs back (ready to send again: a
     /// trace id the client assigned is removed).
-    pub fn input(&self) -> Option<&TicketInput> {
+    pub fn input(&self) -> Option<&RecordInput> {
         self.input.as_deref()
     }
 
     /// Takes the input out, when the run hands inputs back.
-    pub fn take_input(&mut self) -> Option<TicketInput> {
+    pub fn take_input(&mut self) -> Option<RecordInput> {
         self.input.take().map(|b| *b)
     }
 }

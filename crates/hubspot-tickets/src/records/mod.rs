@@ -5,9 +5,10 @@ mod json;
 pub(crate) mod serialize;
 mod values;
 
-pub use input::{IntoPropertyValue, MAX_ID_LEN, NoneAs, TicketInput};
+pub use input::{IntoPropertyValue, MAX_ID_LEN, NoneAs, RecordInput};
 pub use json::{JsonRecordError, JsonRecordErrorKind};
 pub use serialize::to_properties;
 pub use values::{
-    MAX_PROPERTY_NAME_CHARS, MAX_VALUE_CHARS, check_id, check_property_name, check_property_value,
+    FieldError, MAX_PROPERTY_NAME_CHARS, MAX_VALUE_CHARS, check_id, check_property_name,
+    check_property_value,
 };

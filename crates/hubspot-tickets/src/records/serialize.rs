@@ -12,8 +12,8 @@ use crate::records::values::{self, Refusal};
 
 /// Converts any `Serialize` struct or map into HubSpot's string properties.
 ///
-/// The table is the facade's one set of value rules: [`TicketInput::property`]
-/// ([`IntoPropertyValue`]) and [`TicketInput::from_json_record`] (JSON values) follow it
+/// The table is the facade's one set of value rules: [`RecordInput::property`]
+/// ([`IntoPropertyValue`]) and [`RecordInput::from_json_record`] (JSON values) follow it
 /// too, so a value gets the same answer whichever way it comes.
 ///
 /// | value | HubSpot value |
@@ -26,7 +26,7 @@ use crate::records::values::{self, Refusal};
 /// | `bool` | `"true"` / `"false"` |
 /// | `chrono::DateTime`, `NaiveDateTime` | epoch milliseconds (`NaiveDateTime` read as UTC) |
 /// | `chrono::NaiveDate` | epoch milliseconds at midnight UTC |
-/// | `None`, `()`, JSON `null` | here: left out, or `""` (clear) with [`NoneAs::Clear`]; `""` from [`TicketInput::property`] and in JSON records |
+/// | `None`, `()`, JSON `null` | here: left out, or `""` (clear) with [`NoneAs::Clear`]; `""` from [`RecordInput::property`] and in JSON records |
 /// | sequences (`Vec`, arrays, sets, JSON lists) of scalars | joined with `;` (multiple checkboxes); `None`/`null` items left out; an empty list is `""` |
 /// | a list item holding `;` | an error: HubSpot would split it in two |
 /// | nested lists; structs, maps and JSON objects inside a value; bytes; enum variants with data | an error |
@@ -38,7 +38,7 @@ use crate::records::values::{self, Refusal};
 /// more than 15 significant digits, or an exponent beyond ±22, may arrive one unit in
 /// the last place off (`9007199254740991.0` reads as `9007199254740990`); write such
 /// numbers as JSON strings. JSON records also have rules on names and ids, listed at
-/// [`TicketInput::from_json_record`]. Errors name the field.
+/// [`RecordInput::from_json_record`]. Errors name the field.
 ///
 /// Dates are recognised because `chrono` (and `time`, `jiff`) serialise them through
 /// `Serializer::collect_str`; a plain `String` holding a date stays a string.
@@ -65,8 +65,8 @@ use crate::records::values::{self, Refusal};
 /// # Errors
 /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) naming the field.
 ///
-/// [`TicketInput::property`]: crate::TicketInput::property
-/// [`TicketInput::from_json_record`]: crate::TicketInput::from_json_record
+/// [`RecordInput::property`]: crate::RecordInput::property
+/// [`RecordInput::from_json_record`]: crate::RecordInput::from_json_record
 /// [`IntoPropertyValue`]: crate::IntoPropertyValue
 pub fn to_properties<T: Serialize + ?Sized>(
     value: &T,
