@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hubspot_emulator::{Emulator, EmulatorConfig, FaultConfig, RateLimitConfig, WireShape};
-use hubspot_tickets::{ApiVersion, Client, ObjectType, RateLimit, RetryPolicy};
+use hubspot_tickets::config::{ApiVersion, ObjectType};
+use hubspot_tickets::{Client, RateLimit, RetryPolicy};
 
 use crate::cli::DemoArgs;
 use crate::input::{EmptyCells, ParseOptions, Source};
@@ -254,9 +255,9 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
             String::new()
         }
     ));
-    let requests: u64 = columns.iter().map(|c| c.requests).sum();
-    let limited: u64 = columns.iter().map(|c| c.rate_limited).sum();
-    let retries: u64 = columns.iter().map(|c| c.retries).sum();
+    let requests: u64 = columns.iter().map(|c| c.counts.requests).sum();
+    let limited: u64 = columns.iter().map(|c| c.counts.rate_limited).sum();
+    let retries: u64 = columns.iter().map(|c| c.counts.retries).sum();
     if args.faults {
         say(&format!(
             "Faults: {} requests, {} answered 429, {} retried.",
@@ -334,20 +335,18 @@ fn print_failures(run: &RunResult, input: &str, dir: &Path, kept: bool, version:
     for v in failures.iter().take(10) {
         let location = format!("{input}:{}", v["line"].as_u64().unwrap_or(0));
         say(&format!(
-            "  {location:<16} {:<10} {:<8} {:<16} {}",
+            // `{:.100}`: the reason's first 100 characters, a line a terminal keeps.
+            "  {location:<16} {:<10} {:<8} {:<16} {:.100}",
             v["id"].as_str().unwrap_or("-"),
             v["outcome"].as_str().unwrap_or(""),
             v["error_category"]
                 .as_str()
                 .or(v["error_kind"].as_str())
                 .unwrap_or(""),
-            truncate(
-                v["error_message"]
-                    .as_str()
-                    .unwrap_or("")
-                    .trim_start_matches("Property values were not valid: "),
-                100
-            )
+            v["error_message"]
+                .as_str()
+                .unwrap_or("")
+                .trim_start_matches("Property values were not valid: ")
         ));
     }
     if failures.len() > 10 {
@@ -370,14 +369,4 @@ fn print_failures(run: &RunResult, input: &str, dir: &Path, kept: bool, version:
         ));
     }
     say("");
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
 }

@@ -6,7 +6,7 @@
 //! (unreadable file, CSV header without the id column, a JSON array that is not one).
 //!
 //! The rules on values, names and ids are the facade's, not this file's: a JSON record
-//! goes through [`RecordInput::from_json_record`], CSV names, cells and ids through
+//! goes through [`from_json_record`], CSV names, cells and ids through
 //! [`check_property_name`], [`check_property_value`] and [`check_id`]. What stays here is
 //! the input formats themselves: framing, line numbers, and what an empty CSV cell means.
 
@@ -16,8 +16,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use hubspot_tickets::{
-    JsonRecordErrorKind, RecordInput, check_id, check_property_name, check_property_value,
+use hubspot_tickets::cli_support::{
+    JsonRecordErrorKind, check_id, check_property_name, check_property_value, from_json_record,
 };
 
 /// How big the read buffer is; records longer than this still work (buffers grow).
@@ -1072,10 +1072,10 @@ impl JsonArrayState {
 // JSON objects to records
 
 /// Parses one JSON object (a JSON line or array element) into an [`Item`], by the
-/// facade's rules ([`RecordInput::from_json_record`]).
+/// facade's rules ([`from_json_record`]).
 fn parse_json_record(text: &[u8], line: u64, opts: &ParseOptions) -> Item {
     let raw = opts.keep_raw.then(|| Raw::Text(text.to_vec()));
-    match RecordInput::from_json_record(text, &opts.id_column) {
+    match from_json_record(text, &opts.id_column) {
         Ok(input) => {
             // `idProperty` is set once for the whole run by --id-property: a record's own
             // is not used, as before.

@@ -25,8 +25,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use clap::Parser;
+use hubspot_tickets::config::{ApiVersion, ObjectType};
 use hubspot_tickets::journal::{JournalWriter, Scope};
-use hubspot_tickets::{ApiVersion, Client, Journal, ObjectType, RateLimit, RetryPolicy};
+use hubspot_tickets::{Client, Journal, RateLimit, RetryPolicy, Tier};
 
 use crate::cli::{Cli, Command, RateSpec, UpsertArgs};
 use crate::input::{Format, ParseOptions, Source};
@@ -39,10 +40,10 @@ use crate::token::resolve_token;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The access token in use, so that no message can print it.
-static TOKEN: OnceLock<hubspot_tickets::AccessToken> = OnceLock::new();
+static TOKEN: OnceLock<hubspot_tickets::config::AccessToken> = OnceLock::new();
 
 /// Replaces the access token, wherever it appears, with `<redacted>` (the library's
-/// rule, [`hubspot_tickets::AccessToken::scrub`]).
+/// rule, [`hubspot_tickets::config::AccessToken::scrub`]).
 pub fn redact(text: &str) -> std::borrow::Cow<'_, str> {
     match TOKEN.get() {
         Some(t) => std::borrow::Cow::Owned(t.scrub(text.to_owned())),
@@ -141,9 +142,11 @@ fn rate_limit(args: &UpsertArgs) -> (RateLimit, Option<(u32, Duration)>) {
             Some((requests, window)),
         ),
         None => {
-            let n = args.tier.per_ten_seconds();
-            let window = Duration::from_secs(10);
-            (RateLimit::per_window(n, window), Some((n, window)))
+            let tier = Tier::from(args.tier);
+            (
+                RateLimit::tier(tier),
+                Some((tier.max_per_window(), Tier::WINDOW)),
+            )
         }
     }
 }
@@ -220,8 +223,11 @@ fn plan_resume(
             Ok(input::Item::Bad(_)) => continue,
             Err(_) => break,
         };
-        let fp =
-            hubspot_tickets::Fingerprint::of_parts(&fingerprint_name, &rec.id, &rec.properties);
+        let fp = hubspot_tickets::resume::Fingerprint::of_parts(
+            &fingerprint_name,
+            &rec.id,
+            &rec.properties,
+        );
         journal.resume().plan_fingerprint(None, &rec.id, fp);
     }
     Ok(())
@@ -249,7 +255,7 @@ async fn spool_stdin() -> Result<std::fs::File, Failure> {
 }
 
 async fn run_upsert(args: UpsertArgs) -> Result<u8, Failure> {
-    hubspot_tickets::check_property_name(&args.id_property)
+    hubspot_tickets::cli_support::check_property_name(&args.id_property)
         .map_err(|e| Failure::usage(format!("--id-property: {e}")))?;
     let mut source = Source::from_arg(&args.input);
     let name = source.display_name();

@@ -94,6 +94,17 @@ impl Counters {
             + Self::get(&self.skipped)
     }
 
+    /// Puts this run's record counts into the facade's `Counts`: `read` is every record
+    /// with a final answer (bad lines included), each in exactly one bucket.
+    pub fn fill(&self, counts: &mut hubspot_tickets::Counts) {
+        counts.read = self.done();
+        counts.created = Self::get(&self.created);
+        counts.updated = Self::get(&self.updated);
+        counts.failed = Self::get(&self.failed);
+        counts.not_attempted = Self::get(&self.not_attempted);
+        counts.skipped = Self::get(&self.skipped);
+    }
+
     /// The number of records in the input: exact once it is read, else estimated from
     /// the bytes read so far and the file size.
     pub fn total(&self, input_size: Option<u64>) -> Option<(u64, bool)> {

@@ -31,7 +31,7 @@ pub fn resolve_token(token_file: Option<&PathBuf>) -> Result<String, Failure> {
                 .to_owned(),
         }));
     }
-    let _ = crate::TOKEN.set(hubspot_tickets::AccessToken::new(token.clone()));
+    let _ = crate::TOKEN.set(hubspot_tickets::config::AccessToken::new(token.clone()));
     Ok(token)
 }
 

@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use hubspot_tickets::bulk::CancellationToken;
+use hubspot_tickets::config::MAX_BATCH;
+use hubspot_tickets::error::Failure;
 use hubspot_tickets::generated::types::TicketUpsertInput;
 use hubspot_tickets::journal::{Entry, JournalWriter};
-use hubspot_tickets::{
-    CancellationToken, Client, ErrorKind, Failure, Fingerprint, Journal, MAX_BATCH, Outcome,
-    Progress, RecordInput, RecordOutcome, Resume,
-};
+use hubspot_tickets::resume::{Fingerprint, Resume};
+use hubspot_tickets::{Client, ErrorKind, Journal, Outcome, Progress, RecordInput, RecordOutcome};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::exit;
@@ -738,24 +739,16 @@ pub async fn run(
     lock(&shared.outputs).flush();
     display.finish().await;
 
-    let snapshot = progress.snapshot();
-    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    // The facade's counts, with the outcomes as this run tallied them: records skipped
+    // or refused before reaching the facade, and bad lines, are the CLI's to count.
+    let mut counts = progress.snapshot();
+    counters.fill(&mut counts);
+    counts.elapsed = started.elapsed();
     let mut stats = RunStats {
         label: config.label.clone(),
-        // Every record read ends in exactly one of the buckets below.
-        read: counters.done(),
-        created: get(&counters.created),
-        updated: get(&counters.updated),
-        failed: get(&counters.failed),
-        not_attempted: get(&counters.not_attempted),
-        invalid: get(&counters.invalid),
-        skipped: get(&counters.skipped),
+        counts,
+        invalid: counters.invalid.load(Ordering::Relaxed),
         superseded: 0,
-        requests: snapshot.requests,
-        retries: snapshot.retries,
-        rate_limited: snapshot.rate_limited,
-        locked: snapshot.locked,
-        elapsed: started.elapsed(),
     };
 
     let outputs = std::mem::take(&mut *lock(&shared.outputs));

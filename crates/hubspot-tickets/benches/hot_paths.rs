@@ -31,8 +31,9 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use hubspot_emulator::{Emulator, EmulatorConfig, PropertyDef};
+use hubspot_tickets::records::NoneAs;
 use hubspot_tickets::types::{TicketUpsertBatch, TicketUpsertBatchResult};
-use hubspot_tickets::{Client, NoneAs, RateLimit, RecordInput};
+use hubspot_tickets::{Client, RateLimit, RecordInput};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -250,7 +251,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("to_properties", |b| {
         b.iter(|| {
             for t in &tickets {
-                black_box(hubspot_tickets::to_properties(t, NoneAs::Skip).expect("props"));
+                black_box(hubspot_tickets::records::to_properties(t, NoneAs::Skip).expect("props"));
             }
         });
     });

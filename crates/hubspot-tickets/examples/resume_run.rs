@@ -8,8 +8,9 @@
 mod common;
 
 use futures::StreamExt;
+use hubspot_tickets::bulk::CancellationToken;
 use hubspot_tickets::journal::Scope;
-use hubspot_tickets::{CancellationToken, Journal, RecordInput};
+use hubspot_tickets::{Journal, RecordInput};
 
 fn records(edited: bool) -> Vec<RecordInput> {
     (0..600)

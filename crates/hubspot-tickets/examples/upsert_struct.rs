@@ -5,7 +5,8 @@
 mod common;
 
 use chrono::{TimeZone, Utc};
-use hubspot_tickets::{NoneAs, Outcome, RecordInput};
+use hubspot_tickets::records::NoneAs;
+use hubspot_tickets::{Outcome, RecordInput};
 use serde::Serialize;
 
 #[derive(Serialize)]

@@ -1,9 +1,12 @@
-//! The one error type, and the per-record failure reason.
+//! The one error type, the per-record failure reason, and the judge of HubSpot's
+//! answers the facade uses ([`classify_response`]).
 
 use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::engine::response::classify_response;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 

@@ -120,7 +120,8 @@ impl Decision {
 /// Memory: about 40 bytes per record written earlier.
 ///
 /// ```
-/// use hubspot_tickets::{Decision, Fingerprint, Resume, RecordInput};
+/// use hubspot_tickets::RecordInput;
+/// use hubspot_tickets::resume::{Decision, Fingerprint, Resume};
 ///
 /// let earlier = RecordInput::new("ZD-1").property("subject", "Printer jams");
 /// let mut resume = Resume::new("external_ticket_id");

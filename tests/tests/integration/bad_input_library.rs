@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hubspot_tickets::{Client, ErrorKind, MAX_ID_LEN, NoneAs, Outcome, RecordInput};
+use hubspot_tickets::records::{MAX_ID_LEN, NoneAs};
+use hubspot_tickets::{Client, ErrorKind, Outcome, RecordInput};
 use integration_tests::*;
 
 const WINDOW: Duration = Duration::from_millis(500);

@@ -276,7 +276,7 @@ async fn versions_behind_a_path_prefix() {
             .access_token(TOKEN)
             .base_url(format!("{}/hub/", server.uri()))
             .api_version(version.parse().unwrap())
-            .object_type(hubspot_tickets::ObjectType::CONTACTS)
+            .object_type(hubspot_tickets::config::ObjectType::CONTACTS)
             .id_property("email")
             .rate_limit(RateLimit::disabled())
             .build()

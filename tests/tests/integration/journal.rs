@@ -6,8 +6,10 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use hubspot_tickets::bulk::CancellationToken;
+use hubspot_tickets::config::ObjectType;
 use hubspot_tickets::journal::{JournalError, Scope};
-use hubspot_tickets::{CancellationToken, ErrorKind, Journal, ObjectType, Outcome, RecordInput};
+use hubspot_tickets::{ErrorKind, Journal, Outcome, RecordInput};
 use integration_tests::*;
 
 const WINDOW: Duration = Duration::from_millis(200);

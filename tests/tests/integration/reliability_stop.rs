@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use hubspot_emulator::{Emulator, Policy, RateLimitConfig};
-use hubspot_tickets::{
-    BulkSummary, CancellationToken, Client, ErrorKind, Outcome, RecordInput, RecordOutcome,
-};
+use hubspot_tickets::bulk::CancellationToken;
+use hubspot_tickets::{Client, Counts, ErrorKind, Outcome, RecordInput, RecordOutcome};
 use integration_tests::*;
 
 const WINDOW: Duration = Duration::from_millis(500);
@@ -23,7 +22,7 @@ const WINDOW: Duration = Duration::from_millis(500);
 fn check_split(
     emu: &Emulator,
     outcomes: &[RecordOutcome],
-    s: &BulkSummary,
+    s: &Counts,
     unread: Vec<RecordInput>,
     n: usize,
     stop: ErrorKind,

@@ -8,7 +8,8 @@
 use std::time::Duration;
 
 use hubspot_emulator::WireShape;
-use hubspot_tickets::{ApiVersion, ErrorKind, RecordInput};
+use hubspot_tickets::config::ApiVersion;
+use hubspot_tickets::{ErrorKind, RecordInput};
 use integration_tests::*;
 use serde_yaml_ng::Value;
 use xtask::{CheckOutcome, GENERATED_PATH, SPEC_PATH};

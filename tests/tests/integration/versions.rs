@@ -13,9 +13,8 @@ use hubspot_emulator::{
     CustomObjectDef, Emulator, EmulatorConfig, FaultConfig, FaultKind, Policy, PropertyDef,
     RateLimitConfig, Store,
 };
-use hubspot_tickets::{
-    ApiVersion, BulkReport, ClientBuilder, ErrorKind, ObjectType, Outcome, RateLimit, RecordInput,
-};
+use hubspot_tickets::config::{ApiVersion, ObjectType};
+use hubspot_tickets::{BulkReport, ClientBuilder, ErrorKind, Outcome, RateLimit, RecordInput};
 use integration_tests::*;
 
 const WINDOW: Duration = Duration::from_millis(500);

@@ -1,10 +1,10 @@
 //! Bulk upsert: any number of records from a stream, through concurrent batches.
 //!
-//! [`BulkUpsert`] holds a run's settings; [`BulkOutcomes`] (in `stream`) runs it,
-//! reading the input into the [`batcher`](self::batcher) and the batches through the
-//! engine.
+//! [`Client::bulk_upsert`](crate::Client::bulk_upsert) returns a [`BulkUpsert`], a
+//! run's settings; its [`outcomes`](BulkUpsert::outcomes) are a [`BulkOutcomes`]
+//! stream, and a stopped run hands back what it did not read as [`Unread`].
 
-mod batcher;
+pub(crate) mod batcher;
 mod journaled;
 mod stream;
 
@@ -13,12 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{Stream, StreamExt};
-use tokio_util::sync::CancellationToken;
+/// Re-exported for [`BulkUpsert::with_cancellation`].
+pub use tokio_util::sync::CancellationToken;
 
 use crate::engine::{Engine, Op};
 use crate::journal::Journal;
 use crate::outcomes::progress::Progress;
-use crate::outcomes::summary::{BulkReport, BulkSummary};
+use crate::outcomes::{BulkReport, Counts};
 use crate::records::RecordInput;
 
 pub use stream::BulkOutcomes;
@@ -129,7 +130,7 @@ impl<'a> BulkUpsert<'a> {
     }
 
     /// How many records the input holds, for "N of M" progress
-    /// ([`ProgressSnapshot::total`](crate::ProgressSnapshot::total)). Taken from the
+    /// ([`Counts::total`]). Taken from the
     /// input's size hint when that is exact (a `Vec`, a range...).
     pub fn total(mut self, records: u64) -> Self {
         self.total = Some(records);
@@ -149,13 +150,13 @@ impl<'a> BulkUpsert<'a> {
     /// ([`Outcome::AlreadyWritten`](crate::Outcome::AlreadyWritten), counted in
     /// `skipped`), and every other outcome is appended to it as one line, flushed after
     /// each batch, with the input's position in this run's input. Resuming compares
-    /// content, never positions (see [`Resume`](crate::Resume)), so the input may be
+    /// content, never positions (see [`Resume`](crate::resume::Resume)), so the input may be
     /// another file, or the same one edited. A failed write to the journal stops the run
     /// ([`ErrorKind::Journal`](crate::ErrorKind::Journal)); the journal's lock is held until
     /// the outcome stream ends or is dropped.
     ///
     /// ```no_run
-    /// use hubspot_tickets::{journal::Scope, Client, Journal, RecordInput};
+    /// use hubspot_tickets::{Client, Journal, RecordInput, journal::Scope};
     ///
     /// # async fn run(client: Client, inputs: Vec<RecordInput>) -> Result<(), Box<dyn std::error::Error>> {
     /// // After a crash, a kill or a stop, the same two lines finish the job.
@@ -250,7 +251,7 @@ impl<'a> BulkUpsert<'a> {
 
     /// Runs to the end keeping only the counts, and hands back the input a stopped run
     /// did not read (see [`Unread`]; always `None` for a finite input).
-    pub async fn summary(self) -> (BulkSummary, Option<Unread<'a>>) {
+    pub async fn summary(self) -> (Counts, Option<Unread<'a>>) {
         let mut stream = self.outcomes();
         while stream.next().await.is_some() {}
         (stream.summary(), stream.into_unread())

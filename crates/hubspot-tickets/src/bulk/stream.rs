@@ -20,7 +20,6 @@ use crate::bulk::{Input, Unread};
 use crate::engine::{MAX_BATCH, Op, run_job};
 use crate::error::Failure;
 use crate::outcomes::progress::Progress;
-use crate::outcomes::summary::BulkSummary;
 use crate::outcomes::{Outcome, RecordOutcome};
 use crate::records::RecordInput;
 
@@ -29,7 +28,7 @@ struct Done {
     keys: Vec<u64>,
 }
 
-/// The outcome stream of a bulk run (see [`BulkUpsert`](crate::BulkUpsert)). Dropping
+/// The outcome stream of a bulk run (see [`BulkUpsert`](crate::bulk::BulkUpsert)). Dropping
 /// it cancels the requests in flight.
 #[must_use = "streams do nothing unless polled"]
 pub struct BulkOutcomes<'a> {
@@ -109,14 +108,16 @@ impl<'a> BulkOutcomes<'a> {
     }
 
     /// Counts so far (final once the stream has ended).
-    pub fn summary(&self) -> BulkSummary {
-        BulkSummary::new(self.op.progress.snapshot(), self.stopping.clone())
+    pub fn summary(&self) -> crate::Counts {
+        let mut counts = self.op.progress.snapshot();
+        counts.stopped = self.stopping.clone();
+        counts
     }
 
     /// Once the stream has ended: the input a stopped run did not read, when the input
     /// has no upper bound on its length (an endless or unsized stream or iterator). A
     /// finite input never leaves any: its unread records are reported `NotAttempted`.
-    /// Its records start at position [`BulkSummary::read`]. `None` while the stream
+    /// Its records start at position [`Counts::read`](crate::Counts::read). `None` while the stream
     /// has not ended.
     pub fn into_unread(self) -> Option<Unread<'a>> {
         if !self.finished {

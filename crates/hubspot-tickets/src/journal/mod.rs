@@ -1,7 +1,7 @@
 //! The run journal: one JSON line per outcome, in a file a later run resumes from.
 //!
 //! A journal is what the CLI calls its `--report`, and what a library user hands to
-//! [`BulkUpsert::journal`](crate::BulkUpsert::journal). Its first line names the scope
+//! [`BulkUpsert::journal`](crate::bulk::BulkUpsert::journal). Its first line names the scope
 //! it was written for (object type and `idProperty`); every other line is one record's
 //! outcome, with its position in the input, and, for a record written, the
 //! [`Fingerprint`] of what it wrote. Opening a journal to resume from:
@@ -184,7 +184,7 @@ impl<'a> Entry<'a> {
     }
 
     /// The same line with a failure's details.
-    pub fn failure(mut self, f: &'a crate::Failure, message: &'a str) -> Self {
+    pub fn failure(mut self, f: &'a crate::error::Failure, message: &'a str) -> Self {
         self.error_kind = Some(f.kind);
         self.error_category = f.category.as_deref();
         self.error_message = Some(message);
@@ -431,7 +431,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
-    use crate::{Decision, RecordInput};
+    use crate::RecordInput;
+    use crate::resume::Decision;
 
     fn scope() -> Scope {
         Scope::new(&ObjectType::TICKETS, "external_ticket_id")

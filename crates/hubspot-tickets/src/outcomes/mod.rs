@@ -1,7 +1,11 @@
-//! Per-record outcomes and the one-batch result.
+//! What happened: per-record outcomes, the one-batch result, a bulk run's report, and
+//! the counts of a run (live through [`Progress`], final in its summary).
 
 pub(crate) mod progress;
 pub(crate) mod summary;
+
+pub use progress::{Counts, Progress};
+pub use summary::BulkReport;
 
 use std::sync::Arc;
 
@@ -46,7 +50,7 @@ pub enum Outcome {
     },
     /// Not sent: the run's [`Journal`](crate::Journal) shows this very content written
     /// by an earlier run, and nothing since made that uncertain
-    /// ([`Decision::AlreadyWritten`](crate::Decision::AlreadyWritten)).
+    /// ([`Decision::AlreadyWritten`](crate::resume::Decision::AlreadyWritten)).
     AlreadyWritten,
 }
 
@@ -100,7 +104,7 @@ pub struct RecordOutcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repeat_of: Option<u64>,
     /// The input itself, when the run was asked to hand inputs back
-    /// ([`BulkUpsert::return_inputs`](crate::BulkUpsert::return_inputs)).
+    /// ([`BulkUpsert::return_inputs`](crate::bulk::BulkUpsert::return_inputs)).
     #[serde(skip)]
     input: Option<Box<RecordInput>>,
 }

@@ -1,14 +1,15 @@
-//! Live counters for progress bars.
+//! Live counters for progress bars, and the one type for a run's counts.
 
-use std::sync::Arc;
-use std::sync::OnceLock;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::error::Failure;
 use crate::outcomes::Outcome;
 
 /// Shared live counters of a bulk run (cheap to clone; all clones see the same
-/// numbers). Pass one to [`BulkUpsert::with_progress`](crate::BulkUpsert::with_progress)
+/// numbers). Pass one to [`BulkUpsert::with_progress`](crate::bulk::BulkUpsert::with_progress)
 /// and read [`Progress::snapshot`] from a timer to draw a progress bar.
 #[derive(Clone, Debug)]
 pub struct Progress(Arc<Counters>);
@@ -31,14 +32,21 @@ struct Counters {
     started: OnceLock<Instant>,
 }
 
-/// A point-in-time copy of [`Progress`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The counts of a bulk run: live from [`Progress::snapshot`], final in a run's
+/// summary ([`BulkOutcomes::summary`](crate::bulk::BulkOutcomes::summary),
+/// [`BulkReport::summary`](crate::BulkReport)). One type for both, so a progress line
+/// and an end-of-run table read the same fields.
+///
+/// `Display` is one line: `1000 records: 990 created, 5 updated, 3 failed, 2 not
+/// attempted; 11 requests (1 retry, 0 × 429) in 1.2 s` (with `, N × 423` after the 429s
+/// when HubSpot answered any 423 Locked).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ProgressSnapshot {
+pub struct Counts {
     /// Records read from the input so far.
     pub read: u64,
-    /// How many records the input is expected to hold, when known: "`done()` of
-    /// `total`" progress.
+    /// How many records the input is expected to hold, when known (an exact size hint,
+    /// or [`BulkUpsert::total`](crate::bulk::BulkUpsert::total)): "`done()` of `total`".
     pub total: Option<u64>,
     /// Records created.
     pub created: u64,
@@ -65,9 +73,12 @@ pub struct ProgressSnapshot {
     pub peak_in_flight: u64,
     /// Time since the run started.
     pub elapsed: Duration,
+    /// Why the run stopped early (daily limit, cancellation, deadline, auth), in a
+    /// run's summary; a live snapshot leaves it `None`.
+    pub stopped: Option<Arc<Failure>>,
 }
 
-impl ProgressSnapshot {
+impl Counts {
     /// Records written (created or updated).
     pub fn written(&self) -> u64 {
         self.created + self.updated
@@ -75,27 +86,61 @@ impl ProgressSnapshot {
 
     /// Records with a final outcome.
     pub fn done(&self) -> u64 {
-        self.created + self.updated + self.failed + self.not_attempted + self.skipped
+        self.written() + self.failed + self.not_attempted + self.skipped
     }
 
-    /// Records written (created or updated) per second since the start.
+    /// Whether every record read is written: by this run, or by an earlier one
+    /// (skipped).
+    pub fn all_written(&self) -> bool {
+        self.written() + self.skipped == self.read
+    }
+
+    /// Records written (created or updated) per second since the start: records
+    /// never sent do not count.
     pub fn records_per_second(&self) -> f64 {
-        let secs = self.elapsed.as_secs_f64();
-        if secs > 0.0 {
-            self.written() as f64 / secs
-        } else {
-            0.0
-        }
+        per_second(self.written(), self.elapsed)
     }
 
     /// Requests per second since the start.
     pub fn requests_per_second(&self) -> f64 {
-        let secs = self.elapsed.as_secs_f64();
-        if secs > 0.0 {
-            self.requests as f64 / secs
-        } else {
-            0.0
+        per_second(self.requests, self.elapsed)
+    }
+}
+
+fn per_second(n: u64, elapsed: Duration) -> f64 {
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 { n as f64 / secs } else { 0.0 }
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+impl fmt::Display for Counts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", plural(self.read, "record", "records"))?;
+        if self.skipped > 0 {
+            write!(f, "{} written before, ", self.skipped)?;
         }
+        write!(
+            f,
+            "{} created, {} updated, {} failed, {} not attempted; {} ({}, {} × 429",
+            self.created,
+            self.updated,
+            self.failed,
+            self.not_attempted,
+            plural(self.requests, "request", "requests"),
+            plural(self.retries, "retry", "retries"),
+            self.rate_limited,
+        )?;
+        if self.locked > 0 {
+            write!(f, ", {} × 423", self.locked)?;
+        }
+        write!(f, ") in {:.1} s", self.elapsed.as_secs_f64())?;
+        if let Some(why) = &self.stopped {
+            write!(f, "; stopped early: {why}")?;
+        }
+        Ok(())
     }
 }
 
@@ -115,9 +160,9 @@ impl Progress {
     }
 
     /// Reads every counter.
-    pub fn snapshot(&self) -> ProgressSnapshot {
+    pub fn snapshot(&self) -> Counts {
         let c = &self.0;
-        ProgressSnapshot {
+        Counts {
             read: c.read.load(Relaxed),
             total: Some(c.total.load(Relaxed)).filter(|t| *t != u64::MAX),
             created: c.created.load(Relaxed),
@@ -131,6 +176,7 @@ impl Progress {
             locked: c.locked.load(Relaxed),
             peak_in_flight: c.peak_in_flight.load(Relaxed),
             elapsed: c.started.get().map(Instant::elapsed).unwrap_or_default(),
+            stopped: None,
         }
     }
 
@@ -169,5 +215,42 @@ impl Progress {
             Outcome::AlreadyWritten => &self.0.skipped,
         };
         c.fetch_add(1, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn display_is_one_line_with_every_count() {
+        let mut s = Counts {
+            read: 1000,
+            total: Some(1000),
+            created: 990,
+            updated: 5,
+            failed: 3,
+            not_attempted: 2,
+            skipped: 0,
+            requests: 11,
+            retries: 1,
+            rate_limited: 0,
+            locked: 0,
+            peak_in_flight: 0,
+            elapsed: Duration::from_millis(1250),
+            stopped: None,
+        };
+        assert_eq!(
+            s.to_string(),
+            "1000 records: 990 created, 5 updated, 3 failed, 2 not attempted; 11 requests (1 retry, 0 × 429) in 1.2 s"
+        );
+        assert!(!s.all_written());
+        s.stopped = Some(Arc::new(Failure::new(ErrorKind::Cancelled, "")));
+        assert!(
+            s.to_string()
+                .ends_with("; stopped early: the operation was cancelled"),
+            "{s}"
+        );
     }
 }

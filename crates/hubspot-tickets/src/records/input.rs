@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::records::serialize;
-use crate::records::values::{self, Refusal};
+use crate::records::values::{self, Refusal, truncate};
 
 /// The longest `id` (unique property value) the facade sends, in characters. Longer ids are
 /// reported as [`Failed`](crate::Outcome::Failed) without a request.
@@ -43,7 +43,8 @@ pub enum NoneAs {
 /// assert_eq!(input.to_string(), "ZD-1 (4 properties)");
 /// ```
 ///
-/// [`RecordInput::from_json_record`] reads one from a JSON object.
+/// [`cli_support::from_json_record`](crate::cli_support::from_json_record) reads one
+/// from a JSON object.
 ///
 /// A value that cannot be sent (a NaN float, a nested object) does not panic and does
 /// not stop a bulk run: the input remembers the problem and is reported
@@ -73,7 +74,7 @@ impl RecordInput {
     }
 
     /// An input whose properties come from any `Serialize` struct or map, converted to
-    /// HubSpot's string values (see [`to_properties`](crate::to_properties)); `None`
+    /// HubSpot's string values (see [`to_properties`](crate::records::to_properties)); `None`
     /// fields are left out.
     ///
     /// # Errors
@@ -113,10 +114,10 @@ impl RecordInput {
     }
 
     /// Sets one property. Values convert with [`IntoPropertyValue`], by the rules that
-    /// [`to_properties`](crate::to_properties) lists: strings as they are, numbers in
+    /// [`to_properties`](crate::records::to_properties) lists: strings as they are, numbers in
     /// decimal, booleans as `true`/`false`, `chrono` dates and datetimes as epoch
     /// milliseconds, `None` as `""` (clear), a `Vec` joined with `;`. A value longer
-    /// than [`MAX_VALUE_CHARS`](crate::MAX_VALUE_CHARS) characters marks the input
+    /// than [`MAX_VALUE_CHARS`](crate::cli_support::MAX_VALUE_CHARS) characters marks the input
     /// invalid, like any value that cannot be converted.
     #[must_use]
     pub fn property(mut self, name: impl Into<String>, value: impl IntoPropertyValue) -> Self {
@@ -206,7 +207,7 @@ impl RecordInput {
 
     pub(crate) fn problem_text(&self) -> Option<String> {
         if let Some(p) = &self.problem {
-            return Some(format!("record {:?}: {p}", truncate(&self.inner.id)));
+            return Some(format!("record {:?}: {p}", truncate(&self.inner.id, 64)));
         }
         let id = &self.inner.id;
         if id.trim().is_empty() {
@@ -215,7 +216,7 @@ impl RecordInput {
         if id.len() > MAX_ID_LEN && id.chars().count() > MAX_ID_LEN {
             return Some(format!(
                 "record {:?}: id is {} characters long, over the {MAX_ID_LEN}-character limit",
-                truncate(id),
+                truncate(id, 64),
                 id.chars().count()
             ));
         }
@@ -227,7 +228,7 @@ impl RecordInput {
         {
             return Some(format!(
                 "record {:?}: a property name is empty",
-                truncate(id)
+                truncate(id, 64)
             ));
         }
         None
@@ -269,13 +270,6 @@ impl std::fmt::Display for RecordInput {
     }
 }
 
-fn truncate(s: &str) -> &str {
-    match s.char_indices().nth(64) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
-}
-
 impl From<TicketUpsertInput> for RecordInput {
     fn from(inner: TicketUpsertInput) -> Self {
         Self {
@@ -292,7 +286,7 @@ impl From<RecordInput> for TicketUpsertInput {
 }
 
 /// A value that can be sent as a HubSpot property (always a string on the wire), by the
-/// rules that [`to_properties`](crate::to_properties) lists.
+/// rules that [`to_properties`](crate::records::to_properties) lists.
 pub trait IntoPropertyValue {
     /// The wire string, or why there is none.
     ///

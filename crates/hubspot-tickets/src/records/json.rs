@@ -78,83 +78,81 @@ impl fmt::Display for JsonRecordError {
 
 impl std::error::Error for JsonRecordError {}
 
-impl RecordInput {
-    /// Reads one JSON object into an input, by the value rules that
-    /// [`to_properties`](crate::to_properties) lists (one set for every way in).
-    ///
-    /// Two forms are read:
-    /// * flat: `{"external_ticket_id": "ZD-1", "subject": "Printer jams", "count": 3}`,
-    ///   where the key `id_key` holds the id and every other key is a property;
-    /// * nested, HubSpot's own input shape: `{"id": "ZD-1", "properties": {...},
-    ///   "objectWriteTraceId": "..."}` (and `idProperty`), chosen when `properties`
-    ///   holds an object. Any other key next to `properties` is refused.
-    ///
-    /// A key that appears twice (a property, the id key, `properties`...) is refused
-    /// rather than one of its values silently kept. Property names must be HubSpot
-    /// internal names ([`check_property_name`](crate::check_property_name)). The id must
-    /// be a non-blank string or an integer. An empty `objectWriteTraceId` counts as none.
-    ///
-    /// `json` is the object's bytes (one JSON line, one array element); it is parsed
-    /// straight into the input, without a `serde_json::Value` tree.
-    ///
-    /// ```
-    /// use hubspot_tickets::RecordInput;
-    ///
-    /// let flat = br#"{"external_ticket_id": "ZD-1", "subject": "Hi", "tags": ["a", "b"], "n": 1.5}"#;
-    /// let input = RecordInput::from_json_record(flat, "external_ticket_id")?;
-    /// assert_eq!(input.id(), "ZD-1");
-    /// assert_eq!(input.properties()["tags"], "a;b");
-    /// assert_eq!(input.properties()["n"], "1.5");
-    ///
-    /// let nested = br#"{"id": 42, "properties": {"subject": null}, "objectWriteTraceId": "t-1"}"#;
-    /// let input = RecordInput::from_json_record(nested, "external_ticket_id")?;
-    /// assert_eq!((input.id(), input.trace_id()), ("42", Some("t-1")));
-    /// assert_eq!(input.properties()["subject"], "");
-    ///
-    /// let e = RecordInput::from_json_record(br#"{"id": "ZD-2", "properties": {"n": [[1]]}}"#, "x")
-    ///     .unwrap_err();
-    /// assert_eq!(e.id(), Some("ZD-2"));
-    /// assert!(e.reason().starts_with("property 'n': a nested list"));
-    /// # Ok::<(), hubspot_tickets::JsonRecordError>(())
-    /// ```
-    ///
-    /// # Errors
-    /// A [`JsonRecordError`] with the reason, and the id when it could be read.
-    pub fn from_json_record(json: &[u8], id_key: &str) -> Result<RecordInput, JsonRecordError> {
-        // One UTF-8 check of the whole record, then serde_json's `str` reader, which
-        // skips the check it would otherwise make on every string; on bad UTF-8 the
-        // slice reader says where it is.
-        let top = match std::str::from_utf8(json) {
-            Ok(text) => read(serde_json::Deserializer::from_str(text)),
-            Err(_) => read(serde_json::Deserializer::from_slice(json)),
-        };
-        let entries = match top {
-            Ok(Some(entries)) => entries,
-            Ok(None) => {
-                return Err(JsonRecordError::new(
-                    JsonRecordErrorKind::Syntax,
-                    None,
-                    "expected a JSON object".to_owned(),
-                ));
-            }
-            Err(e) => {
-                return Err(JsonRecordError::new(
-                    JsonRecordErrorKind::Syntax,
-                    None,
-                    syntax_reason(&e),
-                ));
-            }
-        };
-        let nested = entries
-            .iter()
-            .any(|(k, v)| k == "properties" && matches!(v, JsonValue::Object(_)));
-        let inner = if nested {
-            nested_form(entries)?
-        } else {
-            flat_form(entries, id_key)?
-        };
-        Ok(RecordInput::from(inner))
-    }
+/// Reads one JSON object into an input, by the value rules that
+/// [`to_properties`](crate::records::to_properties) lists (one set for every way in).
+///
+/// Two forms are read:
+/// * flat: `{"external_ticket_id": "ZD-1", "subject": "Printer jams", "count": 3}`,
+///   where the key `id_key` holds the id and every other key is a property;
+/// * nested, HubSpot's own input shape: `{"id": "ZD-1", "properties": {...},
+///   "objectWriteTraceId": "..."}` (and `idProperty`), chosen when `properties`
+///   holds an object. Any other key next to `properties` is refused.
+///
+/// A key that appears twice (a property, the id key, `properties`...) is refused
+/// rather than one of its values silently kept. Property names must be HubSpot
+/// internal names ([`check_property_name`](crate::cli_support::check_property_name)). The id must
+/// be a non-blank string or an integer. An empty `objectWriteTraceId` counts as none.
+///
+/// `json` is the object's bytes (one JSON line, one array element); it is parsed
+/// straight into the input, without a `serde_json::Value` tree.
+///
+/// ```
+/// use hubspot_tickets::cli_support::{from_json_record, JsonRecordError};
+///
+/// let flat = br#"{"external_ticket_id": "ZD-1", "subject": "Hi", "tags": ["a", "b"], "n": 1.5}"#;
+/// let input = from_json_record(flat, "external_ticket_id")?;
+/// assert_eq!(input.id(), "ZD-1");
+/// assert_eq!(input.properties()["tags"], "a;b");
+/// assert_eq!(input.properties()["n"], "1.5");
+///
+/// let nested = br#"{"id": 42, "properties": {"subject": null}, "objectWriteTraceId": "t-1"}"#;
+/// let input = from_json_record(nested, "external_ticket_id")?;
+/// assert_eq!((input.id(), input.trace_id()), ("42", Some("t-1")));
+/// assert_eq!(input.properties()["subject"], "");
+///
+/// let e = from_json_record(br#"{"id": "ZD-2", "properties": {"n": [[1]]}}"#, "x")
+///     .unwrap_err();
+/// assert_eq!(e.id(), Some("ZD-2"));
+/// assert!(e.reason().starts_with("property 'n': a nested list"));
+/// # Ok::<(), JsonRecordError>(())
+/// ```
+///
+/// # Errors
+/// A [`JsonRecordError`] with the reason, and the id when it could be read.
+pub fn from_json_record(json: &[u8], id_key: &str) -> Result<RecordInput, JsonRecordError> {
+    // One UTF-8 check of the whole record, then serde_json's `str` reader, which
+    // skips the check it would otherwise make on every string; on bad UTF-8 the
+    // slice reader says where it is.
+    let top = match std::str::from_utf8(json) {
+        Ok(text) => read(serde_json::Deserializer::from_str(text)),
+        Err(_) => read(serde_json::Deserializer::from_slice(json)),
+    };
+    let entries = match top {
+        Ok(Some(entries)) => entries,
+        Ok(None) => {
+            return Err(JsonRecordError::new(
+                JsonRecordErrorKind::Syntax,
+                None,
+                "expected a JSON object".to_owned(),
+            ));
+        }
+        Err(e) => {
+            return Err(JsonRecordError::new(
+                JsonRecordErrorKind::Syntax,
+                None,
+                syntax_reason(&e),
+            ));
+        }
+    };
+    let nested = entries
+        .iter()
+        .any(|(k, v)| k == "properties" && matches!(v, JsonValue::Object(_)));
+    let inner = if nested {
+        nested_form(entries)?
+    } else {
+        flat_form(entries, id_key)?
+    };
+    Ok(RecordInput::from(inner))
 }
 
 fn read<'de, R: serde_json::de::Read<'de>>(
@@ -404,7 +402,7 @@ mod tests {
     fn record_forms_keys_and_syntax() {
         let mut wrong = Vec::new();
         for (name, json, expect) in cases() {
-            let got = RecordInput::from_json_record(json, "external_ticket_id");
+            let got = from_json_record(json, "external_ticket_id");
             let ok = match (&expect, &got) {
                 (Input(id, props, trace, id_property), Ok(t)) => {
                     let want: BTreeMap<String, String> = props
@@ -431,7 +429,7 @@ mod tests {
 
     #[test]
     fn errors_display_the_id_when_known() {
-        let e = RecordInput::from_json_record(br#"{"k": "Z", "n": {}}"#, "k").unwrap_err();
+        let e = from_json_record(br#"{"k": "Z", "n": {}}"#, "k").unwrap_err();
         assert_eq!(
             e.to_string(),
             "record \"Z\": property 'n': a nested object cannot be sent as a HubSpot property (values are strings)"
@@ -441,7 +439,7 @@ mod tests {
             Some("Z"),
             "the id comes back without a copy"
         );
-        let e = RecordInput::from_json_record(b"{}", "k").unwrap_err();
+        let e = from_json_record(b"{}", "k").unwrap_err();
         assert_eq!(e.to_string(), "no 'k' key holds the id");
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! HubSpot stores every property as a string. The three ways in — `RecordInput::property`
 //! (`IntoPropertyValue`), `to_properties` (any `Serialize` value) and
-//! `RecordInput::from_json_record` (one JSON object) — all take their rules from here, so
+//! `cli_support::from_json_record` (one JSON object) — all take their rules from here, so
 //! a value gets the same answer whichever way it comes. The rules are stated once, for
 //! users, in the table of `to_properties`' docs (serialize.rs): keep it in step, and add a
 //! row to the table test below for any rule added.
@@ -227,11 +227,11 @@ static NAME_BYTES: [bool; 256] = {
 /// Checks a HubSpot internal property name: a lowercase letter first, then lowercase
 /// letters, digits and `_`, at most [`MAX_PROPERTY_NAME_CHARS`] characters.
 ///
-/// Applied to every property of [`RecordInput::from_json_record`](crate::RecordInput::from_json_record);
+/// Applied to every property of [`from_json_record`](crate::cli_support::from_json_record);
 /// not by [`RecordInput::property`](crate::RecordInput::property), which leaves names to HubSpot.
 ///
 /// ```
-/// use hubspot_tickets::{check_property_name, FieldError};
+/// use hubspot_tickets::cli_support::{FieldError, check_property_name};
 ///
 /// assert!(check_property_name("hs_ticket_priority").is_ok());
 /// let why = check_property_name("Subject").unwrap_err();
@@ -262,7 +262,9 @@ pub fn check_property_name(name: &str) -> Result<(), FieldError> {
     })
 }
 
-fn truncate(s: &str, max_chars: usize) -> &str {
+/// `s` cut to its first `max_chars` characters: the one cut for every text the facade
+/// shortens (ids and names in messages, HubSpot's words in errors).
+pub(crate) fn truncate(s: &str, max_chars: usize) -> &str {
     match s.char_indices().nth(max_chars) {
         Some((i, _)) => &s[..i],
         None => s,
@@ -460,7 +462,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::{NoneAs, RecordInput, to_properties};
+    use crate::RecordInput;
+    use crate::records::{NoneAs, to_properties};
 
     const ID_KEY: &str = "external_ticket_id";
     const ID: &str = "T-1";
@@ -633,7 +636,7 @@ mod tests {
                     At::Id => format!(r#"{{"{ID_KEY}": {json}, "subject": "x"}}"#),
                     At::Name => format!(r#"{{"{ID_KEY}": "{ID}", "{json}": "x"}}"#),
                 };
-                let got = RecordInput::from_json_record(record.as_bytes(), ID_KEY);
+                let got = crate::cli_support::from_json_record(record.as_bytes(), ID_KEY);
                 let (got, named) = match case.at {
                     At::Value => (got.map(|t| t.properties()["v"].clone()), "property 'v': "),
                     At::Id => (got.map(|t| t.id().to_owned()), ""),

@@ -825,7 +825,7 @@ async fn bulk_cancellation_and_deadline_stop_new_batches() {
         })
     });
     let h = harness(Client::builder().max_concurrency(2), Arc::clone(&slow));
-    let token = crate::CancellationToken::new();
+    let token = crate::bulk::CancellationToken::new();
     let t2 = token.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(2500)).await;

@@ -26,10 +26,9 @@ use serde_json::{Value, json};
 
 use crate::engine::response::{MAX_MESSAGE_CHARS, classify_error};
 use crate::engine::transport::{RawResponse, Transport};
+use crate::error::classify_response;
 use crate::secret::AccessToken;
-use crate::{
-    Client, Error, ErrorKind, Outcome, RateLimit, RecordInput, RetryPolicy, classify_response,
-};
+use crate::{Client, Error, ErrorKind, Outcome, RateLimit, RecordInput, RetryPolicy};
 
 const TOKEN: &str = "pat-na1-prop-0000-secret-token";
 
@@ -1431,7 +1430,12 @@ fn daily_limit_after_a_lost_answer_is_failed_not_not_attempted() {
 // Deadlines on the paused clock: exact, never slept for real.
 
 /// Upserts one good record on a paused clock: the result and the (virtual) time taken.
-fn one_record_timed(run: &Run) -> (Result<crate::BatchOutcome, crate::Error>, Duration) {
+fn one_record_timed(
+    run: &Run,
+) -> (
+    Result<crate::outcomes::BatchOutcome, crate::Error>,
+    Duration,
+) {
     paused_runtime().block_on(async {
         let t0 = tokio::time::Instant::now();
         let r = run.client.upsert_batch([to_input(0, &In::Good(1))]).await;
