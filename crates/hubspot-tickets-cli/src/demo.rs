@@ -227,7 +227,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
         args.api_version,
     );
 
-    let stored = emulator.store().count() as u64;
+    let stored = emulator.tickets().count() as u64;
     let stats = emulator.stats();
     let expected_stored = tickets + plan.created;
     let store_ok = stored == expected_stored && stats.duplicate_creates.is_empty();

@@ -123,7 +123,8 @@ impl Client {
                 repeats,
             } = prepared?;
             let deadline = engine.settings.deadline;
-            let op = Op::new(engine, deadline, None, Progress::new(), false);
+            let mut op = Op::new(engine, deadline, None, Progress::new());
+            op.keep_answers = true;
             let mut out = BatchOutcome {
                 records: Vec::new(),
                 results: Vec::new(),
@@ -139,7 +140,7 @@ impl Client {
                 if batch.job.inputs.is_empty() {
                     break;
                 }
-                let mut res = run_job(&op, batch.job, true).await;
+                let mut res = run_job(&op, batch.job).await;
                 if single && let Some(e) = res.whole_error {
                     return Err(e);
                 }

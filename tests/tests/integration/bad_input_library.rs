@@ -348,7 +348,7 @@ async fn every_bad_input_case_gets_its_exact_outcome_and_message() {
     assert!(wrong.is_empty(), "{wrong:#?}");
 
     // What was written is exactly what the good cases asked for.
-    let store = emu.store();
+    let store = emu.tickets();
     assert_eq!(
         store.get_by_unique(ID_PROPERTY, "DUP").unwrap().properties["subject"],
         "second"
@@ -433,7 +433,7 @@ async fn batch_level_misuse_is_refused_before_any_request() {
     assert!(out.all_written());
     assert_eq!(out.requests, 2);
     assert_eq!(out.records[2].repeat_of, Some(0));
-    let stored = emu.store().get_by_unique(ID_PROPERTY, "TWICE").unwrap();
+    let stored = emu.tickets().get_by_unique(ID_PROPERTY, "TWICE").unwrap();
     assert_eq!(stored.properties["subject"], "second");
 
     let out = client

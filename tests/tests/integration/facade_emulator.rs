@@ -28,12 +28,12 @@ async fn run_sizes(n: usize, expected_requests: u64) {
     assert_exactly_once(&report, n);
     assert_eq!(report.summary.created, n as u64, "{:?}", report.summary);
     assert_eq!(report.summary.requests, expected_requests);
-    assert_eq!(emu.store().count(), n);
+    assert_eq!(emu.tickets().count(), n);
     let stats = emu.stats();
     assert_eq!(stats.records_created, n as u64);
     assert_eq!(stats.responses(429), 0);
     for o in &report.outcomes {
-        let t = emu.store().get_by_unique(ID_PROPERTY, &o.id).unwrap();
+        let t = emu.tickets().get_by_unique(ID_PROPERTY, &o.id).unwrap();
         assert_eq!(
             Some(t.object_id.to_string().as_str()),
             o.outcome.object_id()
@@ -86,7 +86,7 @@ async fn twenty_five_thousand_records_stream_through_without_a_429() {
     assert_eq!(summary.rate_limited, 0);
     assert!(max_backlog <= 9 * 100, "records in memory: {max_backlog}");
     assert_eq!(emu.stats().responses(429), 0);
-    assert_eq!(emu.store().count(), n);
+    assert_eq!(emu.tickets().count(), n);
 }
 
 #[tokio::test]
@@ -109,7 +109,7 @@ async fn mixed_created_and_updated() {
             other => panic!("{}: {other:?}", o.id),
         }
     }
-    assert_eq!(emu.store().count(), 300);
+    assert_eq!(emu.tickets().count(), 300);
 }
 
 #[tokio::test]
@@ -130,8 +130,8 @@ async fn per_input_errors_of_a_207_are_mapped_to_their_records() {
     let f7 = out.records[7].outcome.failure().unwrap();
     assert!(f7.message.contains("no_such_property"), "{}", f7.message);
     assert_eq!(out.created().count(), 8);
-    assert!(emu.store().get_by_unique(ID_PROPERTY, "PI-3").is_none());
-    assert_eq!(emu.store().count(), 8);
+    assert!(emu.tickets().get_by_unique(ID_PROPERTY, "PI-3").is_none());
+    assert_eq!(emu.tickets().count(), 8);
 }
 
 #[tokio::test]
@@ -159,7 +159,7 @@ async fn whole_batch_400_is_split_to_isolate_the_bad_records() {
         assert!(f.message.contains("URGENT"), "{}", f.message);
     }
     assert_eq!(report.summary.created, 247);
-    assert_eq!(emu.store().count(), 247);
+    assert_eq!(emu.tickets().count(), 247);
     assert_eq!(emu.stats().responses(400), 3);
 }
 
@@ -179,7 +179,7 @@ async fn duplicate_ids_are_written_in_input_order_and_the_last_wins() {
     assert_eq!(report.summary.updated, 960);
     for id in 0..40 {
         let t = emu
-            .store()
+            .tickets()
             .get_by_unique(ID_PROPERTY, &format!("DUP-{id}"))
             .unwrap();
         assert_eq!(t.properties["subject"], format!("v{:04}", 960 + id));
@@ -316,7 +316,7 @@ async fn server_and_connection_faults_with_a_seed_lose_nothing() {
     let stats = emu.stats();
     assert!(stats.total_faults() > 5, "{:?}", stats.faults);
     assert!(stats.html_error_bodies > 0);
-    assert_eq!(emu.store().count(), n);
+    assert_eq!(emu.tickets().count(), n);
     assert!(
         stats.duplicate_creates.is_empty(),
         "retries never duplicate a ticket"
@@ -353,5 +353,5 @@ async fn slow_answers_time_out_and_are_retried() {
     );
     assert!(emu.stats().fault_count(FaultKind::DelayedResponse) > 0);
     assert!(report.summary.retries > 0);
-    assert_eq!(emu.store().count(), 1000);
+    assert_eq!(emu.tickets().count(), 1000);
 }

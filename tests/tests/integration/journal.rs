@@ -81,7 +81,7 @@ async fn a_stopped_run_is_finished_from_its_journal_twice_in_a_row() {
     assert_eq!(report.summary.updated, 2, "{}", report.summary);
     assert_eq!(report.summary.skipped, 498);
     assert_eq!(emu.stats().requests - before, 1);
-    let stored = |id: &str| emu.store().get_by_unique(ID_PROPERTY, id).unwrap();
+    let stored = |id: &str| emu.tickets().get_by_unique(ID_PROPERTY, id).unwrap();
     assert_eq!(stored("JR-3").properties["subject"], "edited 3");
     // Run 4: the original again: the two edits are undone, nothing else is sent.
     let report = client
@@ -208,6 +208,6 @@ async fn a_planned_resume_never_sends_an_older_value_again() {
         .await;
     assert_eq!(s.skipped, 150, "{s}");
     assert_eq!(emu.stats().requests, before);
-    let stored = emu.store().get_by_unique(ID_PROPERTY, "RP-7").unwrap();
+    let stored = emu.tickets().get_by_unique(ID_PROPERTY, "RP-7").unwrap();
     assert_eq!(stored.properties["subject"], "new");
 }

@@ -244,7 +244,7 @@ async fn soak(scale: &Scale, seed: u64) {
             }
         }
     }
-    let store = emu.store();
+    let store = emu.tickets();
     let mut lost = 0_u64;
     let mut wrong_state = 0_u64;
     let mut duplicates = 0_u64;

@@ -39,7 +39,7 @@ fn check_split(
     assert_eq!(s.stopped.as_ref().map(|f| f.kind), Some(stop));
     let mut rest = Vec::new();
     for o in outcomes {
-        let stored = emu.store().get_by_unique(ID_PROPERTY, &o.id);
+        let stored = emu.tickets().get_by_unique(ID_PROPERTY, &o.id);
         match &o.outcome {
             Outcome::Created { object_id } | Outcome::Updated { object_id } => {
                 assert_eq!(
@@ -55,7 +55,7 @@ fn check_split(
             other => panic!("{}: {other:?}", o.id),
         }
     }
-    assert_eq!(emu.store().count() as u64, s.created + s.updated);
+    assert_eq!(emu.tickets().count() as u64, s.created + s.updated);
     rest.extend(unread);
     rest
 }
@@ -71,7 +71,7 @@ async fn rerun_exactly_the_rest(emu: &Emulator, client: &Client, rest: Vec<Recor
         (k, k, 0, 0),
         "{s:?}"
     );
-    assert_eq!(emu.store().count(), n);
+    assert_eq!(emu.tickets().count(), n);
     assert!(emu.stats().duplicate_creates.is_empty());
 }
 
@@ -134,7 +134,7 @@ async fn daily_limit_mid_run_stops_at_once_then_the_rest_reruns_exactly() {
     // The next day (a new emulator on the saved store, budget renewed): the rest.
     emu.shutdown().await.unwrap();
     let emu = start(config(200, WINDOW).with_state_file(&state)).await;
-    assert_eq!(emu.store().count(), 700);
+    assert_eq!(emu.tickets().count(), 700);
     let client = build(builder(&emu, 200, WINDOW).max_concurrency(concurrency));
     rerun_exactly_the_rest(&emu, &client, rest, n).await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -221,7 +221,7 @@ async fn dropping_the_outcome_stream_stops_every_request_and_a_rerun_converges()
     let (again, _) = client.bulk_upsert_iter(rest).summary().await;
     assert_eq!(again.created + again.updated, k, "{again:?}");
     assert!(again.updated <= (concurrency * 100) as u64, "{again:?}");
-    assert_eq!(emu.store().count(), n);
+    assert_eq!(emu.tickets().count(), n);
     assert!(emu.stats().duplicate_creates.is_empty());
     assert_eq!(emu.stats().records_created, n as u64);
 }
@@ -297,7 +297,7 @@ async fn cancelling_at_any_point_accounts_for_every_input() {
                 );
             }
             assert_eq!(s.created + s.not_attempted, s.read, "{label}");
-            assert_eq!(emu.store().count() as u64, s.created, "{label}");
+            assert_eq!(emu.tickets().count() as u64, s.created, "{label}");
             // One more pass: the inputs handed back in the outcomes, then the unread rest.
             let again: Vec<RecordInput> = outcomes
                 .iter_mut()
@@ -309,7 +309,7 @@ async fn cancelling_at_any_point_accounts_for_every_input() {
             let (second, rest) = client.bulk_upsert_iter(again).summary().await;
             assert!(rest.is_none());
             assert_eq!(second.created, n as u64 - s.created, "{label}; {second}");
-            assert_eq!(emu.store().count(), n, "{label}");
+            assert_eq!(emu.tickets().count(), n, "{label}");
         }
     }
 }

@@ -187,7 +187,7 @@ async fn answers_slower_than_the_attempt_timeout_are_retried_and_the_write_is_no
     assert_eq!(e.kind(), ErrorKind::Timeout);
     assert!(t0.elapsed() < Duration::from_secs(20));
     // Written (three times, as one ticket each), never created twice.
-    assert_eq!(emu.store().count(), 50);
+    assert_eq!(emu.tickets().count(), 50);
     let stats = emu.stats();
     assert_eq!(stats.fault_count(FaultKind::DelayedResponse), 3);
     assert_eq!((stats.records_created, stats.records_updated), (50, 100));

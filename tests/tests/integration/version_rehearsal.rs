@@ -75,7 +75,7 @@ async fn the_facade_reaches_the_new_release_by_configuration() {
     let stats = emu.stats();
     assert_eq!((stats.responses(200), stats.responses(207)), (2, 0));
     assert!(stats.request_log.iter().all(|e| e.api_version == "2027-03"));
-    assert_eq!(emu.store().count(), 149);
+    assert_eq!(emu.tickets().count(), 149);
 }
 
 /// Before HubSpot publishes a release its path is a 404: the run stops at the first

@@ -432,5 +432,5 @@ async fn ids_and_names_reach_the_same_records() {
     }
     let contacts = emu.store_for("contacts").unwrap();
     assert_eq!(contacts.count(), 3);
-    assert_eq!(emu.store().count(), 0, "no ticket written");
+    assert_eq!(emu.tickets().count(), 0, "no ticket written");
 }

@@ -213,13 +213,13 @@ impl<'a> BulkUpsert<'a> {
     /// gives input order).
     pub fn outcomes(self) -> BulkOutcomes<'a> {
         self.progress.set_total(self.total);
-        let op = Op::new(
+        let mut op = Op::new(
             self.engine,
             self.deadline,
             self.cancel.as_ref(),
             self.progress,
-            self.return_inputs,
         );
+        op.return_inputs = self.return_inputs;
         let fingerprint_name = crate::journal::Scope::new(
             &op.engine.settings.route.object_type,
             op.engine.settings.id_property.clone(),

@@ -216,7 +216,7 @@ impl<'a> BulkOutcomes<'a> {
         }
         let op = Arc::clone(&self.op);
         self.in_flight.push(Box::pin(async move {
-            let res = run_job(&op, batch.job, false).await;
+            let res = run_job(&op, batch.job).await;
             Done {
                 outcomes: res.outcomes,
                 keys: batch.keys,

@@ -131,8 +131,11 @@ pub(crate) struct Op {
     pub stop: CancellationToken,
     reason: OnceLock<Arc<Failure>>,
     pub progress: Progress,
-    /// Whether outcomes carry their input back.
-    return_inputs: bool,
+    /// Whether outcomes carry their input back (a bulk run asked for them).
+    pub return_inputs: bool,
+    /// Whether HubSpot's own `results` and `errors` are kept for the caller
+    /// (`upsert_batch`'s [`BatchOutcome`](crate::outcomes::BatchOutcome)).
+    pub keep_answers: bool,
     /// Whether any request got an answer (then the address and the network work).
     answered: std::sync::atomic::AtomicBool,
     /// Which once-per-operation warnings were logged (`Once` bits): a cause that every
@@ -169,7 +172,6 @@ impl Op {
         deadline: Option<Duration>,
         cancel: Option<&CancellationToken>,
         progress: Progress,
-        return_inputs: bool,
     ) -> Self {
         progress.start();
         Self {
@@ -179,7 +181,8 @@ impl Op {
             stop: cancel.map_or_else(CancellationToken::new, CancellationToken::child_token),
             reason: OnceLock::new(),
             progress,
-            return_inputs,
+            return_inputs: false,
+            keep_answers: false,
             answered: std::sync::atomic::AtomicBool::new(false),
             warned: std::sync::atomic::AtomicU8::new(0),
             started: Instant::now(),
