@@ -15,11 +15,11 @@ use hubspot_tickets::config::{ApiVersion, ObjectType};
 use hubspot_tickets::{Client, RateLimit, RetryPolicy};
 
 use crate::cli::DemoArgs;
+use crate::exit::{self, CommandError};
 use crate::input::{EmptyCells, ParseOptions, Source};
 use crate::sample::{self, ChangePlan, ID_PROPERTY};
 use crate::summary::{self, thousands};
 use crate::upsert::{self, RunConfig, RunResult};
-use crate::{Failure, exit};
 
 /// The demo's rate limit: requests per second, on both sides (HubSpot's real limit for a
 /// Professional portal is 190 per 10 s; scaled so the demo shows limiting but stays fast).
@@ -28,8 +28,8 @@ const DEMO_REQUESTS_PER_SECOND: u32 = 25;
 /// The token the demo's emulator accepts.
 const DEMO_TOKEN: &str = "demo-token";
 
-fn fail(context: &str) -> impl FnOnce(std::io::Error) -> Failure + '_ {
-    move |e| Failure {
+fn fail(context: &str) -> impl FnOnce(std::io::Error) -> CommandError + '_ {
+    move |e| CommandError {
         code: exit::USAGE,
         message: format!("{context}: {e}"),
     }
@@ -42,7 +42,7 @@ fn say(line: &str) {
 }
 
 /// Runs the demo; the exit code is 0 when both runs did exactly what was planned.
-pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
+pub async fn run(args: DemoArgs) -> Result<u8, CommandError> {
     let temp;
     let dir: PathBuf = match &args.out_dir {
         Some(d) => {
@@ -84,7 +84,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
     } else {
         config
     };
-    let emulator = Emulator::start(config).await.map_err(|e| Failure {
+    let emulator = Emulator::start(config).await.map_err(|e| CommandError {
         code: exit::USAGE,
         message: format!("cannot start the emulator: {e}"),
     })?;
@@ -123,7 +123,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
         .retry(RetryPolicy::default().max_attempts(if args.faults { 10 } else { 6 }))
         .attempt_timeout(Duration::from_secs(5))
         .build()
-        .map_err(|e| Failure::usage(e.to_string()))?;
+        .map_err(|e| CommandError::usage(e.to_string()))?;
 
     let progress = args.progress.resolve();
     let run = |label: &str, input: &str, report: &str, failed: &str| {
@@ -148,10 +148,10 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
         async move {
             let scope = hubspot_tickets::journal::Scope::of(&client);
             let journal = hubspot_tickets::Journal::create(&report, &scope)
-                .map_err(|e| Failure::usage(format!("--report {e}")))?;
+                .map_err(|e| CommandError::usage(format!("--report {e}")))?;
             upsert::run(config, &client, Some(journal))
                 .await
-                .map_err(|e| Failure::usage(e.to_string()))
+                .map_err(|e| CommandError::usage(e.to_string()))
         }
     };
     let mut columns = Vec::new();
@@ -304,7 +304,7 @@ fn write_inputs(
     seed: u64,
     tickets: u64,
     plan: ChangePlan,
-) -> Result<(), Failure> {
+) -> Result<(), CommandError> {
     let file = std::fs::File::create(tickets_file).map_err(fail("tickets.jsonl"))?;
     let mut out = std::io::BufWriter::new(file);
     sample::write_jsonl(&mut out, seed, tickets).map_err(fail("tickets.jsonl"))?;
@@ -365,7 +365,7 @@ fn print_failures(run: &RunResult, input: &str, dir: &Path, kept: bool, version:
         say(&format!(
             "Fix them in {shown} ({n} records, CSV like the input{kept}) and re-run:\n  \
              hubspot-tickets upsert{} --id-property {ID_PROPERTY} {shown}",
-            crate::target_args(version, &ObjectType::TICKETS)
+            crate::rerun::target_args(version, &ObjectType::TICKETS)
         ));
     }
     say("");

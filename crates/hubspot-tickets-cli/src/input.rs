@@ -414,10 +414,11 @@ impl Reader {
         }
     }
 
-    /// The CSV header row (for writing failed records back), when reading CSV.
-    pub fn csv_headers(&self) -> Option<&csv::ByteRecord> {
+    /// The CSV header row and its line end (for writing failed records back), when
+    /// reading CSV.
+    pub fn csv_headers(&self) -> Option<(&csv::ByteRecord, csv::Terminator)> {
         match &self.kind {
-            Kind::Csv(s) => Some(&s.headers),
+            Kind::Csv(s) => Some((&s.headers, s.line_end)),
             _ => None,
         }
     }
@@ -523,10 +524,17 @@ impl NewlineIndex {
         };
         let from = usize::try_from(start.saturating_sub(self.capture_base)).unwrap_or(usize::MAX);
         let to = usize::try_from(end.saturating_sub(self.capture_base)).unwrap_or(usize::MAX);
-        let raw = capture
-            .get(from..to.min(capture.len()))
-            .unwrap_or_default()
-            .to_vec();
+        let mut raw = capture.get(from..to.min(capture.len())).unwrap_or_default();
+        // The csv reader ends a CRLF line's record after its `\r` and starts the next
+        // record at the `\n`: the `\n` goes back to the line it ends, so a record's
+        // text is its line as read.
+        if let [b'\n', rest @ ..] = raw {
+            raw = rest;
+        }
+        let mut raw = raw.to_vec();
+        if raw.ends_with(b"\r") {
+            raw.push(b'\n');
+        }
         if to >= 64 * 1024 && to <= capture.len() {
             capture.drain(..to);
             self.capture_base = end;
@@ -631,6 +639,8 @@ impl Read for NewlineIndex {
 struct CsvState {
     reader: csv::Reader<NewlineIndex>,
     headers: csv::ByteRecord,
+    /// The header's line end (CRLF or LF), for files that copy the input's lines.
+    line_end: csv::Terminator,
     /// Property name per column; `None` for the id column.
     columns: Vec<Option<String>>,
     id_index: usize,
@@ -651,6 +661,12 @@ impl CsvState {
         let headers = match reader.byte_headers() {
             Ok(h) => h.clone(),
             Err(e) => return Err(csv_error(name, e)),
+        };
+        let header_end = reader.position().byte();
+        let line_end = if reader.get_mut().take_raw(0, header_end).ends_with(b"\r\n") {
+            csv::Terminator::CRLF
+        } else {
+            csv::Terminator::Any(b'\n')
         };
         if headers.is_empty() || (headers.len() == 1 && headers[0].is_empty()) {
             return Err(structure(
@@ -700,6 +716,7 @@ impl CsvState {
         Ok(CsvState {
             reader,
             headers,
+            line_end,
             columns,
             id_index,
             record: csv::ByteRecord::new(),
@@ -1150,6 +1167,29 @@ mod tests {
                 Ok(items) => panic!("expected a fatal error, got {items:?}"),
             },
         }
+    }
+
+    #[test]
+    fn crlf_csv_records_keep_their_line_ends() {
+        let text = "external_ticket_id,subject\r\nZD-1,a\r\n,b\r\nZD-3,c\r\n";
+        let mut o = opts();
+        o.keep_raw = true;
+        let (_, items) = read_all(text, None, o);
+        let raws: Vec<_> = items
+            .iter()
+            .map(|i| match i {
+                Item::Good(r) => r.raw.clone(),
+                Item::Bad(b) => b.raw.clone(),
+            })
+            .collect();
+        assert_eq!(
+            raws,
+            [
+                Some(Raw::Csv(b"ZD-1,a\r\n".to_vec())),
+                Some(Raw::Csv(b",b\r\n".to_vec())),
+                Some(Raw::Csv(b"ZD-3,c\r\n".to_vec())),
+            ]
+        );
     }
 
     #[test]

@@ -356,6 +356,26 @@ fn plain_line(
     )
 }
 
+/// Log lines on stderr, printed above the progress bar, coloured only on a terminal.
+pub fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        // Only this project's crates speak by default: a dependency's own lines (a TLS
+        // verifier logs every refused handshake) would repeat, once per attempt, the
+        // reason the facade gives once.
+        0 => "off,hubspot_tickets=warn,hubspot_emulator=warn",
+        1 => "info,hubspot_tickets=info",
+        _ => "debug,hyper=info,reqwest=info",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(BarAwareWriter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -872,7 +872,7 @@ fn handle_outcome(shared: &Shared, o: RecordOutcome) {
             (OutcomeKind::Failed, None, other.failure())
         }
     };
-    let message = failure.map(|f| crate::redact(&f.message));
+    let message = failure.map(|f| crate::token::redact(&f.message));
     let mut report = Entry::new(position, Some(&o.id), kind).at_line(line);
     report.object_id = object_id;
     if object_id.is_some() {
