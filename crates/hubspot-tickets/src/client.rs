@@ -5,8 +5,6 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use reqwest::header::HeaderMap;
-
 use crate::bulk::BulkUpsert;
 use crate::bulk::batcher::Batcher;
 use crate::engine::{Engine, MAX_BATCH, Op, run_job};
@@ -125,14 +123,7 @@ impl Client {
             let deadline = engine.settings.deadline;
             let mut op = Op::new(engine, deadline, None, Progress::new());
             op.keep_answers = true;
-            let mut out = BatchOutcome {
-                records: Vec::new(),
-                results: Vec::new(),
-                errors: Vec::new(),
-                status: None,
-                headers: HeaderMap::new(),
-                requests: 0,
-            };
+            let mut out = BatchOutcome::default();
             // Without repeats the call is one request, whose refusal is the call's.
             let single = repeats.is_empty();
             loop {

@@ -248,6 +248,12 @@ pub use records::RecordInput;
 #[deprecated(note = "renamed RecordInput: it is the input for every object type")]
 pub type TicketInput = RecordInput;
 
+/// Locks `m`, whether or not a holder panicked: every value the crate keeps under a
+/// lock is whole between statements, so a panic elsewhere must not stop the others.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The generated progenitor client crate.
 pub use hubspot_tickets_client as generated;
 /// The generated wire types (`TicketUpsertBatch`, `UpsertedTicket`, `ApiError`...).

@@ -2,10 +2,8 @@
 //! the counts of a run (live through [`Progress`], final in its summary).
 
 pub(crate) mod progress;
-pub(crate) mod summary;
 
 pub use progress::{Counts, Progress};
-pub use summary::BulkReport;
 
 use std::sync::Arc;
 
@@ -14,6 +12,7 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde::Serialize;
 
+use crate::bulk::Unread;
 use crate::error::Failure;
 use crate::records::RecordInput;
 
@@ -140,7 +139,7 @@ impl RecordOutcome {
 /// The result of [`Client::upsert_batch`](crate::Client::upsert_batch): one outcome per
 /// input, plus HubSpot's raw results and per-input errors (a 207's `errors`) and the
 /// last answer's status and headers.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct BatchOutcome {
     /// One per input, in input order.
@@ -180,5 +179,33 @@ impl BatchOutcome {
     /// Whether every record was written.
     pub fn all_written(&self) -> bool {
         self.records.iter().all(|r| r.outcome.is_written())
+    }
+}
+
+/// Every outcome of a bulk run, by position, its summary, and the input it did not
+/// read.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct BulkReport<'a> {
+    /// One per record read from the input, sorted by position.
+    pub outcomes: Vec<RecordOutcome>,
+    /// The counts.
+    pub summary: Counts,
+    /// The rest of an input without an upper bound on its length, when the run stopped
+    /// before reading it (a finite input's rest is in `outcomes`, `NotAttempted`).
+    pub unread: Option<Unread<'a>>,
+}
+
+impl BulkReport<'_> {
+    /// Records not written (failed or not attempted).
+    pub fn not_written(&self) -> impl Iterator<Item = &RecordOutcome> {
+        self.outcomes.iter().filter(|o| !o.outcome.is_written())
+    }
+
+    /// Records that failed.
+    pub fn failed(&self) -> impl Iterator<Item = &RecordOutcome> {
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o.outcome, Outcome::Failed { .. }))
     }
 }
