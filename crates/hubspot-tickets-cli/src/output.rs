@@ -58,8 +58,7 @@ impl FailedWriter {
         // Locked before anything changes: a second run writing the same file is
         // refused, not interleaved.
         let open = || {
-            hubspot_tickets::journal::open_locked(path, true)
-                .map_err(|e| io::Error::other(e.to_string()))
+            hubspot_tickets::journal::open_locked(path).map_err(|e| io::Error::other(e.to_string()))
         };
         let (mut file, regular) = open()?;
         let at = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));

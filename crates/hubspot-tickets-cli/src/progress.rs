@@ -12,6 +12,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use hubspot_tickets::{Counts, Progress};
+
 use crate::summary::thousands;
 
 /// How progress is shown.
@@ -94,15 +96,19 @@ impl Counters {
             + Self::get(&self.skipped)
     }
 
-    /// Puts this run's record counts into the facade's `Counts`: `read` is every record
-    /// with a final answer (bad lines included), each in exactly one bucket.
-    pub fn fill(&self, counts: &mut hubspot_tickets::Counts) {
+    /// The run's counts now, in the facade's one type: its request figures, with the
+    /// record counts as this run tallies them (records refused or skipped before the
+    /// facade, and bad lines, are the CLI's to count). `read` is every record with a
+    /// final answer, bad lines included, each in exactly one bucket.
+    pub fn counts(&self, progress: &Progress) -> Counts {
+        let mut counts = progress.snapshot();
         counts.read = self.done();
         counts.created = Self::get(&self.created);
         counts.updated = Self::get(&self.updated);
         counts.failed = Self::get(&self.failed);
         counts.not_attempted = Self::get(&self.not_attempted);
         counts.skipped = Self::get(&self.skipped);
+        counts
     }
 
     /// The number of records in the input: exact once it is read, else estimated from
@@ -121,9 +127,6 @@ impl Counters {
         Some((estimate.max(seen), false))
     }
 }
-
-/// Request figures from the facade: (requests, retries, 429 answers, 423 answers).
-pub type RequestStats = Arc<dyn Fn() -> (u64, u64, u64, u64) + Send + Sync>;
 
 /// `, 423s N` (`sep` before it) once HubSpot has answered 423 Locked, else nothing:
 /// a lock slows the run without failing a record, and the line should say why it is
@@ -206,7 +209,7 @@ pub struct DisplayConfig {
 
 impl Display {
     /// Starts the display task on the current runtime.
-    pub fn start(config: DisplayConfig, counters: Arc<Counters>, stats: RequestStats) -> Display {
+    pub fn start(config: DisplayConfig, counters: Arc<Counters>, progress: Progress) -> Display {
         let (stop, mut stopped) = watch::channel(false);
         let task = match config.mode {
             ProgressMode::None | ProgressMode::Auto => None,
@@ -217,7 +220,8 @@ impl Display {
                 loop {
                     tokio::select! {
                         _ = tick.tick() => {
-                            eprint_line(&plain_line(&config, &counters, &stats, started.elapsed()));
+                            let counts = counters.counts(&progress);
+                            eprint_line(&plain_line(&config, &counters, &counts, started.elapsed()));
                         }
                         _ = stopped.changed() => break,
                     }
@@ -234,7 +238,13 @@ impl Display {
                             _ = tick.tick() => false,
                             _ = stopped.changed() => true,
                         };
-                        update_bar(&bar, &config, &counters, &stats, started.elapsed());
+                        update_bar(
+                            &bar,
+                            &config,
+                            &counters,
+                            &counters.counts(&progress),
+                            started.elapsed(),
+                        );
                         if stop {
                             break;
                         }
@@ -288,11 +298,10 @@ fn update_bar(
     bar: &ProgressBar,
     config: &DisplayConfig,
     counters: &Counters,
-    stats: &RequestStats,
+    counts: &Counts,
     elapsed: Duration,
 ) {
-    let done = counters.done();
-    let (requests, retries, limited, locked) = stats();
+    let done = counts.read;
     let total = counters.total(config.input_size);
     if total.is_some() != bar.length().is_some() {
         bar.set_style(style(total.is_some()));
@@ -302,16 +311,14 @@ fn update_bar(
         None => bar.unset_length(),
     }
     bar.set_position(done);
-    let failed = Counters::get(&counters.failed)
-        + Counters::get(&counters.not_attempted)
-        + Counters::get(&counters.invalid);
+    let failed = counts.failed + counts.not_attempted + Counters::get(&counters.invalid);
     bar.set_message(format!(
         "{} rec/s · req {} · retries {} · 429s {}{} · failed {}",
         thousands(rate(done, elapsed)),
-        thousands(requests),
-        thousands(retries),
-        thousands(limited),
-        locks(" · ", locked),
+        thousands(counts.requests),
+        thousands(counts.retries),
+        thousands(counts.rate_limited),
+        locks(" · ", counts.locked),
         thousands(failed),
     ));
 }
@@ -319,11 +326,10 @@ fn update_bar(
 fn plain_line(
     config: &DisplayConfig,
     counters: &Counters,
-    stats: &RequestStats,
+    counts: &Counts,
     elapsed: Duration,
 ) -> String {
-    let done = counters.done();
-    let (requests, retries, limited, locked) = stats();
+    let done = counts.read;
     let total = match counters.total(config.input_size) {
         Some((total, exact)) => {
             let pct = if total > 0 {
@@ -339,18 +345,16 @@ fn plain_line(
         }
         None => String::new(),
     };
-    let failed = Counters::get(&counters.failed)
-        + Counters::get(&counters.not_attempted)
-        + Counters::get(&counters.invalid);
+    let failed = counts.failed + counts.not_attempted + Counters::get(&counters.invalid);
     format!(
         "{}: {}{total} records, {} records/s, {} requests, {} retries, {} 429s{}, {} failed, {:.0} s",
         config.label,
         thousands(done),
         thousands(rate(done, elapsed)),
-        thousands(requests),
-        thousands(retries),
-        thousands(limited),
-        locks(", ", locked),
+        thousands(counts.requests),
+        thousands(counts.retries),
+        thousands(counts.rate_limited),
+        locks(", ", counts.locked),
         thousands(failed),
         elapsed.as_secs_f64(),
     )
@@ -407,15 +411,20 @@ mod tests {
             input_size: None,
             plain_interval: Duration::from_secs(2),
         };
-        let stats: RequestStats = Arc::new(|| (12, 1, 0, 0));
-        let line = plain_line(&config, &c, &stats, Duration::from_secs(2));
+        let progress = Progress::new();
+        let mut counts = c.counts(&progress);
+        counts.requests = 12;
+        counts.retries = 1;
+        let line = plain_line(&config, &c, &counts, Duration::from_secs(2));
         assert_eq!(
             line,
             "upsert: 1,200/5,000 (24%) records, 600 records/s, 12 requests, 1 retries, 0 429s, 0 failed, 2 s"
         );
         // Locks are shown once there are some.
-        let stats: RequestStats = Arc::new(|| (14, 3, 0, 2));
-        let line = plain_line(&config, &c, &stats, Duration::from_secs(2));
+        counts.requests = 14;
+        counts.retries = 3;
+        counts.locked = 2;
+        let line = plain_line(&config, &c, &counts, Duration::from_secs(2));
         assert_eq!(
             line,
             "upsert: 1,200/5,000 (24%) records, 600 records/s, 14 requests, 3 retries, 0 429s, 2 423s, 0 failed, 2 s"

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::exit;
 use crate::input::{self, BadRecord, Format, InputError, Item, ParseOptions, Raw, Source};
 use crate::output::{FailedWriter, OutcomeKind};
-use crate::progress::{Counters, Display, DisplayConfig, ProgressMode, RequestStats};
+use crate::progress::{Counters, Display, DisplayConfig, ProgressMode};
 use crate::signals::Signals;
 use crate::summary::RunStats;
 use crate::validate::BadLineLog;
@@ -621,13 +621,6 @@ pub async fn run(
     };
 
     let progress = Progress::new();
-    let stats: RequestStats = {
-        let progress = progress.clone();
-        Arc::new(move || {
-            let s = progress.snapshot();
-            (s.requests, s.retries, s.rate_limited, s.locked)
-        })
-    };
     let display = Display::start(
         DisplayConfig {
             mode: config.progress,
@@ -636,7 +629,7 @@ pub async fn run(
             plain_interval: config.plain_interval,
         },
         counters.clone(),
-        stats,
+        progress.clone(),
     );
 
     // The first signal (SIGINT, SIGTERM or SIGHUP) stops the run: no new request
@@ -739,10 +732,8 @@ pub async fn run(
     lock(&shared.outputs).flush();
     display.finish().await;
 
-    // The facade's counts, with the outcomes as this run tallied them: records skipped
-    // or refused before reaching the facade, and bad lines, are the CLI's to count.
-    let mut counts = progress.snapshot();
-    counters.fill(&mut counts);
+    // The run's wall-clock time, from before the input was opened.
+    let mut counts = counters.counts(&progress);
     counts.elapsed = started.elapsed();
     let mut stats = RunStats {
         label: config.label.clone(),

@@ -405,7 +405,9 @@ async fn run_job_inner(op: &Op, job: Job) -> JobResult {
                 // The input sent alone was refused for the same cause: one cause, one
                 // outcome.
                 if let Some(Some((_, o))) = convicted_alone.and_then(|i| slots.get_mut(i)) {
-                    *o = unsent(&f, true);
+                    *o = Outcome::Failed {
+                        reason: Arc::clone(&f),
+                    };
                 }
                 if is_whole && work.is_empty() {
                     whole_error = Some(err);
