@@ -34,13 +34,14 @@ fn rate_limit(args: &UpsertArgs) -> (RateLimit, Option<(u32, Duration)>) {
     }
 }
 
-fn parse_options(args: &UpsertArgs, keep_raw: bool) -> ParseOptions {
+/// How the input is read; records' text is not kept (only a `--failed` file needs it).
+fn parse_options(args: &UpsertArgs) -> ParseOptions {
     ParseOptions {
         id_column: args
             .id_column
             .clone()
             .unwrap_or_else(|| args.id_property.clone()),
-        keep_raw,
+        keep_raw: false,
         empty_cells: args.empty_cells,
     }
 }
@@ -55,7 +56,7 @@ async fn validate_input(
     let source = source.clone();
     let name = name.to_owned();
     let format = args.format;
-    let opts = parse_options(args, false);
+    let opts = parse_options(args);
     let id_property = args.id_property.clone();
     let scope = Scope::new(&args.object_type, &args.id_property);
     let report = report.cloned();
@@ -96,7 +97,7 @@ fn plan_resume(
 ) -> Result<(), CommandError> {
     let (read, format) =
         input::open(source, args.format).map_err(|e| CommandError::usage(e.to_string()))?;
-    let reader = input::Reader::new(name.to_owned(), read, format, parse_options(args, false))
+    let reader = input::Reader::new(name.to_owned(), read, format, parse_options(args))
         .map_err(|e| CommandError::usage(e.to_string()))?;
     let fingerprint_name = scope.fingerprint_name();
     for item in reader {
@@ -253,7 +254,7 @@ pub async fn run(args: UpsertArgs) -> Result<u8, CommandError> {
             input::open(&source, args.format).map_err(|e| CommandError::usage(e.to_string()))?;
         // Its header too (a CSV without the id column is refused here, before the
         // report is created).
-        input::Reader::new(name.clone(), read, format, parse_options(&args, false))
+        input::Reader::new(name.clone(), read, format, parse_options(&args))
             .map_err(|e| CommandError::usage(e.to_string()))?;
     }
     // A report names its scope (object type and idProperty): a tickets report never
@@ -298,7 +299,10 @@ pub async fn run(args: UpsertArgs) -> Result<u8, CommandError> {
     let config = upsert::RunConfig {
         source: source.clone(),
         format: args.format,
-        parse: parse_options(&args, args.failed.is_some()),
+        parse: ParseOptions {
+            keep_raw: args.failed.is_some(),
+            ..parse_options(&args)
+        },
         report: journal.is_some(),
         fingerprint_name: scope.fingerprint_name(),
         failed: args.failed.clone(),
