@@ -5,7 +5,7 @@
 
 mod common;
 
-use hubspot_tickets::{ErrorKind, Outcome, RecordInput};
+use hubspot_tickets::{BulkReport, ErrorKind, Outcome, RecordInput};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,6 +31,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(why) = &s.stopped {
         println!("the run stopped early: {why}");
     }
+    advise(&report);
+    // Every input is in the report exactly once, in input order.
+    assert_eq!(report.outcomes.len() as u64, s.read);
+    let first = &report.outcomes[0];
+    if let Outcome::Created { object_id } | Outcome::Updated { object_id } = &first.outcome {
+        println!("RPT-0 is HubSpot ticket {object_id}");
+    }
+    Ok(())
+}
+
+/// What to do about each record the run did not write.
+fn advise(report: &BulkReport<'_>) {
     for r in report.not_written() {
         let Some(f) = r.outcome.failure() else {
             continue;
@@ -46,11 +58,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             format!("{:?}", r.id)
         );
     }
-    // Every input is in the report exactly once, in input order.
-    assert_eq!(report.outcomes.len() as u64, s.read);
-    let first = &report.outcomes[0];
-    if let Outcome::Created { object_id } | Outcome::Updated { object_id } = &first.outcome {
-        println!("RPT-0 is HubSpot ticket {object_id}");
-    }
-    Ok(())
 }
