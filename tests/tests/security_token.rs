@@ -219,7 +219,7 @@ async fn an_echoing_server_never_gets_the_token_into_anything_shown() {
             .all(|o| matches!(o.outcome, Outcome::Failed { .. }))
     );
     shown.push(("BulkReport Debug", format!("{report:?}")));
-    shown.push(("BulkSummary Debug", format!("{:?}", report.summary)));
+    shown.push(("Counts Debug", format!("{:?}", report.summary)));
     shown.push((
         "report JSON",
         serde_json::to_string(&report.outcomes).unwrap(),

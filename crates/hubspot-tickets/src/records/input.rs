@@ -442,6 +442,15 @@ mod tests {
         assert_eq!(input.trace_id(), Some("t"));
     }
 
+    /// Code written against the old name still compiles (with a deprecation warning).
+    #[test]
+    #[allow(deprecated)]
+    fn the_old_name_still_builds_inputs() {
+        let old: crate::TicketInput = crate::TicketInput::new("ZD-1").with_id_property("p");
+        assert_eq!(old, RecordInput::new("ZD-1").with_id_property("p"));
+        assert_eq!(old.to_string(), "p=ZD-1 (0 properties)");
+    }
+
     #[test]
     fn bad_values_mark_the_record_without_panicking() {
         let input = RecordInput::new("ZD-9").property("x", f64::NAN);
