@@ -6,7 +6,7 @@
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::watch;
@@ -214,14 +214,13 @@ impl Display {
         let task = match config.mode {
             ProgressMode::None | ProgressMode::Auto => None,
             ProgressMode::Plain => Some(tokio::spawn(async move {
-                let started = Instant::now();
                 let mut tick = tokio::time::interval(config.plain_interval);
                 tick.tick().await;
                 loop {
                     tokio::select! {
                         _ = tick.tick() => {
                             let counts = counters.counts(&progress);
-                            eprint_line(&plain_line(&config, &counters, &counts, started.elapsed()));
+                            eprint_line(&plain_line(&config, &counters, &counts));
                         }
                         _ = stopped.changed() => break,
                     }
@@ -231,20 +230,13 @@ impl Display {
                 let bar = new_bar(&config.label);
                 *ACTIVE_BAR.lock().unwrap_or_else(PoisonError::into_inner) = Some(bar.clone());
                 Some(tokio::spawn(async move {
-                    let started = Instant::now();
                     let mut tick = tokio::time::interval(Duration::from_millis(100));
                     loop {
                         let stop = tokio::select! {
                             _ = tick.tick() => false,
                             _ = stopped.changed() => true,
                         };
-                        update_bar(
-                            &bar,
-                            &config,
-                            &counters,
-                            &counters.counts(&progress),
-                            started.elapsed(),
-                        );
+                        update_bar(&bar, &config, &counters, &counters.counts(&progress));
                         if stop {
                             break;
                         }
@@ -285,22 +277,7 @@ fn new_bar(label: &str) -> ProgressBar {
     bar
 }
 
-fn rate(done: u64, elapsed: Duration) -> u64 {
-    let secs = elapsed.as_secs_f64();
-    if secs > 0.0 {
-        (done as f64 / secs).round() as u64
-    } else {
-        0
-    }
-}
-
-fn update_bar(
-    bar: &ProgressBar,
-    config: &DisplayConfig,
-    counters: &Counters,
-    counts: &Counts,
-    elapsed: Duration,
-) {
+fn update_bar(bar: &ProgressBar, config: &DisplayConfig, counters: &Counters, counts: &Counts) {
     let done = counts.read;
     let total = counters.total(config.input_size);
     if total.is_some() != bar.length().is_some() {
@@ -314,7 +291,9 @@ fn update_bar(
     let failed = counts.failed + counts.not_attempted + Counters::get(&counters.invalid);
     bar.set_message(format!(
         "{} rec/s · req {} · retries {} · 429s {}{} · failed {}",
-        thousands(rate(done, elapsed)),
+        // Records written per second: records never sent (a stopped run's rest,
+        // reported at once) do not make a run look fast.
+        thousands(counts.records_per_second().round() as u64),
         thousands(counts.requests),
         thousands(counts.retries),
         thousands(counts.rate_limited),
@@ -323,12 +302,7 @@ fn update_bar(
     ));
 }
 
-fn plain_line(
-    config: &DisplayConfig,
-    counters: &Counters,
-    counts: &Counts,
-    elapsed: Duration,
-) -> String {
+fn plain_line(config: &DisplayConfig, counters: &Counters, counts: &Counts) -> String {
     let done = counts.read;
     let total = match counters.total(config.input_size) {
         Some((total, exact)) => {
@@ -350,13 +324,15 @@ fn plain_line(
         "{}: {}{total} records, {} records/s, {} requests, {} retries, {} 429s{}, {} failed, {:.0} s",
         config.label,
         thousands(done),
-        thousands(rate(done, elapsed)),
+        // Records written per second: records never sent (a stopped run's rest,
+        // reported at once) do not make a run look fast.
+        thousands(counts.records_per_second().round() as u64),
         thousands(counts.requests),
         thousands(counts.retries),
         thousands(counts.rate_limited),
         locks(", ", counts.locked),
         thousands(failed),
-        elapsed.as_secs_f64(),
+        counts.elapsed.as_secs_f64(),
     )
 }
 
@@ -415,7 +391,8 @@ mod tests {
         let mut counts = c.counts(&progress);
         counts.requests = 12;
         counts.retries = 1;
-        let line = plain_line(&config, &c, &counts, Duration::from_secs(2));
+        counts.elapsed = Duration::from_secs(2);
+        let line = plain_line(&config, &c, &counts);
         assert_eq!(
             line,
             "upsert: 1,200/5,000 (24%) records, 600 records/s, 12 requests, 1 retries, 0 429s, 0 failed, 2 s"
@@ -424,7 +401,7 @@ mod tests {
         counts.requests = 14;
         counts.retries = 3;
         counts.locked = 2;
-        let line = plain_line(&config, &c, &counts, Duration::from_secs(2));
+        let line = plain_line(&config, &c, &counts);
         assert_eq!(
             line,
             "upsert: 1,200/5,000 (24%) records, 600 records/s, 14 requests, 3 retries, 0 429s, 2 423s, 0 failed, 2 s"
