@@ -1,5 +1,5 @@
 //! Fuzzes the decoding and classification of batch upsert answers: any status, a few
-//! headers and any body go through `hubspot_tickets::classify_response` (the facade's
+//! headers and any body go through `hubspot_tickets::error::classify_response` (the facade's
 //! own judge of every answer) and the generated types' decoding. A panic, or a broken
 //! invariant below, is a finding.
 //!
@@ -9,7 +9,8 @@
 
 use std::time::Duration;
 
-use hubspot_tickets::{ErrorKind, classify_response, types};
+use hubspot_tickets::{ErrorKind, types};
+use hubspot_tickets::error::classify_response;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use libfuzzer_sys::fuzz_target;
 

@@ -20,16 +20,16 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use hubspot_emulator::{Emulator, EmulatorConfig, RateLimitConfig, StatsSnapshot};
-use hubspot_tickets::{Client, RateLimit, TicketInput};
+use hubspot_tickets::{Client, RateLimit, RecordInput};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 const TOKEN: &str = "measure-token";
 
-fn records(prefix: &str, n: usize) -> impl futures::Stream<Item = TicketInput> + Send + use<> {
+fn records(prefix: &str, n: usize) -> impl futures::Stream<Item = RecordInput> + Send + use<> {
     let prefix = prefix.to_owned();
     futures::stream::iter(0..n).map(move |i| {
-        TicketInput::new(format!("{prefix}-{i}"))
+        RecordInput::new(format!("{prefix}-{i}"))
             .property("subject", format!("Measured ticket {i}"))
             .property("hs_ticket_priority", "MEDIUM")
     })
@@ -49,7 +49,7 @@ fn client(base_url: &str, max: u32, window: Duration) -> Client {
 /// Runs one bulk upsert; prints `records requests retries 429s seconds`.
 async fn worker(base_url: &str, prefix: &str, n: usize, max: u32, window: Duration) {
     let c = client(base_url, max, window);
-    let s = c.bulk_upsert(records(prefix, n)).summary().await;
+    let (s, _) = c.bulk_upsert(records(prefix, n)).summary().await;
     println!(
         "{} {} {} {} {:.3}",
         s.created + s.updated,
@@ -206,7 +206,7 @@ async fn measure(seconds: u64, max: u32, window_ms: u64, separate: bool) {
     let emu = Emu::start(max, window_ms, separate).await;
     let c = client(emu.url(), max, window);
     let t0 = Instant::now();
-    let s = c.bulk_upsert(records("ONE", n)).summary().await;
+    let (s, _) = c.bulk_upsert(records("ONE", n)).summary().await;
     let secs = t0.elapsed().as_secs_f64();
     let details = format!(
         "{} records in {secs:.1} s; client saw {} 429s",

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hubspot_emulator::{Emulator, EmulatorConfig, FaultConfig, RateLimitConfig};
-use hubspot_tickets::{Client, ClientBuilder, RateLimit, RetryPolicy, TicketInput};
+use hubspot_tickets::{Client, ClientBuilder, RateLimit, RecordInput, RetryPolicy};
 
 /// The token the helpers configure on both sides.
 pub const TOKEN: &str = "pat-na1-it-0123456789abcdef-secret";
@@ -69,10 +69,10 @@ pub fn build(b: ClientBuilder) -> Client {
 }
 
 /// `n` tickets `{prefix}-{i}` with a subject and a priority.
-pub fn tickets(prefix: &str, range: std::ops::Range<usize>) -> Vec<TicketInput> {
+pub fn tickets(prefix: &str, range: std::ops::Range<usize>) -> Vec<RecordInput> {
     range
         .map(|i| {
-            TicketInput::new(format!("{prefix}-{i}"))
+            RecordInput::new(format!("{prefix}-{i}"))
                 .property("subject", format!("Ticket {i}"))
                 .property("hs_ticket_priority", ["LOW", "MEDIUM", "HIGH"][i % 3])
         })

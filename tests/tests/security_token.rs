@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use hubspot_emulator::{FaultConfig, FaultKind};
 use hubspot_tickets::{
-    Client, ClientBuilder, ErrorKind, Outcome, Progress, RateLimit, RetryPolicy, TicketInput,
+    Client, ClientBuilder, ErrorKind, Outcome, Progress, RateLimit, RecordInput, RetryPolicy,
 };
 use integration_tests::*;
 use serde_json::{Value, json};
@@ -138,13 +138,13 @@ async fn an_echoing_server_never_gets_the_token_into_anything_shown() {
     let builder = echo_client(&server);
     assert_hidden("ClientBuilder Debug", &format!("{builder:?}"));
     let client = builder.build().unwrap();
-    let input = TicketInput::new("ZD-1").property("subject", "Printer jams");
-    assert_hidden("TicketInput Debug", &format!("{input:?}"));
+    let input = RecordInput::new("ZD-1").property("subject", "Printer jams");
+    assert_hidden("RecordInput Debug", &format!("{input:?}"));
 
     // One batch through a 500, an HTML 503, an undecodable 200 and a 429 (all echoing
     // the token), then a 207 whose per-input errors echo it.
     let out = client
-        .upsert_batch([input.clone(), TicketInput::new("ZD-2")])
+        .upsert_batch([input.clone(), RecordInput::new("ZD-2")])
         .await
         .unwrap();
     assert_eq!(out.requests, 5);
@@ -181,7 +181,7 @@ async fn an_echoing_server_never_gets_the_token_into_anything_shown() {
             .build()
             .unwrap();
         let e = one
-            .upsert_batch([TicketInput::new("ZD-9")])
+            .upsert_batch([RecordInput::new("ZD-9")])
             .await
             .unwrap_err();
         shown.push(("Error Display", e.to_string()));
@@ -219,7 +219,7 @@ async fn an_echoing_server_never_gets_the_token_into_anything_shown() {
             .all(|o| matches!(o.outcome, Outcome::Failed { .. }))
     );
     shown.push(("BulkReport Debug", format!("{report:?}")));
-    shown.push(("BulkSummary Debug", format!("{:?}", report.summary)));
+    shown.push(("Counts Debug", format!("{:?}", report.summary)));
     shown.push((
         "report JSON",
         serde_json::to_string(&report.outcomes).unwrap(),
@@ -304,13 +304,13 @@ async fn errors_of_every_local_kind_never_show_the_token() {
         .build()
         .unwrap();
     let e = client
-        .upsert_batch([TicketInput::new("ZD-1")])
+        .upsert_batch([RecordInput::new("ZD-1")])
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Transport);
     shown.push(format!("{e} {e:?} {:?}", std::error::Error::source(&e)));
     let out = client
-        .upsert_batch([TicketInput::new("ZD-1").property("x", f64::NAN)])
+        .upsert_batch([RecordInput::new("ZD-1").property("x", f64::NAN)])
         .await
         .unwrap();
     shown.push(format!("{out:?}"));

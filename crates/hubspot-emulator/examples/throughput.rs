@@ -66,7 +66,7 @@ fn main() {
             tx.send(emu.base_url().to_owned()).unwrap();
             let _ = stop_rx.await;
             let stats = emu.stats();
-            let store = emu.store().count();
+            let store = emu.tickets().count();
             emu.shutdown().await.unwrap();
             (stats, store)
         })

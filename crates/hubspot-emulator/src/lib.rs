@@ -54,7 +54,7 @@
 //! assert_eq!(response.status(), 200);
 //! assert_eq!(response.headers()["x-hubspot-ratelimit-remaining"], "39");
 //!
-//! let ticket = emu.store().get_by_unique("external_ticket_id", "ZD-1").expect("written");
+//! let ticket = emu.tickets().get_by_unique("external_ticket_id", "ZD-1").expect("written");
 //! assert_eq!(ticket.properties["subject"], "Printer jams");
 //! assert_eq!(emu.stats().records_created, 1);
 //! emu.shutdown().await?;
@@ -341,9 +341,16 @@ impl Emulator {
         &self.shared.config
     }
 
-    /// The ticket store (a cheap, thread-safe handle).
-    pub fn store(&self) -> &Store {
+    /// The tickets store (a cheap, thread-safe handle); any object type's is
+    /// [`Emulator::store_for`].
+    pub fn tickets(&self) -> &Store {
         self.shared.store()
+    }
+
+    /// The tickets store, under a name that read as "the whole store".
+    #[deprecated(note = "the tickets store: use tickets(), or store_for(\"tickets\")")]
+    pub fn store(&self) -> &Store {
+        self.tickets()
     }
 
     /// The store of an object type given by name (`contacts`), object type id (`0-1`,

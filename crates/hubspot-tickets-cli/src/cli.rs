@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use hubspot_tickets::{ApiVersion, ObjectType};
+use hubspot_tickets::Tier;
+use hubspot_tickets::config::{ApiVersion, ObjectType};
 
 use crate::input::{EmptyCells, Format};
 use crate::progress::ProgressMode;
@@ -78,7 +79,8 @@ Examples:
     crate::exit_codes_help!()
 );
 
-/// HubSpot subscription tiers, for the default rate limit.
+/// HubSpot subscription tiers, for the default rate limit: the command-line spelling
+/// of the facade's [`Tier`], whose table holds the numbers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TierArg {
     /// 100 requests per 10 s.
@@ -95,13 +97,15 @@ pub enum TierArg {
     PublicOauthApp,
 }
 
-impl TierArg {
-    /// Requests per 10 seconds for the tier.
-    pub fn per_ten_seconds(self) -> u32 {
-        match self {
-            TierArg::Free | TierArg::Starter | TierArg::PublicOauthApp => 100,
-            TierArg::Professional | TierArg::Enterprise => 190,
-            TierArg::ApiLimitIncrease => 250,
+impl From<TierArg> for Tier {
+    fn from(t: TierArg) -> Tier {
+        match t {
+            TierArg::Free => Tier::Free,
+            TierArg::Starter => Tier::Starter,
+            TierArg::Professional => Tier::Professional,
+            TierArg::Enterprise => Tier::Enterprise,
+            TierArg::ApiLimitIncrease => Tier::ApiLimitIncrease,
+            TierArg::PublicOauthApp => Tier::PublicOAuthApp,
         }
     }
 }
@@ -371,7 +375,7 @@ mod tests {
             panic!("not upsert")
         };
         assert_eq!(args.input, "-");
-        assert_eq!(args.tier.per_ten_seconds(), 190);
+        assert_eq!(Tier::from(args.tier).max_per_window(), 190);
         assert_eq!(args.rate_limit, None);
         assert_eq!(args.timeout, Duration::from_secs(30));
         let err = Cli::try_parse_from([

@@ -14,8 +14,8 @@ use std::sync::OnceLock;
 use hubspot_tickets::auth::{OAuthRefresh, Secret, TokenFile};
 use hubspot_tickets::{Client, ClientBuilder};
 
-use crate::Failure;
 use crate::cli::UpsertArgs;
+use crate::exit::CommandError as Failure;
 
 /// The environment variable holding the OAuth client secret.
 pub const CLIENT_SECRET_ENV: &str = "HUBSPOT_CLIENT_SECRET";

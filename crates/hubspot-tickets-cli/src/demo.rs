@@ -11,14 +11,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hubspot_emulator::{Emulator, EmulatorConfig, FaultConfig, RateLimitConfig, WireShape};
-use hubspot_tickets::{ApiVersion, Client, ObjectType, RateLimit, RetryPolicy};
+use hubspot_tickets::config::{ApiVersion, ObjectType};
+use hubspot_tickets::{Client, RateLimit, RetryPolicy};
 
 use crate::cli::DemoArgs;
+use crate::exit::{self, CommandError};
 use crate::input::{EmptyCells, ParseOptions, Source};
 use crate::sample::{self, ChangePlan, ID_PROPERTY};
 use crate::summary::{self, thousands};
 use crate::upsert::{self, RunConfig, RunResult};
-use crate::{Failure, exit};
 
 /// The demo's rate limit: requests per second, on both sides (HubSpot's real limit for a
 /// Professional portal is 190 per 10 s; scaled so the demo shows limiting but stays fast).
@@ -27,8 +28,8 @@ const DEMO_REQUESTS_PER_SECOND: u32 = 25;
 /// The token the demo's emulator accepts.
 const DEMO_TOKEN: &str = "demo-token";
 
-fn fail(context: &str) -> impl FnOnce(std::io::Error) -> Failure + '_ {
-    move |e| Failure {
+fn fail(context: &str) -> impl FnOnce(std::io::Error) -> CommandError + '_ {
+    move |e| CommandError {
         code: exit::USAGE,
         message: format!("{context}: {e}"),
     }
@@ -41,7 +42,7 @@ fn say(line: &str) {
 }
 
 /// Runs the demo; the exit code is 0 when both runs did exactly what was planned.
-pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
+pub async fn run(args: DemoArgs) -> Result<u8, CommandError> {
     let temp;
     let dir: PathBuf = match &args.out_dir {
         Some(d) => {
@@ -83,7 +84,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
     } else {
         config
     };
-    let emulator = Emulator::start(config).await.map_err(|e| Failure {
+    let emulator = Emulator::start(config).await.map_err(|e| CommandError {
         code: exit::USAGE,
         message: format!("cannot start the emulator: {e}"),
     })?;
@@ -122,7 +123,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
         .retry(RetryPolicy::default().max_attempts(if args.faults { 10 } else { 6 }))
         .attempt_timeout(Duration::from_secs(5))
         .build()
-        .map_err(|e| Failure::usage(e.to_string()))?;
+        .map_err(|e| CommandError::usage(e.to_string()))?;
 
     let progress = args.progress.resolve();
     let run = |label: &str, input: &str, report: &str, failed: &str| {
@@ -147,10 +148,10 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
         async move {
             let scope = hubspot_tickets::journal::Scope::of(&client);
             let journal = hubspot_tickets::Journal::create(&report, &scope)
-                .map_err(|e| Failure::usage(format!("--report {e}")))?;
+                .map_err(|e| CommandError::usage(format!("--report {e}")))?;
             upsert::run(config, &client, Some(journal))
                 .await
-                .map_err(|e| Failure::usage(e.to_string()))
+                .map_err(|e| CommandError::usage(e.to_string()))
         }
     };
     let mut columns = Vec::new();
@@ -226,7 +227,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
         args.api_version,
     );
 
-    let stored = emulator.store().count() as u64;
+    let stored = emulator.tickets().count() as u64;
     let stats = emulator.stats();
     let expected_stored = tickets + plan.created;
     let store_ok = stored == expected_stored && stats.duplicate_creates.is_empty();
@@ -254,9 +255,9 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
             String::new()
         }
     ));
-    let requests: u64 = columns.iter().map(|c| c.requests).sum();
-    let limited: u64 = columns.iter().map(|c| c.rate_limited).sum();
-    let retries: u64 = columns.iter().map(|c| c.retries).sum();
+    let requests: u64 = columns.iter().map(|c| c.counts.requests).sum();
+    let limited: u64 = columns.iter().map(|c| c.counts.rate_limited).sum();
+    let retries: u64 = columns.iter().map(|c| c.counts.retries).sum();
     if args.faults {
         say(&format!(
             "Faults: {} requests, {} answered 429, {} retried.",
@@ -303,7 +304,7 @@ fn write_inputs(
     seed: u64,
     tickets: u64,
     plan: ChangePlan,
-) -> Result<(), Failure> {
+) -> Result<(), CommandError> {
     let file = std::fs::File::create(tickets_file).map_err(fail("tickets.jsonl"))?;
     let mut out = std::io::BufWriter::new(file);
     sample::write_jsonl(&mut out, seed, tickets).map_err(fail("tickets.jsonl"))?;
@@ -334,20 +335,18 @@ fn print_failures(run: &RunResult, input: &str, dir: &Path, kept: bool, version:
     for v in failures.iter().take(10) {
         let location = format!("{input}:{}", v["line"].as_u64().unwrap_or(0));
         say(&format!(
-            "  {location:<16} {:<10} {:<8} {:<16} {}",
+            // `{:.100}`: the reason's first 100 characters, a line a terminal keeps.
+            "  {location:<16} {:<10} {:<8} {:<16} {:.100}",
             v["id"].as_str().unwrap_or("-"),
             v["outcome"].as_str().unwrap_or(""),
             v["error_category"]
                 .as_str()
                 .or(v["error_kind"].as_str())
                 .unwrap_or(""),
-            truncate(
-                v["error_message"]
-                    .as_str()
-                    .unwrap_or("")
-                    .trim_start_matches("Property values were not valid: "),
-                100
-            )
+            v["error_message"]
+                .as_str()
+                .unwrap_or("")
+                .trim_start_matches("Property values were not valid: ")
         ));
     }
     if failures.len() > 10 {
@@ -366,18 +365,8 @@ fn print_failures(run: &RunResult, input: &str, dir: &Path, kept: bool, version:
         say(&format!(
             "Fix them in {shown} ({n} records, CSV like the input{kept}) and re-run:\n  \
              hubspot-tickets upsert{} --id-property {ID_PROPERTY} {shown}",
-            crate::target_args(version, &ObjectType::TICKETS)
+            crate::rerun::target_args(version, &ObjectType::TICKETS)
         ));
     }
     say("");
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
 }

@@ -5,13 +5,13 @@
 
 use hubspot_emulator::cli::{EmulatorArgs, serve};
 
-use crate::{Failure, exit};
+use crate::exit::{self, CommandError};
 
 /// Runs until Ctrl-C (or SIGTERM), then saves the state file if one is set.
-pub async fn run(args: EmulatorArgs) -> Result<u8, Failure> {
+pub async fn run(args: EmulatorArgs) -> Result<u8, CommandError> {
     // Invalid options are a usage error (exit 2), like clap's own.
-    args.to_config().map_err(Failure::usage)?;
-    serve(&args).await.map_err(|message| Failure {
+    args.to_config().map_err(CommandError::usage)?;
+    serve(&args).await.map_err(|message| CommandError {
         code: exit::PARTIAL,
         message,
     })?;

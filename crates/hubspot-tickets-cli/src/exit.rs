@@ -1,4 +1,25 @@
-//! Exit codes, documented in `--help` and the crate README.
+//! Exit codes, documented in `--help` and the crate README, and the error that ends a
+//! command with one.
+
+/// An error that ends the command with an exit code (not the facade's per-record
+/// `Failure`: this one is the whole command's).
+#[derive(Debug)]
+pub struct CommandError {
+    /// The exit code.
+    pub code: u8,
+    /// What to print after `error: ` (the token is redacted when printed).
+    pub message: String,
+}
+
+impl CommandError {
+    /// An unusable command line or input: exit 2, nothing was sent.
+    pub fn usage(message: impl Into<String>) -> CommandError {
+        CommandError {
+            code: USAGE,
+            message: message.into(),
+        }
+    }
+}
 
 /// Every record was upserted (or, with `--dry-run`, every record is valid).
 pub const SUCCESS: u8 = 0;

@@ -6,7 +6,7 @@
 //! (unreadable file, CSV header without the id column, a JSON array that is not one).
 //!
 //! The rules on values, names and ids are the facade's, not this file's: a JSON record
-//! goes through [`TicketInput::from_json_record`], CSV names, cells and ids through
+//! goes through [`from_json_record`], CSV names, cells and ids through
 //! [`check_property_name`], [`check_property_value`] and [`check_id`]. What stays here is
 //! the input formats themselves: framing, line numbers, and what an empty CSV cell means.
 
@@ -16,8 +16,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use hubspot_tickets::{
-    JsonRecordErrorKind, TicketInput, check_id, check_property_name, check_property_value,
+use hubspot_tickets::cli_support::{
+    JsonRecordErrorKind, check_id, check_property_name, check_property_value, from_json_record,
 };
 
 /// How big the read buffer is; records longer than this still work (buffers grow).
@@ -414,10 +414,11 @@ impl Reader {
         }
     }
 
-    /// The CSV header row (for writing failed records back), when reading CSV.
-    pub fn csv_headers(&self) -> Option<&csv::ByteRecord> {
+    /// The CSV header row and its line end (for writing failed records back), when
+    /// reading CSV.
+    pub fn csv_headers(&self) -> Option<(&csv::ByteRecord, csv::Terminator)> {
         match &self.kind {
-            Kind::Csv(s) => Some(&s.headers),
+            Kind::Csv(s) => Some((&s.headers, s.line_end)),
             _ => None,
         }
     }
@@ -523,10 +524,17 @@ impl NewlineIndex {
         };
         let from = usize::try_from(start.saturating_sub(self.capture_base)).unwrap_or(usize::MAX);
         let to = usize::try_from(end.saturating_sub(self.capture_base)).unwrap_or(usize::MAX);
-        let raw = capture
-            .get(from..to.min(capture.len()))
-            .unwrap_or_default()
-            .to_vec();
+        let mut raw = capture.get(from..to.min(capture.len())).unwrap_or_default();
+        // The csv reader ends a CRLF line's record after its `\r` and starts the next
+        // record at the `\n`: the `\n` goes back to the line it ends, so a record's
+        // text is its line as read.
+        if let [b'\n', rest @ ..] = raw {
+            raw = rest;
+        }
+        let mut raw = raw.to_vec();
+        if raw.ends_with(b"\r") {
+            raw.push(b'\n');
+        }
         if to >= 64 * 1024 && to <= capture.len() {
             capture.drain(..to);
             self.capture_base = end;
@@ -631,6 +639,8 @@ impl Read for NewlineIndex {
 struct CsvState {
     reader: csv::Reader<NewlineIndex>,
     headers: csv::ByteRecord,
+    /// The header's line end (CRLF or LF), for files that copy the input's lines.
+    line_end: csv::Terminator,
     /// Property name per column; `None` for the id column.
     columns: Vec<Option<String>>,
     id_index: usize,
@@ -651,6 +661,12 @@ impl CsvState {
         let headers = match reader.byte_headers() {
             Ok(h) => h.clone(),
             Err(e) => return Err(csv_error(name, e)),
+        };
+        let header_end = reader.position().byte();
+        let line_end = if reader.get_mut().take_raw(0, header_end).ends_with(b"\r\n") {
+            csv::Terminator::CRLF
+        } else {
+            csv::Terminator::Any(b'\n')
         };
         if headers.is_empty() || (headers.len() == 1 && headers[0].is_empty()) {
             return Err(structure(
@@ -700,6 +716,7 @@ impl CsvState {
         Ok(CsvState {
             reader,
             headers,
+            line_end,
             columns,
             id_index,
             record: csv::ByteRecord::new(),
@@ -783,7 +800,7 @@ impl CsvState {
             return bad("the id is not valid UTF-8".to_owned(), raw, None);
         };
         if let Err(e) = check_id(&id) {
-            return bad(e, raw, None);
+            return bad(e.to_string(), raw, None);
         }
         let mut properties = BTreeMap::new();
         for (i, (field, column)) in rec.iter().zip(&self.columns).enumerate() {
@@ -1072,10 +1089,10 @@ impl JsonArrayState {
 // JSON objects to records
 
 /// Parses one JSON object (a JSON line or array element) into an [`Item`], by the
-/// facade's rules ([`TicketInput::from_json_record`]).
+/// facade's rules ([`from_json_record`]).
 fn parse_json_record(text: &[u8], line: u64, opts: &ParseOptions) -> Item {
     let raw = opts.keep_raw.then(|| Raw::Text(text.to_vec()));
-    match TicketInput::from_json_record(text, &opts.id_column) {
+    match from_json_record(text, &opts.id_column) {
         Ok(input) => {
             // `idProperty` is set once for the whole run by --id-property: a record's own
             // is not used, as before.
@@ -1150,6 +1167,29 @@ mod tests {
                 Ok(items) => panic!("expected a fatal error, got {items:?}"),
             },
         }
+    }
+
+    #[test]
+    fn crlf_csv_records_keep_their_line_ends() {
+        let text = "external_ticket_id,subject\r\nZD-1,a\r\n,b\r\nZD-3,c\r\n";
+        let mut o = opts();
+        o.keep_raw = true;
+        let (_, items) = read_all(text, None, o);
+        let raws: Vec<_> = items
+            .iter()
+            .map(|i| match i {
+                Item::Good(r) => r.raw.clone(),
+                Item::Bad(b) => b.raw.clone(),
+            })
+            .collect();
+        assert_eq!(
+            raws,
+            [
+                Some(Raw::Csv(b"ZD-1,a\r\n".to_vec())),
+                Some(Raw::Csv(b",b\r\n".to_vec())),
+                Some(Raw::Csv(b"ZD-3,c\r\n".to_vec())),
+            ]
+        );
     }
 
     #[test]

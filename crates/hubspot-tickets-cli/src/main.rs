@@ -1,7 +1,9 @@
 //! `hubspot-tickets`: upsert CSV / JSON Lines ticket files into HubSpot, run a
 //! self-contained demo against an embedded emulator, or run the emulator standalone.
 //!
-//! Exit codes are in [`exit`] and in `--help`.
+//! This file parses the command line and dispatches: each subcommand is a module
+//! (`upsert_cmd`, `demo`, `emulator_cmd`), and what they share is in modules of its
+//! own. Exit codes are in [`exit`] and in `--help`.
 
 mod cli;
 mod credentials;
@@ -12,63 +14,30 @@ mod input;
 mod output;
 mod paths;
 mod progress;
+mod rerun;
 mod sample;
 mod signals;
 mod summary;
 mod token;
 mod upsert;
+mod upsert_cmd;
 mod validate;
 
-use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use clap::Parser;
-use hubspot_tickets::journal::{JournalWriter, Scope};
-use hubspot_tickets::{ApiVersion, Client, Journal, ObjectType, RateLimit, RetryPolicy};
 
-use crate::cli::{Cli, Command, RateSpec, UpsertArgs};
-use crate::input::{Format, ParseOptions, Source};
-use crate::progress::eprint_line;
+use crate::cli::{Cli, Command};
 
 // A quarter of the CLI's CPU went to glibc malloc/free (many small strings and maps per
 // record); mimalloc's thread-local free lists make those much cheaper. Binaries only.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The access token in use, so that no message can print it.
-static TOKEN: OnceLock<hubspot_tickets::AccessToken> = OnceLock::new();
-
-/// Replaces the access token, wherever it appears, with `<redacted>` (the library's
-/// rule, [`hubspot_tickets::AccessToken::scrub`]).
-pub fn redact(text: &str) -> std::borrow::Cow<'_, str> {
-    match TOKEN.get() {
-        Some(t) => std::borrow::Cow::Owned(credentials::scrub(t.scrub(text.to_owned()))),
-        None => std::borrow::Cow::Owned(credentials::scrub(text.to_owned())),
-    }
-}
-
-/// An error that ends the command with an exit code.
-#[derive(Debug)]
-pub struct Failure {
-    code: u8,
-    message: String,
-}
-
-impl Failure {
-    fn usage(message: impl Into<String>) -> Failure {
-        Failure {
-            code: exit::USAGE,
-            message: message.into(),
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    progress::init_tracing(cli.verbose);
     // `upsert` runs on one thread: the work is I/O-bound, and spread over a
     // work-stealing pool it cost 10-15% more CPU per record (bench/compare, 100 000
     // records). Only standard input is read on a thread of its own. `demo` and
@@ -86,7 +55,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Upsert(args) => run_upsert(*args).await,
+            Command::Upsert(args) => upsert_cmd::run(*args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Emulator(args) => emulator_cmd::run(*args).await,
         }
@@ -95,424 +64,9 @@ fn main() -> ExitCode {
     runtime.shutdown_timeout(Duration::from_millis(100));
     match result {
         Ok(code) => ExitCode::from(code),
-        Err(f) => {
-            eprint_line(&format!("error: {}", redact(&f.message)));
-            ExitCode::from(f.code)
+        Err(e) => {
+            progress::eprint_line(&format!("error: {}", token::redact(&e.message)));
+            ExitCode::from(e.code)
         }
-    }
-}
-
-fn init_tracing(verbose: u8) {
-    use tracing_subscriber::EnvFilter;
-    let default = match verbose {
-        // Only this project's crates speak by default: a dependency's own lines (a TLS
-        // verifier logs every refused handshake) would repeat, once per attempt, the
-        // reason the facade gives once.
-        0 => "off,hubspot_tickets=warn,hubspot_emulator=warn",
-        1 => "info,hubspot_tickets=info",
-        _ => "debug,hyper=info,reqwest=info",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(progress::BarAwareWriter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
-}
-
-/// `--api-version`/`--object-type` as a re-run needs them (nothing for the defaults).
-pub(crate) fn target_args(version: ApiVersion, object_type: &ObjectType) -> String {
-    let mut out = String::new();
-    if version != ApiVersion::V3 {
-        out.push_str(&format!(" --api-version {version}"));
-    }
-    if *object_type != ObjectType::TICKETS {
-        out.push_str(&format!(" --object-type {object_type}"));
-    }
-    out
-}
-
-fn rate_limit(args: &UpsertArgs) -> (RateLimit, Option<(u32, Duration)>) {
-    match args.rate_limit {
-        Some(RateSpec::Off) => (RateLimit::disabled(), None),
-        Some(RateSpec::PerWindow { requests, window }) => (
-            RateLimit::per_window(requests, window),
-            Some((requests, window)),
-        ),
-        None => {
-            let n = args.tier.per_ten_seconds();
-            let window = Duration::from_secs(10);
-            (RateLimit::per_window(n, window), Some((n, window)))
-        }
-    }
-}
-
-fn parse_options(args: &UpsertArgs, keep_raw: bool) -> ParseOptions {
-    ParseOptions {
-        id_column: args
-            .id_column
-            .clone()
-            .unwrap_or_else(|| args.id_property.clone()),
-        keep_raw,
-        empty_cells: args.empty_cells,
-    }
-}
-
-/// Validates the whole input (`--dry-run`, and `--strict` before sending).
-async fn validate_input(
-    source: &Source,
-    name: &str,
-    args: &UpsertArgs,
-    report: Option<&PathBuf>,
-) -> Result<(validate::Validation, Format), Failure> {
-    let source = source.clone();
-    let name = name.to_owned();
-    let format = args.format;
-    let opts = parse_options(args, false);
-    let id_property = args.id_property.clone();
-    let scope = Scope::new(&args.object_type, &args.id_property);
-    let report = report.cloned();
-    tokio::task::spawn_blocking(move || {
-        let (read, format) =
-            input::open(&source, format).map_err(|e| Failure::usage(e.to_string()))?;
-        let reader = input::Reader::new(name.clone(), read, format, opts)
-            .map_err(|e| Failure::usage(e.to_string()))?;
-        let mut writer = match &report {
-            Some(p) => Some(
-                JournalWriter::create(p, &scope)
-                    .map_err(|e| Failure::usage(format!("--report {e}")))?,
-            ),
-            None => None,
-        };
-        let mut log = validate::BadLineLog::new(&name, 100);
-        let v = validate::validate(reader, &id_property, writer.as_mut(), &mut log)
-            .map_err(|e| Failure::usage(e.to_string()))?;
-        if let Some(w) = writer {
-            w.finish()
-                .map_err(|e| Failure::usage(format!("--report {e}")))?;
-        }
-        Ok((v, format))
-    })
-    .await
-    .map_err(|e| Failure::usage(format!("validation stopped: {e}")))?
-}
-
-/// Reads the input once ahead of a resumed run, so that each id is decided from its
-/// last record in the input (see `Resume::plan`): an input with repeated ids never has
-/// an older value sent again.
-fn plan_resume(
-    source: &Source,
-    name: &str,
-    args: &UpsertArgs,
-    scope: &Scope,
-    journal: &mut Journal,
-) -> Result<(), Failure> {
-    let (read, format) =
-        input::open(source, args.format).map_err(|e| Failure::usage(e.to_string()))?;
-    let reader = input::Reader::new(name.to_owned(), read, format, parse_options(args, false))
-        .map_err(|e| Failure::usage(e.to_string()))?;
-    let fingerprint_name = scope.fingerprint_name();
-    for item in reader {
-        // An input error is met again, and said, by the run itself.
-        let rec = match item {
-            Ok(input::Item::Good(rec)) => rec,
-            Ok(input::Item::Bad(_)) => continue,
-            Err(_) => break,
-        };
-        let fp =
-            hubspot_tickets::Fingerprint::of_parts(&fingerprint_name, &rec.id, &rec.properties);
-        journal.resume().plan_fingerprint(None, &rec.id, fp);
-    }
-    Ok(())
-}
-
-/// Copies standard input to a temporary file (for `--strict`, which reads twice). The
-/// file has no name from the start (it is unlinked at creation), so nothing is left
-/// behind however the process ends, SIGKILL included; it is read again through
-/// `/proc/self/fd`.
-async fn spool_stdin() -> Result<std::fs::File, Failure> {
-    tokio::task::spawn_blocking(|| {
-        let mut file = tempfile::tempfile()
-            .map_err(|e| Failure::usage(format!("cannot create a temporary file: {e}")))?;
-        // Checked as text first: `/dev/zero` on stdin would otherwise fill the disk.
-        let mut stdin =
-            input::open_text(&Source::Stdin).map_err(|e| Failure::usage(e.to_string()))?;
-        std::io::copy(&mut stdin, &mut file)
-            .map_err(|e| Failure::usage(format!("<stdin>: {e}")))?;
-        file.flush()
-            .map_err(|e| Failure::usage(format!("temporary file: {e}")))?;
-        Ok(file)
-    })
-    .await
-    .map_err(|e| Failure::usage(format!("reading stdin stopped: {e}")))?
-}
-
-async fn run_upsert(args: UpsertArgs) -> Result<u8, Failure> {
-    hubspot_tickets::check_property_name(&args.id_property)
-        .map_err(|e| Failure::usage(format!("--id-property: {e}")))?;
-    let mut source = Source::from_arg(&args.input);
-    let name = source.display_name();
-    if let Source::File(p) = &source
-        && !p.exists()
-    {
-        return Err(Failure::usage(format!("{}: no such file", p.display())));
-    }
-    // Every file is checked before any is written: nothing is truncated, locked or cut
-    // for a command that is then refused.
-    let report_arg = match (&args.resume, &args.report) {
-        (Some(p), _) => Some(("--resume", p)),
-        (None, Some(p)) => Some(("--report", p)),
-        _ => None,
-    };
-    let outputs: Vec<(&str, &std::path::Path)> = report_arg
-        .iter()
-        .map(|(flag, p)| (*flag, p.as_path()))
-        .chain(args.failed.iter().map(|p| ("--failed", p.as_path())))
-        .collect();
-    paths::check_distinct(&source, &outputs).map_err(Failure::usage)?;
-    paths::check_not_a_report(&source).map_err(Failure::usage)?;
-    for (flag, p) in &outputs {
-        use std::os::unix::fs::FileTypeExt;
-        if *flag != "--resume" && std::fs::metadata(p).is_ok_and(|m| m.file_type().is_fifo()) {
-            // Opening a FIFO waits for its reader: say why nothing happens yet.
-            eprint_line(&format!(
-                "{flag} {} is a FIFO: waiting for a process to read it",
-                p.display()
-            ));
-        }
-    }
-    if let Some(p) = &args.resume
-        && !p.is_file()
-    {
-        return Err(Failure::usage(format!(
-            "--resume {}: {}",
-            p.display(),
-            if p.exists() {
-                "not a regular file (a report is a file the run wrote)"
-            } else {
-                "no such file"
-            }
-        )));
-    }
-    let (limit, rate) = rate_limit(&args);
-
-    if args.dry_run {
-        let (v, format) = validate_input(&source, &name, &args, args.report.as_ref()).await?;
-        let mut out = std::io::stdout().lock();
-        let _ = v.describe(&mut out, &name, format.name(), rate);
-        let _ = writeln!(
-            out,
-            "  {:<16}POST {}{}  (API version {}, object type {})",
-            "would call",
-            args.base_url.trim_end_matches('/'),
-            args.api_version.upsert_path(&args.object_type),
-            args.api_version,
-            args.object_type
-        );
-        if let Some(p) = &args.report {
-            let _ = writeln!(out, "  report          {}", p.display());
-        }
-        return Ok(if args.strict && v.invalid + v.duplicates > 0 {
-            exit::USAGE
-        } else if v.invalid > 0 {
-            exit::PARTIAL
-        } else {
-            exit::SUCCESS
-        });
-    }
-
-    let credentials = credentials::Credentials::resolve(&args)?;
-
-    // --strict and --resume read the input twice (a check, a plan): standard input
-    // goes through a temporary file first.
-    let mut _spooled = None;
-    if source == Source::Stdin && (args.strict || args.resume.is_some()) {
-        use std::os::fd::AsRawFd;
-        let file = spool_stdin().await?;
-        let path = format!("/proc/self/fd/{}", file.as_raw_fd());
-        source = Source::File(path.into());
-        _spooled = Some(file);
-    }
-    if args.strict {
-        let (v, _) = validate_input(&source, &name, &args, None).await?;
-        if v.invalid + v.duplicates > 0 {
-            return Err(Failure::usage(format!(
-                "--strict: {} invalid line(s) and {} repeated id(s); nothing was sent",
-                v.invalid, v.duplicates
-            )));
-        }
-    }
-
-    let (builder, token_kind) = credentials.apply(Client::builder());
-    let client = builder
-        .base_url(args.base_url.clone())
-        .api_version(args.api_version)
-        .object_type(args.object_type.clone())
-        .id_property(args.id_property.clone())
-        .rate_limit(limit)
-        .max_concurrency(usize::from(args.concurrency))
-        .retry(RetryPolicy::default().max_attempts(args.max_retries.saturating_add(1)))
-        .attempt_timeout(args.timeout)
-        .build()
-        .map_err(|e| Failure::usage(e.to_string()))?;
-
-    // The input opens (a file that cannot be read is said before the report is
-    // touched); standard input is left unread.
-    if let Source::File(_) = &source {
-        let (read, format) =
-            input::open(&source, args.format).map_err(|e| Failure::usage(e.to_string()))?;
-        // Its header too (a CSV without the id column is refused here, before the
-        // report is created).
-        input::Reader::new(name.clone(), read, format, parse_options(&args, false))
-            .map_err(|e| Failure::usage(e.to_string()))?;
-    }
-    // A report names its scope (object type and idProperty): a tickets report never
-    // lets a contacts run skip records.
-    let scope = Scope::new(&args.object_type, &args.id_property);
-    let journal = match (&args.resume, &args.report) {
-        // --resume: the earlier report says what is written already; this run appends
-        // to it.
-        (Some(path), _) => {
-            let mut journal =
-                Journal::open(path, &scope).map_err(|e| Failure::usage(format!("--resume {e}")))?;
-            let loaded = journal.loaded();
-            if loaded.written > 0 {
-                plan_resume(&source, &name, &args, &scope, &mut journal)?;
-            }
-            if loaded.cut_bytes > 0 {
-                eprint_line(&format!(
-                    "--resume {}: its last line was torn (a run was killed while writing it): {} byte(s) cut; that record is sent again",
-                    path.display(),
-                    loaded.cut_bytes
-                ));
-            }
-            eprint_line(&format!(
-                "--resume {}: {} line(s); {} record(s) shown written: each is skipped if this input has it with the same content, everything else is sent{}",
-                path.display(),
-                loaded.lines,
-                loaded.written,
-                if loaded.legacy {
-                    " (a report of an earlier version, without a header)"
-                } else {
-                    ""
-                }
-            ));
-            Some(journal)
-        }
-        (None, Some(path)) => Some(
-            Journal::create(path, &scope).map_err(|e| Failure::usage(format!("--report {e}")))?,
-        ),
-        (None, None) => None,
-    };
-    let config = upsert::RunConfig {
-        source: source.clone(),
-        format: args.format,
-        parse: parse_options(&args, args.failed.is_some()),
-        report: journal.is_some(),
-        fingerprint_name: scope.fingerprint_name(),
-        failed: args.failed.clone(),
-        progress: args.progress.resolve(),
-        label: "upsert".to_owned(),
-        display_name: Some(name),
-        plain_interval: Duration::from_secs(5),
-    };
-    let result = upsert::run(config, &client, journal)
-        .await
-        .map_err(|e| Failure::usage(e.to_string()))?;
-
-    let mut out = std::io::stdout().lock();
-    let _ = write!(
-        out,
-        "\n{}",
-        summary::render(std::slice::from_ref(&result.stats))
-    );
-    if let Some(line) = credentials::summary_line(token_kind, &client) {
-        let _ = writeln!(out, "{line}");
-    }
-    if let Some(p) = &result.report {
-        let _ = writeln!(out, "report: {}", p.display());
-    }
-    if let Some((p, n)) = &result.failed {
-        if *n > 0 {
-            // Records HubSpot was never able to judge (unavailable, timed out, the run
-            // stopped) need no fix: saying "fix them" would send people hunting.
-            let transient = result.transient.min(*n);
-            let records = |k: u64| {
-                format!(
-                    "{} record{}",
-                    summary::thousands(k),
-                    if k == 1 { "" } else { "s" }
-                )
-            };
-            let (detail, advice) = if result.exit_code == exit::CONFIG {
-                // The records were never judged: the command line is what to fix.
-                (
-                    format!(
-                        "{}, not written: HubSpot refused the run's configuration (see the reason below)",
-                        records(*n)
-                    ),
-                    "correct the command (the --id-property, --object-type, --api-version or --base-url the reason names), then re-run",
-                )
-            } else if transient == *n {
-                (
-                    format!(
-                        "{}, none needing a fix: HubSpot did not judge them (it was unavailable, or the run stopped before them)",
-                        records(*n)
-                    ),
-                    "re-run it as it is",
-                )
-            } else if transient > 0 {
-                (
-                    format!(
-                        "{}: {} refused or invalid, the report says why; {} not judged by HubSpot",
-                        records(*n),
-                        summary::thousands(*n - transient),
-                        summary::thousands(transient)
-                    ),
-                    "fix the refused ones and re-run",
-                )
-            } else {
-                (records(*n), "fix them and re-run")
-            };
-            let _ = writeln!(
-                out,
-                "failed: {} ({detail}); {advice}:\n  hubspot-tickets upsert{} --id-property {}{}{} {}",
-                p.display(),
-                target_args(args.api_version, &args.object_type),
-                args.id_property,
-                args.id_column
-                    .as_ref()
-                    .map(|c| format!(" --id-column {c}"))
-                    .unwrap_or_default(),
-                args.format
-                    .map(|f| format!(" --format {}", format_arg(f)))
-                    .unwrap_or_default(),
-                p.display()
-            );
-        } else {
-            let _ = writeln!(out, "failed: {} (empty: nothing to re-run)", p.display());
-        }
-    }
-    drop(out);
-    if let Some(why) = &result.stopped {
-        eprint_line(&format!("stopped: {}", redact(why)));
-    }
-    if let Some(hint) = credentials::resume_hint(
-        token_kind,
-        result.exit_code,
-        result.stats.succeeded(),
-        result.report.as_deref(),
-    ) {
-        eprint_line(&hint);
-    }
-    Ok(result.exit_code)
-}
-
-fn format_arg(f: Format) -> &'static str {
-    match f {
-        Format::Csv => "csv",
-        Format::Jsonl => "jsonl",
-        Format::Json => "json",
     }
 }

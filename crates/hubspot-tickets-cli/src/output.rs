@@ -52,14 +52,13 @@ impl FailedWriter {
     pub fn create(
         path: &Path,
         format: Format,
-        csv_headers: Option<&csv::ByteRecord>,
+        csv_headers: Option<(&csv::ByteRecord, csv::Terminator)>,
     ) -> io::Result<(FailedWriter, Option<(PathBuf, u64)>)> {
         // Readable too: superseded records are left out by reading the others back.
         // Locked before anything changes: a second run writing the same file is
         // refused, not interleaved.
         let open = || {
-            hubspot_tickets::journal::open_locked(path, true)
-                .map_err(|e| io::Error::other(e.to_string()))
+            hubspot_tickets::journal::open_locked(path).map_err(|e| io::Error::other(e.to_string()))
         };
         let (mut file, regular) = open()?;
         let at = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
@@ -252,15 +251,21 @@ fn ending(format: Format, records: usize) -> &'static [u8] {
 }
 
 /// What a failed file starts with: the CSV header row, or a JSON array's `[`.
-fn prefix_of(format: Format, csv_headers: Option<&csv::ByteRecord>) -> io::Result<Vec<u8>> {
+fn prefix_of(
+    format: Format,
+    csv_headers: Option<(&csv::ByteRecord, csv::Terminator)>,
+) -> io::Result<Vec<u8>> {
     Ok(match format {
         Format::Jsonl => Vec::new(),
         Format::Json => b"[".to_vec(),
         Format::Csv => {
+            // The input's line end: a CRLF file's failed file is CRLF from its header on.
+            let end = csv_headers.map_or(csv::Terminator::Any(b'\n'), |(_, end)| end);
             let mut w = csv::WriterBuilder::new()
                 .flexible(true)
+                .terminator(end)
                 .from_writer(Vec::new());
-            if let Some(h) = csv_headers {
+            if let Some((h, _)) = csv_headers {
                 w.write_byte_record(h)?;
             }
             w.into_inner()
@@ -280,9 +285,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f.csv");
         let headers = csv::ByteRecord::from(vec!["external_ticket_id", "subject"]);
-        let mut w = FailedWriter::create(&p, Format::Csv, Some(&headers))
-            .unwrap()
-            .0;
+        let mut w = FailedWriter::create(
+            &p,
+            Format::Csv,
+            Some((&headers, csv::Terminator::Any(b'\n'))),
+        )
+        .unwrap()
+        .0;
         w.write(&Raw::Csv(b"A,\"has, comma\"\r\n".to_vec()), None)
             .unwrap();
         // The last record of a file may have no line end; an unclosed quote stays so.
@@ -325,7 +334,10 @@ mod tests {
         for format in [Format::Jsonl, Format::Json, Format::Csv] {
             let p = dir.path().join(format!("f.{}", format.name()));
             let headers = csv::ByteRecord::from(vec!["id", "subject"]);
-            let mut w = FailedWriter::create(&p, format, Some(&headers)).unwrap().0;
+            let mut w =
+                FailedWriter::create(&p, format, Some((&headers, csv::Terminator::Any(b'\n'))))
+                    .unwrap()
+                    .0;
             let raw = |t: &str| match format {
                 Format::Csv => Raw::Csv(format!("{t},x\n").into_bytes()),
                 _ => Raw::Text(format!("{{\"id\":\"{t}\"}}").into_bytes()),

@@ -6,11 +6,13 @@
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+use hubspot_tickets::{Counts, Progress};
 
 use crate::summary::thousands;
 
@@ -94,6 +96,21 @@ impl Counters {
             + Self::get(&self.skipped)
     }
 
+    /// The run's counts now, in the facade's one type: its request figures, with the
+    /// record counts as this run tallies them (records refused or skipped before the
+    /// facade, and bad lines, are the CLI's to count). `read` is every record with a
+    /// final answer, bad lines included, each in exactly one bucket.
+    pub fn counts(&self, progress: &Progress) -> Counts {
+        let mut counts = progress.snapshot();
+        counts.read = self.done();
+        counts.created = Self::get(&self.created);
+        counts.updated = Self::get(&self.updated);
+        counts.failed = Self::get(&self.failed);
+        counts.not_attempted = Self::get(&self.not_attempted);
+        counts.skipped = Self::get(&self.skipped);
+        counts
+    }
+
     /// The number of records in the input: exact once it is read, else estimated from
     /// the bytes read so far and the file size.
     pub fn total(&self, input_size: Option<u64>) -> Option<(u64, bool)> {
@@ -110,9 +127,6 @@ impl Counters {
         Some((estimate.max(seen), false))
     }
 }
-
-/// Request figures from the facade: (requests, retries, 429 answers, 423 answers).
-pub type RequestStats = Arc<dyn Fn() -> (u64, u64, u64, u64) + Send + Sync>;
 
 /// `, 423s N` (`sep` before it) once HubSpot has answered 423 Locked, else nothing:
 /// a lock slows the run without failing a record, and the line should say why it is
@@ -195,18 +209,18 @@ pub struct DisplayConfig {
 
 impl Display {
     /// Starts the display task on the current runtime.
-    pub fn start(config: DisplayConfig, counters: Arc<Counters>, stats: RequestStats) -> Display {
+    pub fn start(config: DisplayConfig, counters: Arc<Counters>, progress: Progress) -> Display {
         let (stop, mut stopped) = watch::channel(false);
         let task = match config.mode {
             ProgressMode::None | ProgressMode::Auto => None,
             ProgressMode::Plain => Some(tokio::spawn(async move {
-                let started = Instant::now();
                 let mut tick = tokio::time::interval(config.plain_interval);
                 tick.tick().await;
                 loop {
                     tokio::select! {
                         _ = tick.tick() => {
-                            eprint_line(&plain_line(&config, &counters, &stats, started.elapsed()));
+                            let counts = counters.counts(&progress);
+                            eprint_line(&plain_line(&config, &counters, &counts));
                         }
                         _ = stopped.changed() => break,
                     }
@@ -216,14 +230,13 @@ impl Display {
                 let bar = new_bar(&config.label);
                 *ACTIVE_BAR.lock().unwrap_or_else(PoisonError::into_inner) = Some(bar.clone());
                 Some(tokio::spawn(async move {
-                    let started = Instant::now();
                     let mut tick = tokio::time::interval(Duration::from_millis(100));
                     loop {
                         let stop = tokio::select! {
                             _ = tick.tick() => false,
                             _ = stopped.changed() => true,
                         };
-                        update_bar(&bar, &config, &counters, &stats, started.elapsed());
+                        update_bar(&bar, &config, &counters, &counters.counts(&progress));
                         if stop {
                             break;
                         }
@@ -264,24 +277,8 @@ fn new_bar(label: &str) -> ProgressBar {
     bar
 }
 
-fn rate(done: u64, elapsed: Duration) -> u64 {
-    let secs = elapsed.as_secs_f64();
-    if secs > 0.0 {
-        (done as f64 / secs).round() as u64
-    } else {
-        0
-    }
-}
-
-fn update_bar(
-    bar: &ProgressBar,
-    config: &DisplayConfig,
-    counters: &Counters,
-    stats: &RequestStats,
-    elapsed: Duration,
-) {
-    let done = counters.done();
-    let (requests, retries, limited, locked) = stats();
+fn update_bar(bar: &ProgressBar, config: &DisplayConfig, counters: &Counters, counts: &Counts) {
+    let done = counts.read;
     let total = counters.total(config.input_size);
     if total.is_some() != bar.length().is_some() {
         bar.set_style(style(total.is_some()));
@@ -291,28 +288,22 @@ fn update_bar(
         None => bar.unset_length(),
     }
     bar.set_position(done);
-    let failed = Counters::get(&counters.failed)
-        + Counters::get(&counters.not_attempted)
-        + Counters::get(&counters.invalid);
+    let failed = counts.failed + counts.not_attempted + Counters::get(&counters.invalid);
     bar.set_message(format!(
         "{} rec/s · req {} · retries {} · 429s {}{} · failed {}",
-        thousands(rate(done, elapsed)),
-        thousands(requests),
-        thousands(retries),
-        thousands(limited),
-        locks(" · ", locked),
+        // Records written per second: records never sent (a stopped run's rest,
+        // reported at once) do not make a run look fast.
+        thousands(counts.records_per_second().round() as u64),
+        thousands(counts.requests),
+        thousands(counts.retries),
+        thousands(counts.rate_limited),
+        locks(" · ", counts.locked),
         thousands(failed),
     ));
 }
 
-fn plain_line(
-    config: &DisplayConfig,
-    counters: &Counters,
-    stats: &RequestStats,
-    elapsed: Duration,
-) -> String {
-    let done = counters.done();
-    let (requests, retries, limited, locked) = stats();
+fn plain_line(config: &DisplayConfig, counters: &Counters, counts: &Counts) -> String {
+    let done = counts.read;
     let total = match counters.total(config.input_size) {
         Some((total, exact)) => {
             let pct = if total > 0 {
@@ -328,21 +319,41 @@ fn plain_line(
         }
         None => String::new(),
     };
-    let failed = Counters::get(&counters.failed)
-        + Counters::get(&counters.not_attempted)
-        + Counters::get(&counters.invalid);
+    let failed = counts.failed + counts.not_attempted + Counters::get(&counters.invalid);
     format!(
         "{}: {}{total} records, {} records/s, {} requests, {} retries, {} 429s{}, {} failed, {:.0} s",
         config.label,
         thousands(done),
-        thousands(rate(done, elapsed)),
-        thousands(requests),
-        thousands(retries),
-        thousands(limited),
-        locks(", ", locked),
+        // Records written per second: records never sent (a stopped run's rest,
+        // reported at once) do not make a run look fast.
+        thousands(counts.records_per_second().round() as u64),
+        thousands(counts.requests),
+        thousands(counts.retries),
+        thousands(counts.rate_limited),
+        locks(", ", counts.locked),
         thousands(failed),
-        elapsed.as_secs_f64(),
+        counts.elapsed.as_secs_f64(),
     )
+}
+
+/// Log lines on stderr, printed above the progress bar, coloured only on a terminal.
+pub fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        // Only this project's crates speak by default: a dependency's own lines (a TLS
+        // verifier logs every refused handshake) would repeat, once per attempt, the
+        // reason the facade gives once.
+        0 => "off,hubspot_tickets=warn,hubspot_emulator=warn",
+        1 => "info,hubspot_tickets=info",
+        _ => "debug,hyper=info,reqwest=info",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(BarAwareWriter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
 }
 
 #[cfg(test)]
@@ -376,15 +387,21 @@ mod tests {
             input_size: None,
             plain_interval: Duration::from_secs(2),
         };
-        let stats: RequestStats = Arc::new(|| (12, 1, 0, 0));
-        let line = plain_line(&config, &c, &stats, Duration::from_secs(2));
+        let progress = Progress::new();
+        let mut counts = c.counts(&progress);
+        counts.requests = 12;
+        counts.retries = 1;
+        counts.elapsed = Duration::from_secs(2);
+        let line = plain_line(&config, &c, &counts);
         assert_eq!(
             line,
             "upsert: 1,200/5,000 (24%) records, 600 records/s, 12 requests, 1 retries, 0 429s, 0 failed, 2 s"
         );
         // Locks are shown once there are some.
-        let stats: RequestStats = Arc::new(|| (14, 3, 0, 2));
-        let line = plain_line(&config, &c, &stats, Duration::from_secs(2));
+        counts.requests = 14;
+        counts.retries = 3;
+        counts.locked = 2;
+        let line = plain_line(&config, &c, &counts);
         assert_eq!(
             line,
             "upsert: 1,200/5,000 (24%) records, 600 records/s, 14 requests, 3 retries, 0 429s, 2 423s, 0 failed, 2 s"

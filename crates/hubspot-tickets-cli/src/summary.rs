@@ -3,60 +3,30 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-/// The numbers of one run.
+use hubspot_tickets::Counts;
+
+/// The numbers of one run: the facade's [`Counts`] (the one type for a run's counts,
+/// the same the library's progress and summary use), and what only a run reading a
+/// file has.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunStats {
     /// Column title.
     pub label: String,
-    /// Input records read (valid and invalid).
-    pub read: u64,
-    /// Tickets created.
-    pub created: u64,
-    /// Tickets updated.
-    pub updated: u64,
-    /// Records HubSpot refused or that could not be sent.
-    pub failed: u64,
-    /// Records never sent (the run stopped).
-    pub not_attempted: u64,
+    /// The counts; `read` is every input record, bad lines included, and `skipped` the
+    /// records `--resume` skipped (written before with the same content, or superseded
+    /// by a later record with the same id that was).
+    pub counts: Counts,
     /// Bad input lines.
     pub invalid: u64,
-    /// Records `--resume` skipped: written before with the same content, or superseded
-    /// by a later record with the same id that was.
-    pub skipped: u64,
     /// Failed records left out of `--failed`: a later record with the same id was
     /// written (re-running the older one would put its value back).
     pub superseded: u64,
-    /// HTTP requests sent, retries included.
-    pub requests: u64,
-    /// Retried requests.
-    pub retries: u64,
-    /// 429 answers received.
-    pub rate_limited: u64,
-    /// 423 Locked answers received (waited out; the records were sent again).
-    pub locked: u64,
-    /// Wall-clock time of the run.
-    pub elapsed: Duration,
 }
 
 impl RunStats {
-    /// Records that ended written in HubSpot.
-    pub fn succeeded(&self) -> u64 {
-        self.created + self.updated
-    }
-
     /// Records that did not end written (including bad lines).
     pub fn unsuccessful(&self) -> u64 {
-        self.failed + self.not_attempted + self.invalid
-    }
-
-    /// Records handled per second of wall-clock time.
-    pub fn records_per_second(&self) -> f64 {
-        let secs = self.elapsed.as_secs_f64();
-        if secs > 0.0 {
-            (self.succeeded() + self.failed + self.not_attempted) as f64 / secs
-        } else {
-            0.0
-        }
+        self.counts.failed + self.counts.not_attempted + self.invalid
     }
 }
 
@@ -90,21 +60,26 @@ pub fn human_duration(d: Duration) -> String {
 pub fn render(runs: &[RunStats]) -> String {
     type Row = (&'static str, fn(&RunStats) -> String);
     let rows: [Row; 14] = [
-        ("records read", |r| thousands(r.read)),
-        ("  skipped (written before)", |r| thousands(r.skipped)),
-        ("  created", |r| thousands(r.created)),
-        ("  updated", |r| thousands(r.updated)),
-        ("  failed", |r| thousands(r.failed)),
+        ("records read", |r| thousands(r.counts.read)),
+        ("  skipped (written before)", |r| {
+            thousands(r.counts.skipped)
+        }),
+        ("  created", |r| thousands(r.counts.created)),
+        ("  updated", |r| thousands(r.counts.updated)),
+        ("  failed", |r| thousands(r.counts.failed)),
         ("    superseded later", |r| thousands(r.superseded)),
-        ("  not attempted", |r| thousands(r.not_attempted)),
+        ("  not attempted", |r| thousands(r.counts.not_attempted)),
         ("  invalid input lines", |r| thousands(r.invalid)),
-        ("requests", |r| thousands(r.requests)),
-        ("  retries", |r| thousands(r.retries)),
-        ("  429 answers", |r| thousands(r.rate_limited)),
-        ("  423 answers", |r| thousands(r.locked)),
-        ("elapsed", |r| human_duration(r.elapsed)),
-        ("records/s", |r| {
-            thousands(r.records_per_second().round().max(0.0) as u64)
+        ("requests", |r| thousands(r.counts.requests)),
+        ("  retries", |r| thousands(r.counts.retries)),
+        ("  429 answers", |r| thousands(r.counts.rate_limited)),
+        ("  423 answers", |r| thousands(r.counts.locked)),
+        ("elapsed", |r| human_duration(r.counts.elapsed)),
+        // Records written per second: a run that wrote nothing (stopped before any
+        // record was sent, or every one refused) has no rate to show.
+        ("records/s", |r| match r.counts.written() {
+            0 => "-".to_owned(),
+            _ => thousands(r.counts.records_per_second().round().max(0.0) as u64),
         }),
     ];
     let label_width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
@@ -161,30 +136,47 @@ mod tests {
 
     #[test]
     fn table_has_one_column_per_run() {
-        let a = RunStats {
+        let mut a = RunStats {
             label: "run 1".into(),
-            read: 5000,
-            created: 5000,
-            requests: 50,
-            elapsed: Duration::from_secs(2),
             ..RunStats::default()
         };
-        let b = RunStats {
+        a.counts.read = 5000;
+        a.counts.created = 5000;
+        a.counts.requests = 50;
+        a.counts.elapsed = Duration::from_secs(2);
+        let mut b = RunStats {
             label: "run 2: changes".into(),
-            read: 523,
-            updated: 500,
-            failed: 20,
             invalid: 3,
-            requests: 6,
-            elapsed: Duration::from_millis(500),
             ..RunStats::default()
         };
-        let t = render(&[a, b]);
+        b.counts.read = 523;
+        b.counts.updated = 500;
+        b.counts.failed = 20;
+        b.counts.requests = 6;
+        b.counts.elapsed = Duration::from_millis(500);
+        let mut stopped = RunStats {
+            label: "stopped".into(),
+            ..RunStats::default()
+        };
+        stopped.counts.read = 158_000;
+        stopped.counts.not_attempted = 158_000;
+        stopped.counts.elapsed = Duration::from_secs(1);
+        let t = render(&[a, b, stopped]);
         let lines: Vec<&str> = t.lines().collect();
-        assert!(lines[0].ends_with("run 1   run 2: changes"), "{t}");
+        assert!(
+            lines[0].ends_with("run 1   run 2: changes   stopped"),
+            "{t}"
+        );
         assert!(lines[2].starts_with("records read"));
-        assert!(lines[2].ends_with("5,000              523"), "{t}");
-        assert!(lines[15].ends_with("2,500            1,040"), "{t}");
+        assert!(
+            lines[2].ends_with("5,000              523   158,000"),
+            "{t}"
+        );
+        // Written per second; a run that sent nothing shows no rate.
+        assert!(
+            lines[15].ends_with("2,500            1,000         -"),
+            "{t}"
+        );
         assert!(lines.iter().all(|l| l.len() == lines[0].len()), "{t}");
     }
 }

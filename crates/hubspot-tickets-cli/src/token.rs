@@ -7,8 +7,23 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-use crate::Failure;
+use hubspot_tickets::config::AccessToken;
+
+use crate::exit::CommandError;
+
+/// The access token in use, so that no message can print it.
+static TOKEN: OnceLock<AccessToken> = OnceLock::new();
+
+/// Replaces the access token, wherever it appears, with `<redacted>` (the library's
+/// rule, [`AccessToken::scrub`]).
+pub fn redact(text: &str) -> std::borrow::Cow<'_, str> {
+    match TOKEN.get() {
+        Some(t) => std::borrow::Cow::Owned(crate::credentials::scrub(t.scrub(text.to_owned()))),
+        None => std::borrow::Cow::Owned(crate::credentials::scrub(text.to_owned())),
+    }
+}
 
 /// The most of a token file that is read: 64 KiB, two hundred times an OAuth token,
 /// so that a file this long is certainly not one.
@@ -16,7 +31,7 @@ const MAX_TOKEN_FILE_BYTES: u64 = 64 * 1024;
 
 /// Reads the token: `--token-file` (surrounding whitespace and the trailing newline
 /// ignored), else `HUBSPOT_ACCESS_TOKEN`. Records it so that no message can print it.
-pub fn resolve_token(token_file: Option<&PathBuf>) -> Result<String, Failure> {
+pub fn resolve_token(token_file: Option<&PathBuf>) -> Result<String, CommandError> {
     let token = match token_file {
         Some(path) => read_token_file(path)?,
         None => std::env::var("HUBSPOT_ACCESS_TOKEN")
@@ -24,22 +39,22 @@ pub fn resolve_token(token_file: Option<&PathBuf>) -> Result<String, Failure> {
             .unwrap_or_default(),
     };
     if token.is_empty() {
-        return Err(Failure::usage(match token_file {
+        return Err(CommandError::usage(match token_file {
             Some(path) => format!("--token-file {} is empty", path.display()),
             None => "no access token: set HUBSPOT_ACCESS_TOKEN or pass --token-file \
                      (use --dry-run to check a file without one)"
                 .to_owned(),
         }));
     }
-    let _ = crate::TOKEN.set(hubspot_tickets::AccessToken::new(token.clone()));
+    let _ = TOKEN.set(AccessToken::new(token.clone()));
     Ok(token)
 }
 
 /// The trimmed text of the token file, read up to [`MAX_TOKEN_FILE_BYTES`] plus one byte
 /// (to tell a file at the bound from a longer one). Works for a pipe too
 /// (`--token-file <(pass show hubspot)`), which has no size to check beforehand.
-fn read_token_file(path: &Path) -> Result<String, Failure> {
-    let fail = |why: String| Failure::usage(format!("--token-file {}: {why}", path.display()));
+fn read_token_file(path: &Path) -> Result<String, CommandError> {
+    let fail = |why: String| CommandError::usage(format!("--token-file {}: {why}", path.display()));
     let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
     let mut bytes = Vec::new();
     file.take(MAX_TOKEN_FILE_BYTES + 1)

@@ -14,18 +14,19 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use hubspot_tickets::bulk::CancellationToken;
+use hubspot_tickets::config::MAX_BATCH;
+use hubspot_tickets::error::Failure;
 use hubspot_tickets::generated::types::TicketUpsertInput;
 use hubspot_tickets::journal::{Entry, JournalWriter};
-use hubspot_tickets::{
-    CancellationToken, Client, ErrorKind, Failure, Fingerprint, Journal, MAX_BATCH, Outcome,
-    Progress, RecordOutcome, Resume, TicketInput,
-};
+use hubspot_tickets::resume::{Fingerprint, Resume};
+use hubspot_tickets::{Client, ErrorKind, Journal, Outcome, Progress, RecordInput, RecordOutcome};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::exit;
 use crate::input::{self, BadRecord, Format, InputError, Item, ParseOptions, Raw, Source};
 use crate::output::{FailedWriter, OutcomeKind};
-use crate::progress::{Counters, Display, DisplayConfig, ProgressMode, RequestStats};
+use crate::progress::{Counters, Display, DisplayConfig, ProgressMode};
 use crate::signals::Signals;
 use crate::summary::RunStats;
 use crate::validate::BadLineLog;
@@ -39,7 +40,7 @@ const CHANNEL_KIB: u32 = 1024;
 
 /// A record on its way to the facade, with its share of [`CHANNEL_KIB`] (released
 /// when the facade takes it).
-type Queued = (TicketInput, tokio::sync::OwnedSemaphorePermit);
+type Queued = (RecordInput, tokio::sync::OwnedSemaphorePermit);
 
 /// How many bad lines are printed on stderr (the report has them all).
 pub const BAD_LINES_SHOWN: u64 = 20;
@@ -243,8 +244,8 @@ fn to_input(
     id: String,
     properties: std::collections::BTreeMap<String, String>,
     trace: Option<String>,
-) -> TicketInput {
-    TicketInput::from(TicketUpsertInput {
+) -> RecordInput {
+    RecordInput::from(TicketUpsertInput {
         id,
         id_property: None,
         object_write_trace_id: trace,
@@ -356,7 +357,7 @@ impl Feed {
     }
 
     /// A record that was handed over but not taken: it and all later ones are not sent.
-    fn refused(&mut self, input: &TicketInput) {
+    fn refused(&mut self, input: &RecordInput) {
         self.why_not_sent = Some("not sent: the run stopped before this record");
         let shared = &self.shared;
         if let Some(p) = lock(&shared.pending).remove(&(self.position - 1)) {
@@ -372,9 +373,9 @@ impl Feed {
 }
 
 impl Iterator for Feed {
-    type Item = TicketInput;
+    type Item = RecordInput;
 
-    fn next(&mut self) -> Option<TicketInput> {
+    fn next(&mut self) -> Option<RecordInput> {
         if self.finished {
             return None;
         }
@@ -587,7 +588,7 @@ pub async fn run(
         Some(_) => (Some(Feed::open(shared.clone(), &config, resume)?), None),
         None => (None, resume),
     };
-    let (inputs, reader): (BoxStream<'_, TicketInput>, _) = if let Some(feed) = &mut file_feed {
+    let (inputs, reader): (BoxStream<'_, RecordInput>, _) = if let Some(feed) = &mut file_feed {
         (futures::stream::iter(feed).boxed(), None)
     } else {
         let (setup_tx, setup_rx) = oneshot::channel();
@@ -620,13 +621,6 @@ pub async fn run(
     };
 
     let progress = Progress::new();
-    let stats: RequestStats = {
-        let progress = progress.clone();
-        Arc::new(move || {
-            let s = progress.snapshot();
-            (s.requests, s.retries, s.rate_limited, s.locked)
-        })
-    };
     let display = Display::start(
         DisplayConfig {
             mode: config.progress,
@@ -635,7 +629,7 @@ pub async fn run(
             plain_interval: config.plain_interval,
         },
         counters.clone(),
-        stats,
+        progress.clone(),
     );
 
     // The first signal (SIGINT, SIGTERM or SIGHUP) stops the run: no new request
@@ -738,24 +732,14 @@ pub async fn run(
     lock(&shared.outputs).flush();
     display.finish().await;
 
-    let snapshot = progress.snapshot();
-    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    // The run's wall-clock time, from before the input was opened.
+    let mut counts = counters.counts(&progress);
+    counts.elapsed = started.elapsed();
     let mut stats = RunStats {
         label: config.label.clone(),
-        // Every record read ends in exactly one of the buckets below.
-        read: counters.done(),
-        created: get(&counters.created),
-        updated: get(&counters.updated),
-        failed: get(&counters.failed),
-        not_attempted: get(&counters.not_attempted),
-        invalid: get(&counters.invalid),
-        skipped: get(&counters.skipped),
+        counts,
+        invalid: counters.invalid.load(Ordering::Relaxed),
         superseded: 0,
-        requests: snapshot.requests,
-        retries: snapshot.retries,
-        rate_limited: snapshot.rate_limited,
-        locked: snapshot.locked,
-        elapsed: started.elapsed(),
     };
 
     let outputs = std::mem::take(&mut *lock(&shared.outputs));
@@ -879,7 +863,7 @@ fn handle_outcome(shared: &Shared, o: RecordOutcome) {
             (OutcomeKind::Failed, None, other.failure())
         }
     };
-    let message = failure.map(|f| crate::redact(&f.message));
+    let message = failure.map(|f| crate::token::redact(&f.message));
     let mut report = Entry::new(position, Some(&o.id), kind).at_line(line);
     report.object_id = object_id;
     if object_id.is_some() {

@@ -10,15 +10,13 @@ use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::io::Write;
 
 use hubspot_tickets::ErrorKind;
+use hubspot_tickets::config::MAX_BATCH;
 
 use crate::input::{InputError, Item, Reader};
 use hubspot_tickets::journal::{Entry, JournalWriter};
 
 use crate::output::OutcomeKind;
 use crate::summary::thousands;
-
-/// HubSpot's maximum number of inputs in one batch request.
-pub const BATCH_SIZE: u64 = 100;
 
 /// What a validation pass found.
 #[derive(Debug, Default)]
@@ -148,7 +146,7 @@ pub fn validate(
 impl Validation {
     /// Batch requests needed for the valid records.
     pub fn batches(&self) -> u64 {
-        self.valid.div_ceil(BATCH_SIZE)
+        self.valid.div_ceil(MAX_BATCH as u64)
     }
 
     /// The dry-run's account of what would be sent.
@@ -174,7 +172,7 @@ impl Validation {
         }
         let batches = self.batches();
         let mut requests = format!(
-            "  {:<16}{:>12}  (batches of up to {BATCH_SIZE} inputs",
+            "  {:<16}{:>12}  (batches of up to {MAX_BATCH} inputs",
             "requests",
             thousands(batches)
         );
@@ -233,7 +231,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.jsonl");
         let scope = hubspot_tickets::journal::Scope::new(
-            &hubspot_tickets::ObjectType::TICKETS,
+            &hubspot_tickets::config::ObjectType::TICKETS,
             "external_ticket_id",
         );
         let mut report = JournalWriter::create(&path, &scope).unwrap();

@@ -6,7 +6,7 @@
 //! so criterion's `time` is per batch and the per-record cost is that time / 100
 //! (criterion also prints it as elements/s).
 //!
-//! * `request/build`: 100 `TicketInput`s from owned strings, as the CLI and the bench
+//! * `request/build`: 100 `RecordInput`s from owned strings, as the CLI and the bench
 //!   driver build them;
 //! * `request/serialize`: the generated `TicketUpsertBatch` to JSON bytes (what
 //!   reqwest's `.json()` does);
@@ -31,8 +31,9 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use hubspot_emulator::{Emulator, EmulatorConfig, PropertyDef};
+use hubspot_tickets::records::NoneAs;
 use hubspot_tickets::types::{TicketUpsertBatch, TicketUpsertBatchResult};
-use hubspot_tickets::{Client, NoneAs, RateLimit, TicketInput};
+use hubspot_tickets::{Client, RateLimit, RecordInput};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -95,12 +96,12 @@ fn ticket(i: usize) -> Ticket {
 /// 100 inputs with explicit trace ids (so that a replayed answer maps by trace id, as
 /// a live one does). Every tenth input gets an invalid priority when `with_errors`,
 /// which the emulator reports per input in a 207.
-fn inputs(with_errors: bool) -> Vec<TicketInput> {
+fn inputs(with_errors: bool) -> Vec<RecordInput> {
     (0..N)
         .map(|i| {
-            let input = TicketInput::new(id(i))
-                .properties(record(i))
-                .trace_id(format!("trace-{i}"));
+            let input = RecordInput::new(id(i))
+                .with_properties(record(i))
+                .with_trace_id(format!("trace-{i}"));
             if with_errors && i % 10 == 3 {
                 input.property("hs_ticket_priority", "URGENT")
             } else {
@@ -111,7 +112,7 @@ fn inputs(with_errors: bool) -> Vec<TicketInput> {
 }
 
 /// The wire batch the facade sends for `inputs` (idProperty filled in).
-fn wire_batch(inputs: &[TicketInput]) -> TicketUpsertBatch {
+fn wire_batch(inputs: &[RecordInput]) -> TicketUpsertBatch {
     TicketUpsertBatch {
         inputs: inputs
             .iter()
@@ -221,7 +222,7 @@ fn benches(c: &mut Criterion) {
             || raw.clone(),
             |raw| {
                 raw.into_iter()
-                    .map(|(id, props)| TicketInput::new(id).properties(props))
+                    .map(|(id, props)| RecordInput::new(id).with_properties(props))
                     .collect::<Vec<_>>()
             },
             BatchSize::SmallInput,
@@ -250,7 +251,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("to_properties", |b| {
         b.iter(|| {
             for t in &tickets {
-                black_box(hubspot_tickets::to_properties(t, NoneAs::Skip).expect("props"));
+                black_box(hubspot_tickets::records::to_properties(t, NoneAs::Skip).expect("props"));
             }
         });
     });
@@ -258,7 +259,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("from_serialize", |b| {
         b.iter(|| {
             for (t, id) in tickets.iter().zip(&ids) {
-                black_box(TicketInput::from_serialize(id.as_str(), t).expect("input"));
+                black_box(RecordInput::from_serialize(id.as_str(), t).expect("input"));
             }
         });
     });

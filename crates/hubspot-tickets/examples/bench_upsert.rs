@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use hubspot_tickets::types::TicketUpsertInput;
-use hubspot_tickets::{Client, Outcome, Progress, RateLimit, TicketInput};
+use hubspot_tickets::{Client, Outcome, Progress, RateLimit, RecordInput};
 
 // As in the CLI binary: the per-record strings and maps are cheaper with mimalloc than
 // with glibc malloc. An example (binary) may choose the allocator; the library never does.
@@ -85,7 +85,7 @@ fn parse_args() -> Result<Args, String> {
 
 /// One JSONL line to a facade input: the id key becomes the input's id, the rest its
 /// properties (values as the strings they are; other JSON values as their JSON text).
-fn to_input(line: &str, id_property: &str) -> Result<TicketInput, String> {
+fn to_input(line: &str, id_property: &str) -> Result<RecordInput, String> {
     // Fast path, the harness's shape: every value a string. The map is moved into the
     // wire type as it is, with no per-property copy or re-insertion.
     let mut props = match serde_json::from_str::<BTreeMap<String, String>>(line) {
@@ -95,7 +95,7 @@ fn to_input(line: &str, id_property: &str) -> Result<TicketInput, String> {
     let id = props
         .remove(id_property)
         .ok_or_else(|| format!("no {id_property:?} key"))?;
-    Ok(TicketInput::from(TicketUpsertInput {
+    Ok(RecordInput::from(TicketUpsertInput {
         id,
         id_property: None,
         object_write_trace_id: None,

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use futures::StreamExt;
-use hubspot_tickets::{Outcome, Progress, TicketInput};
+use hubspot_tickets::{Outcome, Progress, RecordInput};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -19,7 +19,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Any `Stream` works: lines of a file, rows of a database cursor, a channel...
     let records = futures::stream::iter(0..n).map(|i| {
-        TicketInput::new(format!("BULK-{i}"))
+        RecordInput::new(format!("BULK-{i}"))
             .property("subject", format!("Imported ticket {i}"))
             .property(
                 "hs_ticket_priority",

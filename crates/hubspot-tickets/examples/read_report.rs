@@ -5,22 +5,22 @@
 
 mod common;
 
-use hubspot_tickets::{ErrorKind, Outcome, TicketInput};
+use hubspot_tickets::{BulkReport, ErrorKind, Outcome, RecordInput};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (client, _emulator) = common::connect().await?;
 
-    let mut records: Vec<TicketInput> = (0..250)
-        .map(|i| TicketInput::new(format!("RPT-{i}")).property("subject", format!("Ticket {i}")))
+    let mut records: Vec<RecordInput> = (0..250)
+        .map(|i| RecordInput::new(format!("RPT-{i}")).property("subject", format!("Ticket {i}")))
         .collect();
     // A few records HubSpot will refuse, and two the facade refuses before sending.
-    records[3] = TicketInput::new("RPT-3").property("hs_ticket_priority", "URGENT");
-    records[120] = TicketInput::new("RPT-120").property("no_such_property", "x");
-    records[200] = TicketInput::new("   ");
-    records[201] = TicketInput::new("RPT-201").property("ratio", f64::NAN);
+    records[3] = RecordInput::new("RPT-3").property("hs_ticket_priority", "URGENT");
+    records[120] = RecordInput::new("RPT-120").property("no_such_property", "x");
+    records[200] = RecordInput::new("   ");
+    records[201] = RecordInput::new("RPT-201").property("ratio", f64::NAN);
     // The same ticket twice: written in order, the later input wins.
-    records[249] = TicketInput::new("RPT-0").property("subject", "Ticket 0, corrected");
+    records[249] = RecordInput::new("RPT-0").property("subject", "Ticket 0, corrected");
 
     let report = client.bulk_upsert_iter(records).report().await;
     let s = &report.summary;
@@ -31,6 +31,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(why) = &s.stopped {
         println!("the run stopped early: {why}");
     }
+    advise(&report);
+    // Every input is in the report exactly once, in input order.
+    assert_eq!(report.outcomes.len() as u64, s.read);
+    let first = &report.outcomes[0];
+    if let Outcome::Created { object_id } | Outcome::Updated { object_id } = &first.outcome {
+        println!("RPT-0 is HubSpot ticket {object_id}");
+    }
+    Ok(())
+}
+
+/// What to do about each record the run did not write.
+fn advise(report: &BulkReport<'_>) {
     for r in report.not_written() {
         let Some(f) = r.outcome.failure() else {
             continue;
@@ -46,11 +58,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             format!("{:?}", r.id)
         );
     }
-    // Every input is in the report exactly once, in input order.
-    assert_eq!(report.outcomes.len() as u64, s.read);
-    let first = &report.outcomes[0];
-    if let Outcome::Created { object_id } | Outcome::Updated { object_id } = &first.outcome {
-        println!("RPT-0 is HubSpot ticket {object_id}");
-    }
-    Ok(())
 }

@@ -8,10 +8,11 @@
 mod common;
 
 use futures::StreamExt;
+use hubspot_tickets::bulk::CancellationToken;
 use hubspot_tickets::journal::Scope;
-use hubspot_tickets::{CancellationToken, Journal, TicketInput};
+use hubspot_tickets::{Journal, RecordInput};
 
-fn records(edited: bool) -> Vec<TicketInput> {
+fn records(edited: bool) -> Vec<RecordInput> {
     (0..600)
         .map(|i| {
             let subject = if edited && i % 100 == 0 {
@@ -19,7 +20,7 @@ fn records(edited: bool) -> Vec<TicketInput> {
             } else {
                 format!("Ticket {i}")
             };
-            TicketInput::new(format!("RES-{i}")).property("subject", subject)
+            RecordInput::new(format!("RES-{i}")).property("subject", subject)
         })
         .collect()
 }
@@ -54,7 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "run 2: the journal shows {} records written",
         journal.loaded().written
     );
-    let summary = client
+    let (summary, _) = client
         .bulk_upsert_iter(records(false))
         .journal(journal)
         .summary()
@@ -62,7 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("run 2: {summary}");
 
     // Run 3: an edited export; only the six edited records are sent.
-    let summary = client
+    let (summary, _) = client
         .bulk_upsert_iter(records(true))
         .journal(Journal::open(&path, &scope)?)
         .summary()

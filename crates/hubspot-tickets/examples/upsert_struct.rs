@@ -5,7 +5,8 @@
 mod common;
 
 use chrono::{TimeZone, Utc};
-use hubspot_tickets::{NoneAs, Outcome, TicketInput};
+use hubspot_tickets::records::NoneAs;
+use hubspot_tickets::{Outcome, RecordInput};
 use serde::Serialize;
 
 #[derive(Serialize)]
@@ -58,8 +59,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut inputs = Vec::new();
     for (id, row) in &rows {
         // `NoneAs::Clear` would send "" for `content: None` and clear it in HubSpot.
-        let input = TicketInput::from_serialize_with(*id, row, NoneAs::Skip)?;
-        println!("{id}: {:?}", input.properties_map());
+        let input = RecordInput::from_serialize_with(*id, row, NoneAs::Skip)?;
+        println!("{id}: {:?}", input.properties());
         inputs.push(input);
     }
 

@@ -1,20 +1,18 @@
 //! The client handle: what a user calls. It owns nothing but a handle on the engine
 //! (and the generated client for raw calls) and turns calls into engine work.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use reqwest::header::HeaderMap;
-
 use crate::bulk::BulkUpsert;
-use crate::engine::{Engine, Job, MAX_BATCH, Op, run_job};
+use crate::bulk::batcher::Batcher;
+use crate::engine::{Engine, MAX_BATCH, Op, run_job};
 use crate::error::Error;
 use crate::limiter::RateLimitStatus;
 use crate::outcomes::progress::Progress;
 use crate::outcomes::{BatchOutcome, Outcome, RecordOutcome};
-use crate::records::TicketInput;
+use crate::records::RecordInput;
 use crate::route::{ApiVersion, ObjectType};
 
 /// The HubSpot batch upsert client (tickets by default; any object type and API
@@ -122,29 +120,28 @@ impl Client {
     ) -> impl Future<Output = Result<BatchOutcome, Error>> + Send + 'static
     where
         I: IntoIterator<Item = T>,
-        T: Into<TicketInput>,
+        T: Into<RecordInput>,
     {
         let engine = Arc::clone(&self.engine);
         let prepared = prepare_batch(&engine, inputs);
         async move {
             let Prepared {
-                rounds,
+                mut batcher,
                 mut records,
                 repeats,
             } = prepared?;
             let deadline = engine.settings.deadline;
-            let op = Op::new(engine, deadline, None, Progress::new(), false);
-            let mut out = BatchOutcome {
-                records: Vec::new(),
-                results: Vec::new(),
-                errors: Vec::new(),
-                status: None,
-                headers: HeaderMap::new(),
-                requests: 0,
-            };
-            let single = rounds.len() == 1;
-            for job in rounds {
-                let mut res = run_job(&op, job, true).await;
+            let mut op = Op::new(engine, deadline, None, Progress::new());
+            op.keep_answers = true;
+            let mut out = BatchOutcome::default();
+            // Without repeats the call is one request, whose refusal is the call's.
+            let single = repeats.is_empty();
+            loop {
+                let batch = batcher.take();
+                if batch.job.inputs.is_empty() {
+                    break;
+                }
+                let mut res = run_job(&op, batch.job).await;
                 if single && let Some(e) = res.whole_error {
                     return Err(e);
                 }
@@ -156,6 +153,8 @@ impl Client {
                     out.headers = res.raw.headers;
                 }
                 out.requests += res.requests;
+                // The repeats waiting for these ids go next, in input order.
+                batcher.release(batch.keys);
             }
             // One outcome per input: sorted, the outcome of input `p` is `records[p]`.
             records.sort_by_key(|r| r.position);
@@ -176,7 +175,7 @@ impl Client {
     pub fn bulk_upsert<'a, S>(&self, inputs: S) -> BulkUpsert<'a>
     where
         S: futures::Stream + Send + 'a,
-        S::Item: Into<TicketInput>,
+        S::Item: Into<RecordInput>,
     {
         use futures::StreamExt;
         let hint = inputs.size_hint();
@@ -193,17 +192,18 @@ impl Client {
     where
         I: IntoIterator,
         I::IntoIter: Send + 'a,
-        I::Item: Into<TicketInput>,
+        I::Item: Into<RecordInput>,
     {
         self.bulk_upsert(futures::stream::iter(inputs))
     }
 }
 
-/// One call's inputs, ready: requests to send in order (the first occurrence of each
-/// id, then each repeat), the records refused before sending, and each repeat's
+/// One call's inputs, ready: the batcher holding them (the one that orders a bulk
+/// run's repeated ids: first occurrences first, then each repeat once the write
+/// before it is answered), the records refused before sending, and each repeat's
 /// (position, position of the input it follows).
 struct Prepared {
-    rounds: Vec<Job>,
+    batcher: Batcher,
     records: Vec<RecordOutcome>,
     repeats: Vec<(u64, u64)>,
 }
@@ -211,53 +211,25 @@ struct Prepared {
 fn prepare_batch<I, T>(engine: &Engine, inputs: I) -> Result<Prepared, Error>
 where
     I: IntoIterator<Item = T>,
-    T: Into<TicketInput>,
+    T: Into<RecordInput>,
 {
-    let inputs: Vec<TicketInput> = inputs.into_iter().map(Into::into).collect();
+    let inputs: Vec<RecordInput> = inputs.into_iter().map(Into::into).collect();
     if inputs.len() > MAX_BATCH {
         return Err(Error::invalid_input(format!(
             "a batch holds at most {MAX_BATCH} inputs, got {}; use bulk_upsert for more",
             inputs.len()
         )));
     }
-    let default_prop = engine.settings.id_property.as_str();
-    // For each input: which request it goes in (how many earlier inputs share its id)
-    // and the latest earlier input with that id.
-    let mut seen: HashMap<(String, String), (usize, u64)> = HashMap::with_capacity(inputs.len());
     let mut prepared = Prepared {
-        rounds: Vec::new(),
+        batcher: Batcher::new(MAX_BATCH),
         records: Vec::new(),
         repeats: Vec::new(),
     };
-    for (i, input) in inputs.into_iter().enumerate() {
-        let position = i as u64;
-        let key = (
-            input.get_id_property().unwrap_or(default_prop).to_owned(),
-            input.id().to_owned(),
-        );
-        let round = match seen.get_mut(&key) {
-            Some((round, last)) => {
-                *round += 1;
-                prepared.repeats.push((position, *last));
-                *last = position;
-                *round
-            }
-            None => {
-                seen.insert(key, (0, position));
-                0
-            }
-        };
+    for (position, input) in (0u64..).zip(inputs) {
         match engine.prepare(input) {
             Ok(wire) => {
-                while prepared.rounds.len() <= round {
-                    prepared.rounds.push(Job {
-                        inputs: Vec::new(),
-                        positions: Vec::new(),
-                    });
-                }
-                if let Some(job) = prepared.rounds.get_mut(round) {
-                    job.inputs.push(wire);
-                    job.positions.push(position);
+                if let Some(earlier) = prepared.batcher.push(position, wire) {
+                    prepared.repeats.push((position, earlier));
                 }
             }
             Err((input, reason)) => prepared.records.push(RecordOutcome::new(
@@ -267,6 +239,5 @@ where
             )),
         }
     }
-    prepared.rounds.retain(|job| !job.inputs.is_empty());
     Ok(prepared)
 }

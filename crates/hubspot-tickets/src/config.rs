@@ -1,6 +1,13 @@
-//! Retry and rate-limit settings.
+//! How a client is set up: retries, rate limits, the API version and object type, the
+//! token, and the limits HubSpot sets.
 
 use std::time::Duration;
+
+pub use crate::builder::{DEFAULT_BASE_URL, DEFAULT_MAX_CONCURRENCY};
+pub use crate::engine::MAX_BATCH;
+pub use crate::limiter::{RateLimitHeaders, RateLimitStatus};
+pub use crate::route::{ApiVersion, ObjectType};
+pub use crate::secret::{AccessToken, TOKEN_ENV};
 
 /// How failed attempts are retried.
 ///

@@ -1,9 +1,12 @@
-//! The one error type, and the per-record failure reason.
+//! The one error type, the per-record failure reason, and the judge of HubSpot's
+//! answers the facade uses ([`classify_response`]).
 
 use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::engine::response::classify_response;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -223,8 +226,16 @@ fn write_sentence(
     message: &str,
     correlation_id: Option<&str>,
 ) -> fmt::Result {
-    f.write_str(kind.describe())?;
-    match (status, category) {
+    match status {
+        // A 2xx that refuses a record (207 on v3, 200 on 2026-09) is not a refused
+        // request: say what it is, one record refused in an answer that took the rest.
+        Some(s @ 200..=299) => write!(
+            f,
+            "HubSpot refused this record in an HTTP {s} answer carrying per-record errors"
+        )?,
+        _ => f.write_str(kind.describe())?,
+    }
+    match (status.filter(|s| !(200..=299).contains(s)), category) {
         (Some(s), Some(c)) => write!(f, " (HTTP {s}, {c})")?,
         (Some(s), None) => write!(f, " (HTTP {s})")?,
         (None, Some(c)) => write!(f, " ({c})")?,
@@ -509,6 +520,14 @@ mod tests {
             "HubSpot rejected the input as invalid (HTTP 400, VALIDATION_ERROR): Property \"x\" does not exist (correlation id abc)"
         );
         assert!(!e.is_retryable());
+        // One record refused inside a 2xx (2026-09's 200) is worded as that.
+        let one = Error::new(ErrorKind::Validation, "bad value")
+            .with_status(200)
+            .with_category(Some("VALIDATION_ERROR".into()));
+        assert_eq!(
+            one.to_string(),
+            "HubSpot refused this record in an HTTP 200 answer carrying per-record errors (VALIDATION_ERROR): bad value"
+        );
         assert!(Error::new(ErrorKind::Server, "").is_retryable());
         assert_eq!(
             Error::new(ErrorKind::Timeout, "").to_string(),

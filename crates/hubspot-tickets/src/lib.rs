@@ -25,7 +25,7 @@
 //! # let _ = client; Ok(()) }
 //! ```
 //!
-//! The token is an [`AccessToken`]: it never appears in `Debug` output, errors or
+//! The token is an [`AccessToken`](config::AccessToken): it never appears in `Debug` output, errors or
 //! logs. `http://` base URLs are refused except for loopback (an emulator) unless
 //! [`ClientBuilder::allow_insecure_http`] says otherwise. The client is cheap to
 //! clone, and clones share the connection pool and the rate limiter.
@@ -33,11 +33,12 @@
 //! # Choose the API version and object type
 //!
 //! `v3` tickets by default; any CRM object type and HubSpot's dated versions by
-//! configuration. [`ApiVersion`] and [`ObjectType`] are checked when parsed, so nothing a
+//! configuration. [`ApiVersion`](config::ApiVersion) and [`ObjectType`](config::ObjectType) are checked when parsed, so nothing a
 //! user passes can change the request path outside `/crm/`.
 //!
 //! ```no_run
-//! use hubspot_tickets::{ApiVersion, Client, ObjectType};
+//! use hubspot_tickets::Client;
+//! use hubspot_tickets::config::{ApiVersion, ObjectType};
 //!
 //! # fn main() -> Result<(), hubspot_tickets::Error> {
 //! let client = Client::builder()
@@ -53,7 +54,7 @@
 //! # Upsert one batch from a struct
 //!
 //! ```no_run
-//! use hubspot_tickets::{Client, Outcome, TicketInput};
+//! use hubspot_tickets::{Client, Outcome, RecordInput};
 //!
 //! #[derive(serde::Serialize)]
 //! struct Ticket {
@@ -67,8 +68,8 @@
 //! let t = Ticket { subject: "Printer jams".into(), hs_pipeline_stage: 1,
 //!                  closed_date: None, tags: vec!["printer".into()] };
 //! let batch = vec![
-//!     TicketInput::from_serialize("ZD-1", &t)?,
-//!     TicketInput::new("ZD-2").property("subject", "Refund").property("hs_pipeline_stage", 2),
+//!     RecordInput::from_serialize("ZD-1", &t)?,
+//!     RecordInput::new("ZD-2").property("subject", "Refund").property("hs_pipeline_stage", 2),
 //! ];
 //! let outcome = client.upsert_batch(batch).await?;
 //! for r in &outcome.records {
@@ -82,7 +83,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! [`to_properties`] documents how Rust values become HubSpot's string values.
+//! [`to_properties`](records::to_properties) documents how Rust values become HubSpot's string values.
 //!
 //! # Upsert any number of records from a stream, with progress
 //!
@@ -93,11 +94,11 @@
 //!
 //! ```no_run
 //! use futures::StreamExt;
-//! use hubspot_tickets::{Client, Outcome, Progress, TicketInput};
+//! use hubspot_tickets::{Client, Outcome, Progress, RecordInput};
 //!
 //! # async fn run(client: Client) {
 //! let inputs = futures::stream::iter(0..25_000)
-//!     .map(|i| TicketInput::new(format!("ZD-{i}")).property("subject", format!("Ticket {i}")));
+//!     .map(|i| RecordInput::new(format!("ZD-{i}")).property("subject", format!("Ticket {i}")));
 //! let progress = Progress::new();
 //! let mut outcomes = client.bulk_upsert(inputs).with_progress(progress.clone()).outcomes();
 //! let ticker = {
@@ -123,12 +124,12 @@
 //!
 //! # Read the report
 //!
-//! For small runs, [`BulkUpsert::report`] collects every outcome, sorted by
-//! position, with a [`BulkSummary`]:
+//! For small runs, [`BulkUpsert::report`](bulk::BulkUpsert::report) collects every outcome, sorted by
+//! position, with a [`Counts`]:
 //!
 //! ```no_run
-//! # use hubspot_tickets::{Client, TicketInput, ErrorKind};
-//! # async fn run(client: Client, inputs: Vec<TicketInput>) {
+//! # use hubspot_tickets::{Client, ErrorKind, RecordInput};
+//! # async fn run(client: Client, inputs: Vec<RecordInput>) {
 //! let report = client.bulk_upsert_iter(inputs).report().await;
 //! let s = &report.summary;
 //! println!("{} created, {} updated, {} failed, {} not attempted in {:?}",
@@ -147,12 +148,19 @@
 //! # }
 //! ```
 //!
+//! # Stop a run without losing input
+//!
+//! A run stopped by [`BulkUpsert::with_cancellation`](bulk::BulkUpsert::with_cancellation), its deadline or a run-stopping
+//! error (the daily limit, a refused token) starts no new request and accounts for every
+//! input: the rest of a finite input (a `Vec`, a range...) is reported `NotAttempted`,
+//! and the rest of one of unknown length is handed back as [`bulk::Unread`].
+//!
 //! # Resume a stopped run
 //!
-//! [`BulkUpsert::return_inputs`] hands each input back in its outcome, so records not
+//! [`BulkUpsert::return_inputs`](bulk::BulkUpsert::return_inputs) hands each input back in its outcome, so records not
 //! written can be sent again without a copy. To finish a run that was stopped or killed
-//! without writing anything twice, keep each written record's id, [`Fingerprint`] and
-//! position, and on the next run ask [`Resume::decide`] which records to send: it skips
+//! without writing anything twice, keep each written record's id, [`Fingerprint`](resume::Fingerprint) and
+//! position, and on the next run ask [`Resume::decide`](resume::Resume::decide) which records to send: it skips
 //! what was written with the same content, and records a later write of their id
 //! superseded (the `resume_run` example; the CLI's `--resume`).
 //!
@@ -161,10 +169,10 @@
 //! Everything the facade does not cover is one call away: the generated types are
 //! re-exported in [`types`], and [`Client::generated`] gives the progenitor client
 //! (same connection pool and token; no facade retries or rate limiting), and
-//! [`classify_response`] judges its raw answers the way the facade does.
+//! [`classify_response`](error::classify_response) judges its raw answers the way the facade does.
 //!
 //! ```no_run
-//! use hubspot_tickets::{types, Client};
+//! use hubspot_tickets::{Client, types};
 //!
 //! # async fn run(client: Client) -> Result<(), Box<dyn std::error::Error>> {
 //! let body = types::TicketUpsertBatch {
@@ -181,7 +189,7 @@
 //!         // Judge the raw answer exactly as the facade does.
 //!         let (status, headers) = (resp.status(), resp.headers().clone());
 //!         let body = resp.bytes().await?;
-//!         if let Err(e) = hubspot_tickets::classify_response(status, &headers, &body) {
+//!         if let Err(e) = hubspot_tickets::error::classify_response(status, &headers, &body) {
 //!             println!("{e} (retryable: {}, wait: {:?})", e.is_retryable(), e.retry_after());
 //!         }
 //!     }
@@ -197,6 +205,17 @@
 //! never a `DAILY` 429 (it stops the run) nor any other 4xx. A whole-batch 400/409 is
 //! bisected to isolate the inputs at fault ([`ClientBuilder::bisect_rejected_batches`]).
 //!
+//! # Where things are
+//!
+//! The crate root holds what a first program names: [`Client`], [`ClientBuilder`],
+//! [`RecordInput`], [`Outcome`], [`RecordOutcome`], [`BulkReport`], [`Counts`],
+//! [`Progress`], [`Error`], [`ErrorKind`], [`RateLimit`], [`Tier`], [`RetryPolicy`] and
+//! [`Journal`]. The rest is in modules: [`config`] (API version, object type, token,
+//! limits), [`bulk`] (a bulk run's settings, its outcome stream, cancellation),
+//! [`outcomes`], [`records`] (value conversion), [`error`] (per-record failures, the
+//! answer classifier), [`journal`] and [`resume`] (finishing a stopped run), and
+//! [`cli_support`] (the checks a tool reading files applies).
+//!
 //! # Observability
 //!
 //! `tracing` spans `hubspot_tickets.batch` (records, first position) and
@@ -205,46 +224,53 @@
 
 pub mod auth;
 mod builder;
-mod bulk;
+pub mod bulk;
 mod client;
-mod config;
+pub mod config;
 mod engine;
-mod error;
+pub mod error;
 pub mod journal;
 mod limiter;
-mod outcomes;
-mod records;
-mod resume;
+pub mod outcomes;
+pub mod records;
+pub mod resume;
 mod route;
 mod secret;
 
-pub use builder::{ClientBuilder, DEFAULT_BASE_URL, DEFAULT_MAX_CONCURRENCY};
-pub use bulk::{BulkOutcomes, BulkUpsert};
+// The root keeps what a first program names; everything else is in the modules above.
+pub use builder::ClientBuilder;
 pub use client::Client;
 pub use config::{RateLimit, RetryPolicy, Tier};
-pub use engine::MAX_BATCH;
-pub use engine::response::classify_response;
-pub use error::{Error, ErrorKind, Failure, UnknownErrorKind};
+pub use error::{Error, ErrorKind};
 pub use journal::Journal;
-pub use limiter::{RateLimitHeaders, RateLimitStatus};
-pub use outcomes::progress::{Progress, ProgressSnapshot};
-pub use outcomes::summary::{BulkReport, BulkSummary};
-pub use outcomes::{BatchOutcome, Outcome, RecordOutcome};
-pub use records::{IntoPropertyValue, MAX_ID_LEN, NoneAs, TicketInput, to_properties};
-pub use records::{
-    JsonRecordError, JsonRecordErrorKind, MAX_PROPERTY_NAME_CHARS, MAX_VALUE_CHARS, check_id,
-    check_property_name, check_property_value,
-};
-pub use resume::{BadFingerprint, Decision, Fingerprint, Resume};
-pub use route::{ApiVersion, ObjectType};
-pub use secret::{AccessToken, TOKEN_ENV};
+pub use outcomes::{BulkReport, Counts, Outcome, Progress, RecordOutcome};
+pub use records::RecordInput;
+/// The old name of [`RecordInput`], from when the client wrote only tickets.
+#[deprecated(note = "renamed RecordInput: it is the input for every object type")]
+pub type TicketInput = RecordInput;
+
+/// Locks `m`, whether or not a holder panicked: every value the crate keeps under a
+/// lock is whole between statements, so a panic elsewhere must not stop the others.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// The generated progenitor client crate.
 pub use hubspot_tickets_client as generated;
 /// The generated wire types (`TicketUpsertBatch`, `UpsertedTicket`, `ApiError`...).
 pub use hubspot_tickets_client::types;
-/// Re-exported for [`BulkUpsert::with_cancellation`].
-pub use tokio_util::sync::CancellationToken;
+
+/// What a tool reading records from files needs beyond the client: the facade's own
+/// checks on ids, property names and values read as text, with typed errors, and a
+/// JSON object read as a record by the same rules as every other way in. The CLI
+/// uses these so that a file and a Rust program are refused for the same reasons.
+pub mod cli_support {
+    pub use crate::records::json::{JsonRecordError, JsonRecordErrorKind, from_json_record};
+    pub use crate::records::values::{
+        FieldError, MAX_PROPERTY_NAME_CHARS, MAX_VALUE_CHARS, check_id, check_property_name,
+        check_property_value,
+    };
+}
 
 /// The workspace README's Rust examples, compiled as doctests so they cannot rot.
 #[cfg(doctest)]

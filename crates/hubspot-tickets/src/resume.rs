@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::records::TicketInput;
+use crate::records::RecordInput;
 
 /// What one record would write: its `idProperty`, id and properties, hashed with a
 /// published algorithm (XXH3, 64 bits), so the same record has the same fingerprint in
@@ -20,11 +20,11 @@ pub struct Fingerprint(u64);
 impl Fingerprint {
     /// The fingerprint of `input`, whose `idProperty` is `default_id_property` unless
     /// it names its own.
-    pub fn of(input: &TicketInput, default_id_property: &str) -> Self {
+    pub fn of(input: &RecordInput, default_id_property: &str) -> Self {
         Self::of_parts(
-            input.get_id_property().unwrap_or(default_id_property),
+            input.id_property().unwrap_or(default_id_property),
             input.id(),
-            input.properties_map(),
+            input.properties(),
         )
     }
 
@@ -120,19 +120,20 @@ impl Decision {
 /// Memory: about 40 bytes per record written earlier.
 ///
 /// ```
-/// use hubspot_tickets::{Decision, Fingerprint, Resume, TicketInput};
+/// use hubspot_tickets::RecordInput;
+/// use hubspot_tickets::resume::{Decision, Fingerprint, Resume};
 ///
-/// let earlier = TicketInput::new("ZD-1").property("subject", "Printer jams");
+/// let earlier = RecordInput::new("ZD-1").property("subject", "Printer jams");
 /// let mut resume = Resume::new("external_ticket_id");
 /// // The earlier run wrote this record.
 /// resume.written(None, "ZD-1", Fingerprint::of(&earlier, "external_ticket_id"));
 ///
 /// assert_eq!(resume.decide(&earlier), Decision::AlreadyWritten);
-/// let edited = TicketInput::new("ZD-1").property("subject", "Printer fixed");
+/// let edited = RecordInput::new("ZD-1").property("subject", "Printer fixed");
 /// assert_eq!(resume.decide(&edited), Decision::Send);
 /// // Once ZD-1 is sent again, its older content is no longer skipped either.
 /// assert_eq!(resume.decide(&earlier), Decision::Send);
-/// assert_eq!(resume.decide(&TicketInput::new("ZD-2")), Decision::Send);
+/// assert_eq!(resume.decide(&RecordInput::new("ZD-2")), Decision::Send);
 /// ```
 #[derive(Clone, Debug)]
 pub struct Resume {
@@ -185,9 +186,9 @@ impl Resume {
     /// is what was written, and all are sent otherwise, so an input with repeated ids
     /// never has an older value sent again, even for a moment. Memory: one entry per
     /// id both written before and in the input.
-    pub fn plan(&mut self, input: &TicketInput) {
+    pub fn plan(&mut self, input: &RecordInput) {
         let fingerprint = Fingerprint::of(input, &self.default_id_property);
-        self.plan_fingerprint(input.get_id_property(), input.id(), fingerprint);
+        self.plan_fingerprint(input.id_property(), input.id(), fingerprint);
     }
 
     /// [`plan`](Self::plan) for a record given by its id and fingerprint.
@@ -216,9 +217,9 @@ impl Resume {
 
     /// Whether to send `input`, the next record of the input. A record to send makes
     /// every later record of its id a record to send.
-    pub fn decide(&mut self, input: &TicketInput) -> Decision {
+    pub fn decide(&mut self, input: &RecordInput) -> Decision {
         let fingerprint = Fingerprint::of(input, &self.default_id_property);
-        self.decide_fingerprint(input.get_id_property(), input.id(), fingerprint)
+        self.decide_fingerprint(input.id_property(), input.id(), fingerprint)
     }
 
     /// [`decide`](Self::decide) for a record given by its id and fingerprint.
@@ -261,7 +262,7 @@ mod tests {
 
     #[test]
     fn fingerprints_are_stable_and_see_every_part() {
-        let a = TicketInput::new("ZD-1").property("subject", "x");
+        let a = RecordInput::new("ZD-1").property("subject", "x");
         let fp = Fingerprint::of(&a, "external_ticket_id");
         // The published algorithm: a fixed value, whatever the run or the version
         // (reports of earlier versions must still resume).
@@ -269,23 +270,23 @@ mod tests {
         assert_eq!(fp.to_string().parse::<Fingerprint>(), Ok(fp));
         assert_eq!(
             fp,
-            Fingerprint::of(&a.clone().trace_id("t-9"), "external_ticket_id")
+            Fingerprint::of(&a.clone().with_trace_id("t-9"), "external_ticket_id")
         );
         let others = [
             Fingerprint::of(&a, "other_property"),
             Fingerprint::of(
-                &TicketInput::new("ZD-2").property("subject", "x"),
+                &RecordInput::new("ZD-2").property("subject", "x"),
                 "external_ticket_id",
             ),
             Fingerprint::of(
-                &TicketInput::new("ZD-1").property("subject", "y"),
+                &RecordInput::new("ZD-1").property("subject", "y"),
                 "external_ticket_id",
             ),
             Fingerprint::of(
-                &TicketInput::new("ZD-1").property("subjec", "tx"),
+                &RecordInput::new("ZD-1").property("subjec", "tx"),
                 "external_ticket_id",
             ),
-            Fingerprint::of(&TicketInput::new("ZD-1"), "external_ticket_id"),
+            Fingerprint::of(&RecordInput::new("ZD-1"), "external_ticket_id"),
         ];
         for o in others {
             assert_ne!(o, fp);
@@ -296,13 +297,13 @@ mod tests {
 
     #[test]
     fn decisions_compare_content_in_input_order() {
-        let v1 = TicketInput::new("A").property("subject", "v1");
-        let v2 = TicketInput::new("A").property("subject", "v2");
-        let fp = |i: &TicketInput| Fingerprint::of(i, "p");
+        let v1 = RecordInput::new("A").property("subject", "v1");
+        let v2 = RecordInput::new("A").property("subject", "v2");
+        let fp = |i: &RecordInput| Fingerprint::of(i, "p");
         let mut r = Resume::new("p");
         r.written(None, "A", fp(&v1));
         r.written(None, "A", fp(&v2));
-        r.written(None, "B", fp(&TicketInput::new("B")));
+        r.written(None, "B", fp(&RecordInput::new("B")));
         assert_eq!(r.len(), 2);
         // The last write of A was v2: v2 is skipped, however often it comes.
         assert_eq!(r.decide(&v2), Decision::AlreadyWritten);
@@ -313,10 +314,10 @@ mod tests {
         assert_eq!(r2.decide(&v1), Decision::Send);
         assert_eq!(r2.decide(&v2), Decision::Send);
         // Another idProperty is another record.
-        assert_eq!(r.decide(&v2.clone().id_property("q")), Decision::Send);
+        assert_eq!(r.decide(&v2.clone().with_id_property("q")), Decision::Send);
         // A write whose fate is unknown makes the id unknown.
         r.unsure(None, "B");
-        assert_eq!(r.decide(&TicketInput::new("B")), Decision::Send);
+        assert_eq!(r.decide(&RecordInput::new("B")), Decision::Send);
         assert_eq!(r.len(), 1);
     }
 }

@@ -23,7 +23,7 @@ use crate::error::Error;
 /// dated release (`2026-03`, `2026-09`, later `YYYY-03`/`YYYY-09`).
 ///
 /// ```
-/// use hubspot_tickets::ApiVersion;
+/// use hubspot_tickets::config::ApiVersion;
 ///
 /// let v: ApiVersion = "2026-09".parse()?;
 /// assert_eq!(v, ApiVersion::V2026_09);
@@ -182,7 +182,7 @@ impl FromStr for ApiVersion {
 /// name (`p_2418337_cars`, or HubSpot's `p2418337_cars`). Tickets by default.
 ///
 /// ```
-/// use hubspot_tickets::ObjectType;
+/// use hubspot_tickets::config::ObjectType;
 ///
 /// assert_eq!("contacts".parse::<ObjectType>()?, ObjectType::CONTACTS);
 /// assert_eq!("2-123".parse::<ObjectType>()?.as_str(), "2-123");

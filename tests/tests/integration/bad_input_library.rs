@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hubspot_tickets::{Client, ErrorKind, MAX_ID_LEN, NoneAs, Outcome, TicketInput};
+use hubspot_tickets::records::{MAX_ID_LEN, NoneAs};
+use hubspot_tickets::{Client, ErrorKind, Outcome, RecordInput};
 use integration_tests::*;
 
 const WINDOW: Duration = Duration::from_millis(500);
@@ -26,11 +27,11 @@ enum Expect {
 
 struct Case {
     name: &'static str,
-    input: TicketInput,
+    input: RecordInput,
     expect: Expect,
 }
 
-fn case(name: &'static str, input: TicketInput, expect: Expect) -> Case {
+fn case(name: &'static str, input: RecordInput, expect: Expect) -> Case {
     Case {
         name,
         input,
@@ -77,17 +78,17 @@ fn table() -> Vec<Case> {
     vec![
         case(
             "empty id",
-            TicketInput::new(""),
+            RecordInput::new(""),
             Expect::Local("record has an empty id".into()),
         ),
         case(
             "whitespace id",
-            TicketInput::new(" \t\n "),
+            RecordInput::new(" \t\n "),
             Expect::Local("record has an empty id".into()),
         ),
         case(
             "id over HubSpot's length limit",
-            TicketInput::new(long_id),
+            RecordInput::new(long_id),
             Expect::Local(format!(
                 "record {:?}: id is 1001 characters long, over the 1000-character limit",
                 "L".repeat(64)
@@ -95,22 +96,22 @@ fn table() -> Vec<Case> {
         ),
         case(
             "id at the length limit",
-            TicketInput::new("M".repeat(MAX_ID_LEN)),
+            RecordInput::new("M".repeat(MAX_ID_LEN)),
             Expect::Created,
         ),
         case(
             "id of 1000 two-byte characters (the limit counts characters)",
-            TicketInput::new("é".repeat(MAX_ID_LEN)),
+            RecordInput::new("é".repeat(MAX_ID_LEN)),
             Expect::Created,
         ),
         case(
             "id with a newline and an emoji",
-            TicketInput::new("ZD-\n🎫"),
+            RecordInput::new("ZD-\n🎫"),
             Expect::Created,
         ),
         case(
             "NaN",
-            TicketInput::new("B-nan").property("score", f64::NAN),
+            RecordInput::new("B-nan").property("score", f64::NAN),
             invalid(
                 "B-nan",
                 "property `score`: NaN cannot be sent (numbers must be finite)",
@@ -118,7 +119,7 @@ fn table() -> Vec<Case> {
         ),
         case(
             "+inf",
-            TicketInput::new("B-inf").property("score", f64::INFINITY),
+            RecordInput::new("B-inf").property("score", f64::INFINITY),
             invalid(
                 "B-inf",
                 "property `score`: inf cannot be sent (numbers must be finite)",
@@ -126,7 +127,7 @@ fn table() -> Vec<Case> {
         ),
         case(
             "-inf as f32",
-            TicketInput::new("B-ninf").property("score", f32::NEG_INFINITY),
+            RecordInput::new("B-ninf").property("score", f32::NEG_INFINITY),
             invalid(
                 "B-ninf",
                 "property `score`: -inf cannot be sent (numbers must be finite)",
@@ -134,12 +135,12 @@ fn table() -> Vec<Case> {
         ),
         case(
             "empty property name",
-            TicketInput::new("B-noname").property("", "v"),
+            RecordInput::new("B-noname").property("", "v"),
             invalid("B-noname", "a property name is empty"),
         ),
         case(
             "nested object value",
-            TicketInput::new("B-nested").properties_from(
+            RecordInput::new("B-nested").properties_from(
                 &WithNested {
                     subject: "s".into(),
                     address: Address {
@@ -155,7 +156,7 @@ fn table() -> Vec<Case> {
         ),
         case(
             "nested list value",
-            TicketInput::new("B-nlist").properties_from(
+            RecordInput::new("B-nlist").properties_from(
                 &WithList {
                     subject: "s".into(),
                     tags: vec![vec!["a".into()]],
@@ -169,7 +170,7 @@ fn table() -> Vec<Case> {
         ),
         case(
             "properties from something that is not an object",
-            TicketInput::new("B-list").properties_from(&vec![1, 2, 3], NoneAs::Skip),
+            RecordInput::new("B-list").properties_from(&vec![1, 2, 3], NoneAs::Skip),
             invalid(
                 "B-list",
                 "properties must come from a struct or a map, not a sequence",
@@ -177,7 +178,7 @@ fn table() -> Vec<Case> {
         ),
         case(
             "None fields left out",
-            TicketInput::new("N-skip").properties_from(
+            RecordInput::new("N-skip").properties_from(
                 &WithOptions {
                     subject: Some("kept".into()),
                     content: None,
@@ -188,47 +189,47 @@ fn table() -> Vec<Case> {
         ),
         case(
             "unknown property",
-            TicketInput::new("B-unknown").property("colour", "red"),
+            RecordInput::new("B-unknown").property("colour", "red"),
             refused("Property values were not valid: Property \"colour\" does not exist"),
         ),
         case(
             "read-only property",
-            TicketInput::new("B-ro").property("hs_object_id", "1"),
+            RecordInput::new("B-ro").property("hs_object_id", "1"),
             refused(
                 "Property values were not valid: Property \"hs_object_id\" is read-only and cannot be set",
             ),
         ),
         case(
             "option not allowed",
-            TicketInput::new("B-opt").property("hs_ticket_priority", "URGENT"),
+            RecordInput::new("B-opt").property("hs_ticket_priority", "URGENT"),
             refused(
                 "Property values were not valid: \"URGENT\" was not one of the allowed options for property \"hs_ticket_priority\": [LOW, MEDIUM, HIGH]",
             ),
         ),
         case(
             "not a number",
-            TicketInput::new("B-num").property("hubspot_owner_id", "12a"),
+            RecordInput::new("B-num").property("hubspot_owner_id", "12a"),
             refused(
                 "Property values were not valid: \"12a\" is not a valid number for property \"hubspot_owner_id\"",
             ),
         ),
         case(
             "not a datetime",
-            TicketInput::new("B-date").property("closed_date", "yesterday"),
+            RecordInput::new("B-date").property("closed_date", "yesterday"),
             refused(
                 "Property values were not valid: \"yesterday\" is not a valid datetime for property \"closed_date\"",
             ),
         ),
         case(
             "id property value differing from the id",
-            TicketInput::new("B-conflict").property(ID_PROPERTY, "OTHER"),
+            RecordInput::new("B-conflict").property(ID_PROPERTY, "OTHER"),
             refused(format!(
                 "Property values were not valid: Property \"{ID_PROPERTY}\" is this input's idProperty: its value \"OTHER\" differs from the input's id \"B-conflict\""
             )),
         ),
         case(
             "huge property value (70,000 characters): refused before sending, as HubSpot would",
-            TicketInput::new("B-huge").property("subject", "x".repeat(70_000)),
+            RecordInput::new("B-huge").property("subject", "x".repeat(70_000)),
             invalid(
                 "B-huge",
                 "property `subject`: the value is longer than HubSpot's 65536 characters",
@@ -236,14 +237,14 @@ fn table() -> Vec<Case> {
         ),
         case(
             "10,000 properties on one record",
-            TicketInput::new("B-many").properties(many),
+            RecordInput::new("B-many").with_properties(many),
             Expect::RefusedLong(
                 "Property values were not valid: Property \"p0\" does not exist; Property \"p1\" does not exist; Property \"p10\" does not exist",
             ),
         ),
         case(
             "idProperty that is not unique",
-            TicketInput::new("B-nonunique").id_property("subject"),
+            RecordInput::new("B-nonunique").with_id_property("subject"),
             Expect::Refused(
                 400,
                 "VALIDATION_ERROR",
@@ -252,7 +253,7 @@ fn table() -> Vec<Case> {
         ),
         case(
             "idProperty that does not exist",
-            TicketInput::new("B-noprop").id_property("nope"),
+            RecordInput::new("B-noprop").with_id_property("nope"),
             Expect::Refused(
                 400,
                 "VALIDATION_ERROR",
@@ -261,32 +262,32 @@ fn table() -> Vec<Case> {
         ),
         case(
             "first of two writes of one id",
-            TicketInput::new("DUP").property("subject", "first"),
+            RecordInput::new("DUP").property("subject", "first"),
             Expect::Created,
         ),
         case(
             "second write of the same id",
-            TicketInput::new("DUP").property("subject", "second"),
+            RecordInput::new("DUP").property("subject", "second"),
             Expect::Updated,
         ),
         case(
             "the same caller trace id on two inputs (A)",
-            TicketInput::new("TR-a").trace_id("same"),
+            RecordInput::new("TR-a").with_trace_id("same"),
             Expect::Created,
         ),
         case(
             "the same caller trace id on two inputs (B)",
-            TicketInput::new("TR-b").trace_id("same"),
+            RecordInput::new("TR-b").with_trace_id("same"),
             Expect::Created,
         ),
         case(
             "empty value clears",
-            TicketInput::new("CLR").clear("subject"),
+            RecordInput::new("CLR").clear("subject"),
             Expect::Created,
         ),
         case(
             "a good record among the bad",
-            TicketInput::new("GOOD").property("subject", "fine"),
+            RecordInput::new("GOOD").property("subject", "fine"),
             Expect::Created,
         ),
     ]
@@ -298,7 +299,7 @@ async fn every_bad_input_case_gets_its_exact_outcome_and_message() {
     let client = build(builder(&emu, 100, WINDOW));
     let cases = table();
     assert!(cases.len() >= 30, "{} cases", cases.len());
-    let inputs: Vec<TicketInput> = cases.iter().map(|c| c.input.clone()).collect();
+    let inputs: Vec<RecordInput> = cases.iter().map(|c| c.input.clone()).collect();
     let report = client.bulk_upsert_iter(inputs).report().await;
     assert_eq!(report.outcomes.len(), cases.len());
     let mut wrong = Vec::new();
@@ -347,7 +348,7 @@ async fn every_bad_input_case_gets_its_exact_outcome_and_message() {
     assert!(wrong.is_empty(), "{wrong:#?}");
 
     // What was written is exactly what the good cases asked for.
-    let store = emu.store();
+    let store = emu.tickets();
     assert_eq!(
         store.get_by_unique(ID_PROPERTY, "DUP").unwrap().properties["subject"],
         "second"
@@ -423,34 +424,34 @@ async fn batch_level_misuse_is_refused_before_any_request() {
     // A repeated id is written twice, in order, in two requests; the repeat is flagged.
     let out = client
         .upsert_batch([
-            TicketInput::new("TWICE").property("subject", "first"),
-            TicketInput::new("X"),
-            TicketInput::new("TWICE").property("subject", "second"),
+            RecordInput::new("TWICE").property("subject", "first"),
+            RecordInput::new("X"),
+            RecordInput::new("TWICE").property("subject", "second"),
         ])
         .await
         .unwrap();
     assert!(out.all_written());
     assert_eq!(out.requests, 2);
     assert_eq!(out.records[2].repeat_of, Some(0));
-    let stored = emu.store().get_by_unique(ID_PROPERTY, "TWICE").unwrap();
+    let stored = emu.tickets().get_by_unique(ID_PROPERTY, "TWICE").unwrap();
     assert_eq!(stored.properties["subject"], "second");
 
     let out = client
-        .upsert_batch(Vec::<TicketInput>::new())
+        .upsert_batch(Vec::<RecordInput>::new())
         .await
         .unwrap();
     assert!(out.records.is_empty() && out.requests == 0 && out.status.is_none());
 
-    let s = client
-        .bulk_upsert_iter(Vec::<TicketInput>::new())
+    let (s, _) = client
+        .bulk_upsert_iter(Vec::<RecordInput>::new())
         .summary()
         .await;
     assert_eq!((s.read, s.requests), (0, 0));
 
     // Only invalid records: every one reported, not one request.
-    let s = client
+    let (s, _) = client
         .bulk_upsert_iter(
-            (0..250).map(|i| TicketInput::new(format!("NaN-{i}")).property("x", f64::NAN)),
+            (0..250).map(|i| RecordInput::new(format!("NaN-{i}")).property("x", f64::NAN)),
         )
         .summary()
         .await;

@@ -7,13 +7,13 @@ use std::time::Duration;
 use futures::StreamExt;
 use hubspot_emulator::{FaultConfig, FaultKind, Policy, RateLimitConfig};
 use hubspot_tickets::{
-    BulkReport, ErrorKind, Outcome, Progress, RateLimit, RetryPolicy, TicketInput,
+    BulkReport, ErrorKind, Outcome, Progress, RateLimit, RecordInput, RetryPolicy,
 };
 use integration_tests::*;
 
 const WINDOW: Duration = Duration::from_millis(500);
 
-fn assert_exactly_once(report: &BulkReport, n: usize) {
+fn assert_exactly_once(report: &BulkReport<'_>, n: usize) {
     assert_eq!(report.outcomes.len(), n);
     let positions: HashSet<u64> = report.outcomes.iter().map(|o| o.position).collect();
     assert_eq!(positions.len(), n, "every input exactly once");
@@ -28,12 +28,12 @@ async fn run_sizes(n: usize, expected_requests: u64) {
     assert_exactly_once(&report, n);
     assert_eq!(report.summary.created, n as u64, "{:?}", report.summary);
     assert_eq!(report.summary.requests, expected_requests);
-    assert_eq!(emu.store().count(), n);
+    assert_eq!(emu.tickets().count(), n);
     let stats = emu.stats();
     assert_eq!(stats.records_created, n as u64);
     assert_eq!(stats.responses(429), 0);
     for o in &report.outcomes {
-        let t = emu.store().get_by_unique(ID_PROPERTY, &o.id).unwrap();
+        let t = emu.tickets().get_by_unique(ID_PROPERTY, &o.id).unwrap();
         assert_eq!(
             Some(t.object_id.to_string().as_str()),
             o.outcome.object_id()
@@ -63,7 +63,7 @@ async fn twenty_five_thousand_records_stream_through_without_a_429() {
     let client = build(builder(&emu, 60, WINDOW).max_concurrency(8));
     let progress = Progress::new();
     let stream = futures::stream::iter(0..n).map(|i| {
-        TicketInput::new(format!("BIG-{i}"))
+        RecordInput::new(format!("BIG-{i}"))
             .property("subject", format!("Bulk ticket {i}"))
             .property("hubspot_owner_id", i as u64)
     });
@@ -86,14 +86,14 @@ async fn twenty_five_thousand_records_stream_through_without_a_429() {
     assert_eq!(summary.rate_limited, 0);
     assert!(max_backlog <= 9 * 100, "records in memory: {max_backlog}");
     assert_eq!(emu.stats().responses(429), 0);
-    assert_eq!(emu.store().count(), n);
+    assert_eq!(emu.tickets().count(), n);
 }
 
 #[tokio::test]
 async fn mixed_created_and_updated() {
     let emu = start(config(50, WINDOW)).await;
     let client = build(builder(&emu, 50, WINDOW));
-    let first = client
+    let (first, _) = client
         .bulk_upsert_iter(tickets("MX", 0..150))
         .summary()
         .await;
@@ -109,7 +109,7 @@ async fn mixed_created_and_updated() {
             other => panic!("{}: {other:?}", o.id),
         }
     }
-    assert_eq!(emu.store().count(), 300);
+    assert_eq!(emu.tickets().count(), 300);
 }
 
 #[tokio::test]
@@ -117,8 +117,8 @@ async fn per_input_errors_of_a_207_are_mapped_to_their_records() {
     let emu = start(config(50, WINDOW)).await;
     let client = build(builder(&emu, 50, WINDOW));
     let mut batch = tickets("PI", 0..10);
-    batch[3] = TicketInput::new("PI-3").property("hs_ticket_priority", "URGENT");
-    batch[7] = TicketInput::new("PI-7").property("no_such_property", "x");
+    batch[3] = RecordInput::new("PI-3").property("hs_ticket_priority", "URGENT");
+    batch[7] = RecordInput::new("PI-7").property("no_such_property", "x");
     let out = client.upsert_batch(batch).await.unwrap();
     assert_eq!(out.status.map(|s| s.as_u16()), Some(207));
     assert_eq!(out.errors.len(), 2);
@@ -130,8 +130,8 @@ async fn per_input_errors_of_a_207_are_mapped_to_their_records() {
     let f7 = out.records[7].outcome.failure().unwrap();
     assert!(f7.message.contains("no_such_property"), "{}", f7.message);
     assert_eq!(out.created().count(), 8);
-    assert!(emu.store().get_by_unique(ID_PROPERTY, "PI-3").is_none());
-    assert_eq!(emu.store().count(), 8);
+    assert!(emu.tickets().get_by_unique(ID_PROPERTY, "PI-3").is_none());
+    assert_eq!(emu.tickets().count(), 8);
 }
 
 #[tokio::test]
@@ -140,14 +140,14 @@ async fn whole_batch_400_is_split_to_isolate_the_bad_records() {
     // one bad input: give every input the same caller-chosen trace id.
     let emu = start(config(100, WINDOW)).await;
     let client = build(builder(&emu, 100, WINDOW));
-    let mut records: Vec<TicketInput> = tickets("WB", 0..250)
+    let mut records: Vec<RecordInput> = tickets("WB", 0..250)
         .into_iter()
-        .map(|t| t.trace_id("same-for-all"))
+        .map(|t| t.with_trace_id("same-for-all"))
         .collect();
     for bad in [17, 140, 141] {
-        records[bad] = TicketInput::new(format!("WB-{bad}"))
+        records[bad] = RecordInput::new(format!("WB-{bad}"))
             .property("hs_ticket_priority", "URGENT")
-            .trace_id("same-for-all");
+            .with_trace_id("same-for-all");
     }
     let report = client.bulk_upsert_iter(records).report().await;
     assert_exactly_once(&report, 250);
@@ -159,7 +159,7 @@ async fn whole_batch_400_is_split_to_isolate_the_bad_records() {
         assert!(f.message.contains("URGENT"), "{}", f.message);
     }
     assert_eq!(report.summary.created, 247);
-    assert_eq!(emu.store().count(), 247);
+    assert_eq!(emu.tickets().count(), 247);
     assert_eq!(emu.stats().responses(400), 3);
 }
 
@@ -170,7 +170,7 @@ async fn duplicate_ids_are_written_in_input_order_and_the_last_wins() {
     // 1,000 records over 40 ids, subjects increasing with position.
     let records: Vec<_> = (0..1000)
         .map(|i| {
-            TicketInput::new(format!("DUP-{}", i % 40)).property("subject", format!("v{i:04}"))
+            RecordInput::new(format!("DUP-{}", i % 40)).property("subject", format!("v{i:04}"))
         })
         .collect();
     let report = client.bulk_upsert_iter(records).report().await;
@@ -179,7 +179,7 @@ async fn duplicate_ids_are_written_in_input_order_and_the_last_wins() {
     assert_eq!(report.summary.updated, 960);
     for id in 0..40 {
         let t = emu
-            .store()
+            .tickets()
             .get_by_unique(ID_PROPERTY, &format!("DUP-{id}"))
             .unwrap();
         assert_eq!(t.properties["subject"], format!("v{:04}", 960 + id));
@@ -243,12 +243,15 @@ async fn daily_limit_stops_the_run_and_accounts_for_every_record_read() {
         .with_rate_limit(RateLimitConfig::per_window(50, WINDOW).with_daily(Some(5)));
     let emu = start(cfg).await;
     let client = build(builder(&emu, 50, WINDOW).max_concurrency(1));
-    let mut input = tickets("DL", 0..2000).into_iter();
-    let report = client.bulk_upsert_iter(&mut input).report().await;
+    let report = client
+        .bulk_upsert_iter(tickets("DL", 0..2000))
+        .report()
+        .await;
     let s = &report.summary;
-    // Reading stops with the run: what was read is accounted for, the rest is left.
-    assert_exactly_once(&report, s.read as usize);
-    assert_eq!(s.read + input.len() as u64, 2000);
+    // A finite input is accounted for to its end: the rest is `NotAttempted`.
+    assert_exactly_once(&report, 2000);
+    assert_eq!(s.read, 2000);
+    assert!(report.unread.is_none());
     assert_eq!(
         (s.created, s.failed, s.not_attempted),
         (500, 0, s.read - 500),
@@ -313,7 +316,7 @@ async fn server_and_connection_faults_with_a_seed_lose_nothing() {
     let stats = emu.stats();
     assert!(stats.total_faults() > 5, "{:?}", stats.faults);
     assert!(stats.html_error_bodies > 0);
-    assert_eq!(emu.store().count(), n);
+    assert_eq!(emu.tickets().count(), n);
     assert!(
         stats.duplicate_creates.is_empty(),
         "retries never duplicate a ticket"
@@ -350,5 +353,5 @@ async fn slow_answers_time_out_and_are_retried() {
     );
     assert!(emu.stats().fault_count(FaultKind::DelayedResponse) > 0);
     assert!(report.summary.retries > 0);
-    assert_eq!(emu.store().count(), 1000);
+    assert_eq!(emu.tickets().count(), 1000);
 }

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use hubspot_tickets::{Client, ErrorKind, RateLimit, RetryPolicy, TicketInput, types};
+use hubspot_tickets::{Client, ErrorKind, RateLimit, RecordInput, RetryPolicy, types};
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -61,10 +61,10 @@ fn client(server: &MockServer) -> Client {
         .unwrap()
 }
 
-fn inputs(n: usize) -> Vec<TicketInput> {
+fn inputs(n: usize) -> Vec<RecordInput> {
     (0..n)
         .map(|i| {
-            TicketInput::new(format!("ZD-{i}"))
+            RecordInput::new(format!("ZD-{i}"))
                 .property("subject", "Printer jams")
                 .property("hs_pipeline_stage", 1)
                 .property("is_escalated", true)
@@ -276,7 +276,7 @@ async fn versions_behind_a_path_prefix() {
             .access_token(TOKEN)
             .base_url(format!("{}/hub/", server.uri()))
             .api_version(version.parse().unwrap())
-            .object_type(hubspot_tickets::ObjectType::CONTACTS)
+            .object_type(hubspot_tickets::config::ObjectType::CONTACTS)
             .id_property("email")
             .rate_limit(RateLimit::disabled())
             .build()

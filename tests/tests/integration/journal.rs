@@ -6,13 +6,15 @@
 use std::time::Duration;
 
 use futures::StreamExt;
+use hubspot_tickets::bulk::CancellationToken;
+use hubspot_tickets::config::ObjectType;
 use hubspot_tickets::journal::{JournalError, Scope};
-use hubspot_tickets::{CancellationToken, ErrorKind, Journal, ObjectType, Outcome, TicketInput};
+use hubspot_tickets::{ErrorKind, Journal, Outcome, RecordInput};
 use integration_tests::*;
 
 const WINDOW: Duration = Duration::from_millis(200);
 
-fn inputs(edited: &[usize]) -> Vec<TicketInput> {
+fn inputs(edited: &[usize]) -> Vec<RecordInput> {
     (0..500)
         .map(|i| {
             let subject = if edited.contains(&i) {
@@ -20,7 +22,7 @@ fn inputs(edited: &[usize]) -> Vec<TicketInput> {
             } else {
                 format!("ticket {i}")
             };
-            TicketInput::new(format!("JR-{i}")).property("subject", subject)
+            RecordInput::new(format!("JR-{i}")).property("subject", subject)
         })
         .collect()
 }
@@ -79,7 +81,7 @@ async fn a_stopped_run_is_finished_from_its_journal_twice_in_a_row() {
     assert_eq!(report.summary.updated, 2, "{}", report.summary);
     assert_eq!(report.summary.skipped, 498);
     assert_eq!(emu.stats().requests - before, 1);
-    let stored = |id: &str| emu.store().get_by_unique(ID_PROPERTY, id).unwrap();
+    let stored = |id: &str| emu.tickets().get_by_unique(ID_PROPERTY, id).unwrap();
     assert_eq!(stored("JR-3").properties["subject"], "edited 3");
     // Run 4: the original again: the two edits are undone, nothing else is sent.
     let report = client
@@ -184,13 +186,13 @@ async fn a_planned_resume_never_sends_an_older_value_again() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.journal");
     let scope = Scope::of(&client);
-    let input: Vec<TicketInput> = ["old", "mid", "new"]
+    let input: Vec<RecordInput> = ["old", "mid", "new"]
         .iter()
         .flat_map(|v| {
-            (0..50).map(move |i| TicketInput::new(format!("RP-{i}")).property("subject", *v))
+            (0..50).map(move |i| RecordInput::new(format!("RP-{i}")).property("subject", *v))
         })
         .collect();
-    let s = client
+    let (s, _) = client
         .bulk_upsert_iter(input.clone())
         .journal(Journal::create(&path, &scope).unwrap())
         .summary()
@@ -199,13 +201,13 @@ async fn a_planned_resume_never_sends_an_older_value_again() {
     let before = emu.stats().requests;
     let mut journal = Journal::open(&path, &scope).unwrap();
     journal.plan(&input);
-    let s = client
+    let (s, _) = client
         .bulk_upsert_iter(input)
         .journal(journal)
         .summary()
         .await;
     assert_eq!(s.skipped, 150, "{s}");
     assert_eq!(emu.stats().requests, before);
-    let stored = emu.store().get_by_unique(ID_PROPERTY, "RP-7").unwrap();
+    let stored = emu.tickets().get_by_unique(ID_PROPERTY, "RP-7").unwrap();
     assert_eq!(stored.properties["subject"], "new");
 }

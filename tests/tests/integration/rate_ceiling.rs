@@ -46,7 +46,7 @@ fn span(at: &[DateTime<Utc>]) -> Duration {
 async fn a_users_20_per_second_holds_under_hubspots_190_per_10_seconds() {
     let emu = start(config(PRO.0, PRO.1)).await;
     let client = build(builder(&emu, 20, Duration::from_secs(1)));
-    let s = client
+    let (s, _) = client
         .bulk_upsert_iter(tickets("U20", 0..8_000))
         .summary()
         .await;
@@ -63,7 +63,7 @@ async fn a_users_20_per_second_holds_under_hubspots_190_per_10_seconds() {
 async fn five_per_second_sends_30_requests_in_about_6_seconds() {
     let emu = start(config(PRO.0, PRO.1)).await;
     let client = build(builder(&emu, 5, Duration::from_secs(1)));
-    let s = client
+    let (s, _) = client
         .bulk_upsert_iter(tickets("U5", 0..3_000))
         .summary()
         .await;
@@ -85,7 +85,7 @@ async fn hubspots_stricter_window_holds_under_a_looser_user_limit() {
         builder(&emu, 100, Duration::from_secs(1))
             .rate_limit(RateLimit::per_window(100, Duration::from_secs(1))),
     );
-    let s = client
+    let (s, _) = client
         .bulk_upsert_iter(tickets("UH", 0..2_500))
         .summary()
         .await;
@@ -104,7 +104,7 @@ async fn locks_on_5_percent_of_requests_are_waited_out_and_counted() {
     )
     .await;
     let client = build(builder(&emu, PRO.0, PRO.1));
-    let s = client
+    let (s, _) = client
         .bulk_upsert_iter(tickets("LK", 0..3_000))
         .summary()
         .await;

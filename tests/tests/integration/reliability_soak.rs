@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use hubspot_emulator::{FaultConfig, FaultKind, Policy};
-use hubspot_tickets::{ErrorKind, Outcome, RetryPolicy, TicketInput};
+use hubspot_tickets::{ErrorKind, Outcome, RecordInput, RetryPolicy};
 use integration_tests::*;
 
 /// What input `position` is.
@@ -70,10 +70,10 @@ fn plan(n: usize, seed: u64) -> (Vec<Kind>, u32) {
 
 const PRIORITIES: [&str; 3] = ["LOW", "MEDIUM", "HIGH"];
 
-fn input(position: usize, kind: Kind) -> TicketInput {
+fn input(position: usize, kind: Kind) -> RecordInput {
     match kind {
         Kind::Valid(t) => {
-            let mut input = TicketInput::new(format!("SOAK-{t}"))
+            let mut input = RecordInput::new(format!("SOAK-{t}"))
                 .property("subject", format!("v{position}"))
                 .property("hs_ticket_priority", PRIORITIES[position % 3]);
             if position.is_multiple_of(7) {
@@ -82,15 +82,15 @@ fn input(position: usize, kind: Kind) -> TicketInput {
             input
         }
         Kind::Refused(v) => {
-            let input = TicketInput::new(format!("BAD-{position}")).property("subject", "refused");
+            let input = RecordInput::new(format!("BAD-{position}")).property("subject", "refused");
             match v {
                 0 => input.property("hs_ticket_priority", "URGENT"),
                 1 => input.property("hs_pipeline_stage", "9"),
                 _ => input.property("no_such_prop", "x"),
             }
         }
-        Kind::Local(0) => TicketInput::new("  ").property("subject", "no id"),
-        Kind::Local(_) => TicketInput::new(format!("LOCAL-{position}")).property("score", f64::NAN),
+        Kind::Local(0) => RecordInput::new("  ").property("subject", "no id"),
+        Kind::Local(_) => RecordInput::new(format!("LOCAL-{position}")).property("score", f64::NAN),
     }
 }
 
@@ -244,7 +244,7 @@ async fn soak(scale: &Scale, seed: u64) {
             }
         }
     }
-    let store = emu.store();
+    let store = emu.tickets();
     let mut lost = 0_u64;
     let mut wrong_state = 0_u64;
     let mut duplicates = 0_u64;

@@ -1,7 +1,7 @@
 //! Stopping mid-run: the daily limit, a cancel token, and dropping the outcome stream.
 //! Each stops new requests at once (no retry storm), accounts for every input read
-//! (done, or `NotAttempted` and not written; reading stops with the run, and the rest
-//! stays in the caller's iterator), and a re-run of the rest converges to exactly one
+//! (done, or `NotAttempted` and not written; the rest of a finite input is read to its
+//! end, each `NotAttempted`), and a re-run of the rest converges to exactly one
 //! ticket per record with nothing created twice.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,24 +10,23 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use hubspot_emulator::{Emulator, Policy, RateLimitConfig};
-use hubspot_tickets::{
-    BulkSummary, CancellationToken, Client, ErrorKind, Outcome, RecordOutcome, TicketInput,
-};
+use hubspot_tickets::bulk::CancellationToken;
+use hubspot_tickets::{Client, Counts, ErrorKind, Outcome, RecordInput, RecordOutcome};
 use integration_tests::*;
 
 const WINDOW: Duration = Duration::from_millis(500);
 
-/// Every input read exactly once (reading stops with the run); written ones are in the
+/// Every input read exactly once; written ones are in the
 /// store with the reported id; not-attempted ones are not; returns the records not
 /// written, those not read (from `unread`) included.
 fn check_split(
     emu: &Emulator,
     outcomes: &[RecordOutcome],
-    s: &BulkSummary,
-    unread: Vec<TicketInput>,
+    s: &Counts,
+    unread: Vec<RecordInput>,
     n: usize,
     stop: ErrorKind,
-) -> Vec<TicketInput> {
+) -> Vec<RecordInput> {
     let read = s.read as usize;
     assert_eq!(read + unread.len(), n);
     assert_eq!(outcomes.len(), read);
@@ -40,7 +39,7 @@ fn check_split(
     assert_eq!(s.stopped.as_ref().map(|f| f.kind), Some(stop));
     let mut rest = Vec::new();
     for o in outcomes {
-        let stored = emu.store().get_by_unique(ID_PROPERTY, &o.id);
+        let stored = emu.tickets().get_by_unique(ID_PROPERTY, &o.id);
         match &o.outcome {
             Outcome::Created { object_id } | Outcome::Updated { object_id } => {
                 assert_eq!(
@@ -51,19 +50,19 @@ fn check_split(
             Outcome::NotAttempted { reason } => {
                 assert_eq!(reason.kind, stop, "{reason}");
                 assert!(stored.is_none(), "{} is NotAttempted but stored", o.id);
-                rest.push(TicketInput::new(o.id.clone()).property("subject", "again"));
+                rest.push(RecordInput::new(o.id.clone()).property("subject", "again"));
             }
             other => panic!("{}: {other:?}", o.id),
         }
     }
-    assert_eq!(emu.store().count() as u64, s.created + s.updated);
+    assert_eq!(emu.tickets().count() as u64, s.created + s.updated);
     rest.extend(unread);
     rest
 }
 
 /// Re-runs `rest` and checks each is created (it was not written before) and that the
 /// store then holds `n` tickets, none created twice.
-async fn rerun_exactly_the_rest(emu: &Emulator, client: &Client, rest: Vec<TicketInput>, n: usize) {
+async fn rerun_exactly_the_rest(emu: &Emulator, client: &Client, rest: Vec<RecordInput>, n: usize) {
     let k = rest.len() as u64;
     let again = client.bulk_upsert_iter(rest).report().await;
     let s = &again.summary;
@@ -72,7 +71,7 @@ async fn rerun_exactly_the_rest(emu: &Emulator, client: &Client, rest: Vec<Ticke
         (k, k, 0, 0),
         "{s:?}"
     );
-    assert_eq!(emu.store().count(), n);
+    assert_eq!(emu.tickets().count(), n);
     assert!(emu.stats().duplicate_creates.is_empty());
 }
 
@@ -105,13 +104,13 @@ async fn daily_limit_mid_run_stops_at_once_then_the_rest_reruns_exactly() {
     )
     .await;
     let client = build(builder(&emu, 200, WINDOW).max_concurrency(concurrency));
-    let mut input = tickets("DAY", 0..n).into_iter();
-    let report = client.bulk_upsert_iter(&mut input).report().await;
+    let report = client.bulk_upsert_iter(tickets("DAY", 0..n)).report().await;
+    assert!(report.unread.is_none(), "a finite input is read to its end");
     let rest = check_split(
         &emu,
         &report.outcomes,
         &report.summary,
-        input.collect(),
+        Vec::new(),
         n,
         ErrorKind::RateLimitedDaily,
     );
@@ -135,7 +134,7 @@ async fn daily_limit_mid_run_stops_at_once_then_the_rest_reruns_exactly() {
     // The next day (a new emulator on the saved store, budget renewed): the rest.
     emu.shutdown().await.unwrap();
     let emu = start(config(200, WINDOW).with_state_file(&state)).await;
-    assert_eq!(emu.store().count(), 700);
+    assert_eq!(emu.tickets().count(), 700);
     let client = build(builder(&emu, 200, WINDOW).max_concurrency(concurrency));
     rerun_exactly_the_rest(&emu, &client, rest, n).await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -212,17 +211,105 @@ async fn dropping_the_outcome_stream_stops_every_request_and_a_rerun_converges()
 
     // Re-run every record not reported written: at most the batches in flight at the
     // drop were written unseen (updates now); the others are created; none twice.
-    let rest: Vec<TicketInput> = tickets("DROP", 0..n)
+    let rest: Vec<RecordInput> = tickets("DROP", 0..n)
         .into_iter()
         .enumerate()
         .filter(|(i, _)| !written.contains(&(*i as u64)))
         .map(|(_, t)| t)
         .collect();
     let k = rest.len() as u64;
-    let again = client.bulk_upsert_iter(rest).summary().await;
+    let (again, _) = client.bulk_upsert_iter(rest).summary().await;
     assert_eq!(again.created + again.updated, k, "{again:?}");
     assert!(again.updated <= (concurrency * 100) as u64, "{again:?}");
-    assert_eq!(emu.store().count(), n);
+    assert_eq!(emu.tickets().count(), n);
     assert!(emu.stats().duplicate_creates.is_empty());
     assert_eq!(emu.stats().records_created, n as u64);
+}
+
+/// Cancels at several points, before the first outcome too, with a finite input (a
+/// `Vec`: its rest is reported `NotAttempted`) and an input of unknown length (its
+/// rest is handed back): outcomes plus the records handed back are the input, each
+/// once, and "one more pass" over what was not written (inputs handed back in their
+/// outcomes, then the unread rest) writes every record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_at_any_point_accounts_for_every_input() {
+    let (max, window) = (5, WINDOW);
+    let n = 600;
+    for (case, cancel_after) in [0usize, 1, 250].into_iter().enumerate() {
+        for sized in [true, false] {
+            let emu = start(config(max, window)).await;
+            let client = build(builder(&emu, max, window).max_concurrency(2));
+            let prefix = format!("CX{case}{}", if sized { "S" } else { "U" });
+            let input = tickets(&prefix, 0..n);
+            let token = CancellationToken::new();
+            if cancel_after == 0 {
+                token.cancel();
+            }
+            let run = if sized {
+                client.bulk_upsert_iter(input)
+            } else {
+                // No upper bound on its length: nothing tells the run it is finite.
+                let unsized_input = futures::stream::unfold(input.into_iter(), |mut it| async {
+                    it.next().map(|t| (t, it))
+                });
+                client.bulk_upsert(unsized_input)
+            };
+            let mut stream = run
+                .return_inputs(true)
+                .with_cancellation(token.clone())
+                .outcomes();
+            let mut outcomes = Vec::new();
+            while let Some(o) = stream.next().await {
+                outcomes.push(o);
+                if outcomes.len() == cancel_after {
+                    token.cancel();
+                }
+            }
+            let s = stream.summary();
+            let unread: Vec<RecordInput> = match stream.into_unread() {
+                Some(rest) => {
+                    assert_eq!(rest.position(), s.read, "{prefix}");
+                    rest.collect().await
+                }
+                None => Vec::new(),
+            };
+            let label = format!("{prefix} cancelled after {cancel_after}: {s}");
+            assert_eq!(
+                s.stopped.as_ref().map(|f| f.kind),
+                Some(ErrorKind::Cancelled)
+            );
+            assert_eq!(outcomes.len() as u64, s.read, "{label}");
+            assert_eq!(outcomes.len() + unread.len(), n, "{label}");
+            if sized {
+                assert!(unread.is_empty(), "{label}");
+            } else if cancel_after == 0 {
+                assert!(!unread.is_empty(), "{label}");
+            }
+            let mut seen: Vec<u64> = outcomes.iter().map(|o| o.position).collect();
+            seen.sort_unstable();
+            seen.dedup();
+            assert_eq!(seen, (0..s.read).collect::<Vec<_>>(), "{label}");
+            for (i, t) in unread.iter().enumerate() {
+                assert_eq!(
+                    t.id(),
+                    format!("{prefix}-{}", s.read as usize + i),
+                    "{label}"
+                );
+            }
+            assert_eq!(s.created + s.not_attempted, s.read, "{label}");
+            assert_eq!(emu.tickets().count() as u64, s.created, "{label}");
+            // One more pass: the inputs handed back in the outcomes, then the unread rest.
+            let again: Vec<RecordInput> = outcomes
+                .iter_mut()
+                .filter(|o| !o.outcome.is_written())
+                .filter_map(RecordOutcome::take_input)
+                .chain(unread)
+                .collect();
+            assert_eq!(again.len() as u64 + s.created, n as u64, "{label}");
+            let (second, rest) = client.bulk_upsert_iter(again).summary().await;
+            assert!(rest.is_none());
+            assert_eq!(second.created, n as u64 - s.created, "{label}; {second}");
+            assert_eq!(emu.tickets().count(), n, "{label}");
+        }
+    }
 }

@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use hubspot_tickets::{Client, ErrorKind, Outcome, RateLimit, RetryPolicy, TicketInput};
+use hubspot_tickets::{Client, ErrorKind, Outcome, RateLimit, RecordInput, RetryPolicy};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -113,7 +113,7 @@ async fn the_facades_client_does_not_follow_redirects_at_all() {
     let (a, b) = redirecting_pair().await;
     let client = builder(&a.uri()).build().unwrap();
     let e = client
-        .upsert_batch([TicketInput::new("ZD-1")])
+        .upsert_batch([RecordInput::new("ZD-1")])
         .await
         .unwrap_err();
     // A redirect is the base URL to fix: it would be every request's answer.
@@ -130,8 +130,8 @@ async fn the_facades_client_does_not_follow_redirects_at_all() {
     // The raw generated client shares the same HTTP client.
     let body = hubspot_tickets::types::TicketUpsertBatch {
         inputs: vec![
-            TicketInput::new("ZD-1")
-                .id_property("external_ticket_id")
+            RecordInput::new("ZD-1")
+                .with_id_property("external_ticket_id")
                 .into_generated(),
         ],
     };
@@ -154,7 +154,7 @@ async fn a_caller_supplied_client_that_follows_redirects_drops_the_token_across_
         .unwrap();
     let client = builder(&a.uri()).http_client(http).build().unwrap();
     let out = client
-        .upsert_batch([TicketInput::new("ZD-1")])
+        .upsert_batch([RecordInput::new("ZD-1")])
         .await
         .unwrap();
     assert!(matches!(out.records[0].outcome, Outcome::Created { .. }));
@@ -233,7 +233,7 @@ async fn https_handshakes_go_through_rustls() {
         .build()
         .unwrap();
     let e = client
-        .upsert_batch([TicketInput::new("ZD-1")])
+        .upsert_batch([RecordInput::new("ZD-1")])
         .await
         .unwrap_err();
     // Display leaves the cause to the source chain; a record's Failure spells it out.

@@ -79,7 +79,7 @@ async fn oauth_renews_5s_tokens_over_20000_records_under_one_limiter() {
     assert_eq!(s.created, n as u64, "{s:?}");
     assert_eq!((s.failed, s.not_attempted), (0, 0), "{s:?}");
     assert!(s.stopped.is_none(), "{s:?}");
-    assert_eq!(emu.store().count(), n);
+    assert_eq!(emu.tickets().count(), n);
     let (grants, _) = emu.oauth_grants();
     assert!(grants >= 3, "{grants} tokens in {:?}", started.elapsed());
     assert_eq!(client.token_renewals(), grants - 1);

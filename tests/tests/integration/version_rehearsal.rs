@@ -8,7 +8,8 @@
 use std::time::Duration;
 
 use hubspot_emulator::WireShape;
-use hubspot_tickets::{ApiVersion, ErrorKind, TicketInput};
+use hubspot_tickets::config::ApiVersion;
+use hubspot_tickets::{ErrorKind, RecordInput};
 use integration_tests::*;
 use serde_yaml_ng::Value;
 use xtask::{CheckOutcome, GENERATED_PATH, SPEC_PATH};
@@ -66,7 +67,7 @@ async fn the_facade_reaches_the_new_release_by_configuration() {
     let client = build(builder(&emu, 100, WINDOW).api_version(version));
     assert_eq!(client.path(), "/crm/objects/2027-03/tickets/batch/upsert");
     let mut records = tickets("R27", 0..150);
-    records[42] = TicketInput::new("R27-42").property("no_such_property", "x");
+    records[42] = RecordInput::new("R27-42").property("no_such_property", "x");
     let report = client.bulk_upsert_iter(records).report().await;
     assert_eq!(report.summary.created, 149, "{:?}", report.summary);
     let failed: Vec<u64> = report.failed().map(|o| o.position).collect();
@@ -74,7 +75,7 @@ async fn the_facade_reaches_the_new_release_by_configuration() {
     let stats = emu.stats();
     assert_eq!((stats.responses(200), stats.responses(207)), (2, 0));
     assert!(stats.request_log.iter().all(|e| e.api_version == "2027-03"));
-    assert_eq!(emu.store().count(), 149);
+    assert_eq!(emu.tickets().count(), 149);
 }
 
 /// Before HubSpot publishes a release its path is a 404: the run stops at the first

@@ -13,9 +13,8 @@ use hubspot_emulator::{
     CustomObjectDef, Emulator, EmulatorConfig, FaultConfig, FaultKind, Policy, PropertyDef,
     RateLimitConfig, Store,
 };
-use hubspot_tickets::{
-    ApiVersion, BulkReport, ClientBuilder, ErrorKind, ObjectType, Outcome, RateLimit, TicketInput,
-};
+use hubspot_tickets::config::{ApiVersion, ObjectType};
+use hubspot_tickets::{BulkReport, ClientBuilder, ErrorKind, Outcome, RateLimit, RecordInput};
 use integration_tests::*;
 
 const WINDOW: Duration = Duration::from_millis(500);
@@ -59,17 +58,17 @@ impl Case {
         }
     }
 
-    fn records(&self, prefix: &str, range: std::ops::Range<usize>) -> Vec<TicketInput> {
+    fn records(&self, prefix: &str, range: std::ops::Range<usize>) -> Vec<RecordInput> {
         range
             .map(|i| {
-                TicketInput::new(self.id(prefix, i)).property(self.kind.property, format!("v{i}"))
+                RecordInput::new(self.id(prefix, i)).property(self.kind.property, format!("v{i}"))
             })
             .collect()
     }
 
     /// A record HubSpot refuses on its own: an unknown property.
-    fn bad(&self, prefix: &str, i: usize) -> TicketInput {
-        TicketInput::new(self.id(prefix, i)).property("no_such_property", "x")
+    fn bad(&self, prefix: &str, i: usize) -> RecordInput {
+        RecordInput::new(self.id(prefix, i)).property("no_such_property", "x")
     }
 
     fn config(&self) -> EmulatorConfig {
@@ -124,7 +123,7 @@ impl Case {
     }
 }
 
-fn exactly_once(report: &BulkReport, n: usize) {
+fn exactly_once(report: &BulkReport<'_>, n: usize) {
     assert_eq!(report.outcomes.len(), n);
     let positions: HashSet<u64> = report.outcomes.iter().map(|o| o.position).collect();
     assert_eq!(positions.len(), n, "every input exactly once");
@@ -184,11 +183,11 @@ async fn whole_batch_400_is_bisected(case: Case) {
     // Without distinct trace ids HubSpot refuses the whole batch for one bad input.
     let emu = start(case.config()).await;
     let client = build(case.builder(&emu));
-    let mut records: Vec<TicketInput> = case.records("WB", 0..150);
+    let mut records: Vec<RecordInput> = case.records("WB", 0..150);
     for bad in [17, 140] {
         records[bad] = case.bad("WB", bad);
     }
-    let records = records.into_iter().map(|r| r.trace_id("same-for-all"));
+    let records = records.into_iter().map(|r| r.with_trace_id("same-for-all"));
     let report = client.bulk_upsert_iter(records).report().await;
     exactly_once(&report, 150);
     let failed: Vec<u64> = report.failed().map(|o| o.position).collect();
@@ -375,7 +374,7 @@ async fn a_token_without_the_scope_stops_at_the_first_request() {
             kind: TICKETS,
         };
         let client = build(tickets.builder(&emu));
-        let s = client
+        let (s, _) = client
             .bulk_upsert_iter(tickets.records("SC", 0..5))
             .summary()
             .await;
@@ -425,7 +424,7 @@ async fn ids_and_names_reach_the_same_records() {
             },
         };
         let client = build(case.builder(&emu));
-        let s = client
+        let (s, _) = client
             .bulk_upsert_iter(case.records("ID", 0..3))
             .summary()
             .await;
@@ -433,5 +432,5 @@ async fn ids_and_names_reach_the_same_records() {
     }
     let contacts = emu.store_for("contacts").unwrap();
     assert_eq!(contacts.count(), 3);
-    assert_eq!(emu.store().count(), 0, "no ticket written");
+    assert_eq!(emu.tickets().count(), 0, "no ticket written");
 }

@@ -471,3 +471,23 @@ async fn object_types_versions_and_scopes_from_the_cli() {
     assert_eq!(count["count"], 1);
     server.terminate();
 }
+
+/// Logs to a pipe or a file are plain text: no colour codes for a terminal that is
+/// not there.
+#[test]
+fn logs_to_a_pipe_have_no_colour_codes() {
+    let mut child = Command::new(BIN)
+        .args(["--port", "0", "--log", "info"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(first.contains("listening"), "{first:?}");
+    assert!(!first.contains('\u{1b}'), "{first:?}");
+}

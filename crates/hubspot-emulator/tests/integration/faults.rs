@@ -40,7 +40,7 @@ async fn injected_429_with_and_without_retry_after() {
         assert_eq!(r.json()["policyName"], "TEN_SECONDLY_ROLLING");
         assert_eq!(r.json()["errorType"], "RATE_LIMIT");
         assert_eq!(r.header("retry-after"), retry_after);
-        assert_eq!(emu.store().count(), 0);
+        assert_eq!(emu.tickets().count(), 0);
         let st = emu.stats();
         assert_eq!(st.fault_count(kind), 1);
         // Injected 429s are faults, not limiter decisions.
@@ -67,7 +67,7 @@ async fn server_errors_with_json_bodies() {
         );
         assert_eq!(r.json()["status"], "error");
         assert!(is_uuid(&r.json()["correlationId"]));
-        assert_eq!(emu.store().count(), 0);
+        assert_eq!(emu.tickets().count(), 0);
         assert_eq!(emu.stats().fault_count(kind), 1);
         assert_eq!(emu.stats().html_error_bodies, 0);
     }
@@ -101,7 +101,7 @@ async fn connection_closed_before_responding() {
         started.elapsed() < Duration::from_secs(20),
         "closed promptly"
     );
-    assert_eq!(emu.store().count(), 0, "nothing written");
+    assert_eq!(emu.tickets().count(), 0, "nothing written");
     let st = emu.stats();
     assert_eq!(st.fault_count(FaultKind::CloseBeforeResponse), 1);
     assert_eq!(st.connections_dropped, 1);
@@ -114,7 +114,7 @@ async fn write_applied_then_connection_closed() {
     let err = send(&emu, &one("F-lost")).await.unwrap_err();
     assert!(!err.is_timeout(), "{err:?}");
     // The write happened although the client never heard about it...
-    let t = emu.store().get_by_unique(ID_PROP, "F-lost").unwrap();
+    let t = emu.tickets().get_by_unique(ID_PROP, "F-lost").unwrap();
     assert_eq!(t.properties["subject"], "s");
     assert_eq!(emu.stats().fault_count(FaultKind::CloseAfterWrite), 1);
     // ...so retrying the same upsert updates it instead of creating a duplicate.
@@ -123,8 +123,8 @@ async fn write_applied_then_connection_closed() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["results"][0]["new"], false);
     assert_eq!(r.json()["results"][0]["id"], t.object_id.to_string());
-    assert_eq!(emu.store().count(), 1);
-    assert_eq!(emu.store().creates_for(ID_PROP, "F-lost"), 1);
+    assert_eq!(emu.tickets().count(), 1);
+    assert_eq!(emu.tickets().creates_for(ID_PROP, "F-lost"), 1);
     assert!(emu.stats().duplicate_creates.is_empty());
 }
 
@@ -150,7 +150,7 @@ async fn delayed_responses_beyond_a_client_timeout() {
     .unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     assert!(
-        emu.store().get_by_unique(ID_PROP, "F-slow").is_some(),
+        emu.tickets().get_by_unique(ID_PROP, "F-slow").is_some(),
         "written before the delay"
     );
     // A patient client gets the normal answer, no sooner than the delay.
@@ -169,7 +169,7 @@ async fn whole_batch_409() {
     assert_eq!(r.status, 409);
     assert_eq!(r.json()["category"], "CONFLICT");
     assert!(is_uuid(&r.json()["correlationId"]));
-    assert_eq!(emu.store().count(), 0);
+    assert_eq!(emu.tickets().count(), 0);
 }
 
 #[tokio::test]
@@ -188,7 +188,7 @@ async fn truncated_json_body() {
         "body must be cut"
     );
     assert!(r.text.starts_with("{\"status\":\"COMPLETE\""));
-    assert_eq!(emu.store().count(), 10, "the write was applied");
+    assert_eq!(emu.tickets().count(), 10, "the write was applied");
     assert_eq!(emu.stats().fault_count(FaultKind::TruncatedBody), 1);
 }
 
@@ -199,7 +199,7 @@ async fn unexpected_201() {
     assert_eq!(r.status, 201);
     assert_eq!(r.json()["status"], "COMPLETE");
     assert_eq!(r.json()["results"][0]["new"], true);
-    assert_eq!(emu.store().count(), 1);
+    assert_eq!(emu.tickets().count(), 1);
     assert_eq!(emu.stats().fault_count(FaultKind::Unexpected201), 1);
 }
 
@@ -253,7 +253,7 @@ async fn a_fixed_seed_reproduces_the_fault_sequence() {
     assert!(sa.total_faults() > 10, "{:?}", sa.faults);
     assert!(seq_a.iter().any(|s| s == "dropped"));
     assert!(seq_a.iter().any(|s| s == "200"));
-    assert_eq!(a.store().list().len(), b.store().list().len());
+    assert_eq!(a.tickets().list().len(), b.tickets().list().len());
     // A reset re-seeds the RNG: the same sequence plays again.
     a.reset();
     assert_eq!(run_sequence(&a, N).await, seq_a);

@@ -128,7 +128,7 @@ async fn a_body_that_stalls_is_closed_after_the_idle_timeout() {
         took >= Duration::from_millis(250),
         "closed too early: {took:?}"
     );
-    assert_eq!(emu.store().count(), 0);
+    assert_eq!(emu.tickets().count(), 0);
 }
 
 #[tokio::test]

@@ -45,7 +45,7 @@ async fn the_same_id_in_tickets_and_contacts_makes_two_records() {
         true,
         "contacts has its own store"
     );
-    assert_eq!(emu.store().count(), 1);
+    assert_eq!(emu.tickets().count(), 1);
     let contacts = emu.store_for("contacts").unwrap();
     assert_eq!(contacts.count(), 1);
     assert_eq!(contacts.object_type(), "contacts");
@@ -338,7 +338,7 @@ async fn a_token_without_the_scope_gets_hubspots_403() {
         200
     );
     // Nothing was written by the refused requests.
-    assert_eq!(emu.store().count(), 1);
+    assert_eq!(emu.tickets().count(), 1);
     assert_eq!(emu.store_for("contacts").unwrap().count(), 1);
     assert_eq!(emu.stats().responses(403), 4);
 }

@@ -140,7 +140,7 @@ async fn rolling_window_is_shared_by_concurrent_connections() {
         assert!(r.header("retry-after").is_none());
     }
     // Rate-limited requests wrote nothing.
-    assert_eq!(emu.store().count(), 5);
+    assert_eq!(emu.tickets().count(), 5);
     let st = emu.stats();
     assert_eq!(st.rate_limited_by(Policy::TenSecondlyRolling), 15);
     assert_eq!(st.responses(429), 15);
@@ -237,7 +237,7 @@ async fn daily_budget_runs_out_with_a_daily_429() {
         // The rolling window still has room: only the daily budget is spent.
         assert_eq!(r.header_u64("x-hubspot-ratelimit-remaining"), Some(97));
     }
-    assert!(emu.store().get_by_unique(ID_PROP, "DX-0").is_none());
+    assert!(emu.tickets().get_by_unique(ID_PROP, "DX-0").is_none());
     assert_eq!(emu.stats().rate_limited_by(Policy::Daily), 2);
 }
 
@@ -253,7 +253,7 @@ async fn daily_budget_is_shared_by_concurrent_connections() {
     for r in replies.iter().filter(|r| r.status != 200) {
         assert_429(r, "DAILY");
     }
-    assert_eq!(emu.store().count(), 4);
+    assert_eq!(emu.tickets().count(), 4);
 }
 
 #[tokio::test]

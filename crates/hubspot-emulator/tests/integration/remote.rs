@@ -32,7 +32,7 @@ async fn answers_wait_for_the_latency_but_the_window_counts_arrivals() {
         .filter_map(|r| r.header_u64("x-hubspot-ratelimit-remaining"))
         .collect();
     assert_eq!(remaining.iter().min(), Some(&8));
-    assert_eq!(emu.store().count(), 4);
+    assert_eq!(emu.tickets().count(), 4);
 }
 
 #[tokio::test]
@@ -57,7 +57,7 @@ async fn a_burst_is_locked_and_writes_nothing_until_the_lock_ends() {
     // Locked: the next is refused too, though it alone is no burst.
     let r = post_with(&http, &emu, TOKEN, &traced_batch("K4", 1)).await;
     assert_eq!(r.status, 423);
-    assert_eq!(emu.store().count(), 2);
+    assert_eq!(emu.tickets().count(), 2);
     assert_eq!(emu.stats().responses(423), 2);
 }
 

@@ -425,7 +425,7 @@ async fn every_version_and_object_type_matches_the_spec() {
         )
         .await;
         assert_eq!(r.status, 409, "{}", r.text);
-        emu.store().clear();
+        emu.tickets().clear();
     }
     // An unserved version: 404 through the generic dated path.
     let r = checked(&s, "404", &emu, "2030-03", "tickets", TOKEN, b"{}").await;

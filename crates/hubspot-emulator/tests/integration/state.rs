@@ -21,7 +21,7 @@ async fn state_survives_a_restart() {
     assert!(path.exists());
 
     let emu = start(config().with_state_file(&path)).await;
-    assert_eq!(emu.store().count(), 1);
+    assert_eq!(emu.tickets().count(), 1);
     let r = post(
         &emu,
         &batch(vec![
@@ -42,9 +42,9 @@ async fn state_survives_a_restart() {
     emu.shutdown().await.unwrap();
 
     let emu = start(config().with_state_file(&path)).await;
-    let t = emu.store().get_by_unique(ID_PROP, "ST-1").unwrap();
+    let t = emu.tickets().get_by_unique(ID_PROP, "ST-1").unwrap();
     assert_eq!(t.properties["subject"], "second run");
-    assert_eq!(emu.store().count(), 2);
+    assert_eq!(emu.tickets().count(), 2);
     emu.shutdown().await.unwrap();
 }
 
@@ -148,7 +148,7 @@ async fn a_second_emulator_on_one_state_file_is_refused_until_the_first_stops() 
     first.shutdown().await.unwrap();
     // The refused starts changed nothing: the first one's record is saved.
     let second = start(config().with_state_file(&path)).await;
-    assert!(second.store().get_by_unique(ID_PROP, "LK-1").is_some());
+    assert!(second.tickets().get_by_unique(ID_PROP, "LK-1").is_some());
     second.shutdown().await.unwrap();
 }
 
@@ -190,7 +190,7 @@ async fn every_name_of_a_state_file_in_use_is_refused() {
             .is_symlink()
     );
     let second = start(config().with_state_file(&path)).await;
-    assert!(second.store().get_by_unique(ID_PROP, "LN-1").is_some());
+    assert!(second.tickets().get_by_unique(ID_PROP, "LN-1").is_some());
     second.shutdown().await.unwrap();
 }
 
@@ -270,8 +270,8 @@ async fn a_valid_hand_written_state_file_loads() {
     ]));
     std::fs::write(&path, body).unwrap();
     let emu = start(config().with_state_file(&path)).await;
-    assert_eq!(emu.store().count(), 2);
-    assert!(emu.store().duplicate_creates().is_empty());
+    assert_eq!(emu.tickets().count(), 2);
+    assert!(emu.tickets().duplicate_creates().is_empty());
 }
 
 fn multi_config(path: &std::path::Path) -> hubspot_emulator::EmulatorConfig {
@@ -322,7 +322,7 @@ async fn every_object_type_survives_a_restart() {
     assert_eq!(types, ["0-5", "0-1", "0-2", "0-3", "2-123"]);
 
     let emu = start(multi_config(&path)).await;
-    assert_eq!(emu.store().count(), 1);
+    assert_eq!(emu.tickets().count(), 1);
     let contacts = emu.store_for("contacts").unwrap();
     assert_eq!(
         contacts
@@ -407,5 +407,5 @@ async fn state_of_an_object_type_no_longer_served_is_dropped() {
     .unwrap();
     let emu = start(multi_config(&path)).await;
     assert_eq!(emu.store_for("contacts").unwrap().count(), 1);
-    assert_eq!(emu.store().count(), 0);
+    assert_eq!(emu.tickets().count(), 0);
 }

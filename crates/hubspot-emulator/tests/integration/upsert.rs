@@ -71,14 +71,14 @@ async fn create_returns_a_hubspot_shaped_result() {
     assert_eq!(props["hs_lastmodifieddate"], t["updatedAt"]);
 
     let stored = emu
-        .store()
+        .tickets()
         .get_by_unique("external_ticket_id", "ZD-1")
         .unwrap();
     assert_eq!(stored.object_id.to_string(), id);
     assert_eq!(stored.properties["subject"], "Printer jams");
     let st = emu.stats();
     assert_eq!((st.records_created, st.records_updated), (1, 0));
-    assert_eq!(emu.store().creates_for("external_ticket_id", "ZD-1"), 1);
+    assert_eq!(emu.tickets().creates_for("external_ticket_id", "ZD-1"), 1);
 }
 
 #[tokio::test]
@@ -118,7 +118,7 @@ async fn update_merges_properties_and_empty_string_clears() {
     assert!(t.get("objectWriteTraceId").is_none());
 
     let stored = emu
-        .store()
+        .tickets()
         .get_by_unique("external_ticket_id", "ZD-2")
         .unwrap();
     assert_eq!(stored.properties["subject"], "B");
@@ -128,7 +128,7 @@ async fn update_merges_properties_and_empty_string_clears() {
         stored.properties["hs_ticket_category"],
         "BILLING_ISSUE;PRODUCT_ISSUE"
     );
-    assert_eq!(emu.store().count(), 1);
+    assert_eq!(emu.tickets().count(), 1);
     let st = emu.stats();
     assert_eq!((st.records_created, st.records_updated), (1, 1));
     assert!(st.duplicate_creates.is_empty());
@@ -145,12 +145,12 @@ async fn records_survive_across_requests_and_connections() {
         assert_eq!(results.len(), 100);
         assert!(results.iter().all(|t| t["new"] == (round == 0)));
     }
-    assert_eq!(emu.store().count(), 100);
+    assert_eq!(emu.tickets().count(), 100);
     let st = emu.stats();
     assert_eq!((st.records_created, st.records_updated), (100, 200));
     assert_eq!(st.inputs, 300);
     // Created ids are distinct.
-    let mut ids: Vec<u64> = emu.store().list().iter().map(|t| t.object_id).collect();
+    let mut ids: Vec<u64> = emu.tickets().list().iter().map(|t| t.object_id).collect();
     ids.dedup();
     assert_eq!(ids.len(), 100);
 }
@@ -263,7 +263,7 @@ async fn custom_property_types_are_validated() {
         assert_eq!(e["errors"][0]["code"], *code);
         assert_eq!(e["errors"][0]["context"]["propertyName"], json!([k]));
     }
-    assert_eq!(emu.store().count(), 1);
+    assert_eq!(emu.tickets().count(), 1);
 }
 
 #[tokio::test]
@@ -329,7 +329,7 @@ async fn admin_routes_expose_the_store_and_stats() {
         .await
         .unwrap();
     assert_eq!(reset.status(), 204);
-    assert_eq!(emu.store().count(), 0);
+    assert_eq!(emu.tickets().count(), 0);
     assert_eq!(emu.stats().requests, 0);
 }
 
@@ -364,5 +364,5 @@ async fn works_with_http2_prior_knowledge() {
         .unwrap();
     let r = post_with(&http, &emu, TOKEN, &traced_batch("H2", 3)).await;
     assert_eq!(r.status, 200);
-    assert_eq!(emu.store().count(), 3);
+    assert_eq!(emu.tickets().count(), 3);
 }

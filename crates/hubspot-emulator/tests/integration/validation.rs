@@ -38,7 +38,7 @@ async fn auth_is_checked_against_configured_tokens() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    assert_eq!(emu.store().count(), 0);
+    assert_eq!(emu.tickets().count(), 0);
 
     let r = post_raw(&http, &emu, Some("good"), body.clone())
         .await
@@ -174,7 +174,7 @@ async fn malformed_batches_are_refused_with_400() {
         let msg = r.json()["message"].as_str().unwrap();
         assert!(msg.contains(needle), "{name}: {msg:?} lacks {needle:?}");
     }
-    assert_eq!(emu.store().count(), 0, "nothing may be written");
+    assert_eq!(emu.tickets().count(), 0, "nothing may be written");
     // Exactly 100 inputs is fine.
     let r = post(&emu, &traced_batch("OK", 100)).await;
     assert_eq!(r.status, 200);
@@ -217,7 +217,7 @@ async fn two_inputs_resolving_to_the_same_record_are_refused() {
     .await;
     assert_error_shape(&r, 400, "VALIDATION_ERROR");
     assert_eq!(r.json()["context"]["ids"], json!(["E-1", "Z-1"]));
-    let t = emu.store().get_by_unique("zendesk_id", "Z-1").unwrap();
+    let t = emu.tickets().get_by_unique("zendesk_id", "Z-1").unwrap();
     assert!(!t.properties.contains_key("subject"));
 }
 
@@ -275,8 +275,8 @@ async fn per_input_errors_with_distinct_trace_ids_give_a_207() {
         assert_eq!(e["errors"][0]["code"], code);
         assert!(e["message"].as_str().unwrap().contains(reason), "{e}");
     }
-    assert_eq!(emu.store().count(), 2);
-    assert!(emu.store().get_by_unique(ID_PROP, "P-1").is_none());
+    assert_eq!(emu.tickets().count(), 2);
+    assert!(emu.tickets().get_by_unique(ID_PROP, "P-1").is_none());
     assert_eq!(emu.stats().input_errors, 2);
 }
 
@@ -297,7 +297,7 @@ async fn without_distinct_trace_ids_the_whole_batch_fails_naming_the_first_error
         assert_eq!(v["errors"][0]["code"], "PROPERTY_DOESNT_EXIST");
     }
     assert_eq!(
-        emu.store().count(),
+        emu.tickets().count(),
         0,
         "a refused batch writes nothing by default"
     );
@@ -355,7 +355,7 @@ async fn id_length_read_only_and_conflicting_id_are_per_input_errors() {
     assert!(codes.contains(&("ro".into(), "READ_ONLY_VALUE".into())));
     assert!(codes.contains(&("ci".into(), "CONFLICTING_ID_VALUE".into())));
     assert_eq!(codes.len(), 3);
-    assert_eq!(emu.store().count(), 2);
+    assert_eq!(emu.tickets().count(), 2);
 }
 
 #[tokio::test]
@@ -387,7 +387,7 @@ async fn unique_value_conflicts_are_reported_as_conflicts() {
     )
     .await;
     assert_error_shape(&r, 409, "CONFLICT");
-    assert!(emu.store().get_by_unique(ID_PROP, "U-5").is_none());
+    assert!(emu.tickets().get_by_unique(ID_PROP, "U-5").is_none());
 }
 
 #[tokio::test]
@@ -433,9 +433,9 @@ async fn partial_writes_of_refused_batches_when_configured() {
     .await;
     assert_error_shape(&r, 400, "VALIDATION_ERROR");
     // The inputs before the first failing one were written despite the 400.
-    assert!(emu.store().get_by_unique(ID_PROP, "W-0").is_some());
-    assert!(emu.store().get_by_unique(ID_PROP, "W-1").is_some());
-    assert!(emu.store().get_by_unique(ID_PROP, "W-3").is_none());
+    assert!(emu.tickets().get_by_unique(ID_PROP, "W-0").is_some());
+    assert!(emu.tickets().get_by_unique(ID_PROP, "W-1").is_some());
+    assert!(emu.tickets().get_by_unique(ID_PROP, "W-3").is_none());
     let st = emu.stats();
     assert_eq!(st.fault_count(FaultKind::PartialWriteOnBatchError), 1);
     assert_eq!(st.records_created, 2);
@@ -468,7 +468,7 @@ async fn read_only_custom_and_checkbox_properties() {
     assert_eq!(r.status, 207);
     assert_eq!(r.json()["numErrors"], 2);
     assert_eq!(
-        emu.store()
+        emu.tickets()
             .get_by_unique(ID_PROP, "K-2")
             .unwrap()
             .properties["tags"],

@@ -101,7 +101,7 @@ async fn an_unknown_version_is_a_404_with_a_hubspot_error_body() {
     }
     // Not an upsert: not counted, nothing written.
     assert_eq!(emu.stats().requests, 0);
-    assert_eq!(emu.store().count(), 0);
+    assert_eq!(emu.tickets().count(), 0);
 }
 
 #[tokio::test]

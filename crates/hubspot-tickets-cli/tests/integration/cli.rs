@@ -129,6 +129,46 @@ fn csv_file_with_bad_lines_report_and_failed_file_then_fixed_rerun_succeeds() {
     assert!(emu.ticket("ZD-6").is_some());
 }
 
+/// A CRLF file's failed file is CRLF too: every line, header included, ends as in the
+/// input, with no blank line between records.
+#[test]
+fn crlf_csv_gives_a_crlf_failed_file() {
+    let emu = Emu::new();
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(
+        dir.path(),
+        "tickets.csv",
+        "external_ticket_id,subject,hs_ticket_priority\r\n\
+         C-1,Fine,LOW\r\n\
+         C-2,Refused,URGENT\r\n\
+         ,No id,LOW\r\n\
+         C-4,Refused too,URGENT\r\n",
+    );
+    let failed_path = dir.path().join("failed.csv");
+    upsert(&emu)
+        .arg(&input)
+        .arg("--failed")
+        .arg(&failed_path)
+        .assert()
+        .code(1);
+    assert!(emu.ticket("C-1").is_some());
+    let failed = std::fs::read_to_string(&failed_path).unwrap();
+    assert!(failed.ends_with("\r\n"), "{failed:?}");
+    assert!(!failed.replace("\r\n", "").contains('\n'), "{failed:?}");
+    let mut lines: Vec<&str> = failed.split_terminator("\r\n").collect();
+    assert_eq!(lines[0], "external_ticket_id,subject,hs_ticket_priority");
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        [
+            ",No id,LOW",
+            "C-2,Refused,URGENT",
+            "C-4,Refused too,URGENT",
+            "external_ticket_id,subject,hs_ticket_priority",
+        ]
+    );
+}
+
 #[test]
 fn jsonl_from_stdin_updates_and_converts_values() {
     let emu = Emu::new();
@@ -289,6 +329,25 @@ fn wrong_token_exits_3_and_never_prints_either_token() {
         .clone();
     let text = all_output(&out);
     assert!(!text.contains(wrong) && !text.contains(TOKEN), "{text}");
+    // Nothing was sent: no records/s for the records never sent.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let rate = stdout.lines().find(|l| l.starts_with("records/s")).unwrap();
+    assert_eq!(rate.split_whitespace().last(), Some("-"), "{stdout}");
+    // The re-run hint carries what the run needs to reach the same place with the same
+    // token: the --base-url and the --token-file, never the token itself.
+    let hint = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("hubspot-tickets upsert"))
+        .unwrap_or_else(|| panic!("no re-run hint: {stdout}"));
+    assert!(
+        hint.contains(&format!("--base-url {}", emu.url())),
+        "{hint}"
+    );
+    assert!(
+        hint.contains(&format!("--token-file {}", token_file.display())),
+        "{hint}"
+    );
+    assert!(hint.ends_with(&failed_path.display().to_string()), "{hint}");
     let files = std::fs::read_to_string(&report_path).unwrap()
         + &std::fs::read_to_string(&failed_path).unwrap();
     assert!(!files.contains(wrong), "{files}");

@@ -35,13 +35,13 @@ impl Emu {
     /// The stored properties of the ticket whose `external_ticket_id` is `id`.
     pub fn ticket(&self, id: &str) -> Option<BTreeMap<String, String>> {
         self.emulator()
-            .store()
+            .tickets()
             .get_by_unique("external_ticket_id", id)
             .map(|t| t.properties)
     }
 
     pub fn count(&self) -> usize {
-        self.emulator().store().count()
+        self.emulator().tickets().count()
     }
 
     pub fn requests(&self) -> u64 {

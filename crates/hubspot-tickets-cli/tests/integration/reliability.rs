@@ -495,7 +495,7 @@ fn resume_sends_again_what_the_report_no_longer_vouches_for() {
     assert!(all[n..].iter().all(|v| v["outcome"] == "updated"));
     let stored = emu
         .emulator()
-        .store()
+        .tickets()
         .get_by_unique("external_ticket_id", "R-7")
         .unwrap();
     assert_eq!(stored.properties["subject"], "ticket 7 edited");
@@ -551,7 +551,7 @@ fn the_failed_file_is_safe_to_re_run() {
     );
     let s1 = emu
         .emulator()
-        .store()
+        .tickets()
         .get_by_unique("external_ticket_id", "S-1")
         .unwrap();
     assert_eq!(s1.properties["subject"], "second");
@@ -562,13 +562,13 @@ fn the_failed_file_is_safe_to_re_run() {
     assert_eq!(out.status.code(), Some(1));
     let s1 = emu
         .emulator()
-        .store()
+        .tickets()
         .get_by_unique("external_ticket_id", "S-1")
         .unwrap();
     assert_eq!(s1.properties["subject"], "second");
     assert!(
         emu.emulator()
-            .store()
+            .tickets()
             .get_by_unique("external_ticket_id", "S-4")
             .is_none()
     );

@@ -1,4 +1,4 @@
-//! Batching with per-id ordering: fills batches of up to 100 so that no batch holds two
+//! Batching with per-id ordering (for bulk runs and `upsert_batch` alike): fills batches of up to 100 so that no batch holds two
 //! inputs for the same ticket and no two writes of one ticket are in flight at once;
 //! a repeat waits until the earlier write is answered, then goes in input order.
 //!
@@ -79,14 +79,14 @@ struct Deferred {
 }
 
 /// A batch handed out for sending, with the keys to release when it is answered.
-pub(super) struct Batch {
+pub(crate) struct Batch {
     pub job: Job,
     pub keys: Vec<u64>,
 }
 
 /// Records between the input and the engine: the open batch and the repeats waiting
 /// for an earlier write of their ticket.
-pub(super) struct Batcher {
+pub(crate) struct Batcher {
     open: Open,
     keys: HashMap<u64, KeyState, foldhash::fast::RandomState>,
     deferred: VecDeque<Deferred>,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::error::{ErrorKind, Failure};
 use crate::journal::{Entry, Journal, JournalWriter, Recorded};
 use crate::outcomes::{Outcome, RecordOutcome};
-use crate::records::TicketInput;
+use crate::records::RecordInput;
 use crate::resume::{Decision, Fingerprint, Resume};
 
 pub(super) struct Sink {
@@ -31,11 +31,11 @@ impl Sink {
     }
 
     /// Whether to send the input at `position` (false: written before, skip it).
-    pub(super) fn admit(&mut self, position: u64, input: &TicketInput) -> bool {
+    pub(super) fn admit(&mut self, position: u64, input: &RecordInput) -> bool {
         let fingerprint = Fingerprint::of(input, &self.fingerprint_name);
-        let decision =
-            self.resume
-                .decide_fingerprint(input.get_id_property(), input.id(), fingerprint);
+        let decision = self
+            .resume
+            .decide_fingerprint(input.id_property(), input.id(), fingerprint);
         if decision == Decision::AlreadyWritten {
             return false;
         }

@@ -1,10 +1,10 @@
 //! Bulk upsert: any number of records from a stream, through concurrent batches.
 //!
-//! [`BulkUpsert`] holds a run's settings; [`BulkOutcomes`] (in `stream`) runs it,
-//! reading the input into the [`batcher`](self::batcher) and the batches through the
-//! engine.
+//! [`Client::bulk_upsert`](crate::Client::bulk_upsert) returns a [`BulkUpsert`], a
+//! run's settings; its [`outcomes`](BulkUpsert::outcomes) are a [`BulkOutcomes`]
+//! stream, and a stopped run hands back what it did not read as [`Unread`].
 
-mod batcher;
+pub(crate) mod batcher;
 mod journaled;
 mod stream;
 
@@ -13,17 +13,58 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{Stream, StreamExt};
-use tokio_util::sync::CancellationToken;
+/// Re-exported for [`BulkUpsert::with_cancellation`].
+pub use tokio_util::sync::CancellationToken;
 
 use crate::engine::{Engine, Op};
 use crate::journal::Journal;
 use crate::outcomes::progress::Progress;
-use crate::outcomes::summary::{BulkReport, BulkSummary};
-use crate::records::TicketInput;
+use crate::outcomes::{BulkReport, Counts};
+use crate::records::RecordInput;
 
 pub use stream::BulkOutcomes;
 
-type Input<'a> = Pin<Box<dyn Stream<Item = TicketInput> + Send + 'a>>;
+/// The input a stopped bulk run did not read, handed back to its caller (see
+/// [`BulkOutcomes::into_unread`]): a stream of the records from
+/// [`position`](Self::position) on, in input order. Only an input with no upper bound
+/// on its length leaves any; send it again, or say where it went.
+#[must_use = "these records were neither sent nor reported: send them again or say where they went"]
+pub struct Unread<'a> {
+    input: Input<'a>,
+    position: u64,
+}
+
+impl Unread<'_> {
+    /// The position, in the run's input, of the first record not read.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+}
+
+impl std::fmt::Debug for Unread<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unread")
+            .field("position", &self.position)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stream for Unread<'_> {
+    type Item = RecordInput;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<RecordInput>> {
+        self.input.as_mut().poll_next(cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.input.size_hint()
+    }
+}
+
+type Input<'a> = Pin<Box<dyn Stream<Item = RecordInput> + Send + 'a>>;
 
 /// See [`BulkUpsert::before_send`].
 type BeforeSend<'a> = Box<dyn FnMut(&[&str]) -> Result<(), String> + Send + 'a>;
@@ -43,10 +84,14 @@ type BeforeSend<'a> = Box<dyn FnMut(&[&str]) -> Result<(), String> + Send + 'a>;
 /// * every input read appears exactly once in the outcomes, with its 0-based position;
 /// * the daily limit, a refused token, scope or configuration, cancellation or the
 ///   deadline stop the run: no new request starts, the requests in flight finish,
-///   every record read but not sent is reported
-///   [`NotAttempted`](crate::Outcome::NotAttempted), and the rest of the input is not
-///   read (the summary's `read` counts the records taken; pass `&mut iter` to
-///   [`Client::bulk_upsert_iter`](crate::Client::bulk_upsert_iter) to keep the rest).
+///   and every record read but not sent is reported
+///   [`NotAttempted`](crate::Outcome::NotAttempted). The rest of a finite input (one
+///   whose size hint has an upper bound: a `Vec`, a slice, a range, a `map` of those)
+///   is read to its end without being sent, each record reported `NotAttempted` too;
+///   the rest of any other input is not read but handed back as [`Unread`] (by
+///   [`BulkOutcomes::into_unread`], [`report`](Self::report) or
+///   [`summary`](Self::summary)). Either way, outcomes plus the records handed back
+///   are the input, and the summary's `read` counts the records taken from it.
 #[must_use = "a bulk upsert does nothing until its outcomes are polled"]
 pub struct BulkUpsert<'a> {
     engine: Arc<Engine>,
@@ -85,7 +130,7 @@ impl<'a> BulkUpsert<'a> {
     }
 
     /// How many records the input holds, for "N of M" progress
-    /// ([`ProgressSnapshot::total`](crate::ProgressSnapshot::total)). Taken from the
+    /// ([`Counts::total`]). Taken from the
     /// input's size hint when that is exact (a `Vec`, a range...).
     pub fn total(mut self, records: u64) -> Self {
         self.total = Some(records);
@@ -105,18 +150,18 @@ impl<'a> BulkUpsert<'a> {
     /// ([`Outcome::AlreadyWritten`](crate::Outcome::AlreadyWritten), counted in
     /// `skipped`), and every other outcome is appended to it as one line, flushed after
     /// each batch, with the input's position in this run's input. Resuming compares
-    /// content, never positions (see [`Resume`](crate::Resume)), so the input may be
+    /// content, never positions (see [`Resume`](crate::resume::Resume)), so the input may be
     /// another file, or the same one edited. A failed write to the journal stops the run
     /// ([`ErrorKind::Journal`](crate::ErrorKind::Journal)); the journal's lock is held until
     /// the outcome stream ends or is dropped.
     ///
     /// ```no_run
-    /// use hubspot_tickets::{journal::Scope, Client, Journal, TicketInput};
+    /// use hubspot_tickets::{Client, Journal, RecordInput, journal::Scope};
     ///
-    /// # async fn run(client: Client, inputs: Vec<TicketInput>) -> Result<(), Box<dyn std::error::Error>> {
+    /// # async fn run(client: Client, inputs: Vec<RecordInput>) -> Result<(), Box<dyn std::error::Error>> {
     /// // After a crash, a kill or a stop, the same two lines finish the job.
     /// let journal = Journal::open("sync.journal", &Scope::of(&client))?;
-    /// let summary = client.bulk_upsert_iter(inputs).journal(journal).summary().await;
+    /// let (summary, _) = client.bulk_upsert_iter(inputs).journal(journal).summary().await;
     /// println!("{summary}"); // "... N written before, ..."
     /// # Ok(()) }
     /// ```
@@ -144,7 +189,8 @@ impl<'a> BulkUpsert<'a> {
     }
 
     /// Stop when `token` is cancelled: no new request starts, requests in flight
-    /// finish, the rest is reported `NotAttempted`.
+    /// finish, the rest of a finite input is reported `NotAttempted` and the rest of
+    /// any other is handed back ([`Unread`]).
     pub fn with_cancellation(mut self, token: CancellationToken) -> Self {
         self.cancel = Some(token);
         self
@@ -167,13 +213,13 @@ impl<'a> BulkUpsert<'a> {
     /// gives input order).
     pub fn outcomes(self) -> BulkOutcomes<'a> {
         self.progress.set_total(self.total);
-        let op = Op::new(
+        let mut op = Op::new(
             self.engine,
             self.deadline,
             self.cancel.as_ref(),
             self.progress,
-            self.return_inputs,
         );
+        op.return_inputs = self.return_inputs;
         let fingerprint_name = crate::journal::Scope::new(
             &op.engine.settings.route.object_type,
             op.engine.settings.id_property.clone(),
@@ -185,10 +231,11 @@ impl<'a> BulkUpsert<'a> {
         BulkOutcomes::new(op, self.input, journal, self.before_send)
     }
 
-    /// Runs to the end and returns every outcome, sorted by position, with a summary.
-    /// Holds every outcome in memory: for large runs prefer
-    /// [`outcomes`](Self::outcomes) or [`summary`](Self::summary).
-    pub async fn report(self) -> BulkReport {
+    /// Runs to the end and returns every outcome, sorted by position, with a summary
+    /// and the input a stopped run did not read (see [`Unread`]). Holds every outcome
+    /// in memory: for large runs prefer [`outcomes`](Self::outcomes) or
+    /// [`summary`](Self::summary).
+    pub async fn report(self) -> BulkReport<'a> {
         let mut stream = self.outcomes();
         let mut outcomes = Vec::new();
         while let Some(o) = stream.next().await {
@@ -198,13 +245,15 @@ impl<'a> BulkUpsert<'a> {
         BulkReport {
             outcomes,
             summary: stream.summary(),
+            unread: stream.into_unread(),
         }
     }
 
-    /// Runs to the end keeping only the counts.
-    pub async fn summary(self) -> BulkSummary {
+    /// Runs to the end keeping only the counts, and hands back the input a stopped run
+    /// did not read (see [`Unread`]; always `None` for a finite input).
+    pub async fn summary(self) -> (Counts, Option<Unread<'a>>) {
         let mut stream = self.outcomes();
         while stream.next().await.is_some() {}
-        stream.summary()
+        (stream.summary(), stream.into_unread())
     }
 }

@@ -14,27 +14,29 @@ use futures::stream::{FuturesUnordered, Stream, StreamExt};
 use tokio::time::Sleep;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
-use crate::bulk::Input;
 use crate::bulk::batcher::Batcher;
 use crate::bulk::journaled::Sink;
+use crate::bulk::{Input, Unread};
 use crate::engine::{MAX_BATCH, Op, run_job};
 use crate::error::Failure;
 use crate::outcomes::progress::Progress;
-use crate::outcomes::summary::BulkSummary;
 use crate::outcomes::{Outcome, RecordOutcome};
-use crate::records::TicketInput;
+use crate::records::RecordInput;
 
 struct Done {
     outcomes: Vec<RecordOutcome>,
     keys: Vec<u64>,
 }
 
-/// The outcome stream of a bulk run (see [`BulkUpsert`](crate::BulkUpsert)). Dropping
+/// The outcome stream of a bulk run (see [`BulkUpsert`](crate::bulk::BulkUpsert)). Dropping
 /// it cancels the requests in flight.
 #[must_use = "streams do nothing unless polled"]
 pub struct BulkOutcomes<'a> {
     op: Arc<Op>,
     input: Option<Input<'a>>,
+    /// The rest of an input without an upper bound on its length, once the run stopped:
+    /// handed back by [`BulkOutcomes::into_unread`].
+    unread: Option<Input<'a>>,
     next_position: u64,
     batcher: Batcher,
     linger: Option<Pin<Box<Sleep>>>,
@@ -81,6 +83,7 @@ impl<'a> BulkOutcomes<'a> {
             deadline: op.deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
             op,
             input: Some(input),
+            unread: None,
             next_position: 0,
             batcher: Batcher::new(concurrency * MAX_BATCH),
             linger: None,
@@ -98,15 +101,30 @@ impl<'a> BulkOutcomes<'a> {
     }
 }
 
-impl BulkOutcomes<'_> {
+impl<'a> BulkOutcomes<'a> {
     /// The live counters of this run.
     pub fn progress(&self) -> &Progress {
         &self.op.progress
     }
 
     /// Counts so far (final once the stream has ended).
-    pub fn summary(&self) -> BulkSummary {
-        BulkSummary::new(self.op.progress.snapshot(), self.stopping.clone())
+    pub fn summary(&self) -> crate::Counts {
+        let mut counts = self.op.progress.snapshot();
+        counts.stopped = self.stopping.clone();
+        counts
+    }
+
+    /// Once the stream has ended: the input a stopped run did not read, when the input
+    /// has no upper bound on its length (an endless or unsized stream or iterator). A
+    /// finite input never leaves any: its unread records are reported `NotAttempted`.
+    /// Its records start at position [`Counts::read`](crate::Counts::read). `None` while the stream
+    /// has not ended.
+    pub fn into_unread(self) -> Option<Unread<'a>> {
+        if !self.finished {
+            return None;
+        }
+        let position = self.next_position;
+        self.unread.map(|input| Unread { input, position })
     }
 
     fn emit(&mut self, mut o: RecordOutcome) {
@@ -141,7 +159,7 @@ impl BulkOutcomes<'_> {
     }
 
     /// Reads one input record into the pipeline; false if it was refused at once.
-    fn accept(&mut self, item: TicketInput) -> bool {
+    fn accept(&mut self, item: RecordInput) -> bool {
         let position = self.next_position;
         self.next_position += 1;
         self.op.progress.read();
@@ -198,7 +216,7 @@ impl BulkOutcomes<'_> {
         }
         let op = Arc::clone(&self.op);
         self.in_flight.push(Box::pin(async move {
-            let res = run_job(&op, batch.job, false).await;
+            let res = run_job(&op, batch.job).await;
             Done {
                 outcomes: res.outcomes,
                 keys: batch.keys,
@@ -235,9 +253,16 @@ impl BulkOutcomes<'_> {
     fn begin_stop(&mut self, reason: Arc<Failure>) {
         self.stopping = Some(Arc::clone(&reason));
         self.linger = None;
-        // The rest of the input is not read (an endless one would never end): the
-        // caller still holds it, and `read` in the summary says where it stopped.
-        self.input = None;
+        // A finite input is read to its end, each record reported `NotAttempted` (see
+        // `drain_one`); the rest of one without an upper bound (an endless one would
+        // never end) is kept for `into_unread`.
+        if self
+            .input
+            .as_ref()
+            .is_some_and(|i| i.size_hint().1.is_none())
+        {
+            self.unread = self.input.take();
+        }
         for (position, input) in self.batcher.drain() {
             let o = self.op.outcome_of(
                 position,
@@ -249,6 +274,33 @@ impl BulkOutcomes<'_> {
             self.emit(o);
         }
         self.flush_journal();
+    }
+}
+
+impl BulkOutcomes<'_> {
+    /// After a stop: reports the next unread record of a finite input `NotAttempted`.
+    fn drain_one(&mut self, cx: &mut Context<'_>, reason: &Arc<Failure>) -> bool {
+        let Some(input) = self.input.as_mut() else {
+            return false;
+        };
+        match input.as_mut().poll_next(cx) {
+            Poll::Ready(Some(item)) => {
+                let position = self.next_position;
+                self.next_position += 1;
+                self.op.progress.read();
+                let outcome = Outcome::NotAttempted {
+                    reason: Arc::clone(reason),
+                };
+                let o = self.op.unprepared(position, item, outcome);
+                self.emit(o);
+                true
+            }
+            Poll::Ready(None) => {
+                self.input = None;
+                true
+            }
+            Poll::Pending => false,
+        }
     }
 }
 
@@ -287,7 +339,9 @@ impl Stream for BulkOutcomes<'_> {
                 continue;
             }
 
-            if this.stopping.is_none() {
+            if let Some(reason) = this.stopping.clone() {
+                progressed |= this.drain_one(cx, &reason);
+            } else {
                 this.batcher.promote();
                 while this.batcher.has_room() {
                     let Some(input) = this.input.as_mut() else {

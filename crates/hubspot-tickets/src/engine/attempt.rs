@@ -102,267 +102,276 @@ fn judge(
     Step::Failed(err)
 }
 
-/// Sends one request body until it gets a final answer. `maybe_written` is set when an
-/// attempt fails in a way that may have written the batch (anything but a 429).
-pub(super) async fn send(
-    op: &Op,
-    batch: &TicketUpsertBatch,
-    requests: &mut u32,
-    maybe_written: &mut bool,
-) -> Sent {
-    let c = &op.engine;
-    let records = batch.inputs.len();
-    let retry = &c.settings.retry;
-    let mut attempt = 0_u32;
-    let mut failures = 0_u32;
-    let mut rate_waits = 0_u32;
-    let mut lock_waits = 0_u32;
-    // New tokens asked for after a 401, for this batch.
-    let mut renewed = 0_u32;
-    let mut last: Option<Error> = None;
+/// One request body on its way to a final answer: what its attempts cost and risked,
+/// for the caller to read once [`Sending::send`] returns.
+pub(super) struct Sending {
+    /// Requests made, retries included.
+    pub requests: u32,
+    /// Whether an attempt failed in a way that may have written the batch (anything
+    /// but a 429).
+    pub maybe_written: bool,
+}
 
-    loop {
-        // Wait for a place in flight, then for the limiter, unless the operation stops
-        // first.
-        let waited_from = Instant::now();
-        let rate = || c.limiter.rate();
-        let (ticket, permit) = tokio::select! {
-            biased;
-            () = op.stop.cancelled() => return stopped(op, last),
-            () = sleep_until_opt(op.deadline) => {
-                op.stop_with(Op::deadline_failure());
+impl Sending {
+    /// Sends the body until it gets a final answer.
+    pub(super) async fn send(&mut self, op: &Op, batch: &TicketUpsertBatch) -> Sent {
+        let c = &op.engine;
+        let records = batch.inputs.len();
+        let retry = &c.settings.retry;
+        let mut attempt = 0_u32;
+        let mut failures = 0_u32;
+        let mut rate_waits = 0_u32;
+        let mut lock_waits = 0_u32;
+        // New tokens asked for after a 401, for this batch.
+        let mut renewed = 0_u32;
+        let mut last: Option<Error> = None;
+
+        loop {
+            // Wait for a place in flight, then for the limiter, unless the operation stops
+            // first.
+            let waited_from = Instant::now();
+            let rate = || c.limiter.rate();
+            let (ticket, permit) = tokio::select! {
+                biased;
+                () = op.stop.cancelled() => return stopped(op, last),
+                () = sleep_until_opt(op.deadline) => {
+                    op.stop_with(Op::deadline_failure());
+                    return stopped(op, last);
+                }
+                t = async {
+                    let ticket = c.flight.acquire(rate).await;
+                    (ticket, c.limiter.acquire().await)
+                } => t,
+            };
+            op.progress.in_flight(c.flight.in_flight());
+            if op.stop_reason().is_some() {
+                drop(permit);
                 return stopped(op, last);
             }
-            t = async {
-                let ticket = c.flight.acquire(rate).await;
-                (ticket, c.limiter.acquire().await)
-            } => t,
-        };
-        op.progress.in_flight(c.flight.in_flight());
-        if op.stop_reason().is_some() {
-            drop(permit);
-            return stopped(op, last);
-        }
-        // The token as the request leaves (a source may renew it first); none to be had
-        // stops the run: nothing of this batch was sent.
-        let token = match c.next_token().await {
-            Ok(token) => token,
-            Err(err) => {
-                drop(permit);
-                drop(ticket);
-                warn!(reason = %err, "stopping: no access token");
-                return Sent::Stop(err.not_sent());
-            }
-        };
-        attempt += 1;
-        *requests += 1;
-        op.progress.request(attempt > 1);
-        let now = Instant::now();
-        let timeout = match op.deadline {
-            Some(d) => c
-                .settings
-                .attempt_timeout
-                .min(d.saturating_duration_since(now)),
-            None => c.settings.attempt_timeout,
-        };
-        let span = tracing::debug_span!(
-            "hubspot_tickets.attempt",
-            attempt,
-            records,
-            wait_ms =
-                u64::try_from(now.duration_since(waited_from).as_millis()).unwrap_or(u64::MAX),
-            status = field::Empty,
-            correlation_id = field::Empty,
-        );
-        let answer =
-            tokio::time::timeout(timeout, c.transport.send(&c.settings.route, batch, &token))
-                .instrument(span.clone())
-                .await
-                .map_err(|_| {
-                    Error::new(
-                        ErrorKind::Timeout,
-                        format!("no answer within {} ms", timeout.as_millis()),
-                    )
-                });
-        // Judge (and read the rate-limit headers) before releasing the slot, so that
-        // requests waiting for it see what this answer taught the limiter.
-        let took = permit.sent().elapsed();
-        let answered = matches!(answer, Ok(Ok(_)));
-        let step = span.in_scope(|| judge(op, answer, permit.sent(), &span));
-        drop(permit);
-        // The in-flight window learns how long answers take and when to take fewer.
-        let signal = match &step {
-            Step::Failed(e) if policy::backs_off(e.kind()) => Signal::BackOff,
-            _ => Signal::Answered,
-        };
-        c.flight
-            .learn(answered.then_some(took), signal, c.limiter.rate());
-        drop(ticket);
-
-        let mut err = match step {
-            Step::Done(sent) => return sent,
-            Step::Failed(err) => err,
-        };
-        if err.kind() == ErrorKind::Auth {
-            // The source hears of it; the policy says whether a new token is tried.
-            let renewable = c.auth.source.refused(&token);
-            let heard = policy::Unauthorized {
-                expired: err.category() == Some(crate::auth::OAUTH_TOKEN_CATEGORY_EXPIRED),
-                ever_succeeded: op.ever_succeeded(),
-                renewable,
-                renewed,
+            // The token as the request leaves (a source may renew it first); none to be
+            // had stops the run: nothing of this batch was sent.
+            let token = match c.next_token().await {
+                Ok(token) => token,
+                Err(err) => {
+                    drop(permit);
+                    drop(ticket);
+                    warn!(reason = %err, "stopping: no access token");
+                    return Sent::Stop(err.not_sent());
+                }
             };
-            match policy::on_unauthorized(heard) {
-                policy::OnUnauthorized::Renew => {
-                    renewed += 1;
-                    info!(reason = %err, "HubSpot refused the access token; sending the batch again with a new one");
+            attempt += 1;
+            self.requests += 1;
+            op.progress.request(attempt > 1);
+            let now = Instant::now();
+            let timeout = match op.deadline {
+                Some(d) => c
+                    .settings
+                    .attempt_timeout
+                    .min(d.saturating_duration_since(now)),
+                None => c.settings.attempt_timeout,
+            };
+            let span = tracing::debug_span!(
+                "hubspot_tickets.attempt",
+                attempt,
+                records,
+                wait_ms =
+                    u64::try_from(now.duration_since(waited_from).as_millis()).unwrap_or(u64::MAX),
+                status = field::Empty,
+                correlation_id = field::Empty,
+            );
+            let answer =
+                tokio::time::timeout(timeout, c.transport.send(&c.settings.route, batch, &token))
+                    .instrument(span.clone())
+                    .await
+                    .map_err(|_| {
+                        Error::new(
+                            ErrorKind::Timeout,
+                            format!("no answer within {} ms", timeout.as_millis()),
+                        )
+                    });
+            // Judge (and read the rate-limit headers) before releasing the slot, so that
+            // requests waiting for it see what this answer taught the limiter.
+            let took = permit.sent().elapsed();
+            let answered = matches!(answer, Ok(Ok(_)));
+            let step = span.in_scope(|| judge(op, answer, permit.sent(), &span));
+            drop(permit);
+            // The in-flight window learns how long answers take and when to take fewer.
+            let signal = match &step {
+                Step::Failed(e) if policy::backs_off(e.kind()) => Signal::BackOff,
+                _ => Signal::Answered,
+            };
+            c.flight
+                .learn(answered.then_some(took), signal, c.limiter.rate());
+            drop(ticket);
+
+            let mut err = match step {
+                Step::Done(sent) => return sent,
+                Step::Failed(err) => err,
+            };
+            if err.kind() == ErrorKind::Auth {
+                // The source hears of it; the policy says whether a new token is tried.
+                let renewable = c.auth.source.refused(&token);
+                let heard = policy::Unauthorized {
+                    expired: err.category() == Some(crate::auth::OAUTH_TOKEN_CATEGORY_EXPIRED),
+                    ever_succeeded: op.ever_succeeded(),
+                    renewable,
+                    renewed,
+                };
+                match policy::on_unauthorized(heard) {
+                    policy::OnUnauthorized::Renew => {
+                        renewed += 1;
+                        info!(reason = %err, "HubSpot refused the access token; sending the batch again with a new one");
+                        last = Some(err);
+                        continue;
+                    }
+                    policy::OnUnauthorized::Stop { mid_run: true } => {
+                        err = err.with_note(policy::MID_RUN_401);
+                    }
+                    policy::OnUnauthorized::Stop { mid_run: false } => {}
+                }
+            }
+            let kind = err.kind();
+            match kind {
+                ErrorKind::RateLimited => rate_waits += 1,
+                ErrorKind::Locked => lock_waits += 1,
+                ErrorKind::Server
+                | ErrorKind::Timeout
+                | ErrorKind::Transport
+                | ErrorKind::Decode => {
+                    failures += 1;
+                    if !err.was_not_sent() {
+                        self.maybe_written = true;
+                    }
+                }
+                _ => {}
+            }
+            let standing = policy::Standing {
+                failures,
+                pauses: if kind == ErrorKind::Locked {
+                    lock_waits
+                } else {
+                    rate_waits
+                },
+                silent_for: op.silent_for(),
+                window: c.limiter.interval(),
+                deadline_in: op
+                    .deadline
+                    .map(|d| d.saturating_duration_since(Instant::now())),
+            };
+            let met = policy::Met {
+                kind,
+                retry_after: err.retry_after(),
+            };
+            let verdict = policy::after_failure(met, standing, retry, |d| retry.jittered(d));
+            match verdict {
+                Verdict::Refused => {
+                    debug!(%kind, "refused");
+                    return Sent::Refused(err);
+                }
+                Verdict::StopRun => {
+                    warn!(reason = %err, "stopping: every request would get this answer");
+                    return Sent::Stop(err);
+                }
+                Verdict::PauseAll { wait } => {
+                    let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                    span.in_scope(|| {
+                        if kind == ErrorKind::Locked {
+                            // Once per run at the default verbosity: it slows the run, but
+                            // nothing is wrong with the records.
+                            if op.first(Once::Locked) {
+                                warn!(
+                                    wait_ms,
+                                    "HubSpot answered 423 Locked (too many upserts in a short period); pausing every request and sending fewer at once, then retrying the same records"
+                                );
+                            } else {
+                                debug!(wait_ms, "locked (423); pausing every request");
+                            }
+                        } else {
+                            let policy_name = err.policy_name().unwrap_or("unknown");
+                            // A pause of seconds is worth a word at the default verbosity.
+                            if wait >= policy::LONG_WAIT {
+                                warn!(
+                                    wait_ms,
+                                    policy = policy_name,
+                                    "rate limited (429); pausing every request"
+                                );
+                            } else {
+                                info!(
+                                    wait_ms,
+                                    policy = policy_name,
+                                    "rate limited (429); pausing every request"
+                                );
+                            }
+                        }
+                    });
+                    // Every request would meet the same limit or lock: all of them wait.
+                    c.limiter.pause_until(Instant::now() + wait);
                     last = Some(err);
-                    continue;
                 }
-                policy::OnUnauthorized::Stop { mid_run: true } => {
-                    err = err.with_note(policy::MID_RUN_401);
-                }
-                policy::OnUnauthorized::Stop { mid_run: false } => {}
-            }
-        }
-        let kind = err.kind();
-        match kind {
-            ErrorKind::RateLimited => rate_waits += 1,
-            ErrorKind::Locked => lock_waits += 1,
-            ErrorKind::Server | ErrorKind::Timeout | ErrorKind::Transport | ErrorKind::Decode => {
-                failures += 1;
-                if !err.was_not_sent() {
-                    *maybe_written = true;
-                }
-            }
-            _ => {}
-        }
-        let standing = policy::Standing {
-            failures,
-            pauses: if kind == ErrorKind::Locked {
-                lock_waits
-            } else {
-                rate_waits
-            },
-            silent_for: op.silent_for(),
-            window: c.limiter.interval(),
-            deadline_in: op
-                .deadline
-                .map(|d| d.saturating_duration_since(Instant::now())),
-        };
-        let met = policy::Met {
-            kind,
-            retry_after: err.retry_after(),
-        };
-        let verdict = policy::after_failure(met, standing, retry, |d| retry.jittered(d));
-        match verdict {
-            Verdict::Refused => {
-                debug!(%kind, "refused");
-                return Sent::Refused(err);
-            }
-            Verdict::StopRun => {
-                warn!(reason = %err, "stopping: every request would get this answer");
-                return Sent::Stop(err);
-            }
-            Verdict::PauseAll { wait } => {
-                let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
-                span.in_scope(|| {
-                    if kind == ErrorKind::Locked {
-                        // Once per run at the default verbosity: it slows the run, but
-                        // nothing is wrong with the records.
-                        if op.first(Once::Locked) {
-                            warn!(
-                                wait_ms,
-                                "HubSpot answered 423 Locked (too many upserts in a short period); pausing every request and sending fewer at once, then retrying the same records"
+                Verdict::Retry { wait, long } => {
+                    span.in_scope(|| {
+                        if long {
+                            let say = format!(
+                                "HubSpot answered {} asking to retry after {}; waiting {} before retrying",
+                                err.status().unwrap_or(0),
+                                err.retry_after().map_or_else(String::new, human),
+                                human(wait)
                             );
+                            if op.first(Once::ServerWait) {
+                                warn!(reason = %err, "{say}");
+                            } else {
+                                info!(reason = %err, "{say}");
+                            }
                         } else {
-                            debug!(wait_ms, "locked (423); pausing every request");
-                        }
-                    } else {
-                        let policy_name = err.policy_name().unwrap_or("unknown");
-                        // A pause of seconds is worth a word at the default verbosity.
-                        if wait >= policy::LONG_WAIT {
-                            warn!(
-                                wait_ms,
-                                policy = policy_name,
-                                "rate limited (429); pausing every request"
-                            );
-                        } else {
-                            info!(
-                                wait_ms,
-                                policy = policy_name,
-                                "rate limited (429); pausing every request"
+                            debug!(
+                                %kind,
+                                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                                "retrying after backoff"
                             );
                         }
+                    });
+                    tokio::select! {
+                        biased;
+                        () = op.stop.cancelled() => return Sent::Refused(err),
+                        () = tokio::time::sleep(wait) => {}
                     }
-                });
-                // Every request would meet the same limit or lock: all of them wait.
-                c.limiter.pause_until(Instant::now() + wait);
-                last = Some(err);
-            }
-            Verdict::Retry { wait, long } => {
-                span.in_scope(|| {
-                    if long {
-                        let say = format!(
-                            "HubSpot answered {} asking to retry after {}; waiting {} before retrying",
-                            err.status().unwrap_or(0),
-                            err.retry_after().map_or_else(String::new, human),
-                            human(wait)
-                        );
-                        if op.first(Once::ServerWait) {
-                            warn!(reason = %err, "{say}");
-                        } else {
-                            info!(reason = %err, "{say}");
-                        }
-                    } else {
-                        debug!(
-                            %kind,
-                            wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                            "retrying after backoff"
-                        );
-                    }
-                });
-                tokio::select! {
-                    biased;
-                    () = op.stop.cancelled() => return Sent::Refused(err),
-                    () = tokio::time::sleep(wait) => {}
+                    last = Some(err);
                 }
-                last = Some(err);
-            }
-            Verdict::GiveUp | Verdict::Deadline => {
-                // A batch cut short by the deadline says nothing about HubSpot: the
-                // deadline stops the run.
-                let in_a_row = op.gave_up();
-                let stops = verdict == Verdict::GiveUp
-                    && policy::give_up_stops_run(kind, in_a_row, op.ever_succeeded());
-                span.in_scope(|| {
-                    let reason = err.to_failure().message;
-                    // Once per operation at the level shown by default; a failure that
-                    // every batch meets is one reason, not a line per batch (and a
-                    // give-up that stops the run is said by the stop).
-                    if !stops && op.first(Once::GaveUp) {
-                        warn!(%kind, attempts = attempt, %reason, "giving up");
-                    } else {
-                        debug!(%kind, attempts = attempt, %reason, "giving up");
+                Verdict::GiveUp | Verdict::Deadline => {
+                    // A batch cut short by the deadline says nothing about HubSpot: the
+                    // deadline stops the run.
+                    let in_a_row = op.gave_up();
+                    let stops = verdict == Verdict::GiveUp
+                        && policy::give_up_stops_run(kind, in_a_row, op.ever_succeeded());
+                    span.in_scope(|| {
+                        let reason = err.to_failure().message;
+                        // Once per operation at the level shown by default; a failure that
+                        // every batch meets is one reason, not a line per batch (and a
+                        // give-up that stops the run is said by the stop).
+                        if !stops && op.first(Once::GaveUp) {
+                            warn!(%kind, attempts = attempt, %reason, "giving up");
+                        } else {
+                            debug!(%kind, attempts = attempt, %reason, "giving up");
+                        }
+                    });
+                    if stops {
+                        let what = if in_a_row == 1 {
+                            "the first batch failed after every retry, before HubSpot accepted any request".to_owned()
+                        } else {
+                            format!("{in_a_row} batches in a row failed after every retry")
+                        };
+                        stop_run(op, &err, &what);
                     }
-                });
-                if stops {
-                    let what = if in_a_row == 1 {
-                        "the first batch failed after every retry, before HubSpot accepted any request".to_owned()
-                    } else {
-                        format!("{in_a_row} batches in a row failed after every retry")
-                    };
+                    return Sent::Refused(err);
+                }
+                Verdict::Silent => {
+                    let what = format!(
+                        "HubSpot has not answered any request for {}",
+                        human(op.silent_for())
+                    );
                     stop_run(op, &err, &what);
+                    return Sent::Refused(err);
                 }
-                return Sent::Refused(err);
-            }
-            Verdict::Silent => {
-                let what = format!(
-                    "HubSpot has not answered any request for {}",
-                    human(op.silent_for())
-                );
-                stop_run(op, &err, &what);
-                return Sent::Refused(err);
             }
         }
     }

@@ -8,7 +8,7 @@ use hubspot_tickets_client::types::{TicketUpsertBatch, TicketUpsertInput};
 use tracing::{Instrument, debug, warn};
 
 use crate::engine::answer::{map_answer, scrub_input_error};
-use crate::engine::attempt::{Sent, send};
+use crate::engine::attempt::{Sending, Sent};
 use crate::engine::policy::{self, OnRefusal};
 use crate::engine::{Job, JobResult, Once, Op, Raw};
 use crate::error::{ErrorKind, Failure};
@@ -119,17 +119,17 @@ fn unsent(reason: &Arc<Failure>, maybe_written: bool) -> Outcome {
 
 /// Sends a job: one request, retried; a whole-batch 400/409 is split to isolate the
 /// inputs at fault, within the bisection budget.
-pub(crate) async fn run_job(op: &Op, job: Job, keep_raw: bool) -> JobResult {
+pub(crate) async fn run_job(op: &Op, job: Job) -> JobResult {
     let n = job.inputs.len();
     let span = tracing::info_span!(
         "hubspot_tickets.batch",
         records = n,
         first_position = job.positions.first().copied().unwrap_or(0),
     );
-    run_job_inner(op, job, keep_raw).instrument(span).await
+    run_job_inner(op, job).instrument(span).await
 }
 
-async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
+async fn run_job_inner(op: &Op, job: Job) -> JobResult {
     let c = &op.engine;
     let n = job.inputs.len();
     let mut slots: Vec<Option<(TicketUpsertInput, Outcome)>> = (0..n).map(|_| None).collect();
@@ -170,12 +170,16 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
             continue;
         }
         let batch = TicketUpsertBatch { inputs: sub.inputs };
-        let mut maybe_written = sub.maybe_written;
-        let sent = send(op, &batch, &mut requests, &mut maybe_written).await;
+        let mut sending = Sending {
+            requests: 0,
+            maybe_written: sub.maybe_written,
+        };
+        let sent = sending.send(op, &batch).await;
+        requests += sending.requests;
         let mut sub = Sub {
             inputs: batch.inputs,
             idx: sub.idx,
-            maybe_written,
+            maybe_written: sending.maybe_written,
         };
         match sent {
             Sent::Answer {
@@ -187,7 +191,7 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                     &sub.inputs,
                     Some(c.settings.id_property.as_str()),
                     &mut body,
-                    !keep_raw,
+                    !op.keep_answers,
                     status.as_u16(),
                     &c.token(),
                 );
@@ -262,7 +266,7 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                     );
                     work.push_back(again);
                 }
-                if keep_raw {
+                if op.keep_answers {
                     raw.results.append(&mut body.results);
                     raw.errors.extend(
                         body.errors
@@ -401,7 +405,9 @@ async fn run_job_inner(op: &Op, job: Job, keep_raw: bool) -> JobResult {
                 // The input sent alone was refused for the same cause: one cause, one
                 // outcome.
                 if let Some(Some((_, o))) = convicted_alone.and_then(|i| slots.get_mut(i)) {
-                    *o = unsent(&f, true);
+                    *o = Outcome::Failed {
+                        reason: Arc::clone(&f),
+                    };
                 }
                 if is_whole && work.is_empty() {
                     whole_error = Some(err);

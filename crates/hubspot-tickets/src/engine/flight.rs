@@ -17,7 +17,7 @@
 //! by one per answer again (doubling per round trip: the limiter, not this, keeps the
 //! rate).
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -66,7 +66,7 @@ pub(crate) struct Ticket {
 impl Drop for Ticket {
     fn drop(&mut self) {
         {
-            let mut st = self.flight.lock();
+            let mut st = crate::lock(&self.flight.state);
             st.in_flight = st.in_flight.saturating_sub(1);
         }
         self.flight.notify.notify_waiters();
@@ -87,12 +87,6 @@ impl Flight {
             }),
             notify: Notify::new(),
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// How many may be in flight, given the rate the limiter allows (requests per
@@ -126,7 +120,7 @@ impl Flight {
             tokio::pin!(notified);
             notified.as_mut().enable();
             {
-                let mut st = self.lock();
+                let mut st = crate::lock(&self.state);
                 if st.in_flight < self.allowed(&st, rate()) {
                     st.in_flight += 1;
                     return Ticket {
@@ -142,12 +136,12 @@ impl Flight {
     /// layer keeps one batch more than this ready, not the cap's worth: batches waiting
     /// for a place hold their records in memory for nothing.
     pub(crate) fn window(&self, rate: Option<f64>) -> usize {
-        self.allowed(&self.lock(), rate)
+        self.allowed(&crate::lock(&self.state), rate)
     }
 
     /// Requests in flight now.
     pub(crate) fn in_flight(&self) -> usize {
-        self.lock().in_flight
+        crate::lock(&self.state).in_flight
     }
 
     /// Learns from an answer that took `latency` (`None` when none came: a timeout or a
@@ -155,7 +149,7 @@ impl Flight {
     pub(crate) fn learn(&self, latency: Option<Duration>, signal: Signal, rate: Option<f64>) {
         let now = Instant::now();
         {
-            let mut st = self.lock();
+            let mut st = crate::lock(&self.state);
             if let Some(l) = latency {
                 st.latency = Some(match st.latency {
                     Some(avg) => avg.mul_f64(1.0 - SMOOTHING) + l.mul_f64(SMOOTHING),
@@ -186,11 +180,11 @@ mod tests {
     #[test]
     fn the_window_is_rate_times_latency_with_headroom_within_the_cap() {
         let f = Flight::new(64);
-        let st = f.lock();
+        let st = crate::lock(&f.state);
         assert_eq!(f.allowed(&st, Some(19.0)), 64, "no latency known yet");
         drop(st);
         f.learn(Some(Duration::from_secs(2)), Signal::Answered, Some(19.0));
-        let st = f.lock();
+        let st = crate::lock(&f.state);
         // 19/s × 2 s × 1.3 + 1.
         assert_eq!(f.allowed(&st, Some(19.0)), 51);
         assert_eq!(f.allowed(&st, Some(1_000.0)), 64, "the cap");
@@ -202,7 +196,7 @@ mod tests {
         let f = Flight::new(64);
         let rate = Some(19.0);
         f.learn(Some(Duration::from_millis(1000)), Signal::Answered, rate);
-        let allowed = || f.allowed(&f.lock(), rate);
+        let allowed = || f.allowed(&crate::lock(&f.state), rate);
         assert_eq!(allowed(), 26);
         f.learn(Some(Duration::from_millis(1000)), Signal::BackOff, rate);
         assert_eq!(allowed(), 13);

@@ -32,7 +32,7 @@ use crate::error::{Error, ErrorKind, Failure};
 use crate::limiter::RateLimiter;
 use crate::outcomes::progress::Progress;
 use crate::outcomes::{Outcome, RecordOutcome};
-use crate::records::TicketInput;
+use crate::records::RecordInput;
 use crate::route::Route;
 
 pub(crate) use batch::run_job;
@@ -108,8 +108,8 @@ impl Engine {
     /// be sent (handing the record back).
     pub(crate) fn prepare(
         &self,
-        input: TicketInput,
-    ) -> Result<TicketUpsertInput, (TicketInput, Arc<Failure>)> {
+        input: RecordInput,
+    ) -> Result<TicketUpsertInput, (RecordInput, Arc<Failure>)> {
         if let Some(why) = input.problem_text() {
             return Err((input, Arc::new(Failure::new(ErrorKind::InvalidInput, why))));
         }
@@ -132,8 +132,11 @@ pub(crate) struct Op {
     pub stop: CancellationToken,
     reason: OnceLock<Arc<Failure>>,
     pub progress: Progress,
-    /// Whether outcomes carry their input back.
-    return_inputs: bool,
+    /// Whether outcomes carry their input back (a bulk run asked for them).
+    pub return_inputs: bool,
+    /// Whether HubSpot's own `results` and `errors` are kept for the caller
+    /// (`upsert_batch`'s [`BatchOutcome`](crate::outcomes::BatchOutcome)).
+    pub keep_answers: bool,
     /// Whether any request got an answer (then the address and the network work).
     answered: std::sync::atomic::AtomicBool,
     /// Which once-per-operation warnings were logged (`Once` bits): a cause that every
@@ -170,7 +173,6 @@ impl Op {
         deadline: Option<Duration>,
         cancel: Option<&CancellationToken>,
         progress: Progress,
-        return_inputs: bool,
     ) -> Self {
         progress.start();
         Self {
@@ -180,7 +182,8 @@ impl Op {
             stop: cancel.map_or_else(CancellationToken::new, CancellationToken::child_token),
             reason: OnceLock::new(),
             progress,
-            return_inputs,
+            return_inputs: false,
+            keep_answers: false,
             answered: std::sync::atomic::AtomicBool::new(false),
             warned: std::sync::atomic::AtomicU8::new(0),
             started: Instant::now(),
@@ -254,7 +257,7 @@ impl Op {
         if input.id_property.as_deref() == Some(self.engine.settings.id_property.as_str()) {
             input.id_property = None;
         }
-        self.unprepared(position, TicketInput::from(input), outcome)
+        self.unprepared(position, RecordInput::from(input), outcome)
     }
 
     /// The outcome of an input that was never prepared (refused before sending),
@@ -262,7 +265,7 @@ impl Op {
     pub(crate) fn unprepared(
         &self,
         position: u64,
-        input: TicketInput,
+        input: RecordInput,
         outcome: Outcome,
     ) -> RecordOutcome {
         if self.return_inputs {

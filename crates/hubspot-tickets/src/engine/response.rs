@@ -39,7 +39,8 @@ const SNIPPET_SCAN_BYTES: usize = 64 * 1024;
 /// [`Error::is_retryable`] and [`Error::retry_after`] to decide on a retry.
 ///
 /// ```
-/// use hubspot_tickets::{ErrorKind, classify_response};
+/// use hubspot_tickets::ErrorKind;
+/// use hubspot_tickets::error::classify_response;
 /// use reqwest::{StatusCode, header::HeaderMap};
 ///
 /// let body = br#"{"status":"error","message":"You have reached your daily limit.",
@@ -336,12 +337,11 @@ fn scrub(token: Option<&AccessToken>, text: String) -> String {
 /// so HubSpot's or a proxy's words can never clear a screen, retitle a terminal or
 /// forge a log line wherever the message is printed.
 fn cut(s: String, max: usize) -> String {
-    let mut s = printable(s);
-    if let Some((i, _)) = s.char_indices().nth(max) {
-        s.truncate(i);
-        s.push('…');
+    let s = printable(s);
+    match crate::records::values::truncate(&s, max) {
+        kept if kept.len() < s.len() => format!("{kept}…"),
+        _ => s,
     }
-    s
 }
 
 /// `s` with control characters and bidirectional overrides escaped.

@@ -64,15 +64,15 @@ fn lock(file: &File, path: &Path, regular: bool) -> Result<(), JournalError> {
     }
 }
 
-/// Opens `path` for writing (and reading, if `read`) under an exclusive lock, creating
+/// Opens `path` for reading and writing under an exclusive lock, creating
 /// it if missing and without truncating it: a file another run is writing is refused
 /// ([`JournalError::Locked`]) before a byte of it changes. Returns the file and whether
 /// it is a regular file (pipes and devices are not locked). The lock lasts as long as
 /// the file is open.
-pub fn open_locked(path: &Path, read: bool) -> Result<(File, bool), JournalError> {
+pub fn open_locked(path: &Path) -> Result<(File, bool), JournalError> {
     // A pipe or a FIFO is opened for writing only: a writer that also reads it would
     // keep it open for itself, never see its reader go, and block once it is full.
-    let read = read && std::fs::metadata(path).map_or(true, |m| m.is_file());
+    let read = std::fs::metadata(path).map_or(true, |m| m.is_file());
     let file = OpenOptions::new()
         .read(read)
         .write(true)
@@ -118,7 +118,7 @@ pub(super) fn open_existing(
     path: &Path,
     scope: &Scope,
 ) -> Result<(JournalWriter, Resume, Loaded), JournalError> {
-    let (mut file, regular) = open_locked(path, true)?;
+    let (mut file, regular) = open_locked(path)?;
     if !regular {
         return Err(JournalError::NotAJournal {
             path: path.to_owned(),
@@ -240,7 +240,7 @@ impl JournalWriter {
     /// and writes its header line at once (so a full disk or a closed pipe is found
     /// before anything is sent).
     pub fn create(path: &Path, scope: &Scope) -> Result<Self, JournalError> {
-        let (mut file, regular) = open_locked(path, true)?;
+        let (mut file, regular) = open_locked(path)?;
         if regular {
             refuse_other_data(&file, path)?;
             file.set_len(0).map_err(io_error(path))?;

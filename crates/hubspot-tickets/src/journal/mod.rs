@@ -1,7 +1,7 @@
 //! The run journal: one JSON line per outcome, in a file a later run resumes from.
 //!
 //! A journal is what the CLI calls its `--report`, and what a library user hands to
-//! [`BulkUpsert::journal`](crate::BulkUpsert::journal). Its first line names the scope
+//! [`BulkUpsert::journal`](crate::bulk::BulkUpsert::journal). Its first line names the scope
 //! it was written for (object type and `idProperty`); every other line is one record's
 //! outcome, with its position in the input, and, for a record written, the
 //! [`Fingerprint`] of what it wrote. Opening a journal to resume from:
@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorKind;
-use crate::records::TicketInput;
+use crate::records::RecordInput;
 use crate::resume::{Fingerprint, Resume};
 use crate::route::ObjectType;
 
@@ -184,7 +184,7 @@ impl<'a> Entry<'a> {
     }
 
     /// The same line with a failure's details.
-    pub fn failure(mut self, f: &'a crate::Failure, message: &'a str) -> Self {
+    pub fn failure(mut self, f: &'a crate::error::Failure, message: &'a str) -> Self {
         self.error_kind = Some(f.kind);
         self.error_category = f.category.as_deref();
         self.error_message = Some(message);
@@ -356,7 +356,7 @@ impl Journal {
     /// shows written, and all are sent, in order, otherwise. Without it, an input with
     /// repeated ids may have an older record sent again before the newer one (the
     /// newer one still wins, but HubSpot holds the older value for a moment).
-    pub fn plan<'i>(&mut self, inputs: impl IntoIterator<Item = &'i TicketInput>) {
+    pub fn plan<'i>(&mut self, inputs: impl IntoIterator<Item = &'i RecordInput>) {
         for input in inputs {
             self.resume.plan(input);
         }
@@ -431,13 +431,14 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
-    use crate::{Decision, TicketInput};
+    use crate::RecordInput;
+    use crate::resume::Decision;
 
     fn scope() -> Scope {
         Scope::new(&ObjectType::TICKETS, "external_ticket_id")
     }
 
-    fn written(w: &mut JournalWriter, position: u64, input: &TicketInput) {
+    fn written(w: &mut JournalWriter, position: u64, input: &RecordInput) {
         let fp = Fingerprint::of(input, "external_ticket_id");
         let mut e = Entry::new(position, Some(input.id()), Recorded::Created);
         e.object_id = Some("1");
@@ -449,8 +450,8 @@ mod tests {
     fn a_journal_reads_back_what_it_wrote_and_only_a_torn_journal_line_is_cut() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("j.jsonl");
-        let a = TicketInput::new("A").property("subject", "a");
-        let b = TicketInput::new("B").property("subject", "b");
+        let a = RecordInput::new("A").property("subject", "a");
+        let b = RecordInput::new("B").property("subject", "b");
         let mut w = JournalWriter::create(&p, &scope()).unwrap();
         written(&mut w, 0, &a);
         written(&mut w, 1, &b);
@@ -488,8 +489,8 @@ mod tests {
     fn a_batch_being_sent_makes_its_ids_uncertain_until_their_outcome() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("j.jsonl");
-        let a = TicketInput::new("A").property("subject", "a");
-        let b = TicketInput::new("B").property("subject", "b");
+        let a = RecordInput::new("A").property("subject", "a");
+        let b = RecordInput::new("B").property("subject", "b");
         let mut w = JournalWriter::create(&p, &scope()).unwrap();
         written(&mut w, 0, &a);
         written(&mut w, 1, &b);
@@ -509,7 +510,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("j.jsonl");
         let mut w = JournalWriter::create(&p, &scope()).unwrap();
-        written(&mut w, 0, &TicketInput::new("A"));
+        written(&mut w, 0, &RecordInput::new("A"));
         w.finish().unwrap();
         let whole = std::fs::read(&p).unwrap();
         for tail in [
@@ -551,7 +552,7 @@ mod tests {
         JournalWriter::create(&p, &scope()).unwrap();
         // An earlier journal is replaced, from its first byte.
         let mut w = JournalWriter::create(&p, &scope()).unwrap();
-        written(&mut w, 0, &TicketInput::new("A"));
+        written(&mut w, 0, &RecordInput::new("A"));
         w.finish().unwrap();
         let before = std::fs::read_to_string(&p).unwrap();
         JournalWriter::create(&p, &scope())
@@ -567,7 +568,7 @@ mod tests {
     fn reports_of_earlier_versions_resume_and_keep_their_scope() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("old.jsonl");
-        let a = TicketInput::new("A").property("subject", "a");
+        let a = RecordInput::new("A").property("subject", "a");
         let fp = Fingerprint::of(&a, "external_ticket_id");
         std::fs::write(
             &p,

@@ -24,7 +24,7 @@
 mod others;
 mod window;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
@@ -231,7 +231,7 @@ impl Drop for Permit {
     fn drop(&mut self) {
         if let Some(shared) = self.shared.take() {
             {
-                let mut st = lock(&shared.state);
+                let mut st = crate::lock(&shared.state);
                 st.window.close(self.id, Instant::now());
                 if st.others.probe == Some(self.id) {
                     // Its headers, if any, have been read (the engine observes before
@@ -244,10 +244,6 @@ impl Drop for Permit {
             shared.notify.notify_waiters();
         }
     }
-}
-
-fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 enum Wait {
@@ -286,7 +282,7 @@ impl RateLimiter {
             tokio::pin!(notified);
             notified.as_mut().enable();
             let wait = {
-                let mut st = lock(&self.shared.state);
+                let mut st = crate::lock(&self.shared.state);
                 let now = Instant::now();
                 st.prune(now);
                 match st.blocked_until {
@@ -335,7 +331,7 @@ impl RateLimiter {
             return;
         };
         {
-            let mut st = lock(&self.shared.state);
+            let mut st = crate::lock(&self.shared.state);
             let now = Instant::now();
             st.prune(now);
             if st.adaptive
@@ -368,7 +364,7 @@ impl RateLimiter {
 
     /// Holds every request of every clone until `until` (after a 429).
     pub(crate) fn pause_until(&self, until: Instant) {
-        let mut st = lock(&self.shared.state);
+        let mut st = crate::lock(&self.shared.state);
         if st.blocked_until.is_none_or(|t| t < until) {
             st.blocked_until = Some(until);
         }
@@ -379,7 +375,7 @@ impl RateLimiter {
     /// Requests per second allowed now (the stricter of the user's limit and
     /// HubSpot's), or `None` when the limiter does not limit.
     pub(crate) fn rate(&self) -> Option<f64> {
-        let mut st = lock(&self.shared.state);
+        let mut st = crate::lock(&self.shared.state);
         if st.mode == LimitMode::Disabled {
             return None;
         }
@@ -396,11 +392,11 @@ impl RateLimiter {
 
     /// The current window length (from headers when known).
     pub(crate) fn interval(&self) -> Duration {
-        lock(&self.shared.state).window.interval
+        crate::lock(&self.shared.state).window.interval
     }
 
     pub(crate) fn status(&self) -> RateLimitStatus {
-        let mut st = lock(&self.shared.state);
+        let mut st = crate::lock(&self.shared.state);
         let now = Instant::now();
         st.prune(now);
         // The binding limit: the user's when it is the lower rate.

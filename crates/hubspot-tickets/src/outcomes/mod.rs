@@ -1,7 +1,9 @@
-//! Per-record outcomes and the one-batch result.
+//! What happened: per-record outcomes, the one-batch result, a bulk run's report, and
+//! the counts of a run (live through [`Progress`], final in its summary).
 
 pub(crate) mod progress;
-pub(crate) mod summary;
+
+pub use progress::{Counts, Progress};
 
 use std::sync::Arc;
 
@@ -10,8 +12,9 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde::Serialize;
 
+use crate::bulk::Unread;
 use crate::error::Failure;
-use crate::records::TicketInput;
+use crate::records::RecordInput;
 
 /// What happened to one input.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -46,7 +49,7 @@ pub enum Outcome {
     },
     /// Not sent: the run's [`Journal`](crate::Journal) shows this very content written
     /// by an earlier run, and nothing since made that uncertain
-    /// ([`Decision::AlreadyWritten`](crate::Decision::AlreadyWritten)).
+    /// ([`Decision::AlreadyWritten`](crate::resume::Decision::AlreadyWritten)).
     AlreadyWritten,
 }
 
@@ -100,9 +103,9 @@ pub struct RecordOutcome {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repeat_of: Option<u64>,
     /// The input itself, when the run was asked to hand inputs back
-    /// ([`BulkUpsert::return_inputs`](crate::BulkUpsert::return_inputs)).
+    /// ([`BulkUpsert::return_inputs`](crate::bulk::BulkUpsert::return_inputs)).
     #[serde(skip)]
-    input: Option<Box<TicketInput>>,
+    input: Option<Box<RecordInput>>,
 }
 
 impl RecordOutcome {
@@ -116,19 +119,19 @@ impl RecordOutcome {
         }
     }
 
-    pub(crate) fn with_input(mut self, input: TicketInput) -> Self {
+    pub(crate) fn with_input(mut self, input: RecordInput) -> Self {
         self.input = Some(Box::new(input));
         self
     }
 
     /// The input, when the run hands inputs back (ready to send again: a
     /// trace id the client assigned is removed).
-    pub fn input(&self) -> Option<&TicketInput> {
+    pub fn input(&self) -> Option<&RecordInput> {
         self.input.as_deref()
     }
 
     /// Takes the input out, when the run hands inputs back.
-    pub fn take_input(&mut self) -> Option<TicketInput> {
+    pub fn take_input(&mut self) -> Option<RecordInput> {
         self.input.take().map(|b| *b)
     }
 }
@@ -136,7 +139,7 @@ impl RecordOutcome {
 /// The result of [`Client::upsert_batch`](crate::Client::upsert_batch): one outcome per
 /// input, plus HubSpot's raw results and per-input errors (a 207's `errors`) and the
 /// last answer's status and headers.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct BatchOutcome {
     /// One per input, in input order.
@@ -176,5 +179,33 @@ impl BatchOutcome {
     /// Whether every record was written.
     pub fn all_written(&self) -> bool {
         self.records.iter().all(|r| r.outcome.is_written())
+    }
+}
+
+/// Every outcome of a bulk run, by position, its summary, and the input it did not
+/// read.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct BulkReport<'a> {
+    /// One per record read from the input, sorted by position.
+    pub outcomes: Vec<RecordOutcome>,
+    /// The counts.
+    pub summary: Counts,
+    /// The rest of an input without an upper bound on its length, when the run stopped
+    /// before reading it (a finite input's rest is in `outcomes`, `NotAttempted`).
+    pub unread: Option<Unread<'a>>,
+}
+
+impl BulkReport<'_> {
+    /// Records not written (failed or not attempted).
+    pub fn not_written(&self) -> impl Iterator<Item = &RecordOutcome> {
+        self.outcomes.iter().filter(|o| !o.outcome.is_written())
+    }
+
+    /// Records that failed.
+    pub fn failed(&self) -> impl Iterator<Item = &RecordOutcome> {
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o.outcome, Outcome::Failed { .. }))
     }
 }

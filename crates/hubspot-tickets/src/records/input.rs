@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::error::Error;
 use crate::records::serialize;
-use crate::records::values::{self, Refusal};
+use crate::records::values::{self, Refusal, truncate};
 
 /// The longest `id` (unique property value) the facade sends, in characters. Longer ids are
 /// reported as [`Failed`](crate::Outcome::Failed) without a request.
@@ -26,37 +26,41 @@ pub enum NoneAs {
     Clear,
 }
 
-/// One ticket to create or update, identified by the value of a unique property.
+/// One record to create or update (a ticket, contact, company, deal or custom object:
+/// the client's object type says which), identified by the value of a unique property.
 ///
 /// ```
-/// use hubspot_tickets::TicketInput;
+/// use hubspot_tickets::RecordInput;
 ///
-/// let input = TicketInput::new("ZD-1")
+/// let input = RecordInput::new("ZD-1")
 ///     .property("subject", "Printer jams")
 ///     .property("hs_pipeline_stage", 1)           // "1"
 ///     .property("is_escalated", true)             // "true"
 ///     .clear("hs_ticket_priority")                // "" clears it
-///     .trace_id("import-7-line-1");
-/// assert_eq!(input.properties_map()["hs_pipeline_stage"], "1");
+///     .with_trace_id("import-7-line-1");
+/// assert_eq!(input.properties()["hs_pipeline_stage"], "1");
+/// assert_eq!(input.trace_id(), Some("import-7-line-1"));
+/// assert_eq!(input.to_string(), "ZD-1 (4 properties)");
 /// ```
 ///
-/// [`TicketInput::from_json_record`] reads one from a JSON object.
+/// [`cli_support::from_json_record`](crate::cli_support::from_json_record) reads one
+/// from a JSON object.
 ///
 /// A value that cannot be sent (a NaN float, a nested object) does not panic and does
 /// not stop a bulk run: the input remembers the problem and is reported
-/// [`Failed`](crate::Outcome::Failed) with it; [`TicketInput::validate`] checks early.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TicketInput {
+/// [`Failed`](crate::Outcome::Failed) with it; [`RecordInput::validate`] checks early.
+#[derive(Clone, PartialEq)]
+pub struct RecordInput {
     pub(crate) inner: TicketUpsertInput,
     pub(crate) problem: Option<Box<str>>,
 }
 
-impl TicketInput {
+impl RecordInput {
     /// An input for the ticket whose unique property has the value `id`.
     ///
     /// The property's name (`idProperty`) comes from the client's
     /// [`id_property`](crate::ClientBuilder::id_property) unless set with
-    /// [`TicketInput::id_property`].
+    /// [`RecordInput::with_id_property`].
     pub fn new(id: impl Into<String>) -> Self {
         Self {
             inner: TicketUpsertInput {
@@ -70,7 +74,7 @@ impl TicketInput {
     }
 
     /// An input whose properties come from any `Serialize` struct or map, converted to
-    /// HubSpot's string values (see [`to_properties`](crate::to_properties)); `None`
+    /// HubSpot's string values (see [`to_properties`](crate::records::to_properties)); `None`
     /// fields are left out.
     ///
     /// # Errors
@@ -83,10 +87,10 @@ impl TicketInput {
         Self::from_serialize_with(id, value, NoneAs::Skip)
     }
 
-    /// [`TicketInput::from_serialize`] with an explicit choice for `None` fields.
+    /// [`RecordInput::from_serialize`] with an explicit choice for `None` fields.
     ///
     /// # Errors
-    /// As [`TicketInput::from_serialize`].
+    /// As [`RecordInput::from_serialize`].
     pub fn from_serialize_with<T: Serialize + ?Sized>(
         id: impl Into<String>,
         value: &T,
@@ -97,7 +101,7 @@ impl TicketInput {
         Ok(input)
     }
 
-    /// Adds the properties of a `Serialize` value, like [`TicketInput::from_serialize`],
+    /// Adds the properties of a `Serialize` value, like [`RecordInput::from_serialize`],
     /// but never fails: a value that cannot be converted marks the input invalid, and
     /// it is reported `Failed` when sent (the right choice inside a bulk stream).
     #[must_use]
@@ -110,10 +114,10 @@ impl TicketInput {
     }
 
     /// Sets one property. Values convert with [`IntoPropertyValue`], by the rules that
-    /// [`to_properties`](crate::to_properties) lists: strings as they are, numbers in
+    /// [`to_properties`](crate::records::to_properties) lists: strings as they are, numbers in
     /// decimal, booleans as `true`/`false`, `chrono` dates and datetimes as epoch
     /// milliseconds, `None` as `""` (clear), a `Vec` joined with `;`. A value longer
-    /// than [`MAX_VALUE_CHARS`](crate::MAX_VALUE_CHARS) characters marks the input
+    /// than [`MAX_VALUE_CHARS`](crate::cli_support::MAX_VALUE_CHARS) characters marks the input
     /// invalid, like any value that cannot be converted.
     #[must_use]
     pub fn property(mut self, name: impl Into<String>, value: impl IntoPropertyValue) -> Self {
@@ -132,7 +136,7 @@ impl TicketInput {
 
     /// Sets several properties.
     #[must_use]
-    pub fn properties<K, V>(self, props: impl IntoIterator<Item = (K, V)>) -> Self
+    pub fn with_properties<K, V>(self, props: impl IntoIterator<Item = (K, V)>) -> Self
     where
         K: Into<String>,
         V: IntoPropertyValue,
@@ -152,41 +156,36 @@ impl TicketInput {
     /// Sets `objectWriteTraceId`. Without one, the client assigns a unique value; it
     /// is what maps HubSpot's per-input errors back to this input.
     #[must_use]
-    pub fn trace_id(mut self, trace_id: impl Into<String>) -> Self {
+    pub fn with_trace_id(mut self, trace_id: impl Into<String>) -> Self {
         self.inner.object_write_trace_id = Some(trace_id.into());
         self
     }
 
     /// Sets `idProperty` for this input (overrides the client's default).
     #[must_use]
-    pub fn id_property(mut self, name: impl Into<String>) -> Self {
+    pub fn with_id_property(mut self, name: impl Into<String>) -> Self {
         self.inner.id_property = Some(name.into());
         self
     }
 
-    /// The unique property value that identifies the ticket.
+    /// The unique property value that identifies the record.
     pub fn id(&self) -> &str {
         &self.inner.id
     }
 
     /// The properties to write.
-    pub fn properties_map(&self) -> &BTreeMap<String, String> {
+    pub fn properties(&self) -> &BTreeMap<String, String> {
         &self.inner.properties
     }
 
     /// The `objectWriteTraceId`, if set.
-    pub fn get_trace_id(&self) -> Option<&str> {
+    pub fn trace_id(&self) -> Option<&str> {
         self.inner.object_write_trace_id.as_deref()
     }
 
     /// The `idProperty`, if set on this input.
-    pub fn get_id_property(&self) -> Option<&str> {
+    pub fn id_property(&self) -> Option<&str> {
         self.inner.id_property.as_deref()
-    }
-
-    /// The generated wire type.
-    pub fn as_generated(&self) -> &TicketUpsertInput {
-        &self.inner
     }
 
     /// Unwraps into the generated wire type (dropping any recorded problem).
@@ -208,7 +207,7 @@ impl TicketInput {
 
     pub(crate) fn problem_text(&self) -> Option<String> {
         if let Some(p) = &self.problem {
-            return Some(format!("record {:?}: {p}", truncate(&self.inner.id)));
+            return Some(format!("record {:?}: {p}", truncate(&self.inner.id, 64)));
         }
         let id = &self.inner.id;
         if id.trim().is_empty() {
@@ -217,7 +216,7 @@ impl TicketInput {
         if id.len() > MAX_ID_LEN && id.chars().count() > MAX_ID_LEN {
             return Some(format!(
                 "record {:?}: id is {} characters long, over the {MAX_ID_LEN}-character limit",
-                truncate(id),
+                truncate(id, 64),
                 id.chars().count()
             ));
         }
@@ -229,7 +228,7 @@ impl TicketInput {
         {
             return Some(format!(
                 "record {:?}: a property name is empty",
-                truncate(id)
+                truncate(id, 64)
             ));
         }
         None
@@ -243,16 +242,35 @@ impl TicketInput {
 }
 
 // Every field is a string, a map of strings or a flag: equality is total.
-impl Eq for TicketInput {}
+impl Eq for RecordInput {}
 
-fn truncate(s: &str) -> &str {
-    match s.char_indices().nth(64) {
-        Some((i, _)) => &s[..i],
-        None => s,
+/// What the input holds, without the wire type it wraps.
+impl std::fmt::Debug for RecordInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordInput")
+            .field("id", &self.inner.id)
+            .field("id_property", &self.inner.id_property)
+            .field("trace_id", &self.inner.object_write_trace_id)
+            .field("properties", &self.inner.properties)
+            .field("problem", &self.problem)
+            .finish()
     }
 }
 
-impl From<TicketUpsertInput> for TicketInput {
+/// `ZD-1 (4 properties)`, or `email=a@example.com (2 properties)` with an
+/// `idProperty` of its own; property values are left out.
+impl std::fmt::Display for RecordInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(name) = &self.inner.id_property {
+            write!(f, "{name}=")?;
+        }
+        let n = self.inner.properties.len();
+        let s = if n == 1 { "y" } else { "ies" };
+        write!(f, "{} ({n} propert{s})", self.inner.id)
+    }
+}
+
+impl From<TicketUpsertInput> for RecordInput {
     fn from(inner: TicketUpsertInput) -> Self {
         Self {
             inner,
@@ -261,14 +279,14 @@ impl From<TicketUpsertInput> for TicketInput {
     }
 }
 
-impl From<TicketInput> for TicketUpsertInput {
-    fn from(input: TicketInput) -> Self {
+impl From<RecordInput> for TicketUpsertInput {
+    fn from(input: RecordInput) -> Self {
         input.inner
     }
 }
 
 /// A value that can be sent as a HubSpot property (always a string on the wire), by the
-/// rules that [`to_properties`](crate::to_properties) lists.
+/// rules that [`to_properties`](crate::records::to_properties) lists.
 pub trait IntoPropertyValue {
     /// The wire string, or why there is none.
     ///
@@ -405,15 +423,15 @@ mod tests {
     #[test]
     fn builder_converts_values() {
         let d = NaiveDate::from_ymd_opt(2024, 11, 28).unwrap_or_default();
-        let input = TicketInput::new("ZD-1")
+        let input = RecordInput::new("ZD-1")
             .property("a", 3_u8)
             .property("b", -1.5_f64)
             .property("c", false)
             .property("d", d)
             .property("e", vec!["x", "y"])
             .property("f", None::<&str>)
-            .trace_id("t");
-        let p = input.properties_map();
+            .with_trace_id("t");
+        let p = input.properties();
         assert_eq!(p["a"], "3");
         assert_eq!(p["b"], "-1.5");
         assert_eq!(p["c"], "false");
@@ -421,24 +439,33 @@ mod tests {
         assert_eq!(p["e"], "x;y");
         assert_eq!(p["f"], "");
         assert!(input.validate().is_ok());
-        assert_eq!(input.get_trace_id(), Some("t"));
+        assert_eq!(input.trace_id(), Some("t"));
+    }
+
+    /// Code written against the old name still compiles (with a deprecation warning).
+    #[test]
+    #[allow(deprecated)]
+    fn the_old_name_still_builds_inputs() {
+        let old: crate::TicketInput = crate::TicketInput::new("ZD-1").with_id_property("p");
+        assert_eq!(old, RecordInput::new("ZD-1").with_id_property("p"));
+        assert_eq!(old.to_string(), "p=ZD-1 (0 properties)");
     }
 
     #[test]
     fn bad_values_mark_the_record_without_panicking() {
-        let input = TicketInput::new("ZD-9").property("x", f64::NAN);
+        let input = RecordInput::new("ZD-9").property("x", f64::NAN);
         let err = input
             .validate()
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("ZD-9") && err.contains("`x`"), "{err}");
-        assert!(TicketInput::new("  ").validate().is_err());
+        assert!(RecordInput::new("  ").validate().is_err());
         assert!(
-            TicketInput::new("x".repeat(MAX_ID_LEN + 1))
+            RecordInput::new("x".repeat(MAX_ID_LEN + 1))
                 .validate()
                 .is_err()
         );
-        assert!(TicketInput::new("ok").property("", "v").validate().is_err());
+        assert!(RecordInput::new("ok").property("", "v").validate().is_err());
     }
 }

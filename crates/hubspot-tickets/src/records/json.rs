@@ -1,4 +1,4 @@
-//! One JSON record (flat, or HubSpot's own nested form) to a [`TicketInput`], by the value rules.
+//! One JSON record (flat, or HubSpot's own nested form) to a [`RecordInput`], by the value rules.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -6,10 +6,10 @@ use std::fmt;
 use hubspot_tickets_client::types::TicketUpsertInput;
 use serde::de::DeserializeSeed;
 
-use crate::records::TicketInput;
+use crate::records::RecordInput;
 use crate::records::values::{At, JsonValue, ValueSeed, check_id, check_property_name};
 
-/// Why a JSON record cannot become a [`TicketInput`].
+/// Why a JSON record cannot become a [`RecordInput`].
 ///
 /// The [`reason`](JsonRecordError::reason) names the property or key at fault; the
 /// [`id`](JsonRecordError::id) is the record's id when it could be read. `Display` gives
@@ -78,83 +78,81 @@ impl fmt::Display for JsonRecordError {
 
 impl std::error::Error for JsonRecordError {}
 
-impl TicketInput {
-    /// Reads one JSON object into an input, by the value rules that
-    /// [`to_properties`](crate::to_properties) lists (one set for every way in).
-    ///
-    /// Two forms are read:
-    /// * flat: `{"external_ticket_id": "ZD-1", "subject": "Printer jams", "count": 3}`,
-    ///   where the key `id_key` holds the id and every other key is a property;
-    /// * nested, HubSpot's own input shape: `{"id": "ZD-1", "properties": {...},
-    ///   "objectWriteTraceId": "..."}` (and `idProperty`), chosen when `properties`
-    ///   holds an object. Any other key next to `properties` is refused.
-    ///
-    /// A key that appears twice (a property, the id key, `properties`...) is refused
-    /// rather than one of its values silently kept. Property names must be HubSpot
-    /// internal names ([`check_property_name`](crate::check_property_name)). The id must
-    /// be a non-blank string or an integer. An empty `objectWriteTraceId` counts as none.
-    ///
-    /// `json` is the object's bytes (one JSON line, one array element); it is parsed
-    /// straight into the input, without a `serde_json::Value` tree.
-    ///
-    /// ```
-    /// use hubspot_tickets::TicketInput;
-    ///
-    /// let flat = br#"{"external_ticket_id": "ZD-1", "subject": "Hi", "tags": ["a", "b"], "n": 1.5}"#;
-    /// let input = TicketInput::from_json_record(flat, "external_ticket_id")?;
-    /// assert_eq!(input.id(), "ZD-1");
-    /// assert_eq!(input.properties_map()["tags"], "a;b");
-    /// assert_eq!(input.properties_map()["n"], "1.5");
-    ///
-    /// let nested = br#"{"id": 42, "properties": {"subject": null}, "objectWriteTraceId": "t-1"}"#;
-    /// let input = TicketInput::from_json_record(nested, "external_ticket_id")?;
-    /// assert_eq!((input.id(), input.get_trace_id()), ("42", Some("t-1")));
-    /// assert_eq!(input.properties_map()["subject"], "");
-    ///
-    /// let e = TicketInput::from_json_record(br#"{"id": "ZD-2", "properties": {"n": [[1]]}}"#, "x")
-    ///     .unwrap_err();
-    /// assert_eq!(e.id(), Some("ZD-2"));
-    /// assert!(e.reason().starts_with("property 'n': a nested list"));
-    /// # Ok::<(), hubspot_tickets::JsonRecordError>(())
-    /// ```
-    ///
-    /// # Errors
-    /// A [`JsonRecordError`] with the reason, and the id when it could be read.
-    pub fn from_json_record(json: &[u8], id_key: &str) -> Result<TicketInput, JsonRecordError> {
-        // One UTF-8 check of the whole record, then serde_json's `str` reader, which
-        // skips the check it would otherwise make on every string; on bad UTF-8 the
-        // slice reader says where it is.
-        let top = match std::str::from_utf8(json) {
-            Ok(text) => read(serde_json::Deserializer::from_str(text)),
-            Err(_) => read(serde_json::Deserializer::from_slice(json)),
-        };
-        let entries = match top {
-            Ok(Some(entries)) => entries,
-            Ok(None) => {
-                return Err(JsonRecordError::new(
-                    JsonRecordErrorKind::Syntax,
-                    None,
-                    "expected a JSON object".to_owned(),
-                ));
-            }
-            Err(e) => {
-                return Err(JsonRecordError::new(
-                    JsonRecordErrorKind::Syntax,
-                    None,
-                    syntax_reason(&e),
-                ));
-            }
-        };
-        let nested = entries
-            .iter()
-            .any(|(k, v)| k == "properties" && matches!(v, JsonValue::Object(_)));
-        let inner = if nested {
-            nested_form(entries)?
-        } else {
-            flat_form(entries, id_key)?
-        };
-        Ok(TicketInput::from(inner))
-    }
+/// Reads one JSON object into an input, by the value rules that
+/// [`to_properties`](crate::records::to_properties) lists (one set for every way in).
+///
+/// Two forms are read:
+/// * flat: `{"external_ticket_id": "ZD-1", "subject": "Printer jams", "count": 3}`,
+///   where the key `id_key` holds the id and every other key is a property;
+/// * nested, HubSpot's own input shape: `{"id": "ZD-1", "properties": {...},
+///   "objectWriteTraceId": "..."}` (and `idProperty`), chosen when `properties`
+///   holds an object. Any other key next to `properties` is refused.
+///
+/// A key that appears twice (a property, the id key, `properties`...) is refused
+/// rather than one of its values silently kept. Property names must be HubSpot
+/// internal names ([`check_property_name`](crate::cli_support::check_property_name)). The id must
+/// be a non-blank string or an integer. An empty `objectWriteTraceId` counts as none.
+///
+/// `json` is the object's bytes (one JSON line, one array element); it is parsed
+/// straight into the input, without a `serde_json::Value` tree.
+///
+/// ```
+/// use hubspot_tickets::cli_support::{from_json_record, JsonRecordError};
+///
+/// let flat = br#"{"external_ticket_id": "ZD-1", "subject": "Hi", "tags": ["a", "b"], "n": 1.5}"#;
+/// let input = from_json_record(flat, "external_ticket_id")?;
+/// assert_eq!(input.id(), "ZD-1");
+/// assert_eq!(input.properties()["tags"], "a;b");
+/// assert_eq!(input.properties()["n"], "1.5");
+///
+/// let nested = br#"{"id": 42, "properties": {"subject": null}, "objectWriteTraceId": "t-1"}"#;
+/// let input = from_json_record(nested, "external_ticket_id")?;
+/// assert_eq!((input.id(), input.trace_id()), ("42", Some("t-1")));
+/// assert_eq!(input.properties()["subject"], "");
+///
+/// let e = from_json_record(br#"{"id": "ZD-2", "properties": {"n": [[1]]}}"#, "x")
+///     .unwrap_err();
+/// assert_eq!(e.id(), Some("ZD-2"));
+/// assert!(e.reason().starts_with("property 'n': a nested list"));
+/// # Ok::<(), JsonRecordError>(())
+/// ```
+///
+/// # Errors
+/// A [`JsonRecordError`] with the reason, and the id when it could be read.
+pub fn from_json_record(json: &[u8], id_key: &str) -> Result<RecordInput, JsonRecordError> {
+    // One UTF-8 check of the whole record, then serde_json's `str` reader, which
+    // skips the check it would otherwise make on every string; on bad UTF-8 the
+    // slice reader says where it is.
+    let top = match std::str::from_utf8(json) {
+        Ok(text) => read(serde_json::Deserializer::from_str(text)),
+        Err(_) => read(serde_json::Deserializer::from_slice(json)),
+    };
+    let entries = match top {
+        Ok(Some(entries)) => entries,
+        Ok(None) => {
+            return Err(JsonRecordError::new(
+                JsonRecordErrorKind::Syntax,
+                None,
+                "expected a JSON object".to_owned(),
+            ));
+        }
+        Err(e) => {
+            return Err(JsonRecordError::new(
+                JsonRecordErrorKind::Syntax,
+                None,
+                syntax_reason(&e),
+            ));
+        }
+    };
+    let nested = entries
+        .iter()
+        .any(|(k, v)| k == "properties" && matches!(v, JsonValue::Object(_)));
+    let inner = if nested {
+        nested_form(entries)?
+    } else {
+        flat_form(entries, id_key)?
+    };
+    Ok(RecordInput::from(inner))
 }
 
 fn read<'de, R: serde_json::de::Read<'de>>(
@@ -189,7 +187,7 @@ fn flat_form(mut entries: Entries, id_key: &str) -> Result<TicketUpsertInput, Js
     let id = id
         .into_id()
         .map_err(|why| JsonRecordError::new(K::Id, None, format!("the id '{id_key}' {why}")))?;
-    check_id(&id).map_err(|why| JsonRecordError::new(K::Id, None, why))?;
+    check_id(&id).map_err(|why| JsonRecordError::new(K::Id, None, why.to_string()))?;
     let mut properties = Vec::with_capacity(entries.len());
     let mut seen_id = false;
     for (name, value) in entries {
@@ -255,7 +253,7 @@ fn nested_form(entries: Entries) -> Result<TicketUpsertInput, JsonRecordError> {
     let id = id
         .into_id()
         .map_err(|why| JsonRecordError::new(K::Id, None, format!("'id' {why}")))?;
-    check_id(&id).map_err(|why| JsonRecordError::new(K::Id, None, why))?;
+    check_id(&id).map_err(|why| JsonRecordError::new(K::Id, None, why.to_string()))?;
     let key_error = |reason: String| JsonRecordError::new(K::Key, Some(&id), reason);
     if let Some(reason) = key_problem {
         return Err(key_error(reason));
@@ -297,7 +295,7 @@ fn push_property(
 ) -> Result<(), JsonRecordError> {
     let refuse =
         |reason: String| JsonRecordError::new(JsonRecordErrorKind::Property, Some(id), reason);
-    check_property_name(&name).map_err(refuse)?;
+    check_property_name(&name).map_err(|e| refuse(e.to_string()))?;
     match value.into_property_value() {
         Ok(value) => {
             properties.push((name, value));
@@ -404,7 +402,7 @@ mod tests {
     fn record_forms_keys_and_syntax() {
         let mut wrong = Vec::new();
         for (name, json, expect) in cases() {
-            let got = TicketInput::from_json_record(json, "external_ticket_id");
+            let got = from_json_record(json, "external_ticket_id");
             let ok = match (&expect, &got) {
                 (Input(id, props, trace, id_property), Ok(t)) => {
                     let want: BTreeMap<String, String> = props
@@ -412,9 +410,9 @@ mod tests {
                         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                         .collect();
                     t.id() == *id
-                        && *t.properties_map() == want
-                        && t.get_trace_id() == *trace
-                        && t.get_id_property() == *id_property
+                        && *t.properties() == want
+                        && t.trace_id() == *trace
+                        && t.id_property() == *id_property
                         && t.validate().is_ok()
                 }
                 (Refused(kind, id, reason), Err(e)) => {
@@ -431,7 +429,7 @@ mod tests {
 
     #[test]
     fn errors_display_the_id_when_known() {
-        let e = TicketInput::from_json_record(br#"{"k": "Z", "n": {}}"#, "k").unwrap_err();
+        let e = from_json_record(br#"{"k": "Z", "n": {}}"#, "k").unwrap_err();
         assert_eq!(
             e.to_string(),
             "record \"Z\": property 'n': a nested object cannot be sent as a HubSpot property (values are strings)"
@@ -441,7 +439,7 @@ mod tests {
             Some("Z"),
             "the id comes back without a copy"
         );
-        let e = TicketInput::from_json_record(b"{}", "k").unwrap_err();
+        let e = from_json_record(b"{}", "k").unwrap_err();
         assert_eq!(e.to_string(), "no 'k' key holds the id");
     }
 }

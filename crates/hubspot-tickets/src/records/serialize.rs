@@ -12,8 +12,8 @@ use crate::records::values::{self, Refusal};
 
 /// Converts any `Serialize` struct or map into HubSpot's string properties.
 ///
-/// The table is the facade's one set of value rules: [`TicketInput::property`]
-/// ([`IntoPropertyValue`]) and [`TicketInput::from_json_record`] (JSON values) follow it
+/// The table is the facade's one set of value rules: [`RecordInput::property`]
+/// ([`IntoPropertyValue`]) and [`from_json_record`] (JSON values) follow it
 /// too, so a value gets the same answer whichever way it comes.
 ///
 /// | value | HubSpot value |
@@ -26,11 +26,11 @@ use crate::records::values::{self, Refusal};
 /// | `bool` | `"true"` / `"false"` |
 /// | `chrono::DateTime`, `NaiveDateTime` | epoch milliseconds (`NaiveDateTime` read as UTC) |
 /// | `chrono::NaiveDate` | epoch milliseconds at midnight UTC |
-/// | `None`, `()`, JSON `null` | here: left out, or `""` (clear) with [`NoneAs::Clear`]; `""` from [`TicketInput::property`] and in JSON records |
+/// | `None`, `()`, JSON `null` | here: left out, or `""` (clear) with [`NoneAs::Clear`]; `""` from [`RecordInput::property`] and in JSON records |
 /// | sequences (`Vec`, arrays, sets, JSON lists) of scalars | joined with `;` (multiple checkboxes); `None`/`null` items left out; an empty list is `""` |
 /// | a list item holding `;` | an error: HubSpot would split it in two |
 /// | nested lists; structs, maps and JSON objects inside a value; bytes; enum variants with data | an error |
-/// | a value longer than [`MAX_VALUE_CHARS`](crate::MAX_VALUE_CHARS) (65,536) characters | an error: HubSpot stores no more |
+/// | a value longer than [`MAX_VALUE_CHARS`](crate::cli_support::MAX_VALUE_CHARS) (65,536) characters | an error: HubSpot stores no more |
 ///
 /// JSON numbers are read by `serde_json` without `arbitrary_precision`: one with a
 /// fraction or an exponent, or an integer beyond 64 bits, arrives as an `f64`, so the
@@ -38,13 +38,13 @@ use crate::records::values::{self, Refusal};
 /// more than 15 significant digits, or an exponent beyond ±22, may arrive one unit in
 /// the last place off (`9007199254740991.0` reads as `9007199254740990`); write such
 /// numbers as JSON strings. JSON records also have rules on names and ids, listed at
-/// [`TicketInput::from_json_record`]. Errors name the field.
+/// [`from_json_record`]. Errors name the field.
 ///
 /// Dates are recognised because `chrono` (and `time`, `jiff`) serialise them through
 /// `Serializer::collect_str`; a plain `String` holding a date stays a string.
 ///
 /// ```
-/// use hubspot_tickets::{to_properties, NoneAs};
+/// use hubspot_tickets::records::{NoneAs, to_properties};
 ///
 /// #[derive(serde::Serialize)]
 /// struct Ticket { subject: String, priority: u8, escalated: bool,
@@ -65,9 +65,9 @@ use crate::records::values::{self, Refusal};
 /// # Errors
 /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) naming the field.
 ///
-/// [`TicketInput::property`]: crate::TicketInput::property
-/// [`TicketInput::from_json_record`]: crate::TicketInput::from_json_record
-/// [`IntoPropertyValue`]: crate::IntoPropertyValue
+/// [`RecordInput::property`]: crate::RecordInput::property
+/// [`from_json_record`]: crate::cli_support::from_json_record
+/// [`IntoPropertyValue`]: crate::records::IntoPropertyValue
 pub fn to_properties<T: Serialize + ?Sized>(
     value: &T,
     none_as: NoneAs,

@@ -1,8 +1,8 @@
 //! The value rules: how one Rust or JSON value becomes a HubSpot property string, or why it cannot.
 //!
-//! HubSpot stores every property as a string. The three ways in — `TicketInput::property`
+//! HubSpot stores every property as a string. The three ways in — `RecordInput::property`
 //! (`IntoPropertyValue`), `to_properties` (any `Serialize` value) and
-//! `TicketInput::from_json_record` (one JSON object) — all take their rules from here, so
+//! `cli_support::from_json_record` (one JSON object) — all take their rules from here, so
 //! a value gets the same answer whichever way it comes. The rules are stated once, for
 //! users, in the table of `to_properties`' docs (serialize.rs): keep it in step, and add a
 //! row to the table test below for any rule added.
@@ -155,25 +155,58 @@ impl Joined {
     }
 }
 
+/// Why an id, a property name or a value read from a file cannot be sent (the
+/// error of [`check_id`], [`check_property_name`] and [`check_property_value`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FieldError {
+    /// The id is empty or blank.
+    #[error("empty id")]
+    EmptyId,
+    /// The property name is empty.
+    #[error("empty property name")]
+    EmptyName,
+    /// The property name is longer than [`MAX_PROPERTY_NAME_CHARS`] (its first 40
+    /// characters).
+    #[error("property name '{}...' is longer than {MAX_PROPERTY_NAME_CHARS} characters", .0.escape_debug())]
+    NameTooLong(String),
+    /// Not a HubSpot internal name (its first 60 characters), with the lowercase name
+    /// when that one is valid.
+    #[error(
+        "invalid property name '{}': HubSpot internal names start with a lowercase letter \
+         and hold only lowercase letters, digits and '_'{}",
+        .name.escape_debug(),
+        .suggestion.as_ref().map(|s| format!(" (did you mean '{s}'?)")).unwrap_or_default()
+    )]
+    InvalidName {
+        /// The name (its first 60 characters).
+        name: String,
+        /// The lowercase name, when valid.
+        suggestion: Option<String>,
+    },
+    /// The value is longer than [`MAX_VALUE_CHARS`] characters.
+    #[error("the value is longer than HubSpot's {MAX_VALUE_CHARS} characters")]
+    ValueTooLong,
+}
+
 /// Checks a value that is already a string (a CSV cell): today, only its length.
 ///
 /// # Errors
-/// The reason, without the property's name: "the value is longer than HubSpot's 65536
-/// characters".
-pub fn check_property_value(value: &str) -> Result<(), String> {
-    check_len(value).map_err(String::from)
+/// [`FieldError::ValueTooLong`].
+pub fn check_property_value(value: &str) -> Result<(), FieldError> {
+    check_len(value).map_err(|_| FieldError::ValueTooLong)
 }
 
 /// Checks an id read from a record: it must not be empty or blank.
 ///
-/// Ids longer than [`MAX_ID_LEN`](crate::MAX_ID_LEN) characters are refused when sent
-/// (reported [`Failed`](crate::Outcome::Failed)), as for any [`TicketInput`](crate::TicketInput).
+/// Ids longer than [`MAX_ID_LEN`](crate::records::MAX_ID_LEN) characters are refused when sent
+/// (reported [`Failed`](crate::Outcome::Failed)), as for any [`RecordInput`](crate::RecordInput).
 ///
 /// # Errors
-/// `"empty id"`.
-pub fn check_id(id: &str) -> Result<(), String> {
+/// [`FieldError::EmptyId`].
+pub fn check_id(id: &str) -> Result<(), FieldError> {
     if id.trim().is_empty() {
-        Err("empty id".to_owned())
+        Err(FieldError::EmptyId)
     } else {
         Ok(())
     }
@@ -194,18 +227,21 @@ static NAME_BYTES: [bool; 256] = {
 /// Checks a HubSpot internal property name: a lowercase letter first, then lowercase
 /// letters, digits and `_`, at most [`MAX_PROPERTY_NAME_CHARS`] characters.
 ///
-/// Applied to every property of [`TicketInput::from_json_record`](crate::TicketInput::from_json_record);
-/// not by [`TicketInput::property`](crate::TicketInput::property), which leaves names to HubSpot.
+/// Applied to every property of [`from_json_record`](crate::cli_support::from_json_record);
+/// not by [`RecordInput::property`](crate::RecordInput::property), which leaves names to HubSpot.
 ///
 /// ```
-/// assert!(hubspot_tickets::check_property_name("hs_ticket_priority").is_ok());
-/// let why = hubspot_tickets::check_property_name("Subject").unwrap_err();
-/// assert!(why.contains("did you mean 'subject'?"), "{why}");
+/// use hubspot_tickets::cli_support::{FieldError, check_property_name};
+///
+/// assert!(check_property_name("hs_ticket_priority").is_ok());
+/// let why = check_property_name("Subject").unwrap_err();
+/// assert!(matches!(&why, FieldError::InvalidName { suggestion: Some(s), .. } if s == "subject"));
+/// assert!(why.to_string().contains("did you mean 'subject'?"), "{why}");
 /// ```
 ///
 /// # Errors
-/// What is wrong, with the lowercase name as a hint when that one is valid.
-pub fn check_property_name(name: &str) -> Result<(), String> {
+/// What is wrong, with the lowercase name as a suggestion when that one is valid.
+pub fn check_property_name(name: &str) -> Result<(), FieldError> {
     let bytes = name.as_bytes();
     // One table lookup a byte: every name of every record passes here.
     let valid = bytes.first().is_some_and(u8::is_ascii_lowercase)
@@ -214,28 +250,21 @@ pub fn check_property_name(name: &str) -> Result<(), String> {
         return Ok(());
     }
     if name.is_empty() {
-        return Err("empty property name".to_owned());
+        return Err(FieldError::EmptyName);
     }
     if name.chars().count() > MAX_PROPERTY_NAME_CHARS {
-        return Err(format!(
-            "property name '{}...' is longer than {MAX_PROPERTY_NAME_CHARS} characters",
-            truncate(name, 40).escape_debug()
-        ));
+        return Err(FieldError::NameTooLong(truncate(name, 40).to_owned()));
     }
     let lower = name.trim().to_ascii_lowercase();
-    let hint = if lower != name && check_property_name(&lower).is_ok() {
-        format!(" (did you mean '{lower}'?)")
-    } else {
-        String::new()
-    };
-    Err(format!(
-        "invalid property name '{}': HubSpot internal names start with a lowercase letter \
-         and hold only lowercase letters, digits and '_'{hint}",
-        truncate(name, 60).escape_debug()
-    ))
+    Err(FieldError::InvalidName {
+        name: truncate(name, 60).to_owned(),
+        suggestion: (lower != name && check_property_name(&lower).is_ok()).then_some(lower),
+    })
 }
 
-fn truncate(s: &str, max_chars: usize) -> &str {
+/// `s` cut to its first `max_chars` characters: the one cut for every text the facade
+/// shortens (ids and names in messages, HubSpot's words in errors).
+pub(crate) fn truncate(s: &str, max_chars: usize) -> &str {
     match s.char_indices().nth(max_chars) {
         Some((i, _)) => &s[..i],
         None => s,
@@ -433,7 +462,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::{NoneAs, TicketInput, to_properties};
+    use crate::RecordInput;
+    use crate::records::{NoneAs, to_properties};
 
     const ID_KEY: &str = "external_ticket_id";
     const ID: &str = "T-1";
@@ -448,9 +478,9 @@ mod tests {
         Name,
     }
 
-    /// The Rust spelling of a value case: `TicketInput::property` and `to_properties` of
+    /// The Rust spelling of a value case: `RecordInput::property` and `to_properties` of
     /// `{"v": value}`.
-    type Rust = Box<dyn Fn() -> (TicketInput, Result<BTreeMap<String, String>, crate::Error>)>;
+    type Rust = Box<dyn Fn() -> (RecordInput, Result<BTreeMap<String, String>, crate::Error>)>;
 
     struct Case {
         rule: &'static str,
@@ -467,7 +497,7 @@ mod tests {
             Some(Box::new(move || {
                 let v = $value;
                 (
-                    TicketInput::new(ID).property("v", v.clone()),
+                    RecordInput::new(ID).property("v", v.clone()),
                     to_properties(&BTreeMap::from([("v", v)]), NoneAs::Clear),
                 )
             }) as Rust)
@@ -594,7 +624,7 @@ mod tests {
     }
 
     /// Every value rule once, through every way in: a JSON record, `to_properties` of
-    /// the same JSON value, and the Rust spelling through `TicketInput::property` and
+    /// the same JSON value, and the Rust spelling through `RecordInput::property` and
     /// `to_properties`.
     #[test]
     fn every_value_rule_once_through_every_way_in() {
@@ -606,14 +636,11 @@ mod tests {
                     At::Id => format!(r#"{{"{ID_KEY}": {json}, "subject": "x"}}"#),
                     At::Name => format!(r#"{{"{ID_KEY}": "{ID}", "{json}": "x"}}"#),
                 };
-                let got = TicketInput::from_json_record(record.as_bytes(), ID_KEY);
+                let got = crate::cli_support::from_json_record(record.as_bytes(), ID_KEY);
                 let (got, named) = match case.at {
-                    At::Value => (
-                        got.map(|t| t.properties_map()["v"].clone()),
-                        "property 'v': ",
-                    ),
+                    At::Value => (got.map(|t| t.properties()["v"].clone()), "property 'v': "),
                     At::Id => (got.map(|t| t.id().to_owned()), ""),
-                    At::Name => (got.map(|t| t.properties_map()[json.as_str()].clone()), ""),
+                    At::Name => (got.map(|t| t.properties()[json.as_str()].clone()), ""),
                 };
                 let got = got.map_err(|e| {
                     let id_named = match case.at {
@@ -628,7 +655,9 @@ mod tests {
                 });
                 check(&case, "JSON record", got, named, &mut wrong);
                 if let At::Name = case.at {
-                    let direct = check_property_name(json).map(|()| "x".to_owned());
+                    let direct = check_property_name(json)
+                        .map(|()| "x".to_owned())
+                        .map_err(|e| e.to_string());
                     check(&case, "check_property_name", direct, "", &mut wrong);
                 }
                 // The same JSON value through the serializer, when serde_json reads it.
@@ -651,11 +680,11 @@ mod tests {
                 let (input, props) = rust();
                 let got = input
                     .validate()
-                    .map(|()| input.properties_map()["v"].clone())
+                    .map(|()| input.properties()["v"].clone())
                     .map_err(|e| e.to_string());
                 check(
                     &case,
-                    "TicketInput::property",
+                    "RecordInput::property",
                     got,
                     "property `v`: ",
                     &mut wrong,
@@ -677,8 +706,11 @@ mod tests {
     fn check_property_value_and_check_id() {
         assert!(check_property_value(&"x".repeat(MAX_VALUE_CHARS)).is_ok());
         let e = check_property_value(&"x".repeat(MAX_VALUE_CHARS + 1)).unwrap_err();
-        assert_eq!(e, "the value is longer than HubSpot's 65536 characters");
+        assert_eq!(
+            e.to_string(),
+            "the value is longer than HubSpot's 65536 characters"
+        );
         assert!(check_id("ZD-1").is_ok());
-        assert_eq!(check_id(" \n").unwrap_err(), "empty id");
+        assert_eq!(check_id(" \n").unwrap_err(), FieldError::EmptyId);
     }
 }

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::engine::transport::{RawResponse, Transport};
 use crate::{
-    Client, ClientBuilder, Error, ErrorKind, Outcome, RateLimit, RetryPolicy, TicketInput,
+    Client, ClientBuilder, Error, ErrorKind, Outcome, RateLimit, RecordInput, RetryPolicy,
 };
 
 const TOKEN: &str = "pat-na1-00000000-secret-token";
@@ -172,9 +172,9 @@ fn ok_handler() -> Arc<Handler> {
     })
 }
 
-fn inputs(n: usize) -> Vec<TicketInput> {
+fn inputs(n: usize) -> Vec<RecordInput> {
     (0..n)
-        .map(|i| TicketInput::new(format!("ZD-{i}")).property("subject", format!("s{i}")))
+        .map(|i| RecordInput::new(format!("ZD-{i}")).property("subject", format!("s{i}")))
         .collect()
 }
 
@@ -542,7 +542,7 @@ fn refuse_bad(named: bool) -> Arc<Handler> {
 async fn whole_batch_400_is_bisected_to_the_bad_input() {
     let h = harness(Client::builder(), refuse_bad(false));
     let mut batch = inputs(100);
-    batch[37] = TicketInput::new("BAD-37").property("subject", "x");
+    batch[37] = RecordInput::new("BAD-37").property("subject", "x");
     let out = h.client.upsert_batch(batch).await.unwrap();
     let failed: Vec<_> = out.failed().map(|r| (r.position, r.id.clone())).collect();
     assert_eq!(failed, [(37, "BAD-37".to_owned())]);
@@ -557,8 +557,8 @@ async fn whole_batch_400_is_bisected_to_the_bad_input() {
 async fn whole_batch_400_naming_inputs_drops_just_those() {
     let h = harness(Client::builder(), refuse_bad(true));
     let mut batch = inputs(50);
-    batch[3] = TicketInput::new("BAD-3");
-    batch[40] = TicketInput::new("BAD-40");
+    batch[3] = RecordInput::new("BAD-3");
+    batch[40] = RecordInput::new("BAD-40");
     let out = h.client.upsert_batch(batch).await.unwrap();
     assert_eq!(out.failed().count(), 2);
     assert_eq!(out.requests, 2);
@@ -571,7 +571,7 @@ async fn bisection_off_or_one_input_returns_the_error() {
         refuse_bad(false),
     );
     let mut batch = inputs(10);
-    batch[0] = TicketInput::new("BAD-0");
+    batch[0] = RecordInput::new("BAD-0");
     let e = h.client.upsert_batch(batch).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Validation);
     assert_eq!(h.calls.load(Ordering::SeqCst), 1);
@@ -585,9 +585,9 @@ async fn batch_input_checks() {
     let out = h
         .client
         .upsert_batch(vec![
-            TicketInput::new(""),
-            TicketInput::new("A").property("n", f64::NAN),
-            TicketInput::new("B"),
+            RecordInput::new(""),
+            RecordInput::new("A").property("n", f64::NAN),
+            RecordInput::new("B"),
         ])
         .await
         .unwrap();
@@ -610,10 +610,10 @@ async fn repeated_ids_are_written_in_order_and_flagged_in_both_paths() {
     let h = harness(Client::builder(), ok_handler());
     let batch = || {
         vec![
-            TicketInput::new("A").property("subject", "first"),
-            TicketInput::new("B").property("subject", "b"),
-            TicketInput::new("A").property("subject", "second"),
-            TicketInput::new("A").property("subject", "third"),
+            RecordInput::new("A").property("subject", "first"),
+            RecordInput::new("B").property("subject", "b"),
+            RecordInput::new("A").property("subject", "second"),
+            RecordInput::new("A").property("subject", "third"),
         ]
     };
     let out = h.client.upsert_batch(batch()).await.unwrap();
@@ -650,10 +650,10 @@ async fn repeated_ids_are_written_in_order_and_flagged_in_both_paths() {
 async fn outcomes_hand_inputs_back_when_asked() {
     let h = harness(Client::builder(), refuse_bad(true));
     let batch = vec![
-        TicketInput::new("ZD-1").property("subject", "ok"),
-        TicketInput::new("BAD-2").property("subject", "refused"),
-        TicketInput::new("ZD-3").property("n", f64::NAN),
-        TicketInput::new("ZD-4").trace_id("mine-4"),
+        RecordInput::new("ZD-1").property("subject", "ok"),
+        RecordInput::new("BAD-2").property("subject", "refused"),
+        RecordInput::new("ZD-3").property("n", f64::NAN),
+        RecordInput::new("ZD-4").with_trace_id("mine-4"),
     ];
     let mut report = h
         .client
@@ -695,8 +695,8 @@ async fn inputs_an_answer_leaves_out_are_confirmed_then_reported() {
     };
     let batch = || {
         let mut b = inputs(5);
-        b.push(TicketInput::new("SHY-1"));
-        b.push(TicketInput::new("SHY-2"));
+        b.push(RecordInput::new("SHY-1"));
+        b.push(RecordInput::new("SHY-2"));
         b
     };
     let h = harness(Client::builder(), forgetful(1));
@@ -755,7 +755,7 @@ async fn bulk_orders_writes_of_the_same_id_and_never_overlaps_them() {
     let h = harness(Client::builder().max_concurrency(4), handler);
     // 600 records over 50 ids: each id appears 12 times, with increasing subjects.
     let records: Vec<_> = (0..600)
-        .map(|i| TicketInput::new(format!("ID-{}", i % 50)).property("subject", format!("{i:04}")))
+        .map(|i| RecordInput::new(format!("ID-{}", i % 50)).property("subject", format!("{i:04}")))
         .collect();
     let report = h.client.bulk_upsert_iter(records).report().await;
     assert_eq!(report.summary.created, 50);
@@ -793,14 +793,20 @@ async fn bulk_daily_limit_stops_and_reports_the_rest_not_attempted() {
             })
         }),
     );
+    // An input of unknown length: reading stops with the run, what was read is
+    // accounted for, and the rest is handed back.
     let mut rest = inputs(1000).into_iter();
-    let report = h.client.bulk_upsert_iter(&mut rest).report().await;
+    let mut report = h
+        .client
+        .bulk_upsert_iter(std::iter::from_fn(|| rest.next()))
+        .report()
+        .await;
+    let unread = report.unread.take().unwrap().count().await as u64;
     let s = &report.summary;
-    // Reading stops with the run: what was read is accounted for, the rest is left.
     assert_eq!((s.created, s.failed), (300, 0));
     assert_eq!(s.not_attempted, s.read - 300);
     assert!(s.read < 1000, "read {}", s.read);
-    assert_eq!(s.read + rest.len() as u64, 1000);
+    assert_eq!(s.read + unread, 1000);
     assert_eq!(
         s.stopped.as_ref().unwrap().kind,
         ErrorKind::RateLimitedDaily
@@ -819,26 +825,27 @@ async fn bulk_cancellation_and_deadline_stop_new_batches() {
         })
     });
     let h = harness(Client::builder().max_concurrency(2), Arc::clone(&slow));
-    let token = crate::CancellationToken::new();
+    let token = crate::bulk::CancellationToken::new();
     let t2 = token.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(2500)).await;
         t2.cancel();
     });
     let mut rest = inputs(2000).into_iter();
-    let report = h
+    let mut report = h
         .client
-        .bulk_upsert_iter(&mut rest)
+        .bulk_upsert_iter(std::iter::from_fn(|| rest.next()))
         .with_cancellation(token)
         .report()
         .await;
+    let unread = report.unread.take().unwrap().count().await as u64;
     let s = &report.summary;
     // One batch until the first answer (t = 1 s), then rounds of two (2 s, 3 s).
     assert_eq!(s.created, 500);
     // Read ahead: the batches in flight, the open one and the repeats' room, no more.
     assert!(s.read <= 500 + 3 * 100, "read {}", s.read);
     assert_eq!(s.not_attempted, s.read - 500);
-    assert_eq!(s.read + rest.len() as u64, 2000);
+    assert_eq!(s.read + unread, 2000);
     assert_eq!(s.stopped.as_ref().unwrap().kind, ErrorKind::Cancelled);
 
     let h = harness(Client::builder().max_concurrency(2), slow);
@@ -862,9 +869,9 @@ async fn bulk_cancellation_and_deadline_stop_new_batches() {
 async fn bulk_invalid_records_fail_alone() {
     let h = harness(Client::builder(), ok_handler());
     let mut records = inputs(10);
-    records[2] = TicketInput::new("  ");
-    records[5] = TicketInput::new("X").property("ratio", f64::INFINITY);
-    records[7] = TicketInput::new("y".repeat(5000));
+    records[2] = RecordInput::new("  ");
+    records[5] = RecordInput::new("X").property("ratio", f64::INFINITY);
+    records[7] = RecordInput::new("y".repeat(5000));
     let report = h.client.bulk_upsert_iter(records).report().await;
     let failed: Vec<u64> = report.failed().map(|o| o.position).collect();
     assert_eq!(failed, [2, 5, 7]);
@@ -887,9 +894,9 @@ async fn bulk_auth_failure_stops_the_run() {
     );
     let report = h.client.bulk_upsert_iter(inputs(500)).report().await;
     let s = &report.summary;
-    // One cause, one outcome: the refused batch was not written either.
-    assert_eq!((s.failed, s.not_attempted), (0, s.read));
-    assert!(s.read < 500);
+    // One cause, one outcome: the refused batch was not written either, and the
+    // unread rest of a finite input is reported too.
+    assert_eq!((s.failed, s.not_attempted, s.read), (0, 500, 500));
     assert!(report.outcomes.iter().all(|o| {
         o.outcome
             .failure()
@@ -1086,7 +1093,7 @@ async fn two_bad_records_in_different_halves_are_not_taken_for_the_configuration
         let h = harness(Client::builder(), refuse_bad(false));
         let mut batch = inputs(100);
         for b in bad {
-            batch[b] = TicketInput::new(format!("BAD-{b}")).property("subject", "x");
+            batch[b] = RecordInput::new(format!("BAD-{b}")).property("subject", "x");
         }
         let out = h.client.upsert_batch(batch).await.unwrap();
         let mut failed: Vec<u64> = out.failed().map(|r| r.position).collect();

@@ -26,10 +26,9 @@ use serde_json::{Value, json};
 
 use crate::engine::response::{MAX_MESSAGE_CHARS, classify_error};
 use crate::engine::transport::{RawResponse, Transport};
+use crate::error::classify_response;
 use crate::secret::AccessToken;
-use crate::{
-    Client, Error, ErrorKind, Outcome, RateLimit, RetryPolicy, TicketInput, classify_response,
-};
+use crate::{Client, Error, ErrorKind, Outcome, RateLimit, RecordInput, RetryPolicy};
 
 const TOKEN: &str = "pat-na1-prop-0000-secret-token";
 
@@ -1008,16 +1007,16 @@ fn arb_inputs(max: usize) -> impl Strategy<Value = Vec<In>> {
     )
 }
 
-fn to_input(pos: usize, i: &In) -> TicketInput {
+fn to_input(pos: usize, i: &In) -> RecordInput {
     let trace = format!("p{pos}");
     match i {
-        In::Good(id) => TicketInput::new(format!("ZD-{id}"))
+        In::Good(id) => RecordInput::new(format!("ZD-{id}"))
             .property("subject", format!("s{pos}"))
-            .trace_id(trace),
-        In::EmptyId => TicketInput::new(" ").trace_id(trace),
-        In::NotANumber(id) => TicketInput::new(format!("ZD-{id}"))
+            .with_trace_id(trace),
+        In::EmptyId => RecordInput::new(" ").with_trace_id(trace),
+        In::NotANumber(id) => RecordInput::new(format!("ZD-{id}"))
             .property("score", f64::NAN)
-            .trace_id(trace),
+            .with_trace_id(trace),
     }
 }
 
@@ -1138,7 +1137,7 @@ proptest! {
     ) {
         let run = setup(script, concurrency, attempts, waits, deadline);
         let n = inputs.len();
-        let records: Vec<TicketInput> = inputs.iter().enumerate().map(|(p, i)| to_input(p, i)).collect();
+        let records: Vec<RecordInput> = inputs.iter().enumerate().map(|(p, i)| to_input(p, i)).collect();
         let rt = paused_runtime();
         let collected = rt.block_on(async {
             let mut stream = run.client.bulk_upsert_iter(records).outcomes();
@@ -1197,7 +1196,7 @@ proptest! {
     ) {
         let run = setup(script, 1, attempts, waits, false);
         let inputs: Vec<In> = (0..n).map(|i| In::Good(u16::try_from(i).unwrap())).collect();
-        let records: Vec<TicketInput> = inputs.iter().enumerate().map(|(p, i)| to_input(p, i)).collect();
+        let records: Vec<RecordInput> = inputs.iter().enumerate().map(|(p, i)| to_input(p, i)).collect();
         let rt = paused_runtime();
         let result = rt.block_on(async {
             tokio::time::timeout(Duration::from_secs(7 * 24 * 3600), run.client.upsert_batch(records)).await
@@ -1298,7 +1297,7 @@ proptest! {
     ) {
         let jobs = n.div_ceil(100);
         let run = answered_always(&example, jobs, concurrency, attempts, waits);
-        let records: Vec<TicketInput> = (0..n)
+        let records: Vec<RecordInput> = (0..n)
             .map(|p| to_input(p, &In::Good(u16::try_from(p).unwrap())))
             .collect();
         let report = paused_runtime().block_on(async {
@@ -1345,7 +1344,7 @@ proptest! {
         waits in 0_u32..3,
     ) {
         let run = answered_always(&example, 1, 1, attempts, waits);
-        let records: Vec<TicketInput> = (0..n)
+        let records: Vec<RecordInput> = (0..n)
             .map(|p| to_input(p, &In::Good(u16::try_from(p).unwrap())))
             .collect();
         let result = paused_runtime().block_on(async {
@@ -1406,7 +1405,7 @@ fn daily_limit_after_a_lost_answer_is_failed_not_not_attempted() {
         0,
         false,
     );
-    let records: Vec<TicketInput> = (0..150).map(|p| to_input(p, &In::Good(p as u16))).collect();
+    let records: Vec<RecordInput> = (0..150).map(|p| to_input(p, &In::Good(p as u16))).collect();
     let report = paused_runtime().block_on(run.client.bulk_upsert_iter(records).report());
     let s = &report.summary;
     assert_eq!(
@@ -1431,7 +1430,12 @@ fn daily_limit_after_a_lost_answer_is_failed_not_not_attempted() {
 // Deadlines on the paused clock: exact, never slept for real.
 
 /// Upserts one good record on a paused clock: the result and the (virtual) time taken.
-fn one_record_timed(run: &Run) -> (Result<crate::BatchOutcome, crate::Error>, Duration) {
+fn one_record_timed(
+    run: &Run,
+) -> (
+    Result<crate::outcomes::BatchOutcome, crate::Error>,
+    Duration,
+) {
     paused_runtime().block_on(async {
         let t0 = tokio::time::Instant::now();
         let r = run.client.upsert_batch([to_input(0, &In::Good(1))]).await;
@@ -1495,7 +1499,7 @@ fn halves_of_a_batch_that_may_have_been_written_are_not_not_attempted() {
         },
     ];
     let run = setup(script, 1, 2, 0, false);
-    let records: Vec<TicketInput> = [36_u16, 69]
+    let records: Vec<RecordInput> = [36_u16, 69]
         .iter()
         .enumerate()
         .map(|(p, id)| to_input(p, &In::Good(*id)))
