@@ -963,12 +963,18 @@ def machine_info() -> dict[str, str]:
             "kernel": platform.release(), "os": platform.platform(terse=True)}
 
 
-def versions(clients: list[str]) -> dict[str, str]:
-    v = {"rustc": output_of(["rustc", "--version"]), "cargo": output_of(["cargo", "--version"]),
-         "harness python": sys.version.split()[0]}
+def revision() -> str:
+    """The project's revision as built: read before the build, not after the run (the tree
+    may change while it runs)."""
     git = output_of(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
     dirty = output_of(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"])
-    v["this project"] = f"workspace 0.1.0 at {git}{' + uncommitted changes' if dirty else ''}"
+    return f"workspace 0.1.0 at {git}{' + uncommitted changes' if dirty else ''}"
+
+
+def versions(clients: list[str], built: str) -> dict[str, str]:
+    v = {"rustc": output_of(["rustc", "--version"]), "cargo": output_of(["cargo", "--version"]),
+         "harness python": sys.version.split()[0]}
+    v["this project"] = built
     if "node" in clients:
         v["node"] = output_of(["node", "--version"])
         pkg = NODE_PEER_DIR / "node_modules" / NODE_SDK[0] / "package.json"
@@ -1064,6 +1070,7 @@ def main() -> int:
     if "python" in clients:
         ensure_python_peer()
     build_cmd = CARGO_BUILD
+    built = revision()
     if not args.no_build:
         build_cmd = build_rust("rust-facade" in clients)
     for b in [emulator_bin()] + ([cli_bin()] if ("rust-cli" in clients or not args.skip_memory) else []):
@@ -1152,7 +1159,7 @@ def main() -> int:
     cmds["emulator, window"] = display_cmd(emulator_cmd(args.window))
 
     raw = {
-        **report, "finished": finished.isoformat(), "machine": machine_info(), "versions": versions(clients),
+        **report, "finished": finished.isoformat(), "machine": machine_info(), "versions": versions(clients, built),
         "commands": cmds,
         "build": ("not run (--no-build): the release binaries as found" if args.no_build else shlex.join(build_cmd).replace("'&&'", "&&")),
         "facade_note": (("a prebuilt driver from BENCH_FACADE_BIN="

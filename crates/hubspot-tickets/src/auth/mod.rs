@@ -59,7 +59,7 @@ pub use oauth::{OAUTH_TOKEN_CATEGORY_EXPIRED, OAuthRefresh};
 ///
 /// ```
 /// use hubspot_tickets::auth::TokenSource;
-/// use hubspot_tickets::{AccessToken, Error};
+/// use hubspot_tickets::{config::AccessToken, Error};
 ///
 /// #[derive(Debug)]
 /// struct FromVault;
