@@ -246,10 +246,11 @@ pub struct UpsertArgs {
     #[arg(long, value_name = "N/WINDOW", value_parser = parse_rate_limit, conflicts_with = "tier")]
     pub rate_limit: Option<RateSpec>,
 
-    /// The most batches (of up to 100 records) in flight at once: a cap. Below it the
-    /// number adapts to the rate limit and HubSpot's answer times, and backs off on
-    /// 429, 423 and 5xx answers.
-    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=64))]
+    /// The most batches (of up to 100 records) in flight at once: a cap, 1 to 256.
+    /// Below it the number adapts to the rate limit and HubSpot's answer times, and
+    /// backs off on 429, 423 and 5xx answers. Each batch in flight holds about 0.5 MiB;
+    /// more than 64 only helps a higher limit at answers slower than 2 s.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
 
     /// Retries of a failed request (429, 5xx, timeouts, connection errors); 0 disables.

@@ -155,7 +155,7 @@ impl Sending {
                 Err(err) => {
                     drop(permit);
                     drop(ticket);
-                    warn!(reason = %err, "stopping: no access token");
+                    say_stop(op, &err, "stopping: no access token");
                     return Sent::Stop(err.not_sent());
                 }
             };
@@ -269,7 +269,7 @@ impl Sending {
                     return Sent::Refused(err);
                 }
                 Verdict::StopRun => {
-                    warn!(reason = %err, "stopping: every request would get this answer");
+                    say_stop(op, &err, "stopping: every request would get this answer");
                     return Sent::Stop(err);
                 }
                 Verdict::PauseAll { wait } => {
@@ -305,7 +305,11 @@ impl Sending {
                         }
                     });
                     // Every request would meet the same limit or lock: all of them wait.
-                    c.limiter.pause_until(Instant::now() + wait);
+                    if kind == ErrorKind::Locked {
+                        c.limiter.locked(Instant::now() + wait);
+                    } else {
+                        c.limiter.pause_until(Instant::now() + wait);
+                    }
                     last = Some(err);
                 }
                 Verdict::Retry { wait, long } => {
@@ -385,8 +389,18 @@ fn stop_run(op: &Op, err: &Error, what: &str) {
         "{what} (last: {}); the run stopped: records not yet sent are not attempted",
         f.message
     );
-    warn!(reason = %f, "stopping");
+    say_stop(op, &f, "stopping");
     op.stop_with(Arc::new(f));
+}
+
+/// Says that the run stops, once at the level shown by default: every batch in flight
+/// may meet the same answer (a daily limit, a dead server), and one line says it.
+fn say_stop(op: &Op, reason: &dyn std::fmt::Display, what: &str) {
+    if op.first(Once::Stopping) {
+        warn!(%reason, "{what}");
+    } else {
+        debug!(%reason, "{what}");
+    }
 }
 
 /// The operation stopped while a batch waited: the last failure if an attempt failed

@@ -165,6 +165,8 @@ pub(crate) enum Once {
     ServerWait = 8,
     /// A 2xx answer that both wrote and refused one input.
     Contradiction = 16,
+    /// The run stops (every batch in flight may meet the same answer: one line).
+    Stopping = 32,
 }
 
 impl Op {

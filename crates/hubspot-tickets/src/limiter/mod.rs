@@ -122,6 +122,10 @@ struct State {
     others: Others,
     /// Every request waits until then (a 429's pause).
     blocked_until: Option<Instant>,
+    /// After a 423 Locked, until then: requests keep to the window's average pace.
+    /// HubSpot locks an object type for bursts of upserts, and a window filled as fast
+    /// as answers allow (64 requests in a second at 2 s answers) is such a burst.
+    smooth_until: Option<Instant>,
     last: Option<RateLimitHeaders>,
 }
 
@@ -192,12 +196,13 @@ impl State {
             }
             return Err(expiry.map_or(Wait::Notified, Wait::Until));
         }
-        // Shared, with room scarce: keep to the window's average pace. With plenty, go
-        // at once while fewer than half the room left is in flight.
+        // Shared, with room scarce, or lately locked: keep to the window's average pace
+        // (our share of it). With plenty, go at once while fewer than half the room left
+        // is in flight.
         let ours = f64::from(count(w.ours(now)).max(1));
         let share = ours / (ours + f64::from(used.saturating_sub(count(w.ours(now)))));
-        if shared
-            && w.in_flight().saturating_mul(2) >= cap - used
+        let smooth = self.smooth_until.is_some_and(|t| now < t);
+        if (smooth || shared && w.in_flight().saturating_mul(2) >= cap - used)
             && let Some(t) = w.paced_until(now, PACE_BURST, share)
         {
             return Err(Wait::Until(t));
@@ -267,6 +272,7 @@ impl RateLimiter {
                     window: Window::new(cfg.max, cfg.interval),
                     others: Others::new(cfg.adaptive && cfg.mode != LimitMode::Disabled),
                     blocked_until: None,
+                    smooth_until: None,
                     last: None,
                 }),
                 notify: Notify::new(),
@@ -370,6 +376,17 @@ impl RateLimiter {
         }
         // After the pause, send one request and read its headers before the rest.
         st.others.probe_first = true;
+    }
+
+    /// Holds every request until `until` (after a 423 Locked), then keeps to the
+    /// window's average pace for a window.
+    pub(crate) fn locked(&self, until: Instant) {
+        self.pause_until(until);
+        let mut st = crate::lock(&self.shared.state);
+        let smooth = until + st.window.interval;
+        if st.smooth_until.is_none_or(|t| t < smooth) {
+            st.smooth_until = Some(smooth);
+        }
     }
 
     /// Requests per second allowed now (the stricter of the user's limit and

@@ -148,6 +148,51 @@ async fn pause_holds_everyone() {
     assert_eq!(t0.elapsed(), Duration::from_secs(3));
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_lock_pauses_then_paces_for_a_window() {
+    // 190 per 10 s: free to send 40 at once before the lock; after it, at most two per
+    // average spacing (10 s / 190, about 53 ms) for a window.
+    let lim = RateLimiter::new(&RateLimit::per_window(190, Duration::from_secs(10)));
+    let t0 = Instant::now();
+    // The first request goes alone (a probe): answered before the rest.
+    drop(lim.acquire().await);
+    let mut burst = Vec::new();
+    for _ in 0..40 {
+        burst.push(lim.acquire().await);
+    }
+    assert_eq!(t0.elapsed(), Duration::ZERO, "no pace before a lock");
+    drop(burst);
+    let t1 = Instant::now();
+    lim.locked(t1 + Duration::from_secs(2));
+    let mut starts = Vec::new();
+    for _ in 0..20 {
+        let p = lim.acquire().await;
+        starts.push(p.sent());
+        drop(p);
+    }
+    assert!(
+        starts[0] >= t1 + Duration::from_secs(2),
+        "the lock is waited out"
+    );
+    let spacing = Duration::from_secs(10) / 190;
+    for w in starts.windows(3) {
+        assert!(
+            w[2] - w[0] >= spacing * 2 - Duration::from_millis(1),
+            "{:?}",
+            w[2] - w[0]
+        );
+    }
+    // A window after the lock, bursts go again.
+    tokio::time::sleep_until(t1 + Duration::from_secs(13)).await;
+    let t2 = Instant::now();
+    drop(lim.acquire().await);
+    let mut again = Vec::new();
+    for _ in 0..10 {
+        again.push(lim.acquire().await);
+    }
+    assert_eq!(t2.elapsed(), Duration::ZERO);
+}
+
 // A simulation of HubSpot's window shared by several senders, on the paused clock.
 
 use std::cell::RefCell;
