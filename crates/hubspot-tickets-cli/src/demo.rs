@@ -357,6 +357,13 @@ fn print_failures(run: &RunResult, input: &str, dir: &Path, kept: bool, version:
             Ok(p) => p.display().to_string(),
             Err(_) => path.display().to_string(),
         };
+        // With --out-dir the file stays where the user put it: the command names that
+        // path (and, the emulator being gone, sends to the portal of the token).
+        let file = if kept {
+            path.display().to_string()
+        } else {
+            shown.clone()
+        };
         let kept = if kept {
             ""
         } else {
@@ -364,7 +371,7 @@ fn print_failures(run: &RunResult, input: &str, dir: &Path, kept: bool, version:
         };
         say(&format!(
             "Fix them in {shown} ({n} records, CSV like the input{kept}) and re-run:\n  \
-             hubspot-tickets upsert{} --id-property {ID_PROPERTY} {shown}",
+             hubspot-tickets upsert{} --id-property {ID_PROPERTY} {file}",
             crate::rerun::target_args(version, &ObjectType::TICKETS)
         ));
     }

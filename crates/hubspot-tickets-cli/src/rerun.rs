@@ -53,17 +53,17 @@ pub fn command(args: &UpsertArgs, file: &Path) -> String {
         flag("base-url", &args.base_url);
     }
     if let Some(p) = &args.token_file {
-        flag("token-file", &p.display().to_string());
+        flag("token-file", &path_word(p));
     }
     // OAuth: the client id, and where the secrets are (files; never their values).
     if let Some(id) = &args.oauth.client_id {
         flag("client-id", id);
     }
     if let Some(p) = &args.oauth.client_secret_file {
-        flag("client-secret-file", &p.display().to_string());
+        flag("client-secret-file", &path_word(p));
     }
     if let Some(p) = &args.oauth.refresh_token_file {
-        flag("refresh-token-file", &p.display().to_string());
+        flag("refresh-token-file", &path_word(p));
     }
     match args.rate_limit {
         Some(RateSpec::Off) => flag("rate-limit", "off"),
@@ -86,7 +86,7 @@ pub fn command(args: &UpsertArgs, file: &Path) -> String {
         flag("timeout", &format!("{}ms", args.timeout.as_millis()));
     }
     out.push(' ');
-    out.push_str(&shell_word(&file.display().to_string()));
+    out.push_str(&shell_word(&path_word(file)));
     out
 }
 
@@ -99,6 +99,17 @@ fn value_name(v: impl ValueEnum) -> String {
 
 /// `s` as one word for a POSIX shell: as it is when it holds only safe characters,
 /// else single-quoted.
+/// A path as a re-run's argument: one that starts with `-` would read as a flag, so it
+/// gets a `./` in front.
+fn path_word(p: &Path) -> String {
+    let s = p.display().to_string();
+    if s.starts_with('-') {
+        format!("./{s}")
+    } else {
+        s
+    }
+}
+
 fn shell_word(s: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c);
     if !s.is_empty() && s.chars().all(safe) {
@@ -155,6 +166,7 @@ mod tests {
              --max-retries 2 --timeout 5000ms out/f.csv"
         );
         assert!(command(&args(&["--tier", "free"]), f).contains(" --tier free "));
+        assert!(command(&args(&[]), Path::new("-f.csv")).ends_with(" ./-f.csv"));
         let oauth = command(
             &args(&[
                 "--client-id",

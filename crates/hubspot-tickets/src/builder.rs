@@ -21,6 +21,10 @@ use crate::secret::{AccessToken, TOKEN_ENV, without_credentials};
 pub const DEFAULT_BASE_URL: &str = "https://api.hubapi.com";
 const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
 
+/// The default [`ClientBuilder::max_concurrency`]: enough in flight to reach a
+/// Professional portal's ceiling (19 requests/s) at answer times up to about 3 s.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
+
 /// Builds a [`Client`]. Every setting has a safe default except the token.
 ///
 /// | setting | default |
@@ -36,10 +40,6 @@ const USER_AGENT: &str = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VE
 /// | max concurrency | a cap of 64 batches; the in-flight window adapts below it |
 /// | bisection of whole-batch 400/409 | on, 32 extra requests per batch |
 /// | batch linger (slow streams) | 500 ms |
-/// The default [`ClientBuilder::max_concurrency`]: enough in flight to reach a
-/// Professional portal's ceiling (19 requests/s) at answer times up to about 3 s.
-pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
-
 #[derive(Debug)]
 #[must_use]
 pub struct ClientBuilder {

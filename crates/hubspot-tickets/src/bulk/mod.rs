@@ -235,6 +235,7 @@ impl<'a> BulkUpsert<'a> {
     /// and the input a stopped run did not read (see [`Unread`]). Holds every outcome
     /// in memory: for large runs prefer [`outcomes`](Self::outcomes) or
     /// [`summary`](Self::summary).
+    #[must_use = "the report holds every outcome, and the unread input of a stopped run"]
     pub async fn report(self) -> BulkReport<'a> {
         let mut stream = self.outcomes();
         let mut outcomes = Vec::new();
@@ -251,6 +252,7 @@ impl<'a> BulkUpsert<'a> {
 
     /// Runs to the end keeping only the counts, and hands back the input a stopped run
     /// did not read (see [`Unread`]; always `None` for a finite input).
+    #[must_use = "its second half is the unread input of a stopped run: send it again or say where it went"]
     pub async fn summary(self) -> (Counts, Option<Unread<'a>>) {
         let mut stream = self.outcomes();
         while stream.next().await.is_some() {}

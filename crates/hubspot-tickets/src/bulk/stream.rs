@@ -119,6 +119,7 @@ impl<'a> BulkOutcomes<'a> {
     /// finite input never leaves any: its unread records are reported `NotAttempted`.
     /// Its records start at position [`Counts::read`](crate::Counts::read). `None` while the stream
     /// has not ended.
+    #[must_use = "the unread input of a stopped run: send it again or say where it went"]
     pub fn into_unread(self) -> Option<Unread<'a>> {
         if !self.finished {
             return None;

@@ -163,13 +163,11 @@ impl Sending {
             self.requests += 1;
             op.progress.request(attempt > 1);
             let now = Instant::now();
-            let timeout = match op.deadline {
-                Some(d) => c
-                    .settings
-                    .attempt_timeout
-                    .min(d.saturating_duration_since(now)),
-                None => c.settings.attempt_timeout,
-            };
+            let left = op.deadline.map(|d| d.saturating_duration_since(now));
+            let timeout = left.map_or(c.settings.attempt_timeout, |l| {
+                c.settings.attempt_timeout.min(l)
+            });
+            let cut_by_deadline = left.is_some_and(|l| l < c.settings.attempt_timeout);
             let span = tracing::debug_span!(
                 "hubspot_tickets.attempt",
                 attempt,
@@ -184,10 +182,15 @@ impl Sending {
                     .instrument(span.clone())
                     .await
                     .map_err(|_| {
-                        Error::new(
-                            ErrorKind::Timeout,
-                            format!("no answer within {} ms", timeout.as_millis()),
-                        )
+                        let message = if cut_by_deadline {
+                            format!(
+                                "the run's deadline came {} ms after this request left, before HubSpot answered: the records may have been written",
+                                timeout.as_millis()
+                            )
+                        } else {
+                            format!("no answer within {} ms", timeout.as_millis())
+                        };
+                        Error::new(ErrorKind::Timeout, message)
                     });
             // Judge (and read the rate-limit headers) before releasing the slot, so that
             // requests waiting for it see what this answer taught the limiter.
