@@ -262,8 +262,11 @@ pub use hubspot_tickets_client::types;
 
 /// What a tool reading records from files needs beyond the client: the facade's own
 /// checks on ids, property names and values read as text, with typed errors, and a
-/// JSON object read as a record by the same rules as every other way in. The CLI
-/// uses these so that a file and a Rust program are refused for the same reasons.
+/// JSON object read as a record by the same rules as every other way in. They are
+/// stricter than [`RecordInput::validate`] on property names: a file's column that is
+/// not a HubSpot internal name (`Ticket Title`) is most likely a header to map, and is
+/// named before anything is sent, whereas a program's name goes to HubSpot, which
+/// refuses it per record.
 pub mod cli_support {
     pub use crate::records::json::{JsonRecordError, JsonRecordErrorKind, from_json_record};
     pub use crate::records::values::{
