@@ -119,6 +119,14 @@ impl Credentials {
         let _ = SECRETS.set(vec![client_secret.clone(), refresh.clone()]);
         let source = OAuthRefresh::with_base_url(client_id, client_secret, refresh, &args.base_url)
             .map_err(|e| Failure::usage(scrub(e.to_string())))?;
+        // A refresh waits no longer than a batch's request (--timeout).
+        let http = reqwest::Client::builder()
+            .connect_timeout(args.timeout.min(std::time::Duration::from_secs(10)))
+            .timeout(args.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Failure::usage(format!("the HTTP client could not be built: {e}")))?;
+        let source = source.http_client(http);
         Ok(Self::OAuth(Box::new(source)))
     }
 
@@ -156,7 +164,7 @@ pub fn resume_hint(
     written: u64,
     report: Option<&Path>,
 ) -> Option<String> {
-    if kind != Kind::Fixed || exit_code != crate::exit::AUTH || written == 0 {
+    if kind == Kind::OAuth || exit_code != crate::exit::AUTH || written == 0 {
         return None;
     }
     let new_token = format!(

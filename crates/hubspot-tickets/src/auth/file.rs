@@ -16,8 +16,14 @@ use crate::secret::AccessToken;
 /// The most of a token file that is read: a token is a few hundred characters.
 const MAX_TOKEN_FILE_BYTES: u64 = 64 * 1024;
 
+/// How long a request waits for a new token after HubSpot refused the file's: a
+/// sidecar that renews a token at (or a little after) its expiry, not a run stopped.
+const NEW_TOKEN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The access token held in a file, re-read whenever the file's modification time or
 /// size changes (checked as each request leaves: one `stat`), and at once after a 401.
+/// After HubSpot refused the file's token, requests wait up to 30 s for a new one
+/// before the run stops (a sidecar renewing the token at its expiry).
 ///
 /// Rotate the file by writing a new one and renaming it over the old (so a reader never
 /// sees half a token). An empty file keeps the token read before (a writer caught
@@ -38,6 +44,8 @@ pub struct TokenFile {
     path: PathBuf,
     state: Mutex<Option<Read1>>,
     renewals: AtomicU64,
+    /// The token HubSpot refused last: not sent again.
+    refused: Mutex<Option<AccessToken>>,
 }
 
 /// What the file held when it was last read.
@@ -55,6 +63,7 @@ impl TokenFile {
             path: path.into(),
             state: Mutex::new(None),
             renewals: AtomicU64::new(0),
+            refused: Mutex::new(None),
         }
     }
 
@@ -139,13 +148,37 @@ impl std::fmt::Debug for TokenFile {
 
 impl TokenSource for TokenFile {
     fn token(&self) -> BoxFuture<'_, Result<AccessToken, Error>> {
-        let token = self.current(false);
-        Box::pin(async move { token })
+        Box::pin(async move {
+            let until = tokio::time::Instant::now() + NEW_TOKEN_PATIENCE;
+            loop {
+                let token = self.current(false)?;
+                let refused = self.refused.lock().ok().and_then(|r| r.clone());
+                if refused.as_ref() != Some(&token) {
+                    return Ok(token);
+                }
+                if tokio::time::Instant::now() >= until {
+                    return Err(Error::new(
+                        ErrorKind::Auth,
+                        format!(
+                            "token file {}: HubSpot refused its token, and no new one came in {} s",
+                            self.path.display(),
+                            NEW_TOKEN_PATIENCE.as_secs()
+                        ),
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+        })
     }
 
-    /// Re-reads the file: a new token there is worth one more try.
+    /// Re-reads the file: a new token there is worth one more try, and so is one that a
+    /// sidecar may still write ([`token`](TokenSource::token) waits for it).
     fn refused(&self, token: &AccessToken) -> bool {
-        self.current(true).is_ok_and(|now| &now != token)
+        if let Ok(mut r) = self.refused.lock() {
+            *r = Some(token.clone());
+        }
+        let _ = self.current(true);
+        true
     }
 
     fn renewals(&self) -> u64 {
@@ -176,10 +209,8 @@ mod tests {
         let two = source.current(false).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(two.expose(), "token-number-two");
         assert_eq!(source.renewals(), 1);
-        // A refusal of the old token: the file has a new one, worth a try.
+        // A refusal: worth a try, with the file's new token or one still to come.
         assert!(source.refused(&one));
-        // A refusal of the file's own token: nothing new.
-        assert!(!source.refused(&two));
         // An empty file (a writer between truncating and writing) keeps the last.
         std::fs::write(&path, "").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
@@ -191,5 +222,38 @@ mod tests {
         // Messages name the file, never its content.
         let e = TokenFile::new(dir.path().join("missing")).current(false);
         assert!(e.is_err_and(|e| e.message().contains("missing")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_token_waits_for_the_sidecar_then_gives_up() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("token");
+        std::fs::write(&path, "old-token").unwrap_or_else(|e| panic!("{e}"));
+        let source = TokenFile::new(&path);
+        let old = source.token().await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(source.refused(&old));
+        // Nothing new for 30 s: the run stops, naming the file, not the token.
+        let started = tokio::time::Instant::now();
+        let e = source
+            .token()
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("a token"));
+        assert!(started.elapsed() >= NEW_TOKEN_PATIENCE);
+        assert!(e.message().contains("no new one came"), "{}", e.message());
+        assert!(!e.message().contains("old-token"));
+        // A new token written while a request waits is the one it gets.
+        let waiting = source.token();
+        let write = async {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            let tmp = dir.path().join("token.tmp");
+            std::fs::write(&tmp, "new-token-longer").unwrap_or_else(|e| panic!("{e}"));
+            std::fs::rename(&tmp, &path).unwrap_or_else(|e| panic!("{e}"));
+        };
+        let (got, ()) = tokio::join!(waiting, write);
+        assert_eq!(
+            got.map(|t| t.expose().to_owned()).ok().as_deref(),
+            Some("new-token-longer")
+        );
     }
 }

@@ -24,8 +24,12 @@ pub const OAUTH_TOKEN_CATEGORY_EXPIRED: &str = "EXPIRED_AUTHENTICATION";
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(1800);
 /// Renewed this long before it expires at most (a fifth of its life when shorter).
 const MAX_MARGIN: Duration = Duration::from_secs(60);
-/// Tries of one refresh when the token endpoint fails (5xx, 429, no answer).
-const REFRESH_TRIES: u32 = 3;
+/// How long a failing token endpoint (5xx, 429, no answer) is tried before the run
+/// stops: as long as the batch endpoint may stay silent (a short outage of HubSpot's
+/// OAuth service must not end a night's sync).
+const REFRESH_PATIENCE: Duration = Duration::from_secs(45);
+/// The longest wait between two tries of a failing token endpoint.
+const REFRESH_MAX_WAIT: Duration = Duration::from_secs(8);
 
 /// Access tokens from HubSpot's OAuth token endpoint (`POST /oauth/2026-03/token`, the
 /// refresh grant): the first at the first request, a new one shortly before each
@@ -36,15 +40,25 @@ const REFRESH_TRIES: u32 = 3;
 ///
 /// A refused refresh (400 `BAD_REFRESH_TOKEN`: revoked, the app uninstalled, a wrong
 /// client id or secret) stops the run with [`ErrorKind::Auth`]; a failing endpoint (5xx,
-/// 429, no answer) is tried three times first. The client secret, the refresh token
+/// 429, no answer) is tried again for 45 s first, by one request while the others wait. The client secret, the refresh token
 /// and every access token are kept out of `Debug`, logs and errors.
 pub struct OAuthRefresh {
     client_id: String,
     client_secret: Secret,
     generated: hubspot_tickets_client::Client,
     state: Mutex<State>,
-    refreshing: tokio::sync::Mutex<()>,
+    /// Held by the one refresh under way; it keeps why the last one failed, so that
+    /// the requests that waited for it stop at once instead of trying again each.
+    refreshing: tokio::sync::Mutex<Option<Failed>>,
     refreshes: AtomicU64,
+}
+
+/// A refresh that gave up: when, and its error's parts (an [`Error`] is not `Clone`).
+struct Failed {
+    at: Instant,
+    kind: ErrorKind,
+    message: String,
+    status: Option<u16>,
 }
 
 struct State {
@@ -121,7 +135,7 @@ impl OAuthRefresh {
                 margin: Duration::ZERO,
                 refused: false,
             }),
-            refreshing: tokio::sync::Mutex::new(()),
+            refreshing: tokio::sync::Mutex::new(None),
             refreshes: AtomicU64::new(0),
         })
     }
@@ -165,11 +179,31 @@ impl OAuthRefresh {
     }
 
     async fn refresh(&self) -> Result<AccessToken, Error> {
-        let _one = self.refreshing.lock().await;
-        // Another request may have refreshed while this one waited.
+        let mut failed = self.refreshing.lock().await;
+        // Another request may have refreshed while this one waited, or given up.
         if let Some(token) = self.usable() {
             return Ok(token);
         }
+        if let Some(f) = failed.as_ref()
+            && f.at.elapsed() < Duration::from_secs(1)
+        {
+            let err = Error::new(f.kind, f.message.clone());
+            return Err(match f.status {
+                Some(s) => err.with_status(s),
+                None => err,
+            });
+        }
+        let result = self.refresh_now().await;
+        *failed = result.as_ref().err().map(|e| Failed {
+            at: Instant::now(),
+            kind: e.kind(),
+            message: e.message().to_owned(),
+            status: e.status(),
+        });
+        result
+    }
+
+    async fn refresh_now(&self) -> Result<AccessToken, Error> {
         let refresh_token = self
             .state
             .lock()
@@ -180,20 +214,20 @@ impl OAuthRefresh {
             self.client_secret.expose(),
             refresh_token.expose(),
         );
-        let mut tries = 0;
+        let first = Instant::now();
+        let mut wait = Duration::from_millis(500);
         let grant = loop {
-            tries += 1;
             let started = Instant::now();
             match self.generated.refresh_access_token_2026_03(&form).await {
                 Ok(answer) => break answer.into_inner(),
                 Err(e) => {
                     let (err, retry) = self.judge(e).await;
-                    if !retry || tries >= REFRESH_TRIES {
+                    if !retry || first.elapsed() + wait > REFRESH_PATIENCE {
                         return Err(err);
                     }
-                    tracing::info!(reason = %err, "the OAuth token endpoint failed; trying again");
-                    let wait = Duration::from_millis(500) * tries;
+                    tracing::warn!(reason = %err, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "the OAuth token endpoint failed; trying again");
                     tokio::time::sleep_until(started + wait).await;
+                    wait = (wait * 2).min(REFRESH_MAX_WAIT);
                 }
             }
         };

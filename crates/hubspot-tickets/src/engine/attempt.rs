@@ -127,11 +127,13 @@ impl Sending {
         let mut last: Option<Error> = None;
 
         loop {
-            // Wait for a place in flight, then for the limiter, unless the operation stops
-            // first.
+            // The token (a source may renew it first), then a place in flight, then the
+            // limiter, unless the operation stops first. The token comes first: the
+            // limiter counts a request as sent when it lets it through, and a slow token
+            // endpoint in between would make it arrive later than counted.
             let waited_from = Instant::now();
             let rate = || c.limiter.rate();
-            let (ticket, permit) = tokio::select! {
+            let got = tokio::select! {
                 biased;
                 () = op.stop.cancelled() => return stopped(op, last),
                 () = sleep_until_opt(op.deadline) => {
@@ -139,26 +141,24 @@ impl Sending {
                     return stopped(op, last);
                 }
                 t = async {
+                    let token = c.next_token().await?;
                     let ticket = c.flight.acquire(rate).await;
-                    (ticket, c.limiter.acquire().await)
+                    Ok::<_, Error>((token, ticket, c.limiter.acquire().await))
                 } => t,
+            };
+            // None to be had stops the run: nothing of this batch was sent.
+            let (token, ticket, permit) = match got {
+                Ok(got) => got,
+                Err(err) => {
+                    say_stop(op, &err, "stopping: no access token");
+                    return Sent::Stop(err.not_sent());
+                }
             };
             op.progress.in_flight(c.flight.in_flight());
             if op.stop_reason().is_some() {
                 drop(permit);
                 return stopped(op, last);
             }
-            // The token as the request leaves (a source may renew it first); none to be
-            // had stops the run: nothing of this batch was sent.
-            let token = match c.next_token().await {
-                Ok(token) => token,
-                Err(err) => {
-                    drop(permit);
-                    drop(ticket);
-                    say_stop(op, &err, "stopping: no access token");
-                    return Sent::Stop(err.not_sent());
-                }
-            };
             attempt += 1;
             self.requests += 1;
             op.progress.request(attempt > 1);
