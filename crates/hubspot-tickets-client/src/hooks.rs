@@ -91,6 +91,7 @@ pub fn apply_request_headers(extra: &RequestHeaders, request: &mut reqwest::Requ
     // the client carries for the CRM is not sent there.
     let token_call = oauth_token_version(path).is_some();
     let version = upsert_version(path)
+        .or_else(|| properties_version(path))
         .or_else(|| oauth_token_version(path))
         .and_then(|v| HeaderValue::from_str(v).ok());
     let headers = request.headers_mut();
@@ -146,6 +147,25 @@ fn upsert_version(path: &str) -> Option<&str> {
     }
 }
 
+/// The API version of a properties path once the URL is normalised:
+/// `/crm/v3/properties/{type}` or `/crm/properties/{version}/{type}`, each part a plain
+/// name, for the same reason as [`upsert_version`]: the token goes with the request.
+fn properties_version(path: &str) -> Option<&str> {
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    let parts: Vec<&str> = crm_part(path)?.split('/').collect();
+    match parts.as_slice() {
+        ["v3", "properties", object_type] if plain(object_type) => Some("v3"),
+        ["properties", version, object_type] if plain(version) && plain(object_type) => {
+            Some(version)
+        }
+        _ => None,
+    }
+}
+
 /// The version of an OAuth token path (`/oauth/2026-03/token`), the one operation
 /// beyond the batch upsert; like [`upsert_version`], after the last `/oauth/` segment.
 fn oauth_token_version(path: &str) -> Option<&str> {
@@ -182,15 +202,18 @@ impl AnswerTooLong {
 }
 
 impl ClientHooks<RequestHeaders> for Client {
-    /// Refuses a request whose path parameters do not make a batch upsert path (`..`
-    /// would move it elsewhere, with the token); the OAuth token path has none.
+    /// Refuses a request whose path parameters do not make a batch upsert or properties
+    /// path (`..` would move it elsewhere, with the token); the OAuth token path has none.
     async fn pre<E>(
         &self,
         request: &mut reqwest::Request,
         info: &OperationInfo,
     ) -> Result<(), progenitor_client::Error<E>> {
         let path = request.url().path();
-        if upsert_version(path).is_some() || oauth_token_version(path).is_some() {
+        if upsert_version(path).is_some()
+            || properties_version(path).is_some()
+            || oauth_token_version(path).is_some()
+        {
             return Ok(());
         }
         Err(progenitor_client::Error::InvalidRequest(format!(
@@ -308,6 +331,8 @@ mod tests {
             ),
             ("http://h/other", Some("2026-09")),
             ("http://h/oauth/2026-03/token", Some("2026-03")),
+            ("http://h/crm/v3/properties/tickets", Some("v3")),
+            ("http://h/crm/properties/2026-03/0-5", Some("2026-03")),
             // Behind a proxy's path prefix.
             (
                 "http://h/hubspot/crm/v3/objects/tickets/batch/upsert",
@@ -348,6 +373,20 @@ mod tests {
             "/crm/v3/objects/tickets/batch/read",
         ] {
             assert!(upsert_version(bad).is_none(), "{bad}");
+        }
+        for ok in [
+            "/crm/v3/properties/tickets",
+            "/crm/properties/2026-03/2-123",
+        ] {
+            assert!(properties_version(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "/crm/v3/properties",
+            "/crm/v3/properties/a/b",
+            "/crm/properties/2026-03",
+            "/crm/properties//tickets",
+        ] {
+            assert!(properties_version(bad).is_none(), "{bad}");
         }
         // What `..` as a path parameter becomes once the URL is parsed.
         for (object_type, version) in [("..", "2026-09"), ("tickets", ".."), ("%2e%2e", "..")] {

@@ -24,13 +24,18 @@ fn request_example(name: &str) -> Value {
         .clone()
 }
 
-/// Every operation of every version, as (path, operation).
+/// Every operation of every version, as (path, operation); GET (the properties
+/// operations) and POST are the methods the spec uses.
 fn operations(spec: &Value) -> Vec<(String, Value)> {
     spec["paths"]
         .as_object()
         .unwrap()
         .iter()
-        .map(|(path, item)| (path.clone(), item["post"].clone()))
+        .flat_map(|(path, item)| {
+            ["get", "post"]
+                .into_iter()
+                .filter_map(|m| item.get(m).map(|op| (path.clone(), op.clone())))
+        })
         .collect()
 }
 
@@ -98,10 +103,17 @@ fn every_operation_has_the_success_schema_of_its_version() {
             false,
         ),
     ];
-    // The OAuth token operation: its own success schema and refusal (tested below).
+    // The OAuth token and properties operations: their own success schemas (tested below).
     let ops: Vec<_> = ops
         .into_iter()
-        .filter(|(_, op)| op["operationId"] != "refresh_access_token_2026_03")
+        .filter(|(_, op)| {
+            ![
+                "refresh_access_token_2026_03",
+                "list_properties",
+                "list_properties_2026_03",
+            ]
+            .contains(&op["operationId"].as_str().unwrap_or_default())
+        })
         .collect();
     assert_eq!(ops.len(), expected.len(), "an operation without a test");
     for (path, op) in &ops {
@@ -256,6 +268,7 @@ fn every_example_in_the_spec_is_tested() {
         "TokenGrantCamelCase",
         "BadRefreshToken",
         "ExpiredToken",
+        "TicketProperties",
     ];
     for name in &names {
         assert!(
@@ -309,4 +322,70 @@ fn the_token_operation_and_its_examples() {
         !shown.contains("secret&1") && !shown.contains("rt=2"),
         "{shown}"
     );
+}
+
+/// The properties operations (v3 and 2026-03): a GET per object type answered by a
+/// `PropertyList`; the example decodes with what a preflight reads (unique, enumeration
+/// options' values and labels, read-only and calculated), and a definition missing
+/// HubSpot's other fields or carrying new ones still decodes.
+#[test]
+fn the_properties_operations_and_their_example() {
+    use hubspot_tickets_client::types::PropertyList;
+    let spec = spec();
+    for (path, id) in [
+        ("/crm/v3/properties/{objectType}", "list_properties"),
+        (
+            "/crm/properties/2026-03/{objectType}",
+            "list_properties_2026_03",
+        ),
+    ] {
+        let op = &spec["paths"][path]["get"];
+        assert_eq!(op["operationId"], id);
+        for status in ["200", "2XX"] {
+            assert_eq!(
+                response_schema(&spec, op, status).as_deref(),
+                Some("PropertyList"),
+                "{id}"
+            );
+        }
+        for status in ["4XX", "5XX"] {
+            assert_eq!(
+                response_schema(&spec, op, status).as_deref(),
+                Some("ApiError")
+            );
+        }
+    }
+    let list: PropertyList = serde_json::from_value(example("TicketProperties")).unwrap();
+    let by_name = |n: &str| list.results.iter().find(|p| p.name == n).unwrap();
+    assert_eq!(by_name("external_ticket_id").has_unique_value, Some(true));
+    let priority = by_name("hs_ticket_priority");
+    assert_eq!(priority.type_.as_deref(), Some("enumeration"));
+    let options: Vec<_> = priority
+        .options
+        .iter()
+        .map(|o| (o.value.as_str(), o.label.as_deref()))
+        .collect();
+    assert_eq!(
+        options,
+        [
+            ("LOW", Some("Low")),
+            ("MEDIUM", Some("Medium")),
+            ("HIGH", Some("High"))
+        ]
+    );
+    let id = by_name("hs_object_id");
+    assert_eq!(
+        id.modification_metadata
+            .as_ref()
+            .and_then(|m| m.read_only_value),
+        Some(true)
+    );
+    assert_eq!(by_name("time_to_close_days").calculated, Some(true));
+    let sparse: PropertyList = serde_json::from_value(json!({
+        "results": [{"name": "x", "brandNewField": {"a": 1}}],
+        "paging": {"next": {"after": "1"}}
+    }))
+    .unwrap();
+    assert_eq!(sparse.results[0].type_, None);
+    assert!(sparse.results[0].options.is_empty());
 }
