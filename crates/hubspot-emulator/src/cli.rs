@@ -107,7 +107,9 @@ pub struct EmulatorArgs {
     pub unique_properties: Vec<String>,
 
     /// Add a custom property: NAME[:TYPE[:OPT1,OPT2...]] with TYPE one of string, number,
-    /// bool, enumeration, checkboxes, date, datetime, unique (repeatable).
+    /// bool, enumeration, checkboxes, date, datetime, unique, readonly (text that cannot
+    /// be written), calculated (a number HubSpot computes) (repeatable). An option may
+    /// carry its label: VALUE=Label (e.g. tier:enumeration:gold=Gold tier,std=Standard).
     #[arg(long = "property", value_name = "SPEC", value_parser = parse_property)]
     pub properties: Vec<PropertyDef>,
 
@@ -323,13 +325,27 @@ fn parse_property_spec(s: &str) -> Result<PropertyDef, String> {
     let name = parts.next().unwrap_or_default().trim();
     validate_property_name(name)?;
     let kind = parts.next().unwrap_or("string").trim();
+    // `VALUE=Label` gives an option its label; the value alone gets one made from it.
+    let mut labels: Vec<(String, String)> = Vec::new();
     let options: Vec<String> = parts
         .next()
-        .map(|o| o.split(',').map(|x| x.trim().to_owned()).collect())
+        .map(|o| {
+            o.split(',')
+                .map(|x| match x.split_once('=') {
+                    Some((value, label)) => {
+                        labels.push((value.trim().to_owned(), label.trim().to_owned()));
+                        value.trim().to_owned()
+                    }
+                    None => x.trim().to_owned(),
+                })
+                .collect()
+        })
         .unwrap_or_default();
     let def = match kind {
         "string" | "text" => PropertyDef::string(name),
         "unique" => PropertyDef::string(name).unique(),
+        "readonly" => PropertyDef::string(name).read_only(),
+        "calculated" => PropertyDef::number(name).calculated(),
         "number" => PropertyDef::number(name),
         "bool" | "boolean" => PropertyDef::boolean(name),
         "date" => PropertyDef::date(name),
@@ -343,12 +359,18 @@ fn parse_property_spec(s: &str) -> Result<PropertyDef, String> {
         "checkboxes" => PropertyDef::checkboxes(name, options),
         other => return Err(format!("unknown property type {other:?}")),
     };
-    Ok(def)
+    Ok(if labels.is_empty() {
+        def
+    } else {
+        def.with_option_labels(labels)
+    })
 }
 
 /// A property definition written back as its `--property` spec, for error messages.
 fn property_spec(def: &PropertyDef) -> String {
     let (kind, options) = match &def.kind {
+        PropertyKind::Number if def.calculated => ("calculated", None),
+        PropertyKind::String if def.read_only => ("readonly", None),
         PropertyKind::String if def.unique => ("unique", None),
         PropertyKind::String => ("string", None),
         PropertyKind::Number => ("number", None),

@@ -73,6 +73,7 @@ mod limiter;
 mod oauth;
 mod object_types;
 mod properties;
+mod properties_api;
 mod registry;
 mod remote;
 mod schema;

@@ -36,6 +36,7 @@ pub enum PropertyKind {
 
 /// One property known to the emulator.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PropertyDef {
     /// Internal name, as used in `properties` and `idProperty`.
     pub name: String,
@@ -46,6 +47,19 @@ pub struct PropertyDef {
     pub unique: bool,
     /// Whether writes to it are refused (per-input error).
     pub read_only: bool,
+    /// Whether HubSpot computes it from other properties (`calculated`); such a
+    /// property is also read-only.
+    #[serde(default)]
+    pub calculated: bool,
+    /// The name shown in HubSpot's interface; when absent the properties operation
+    /// shows one made from the internal name (`ticket_ref` → `Ticket ref`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Labels of enumeration options, by option value; an option without one is shown
+    /// with a label made from its value (`HIGH` → `High`), so labels and values differ
+    /// as they do at HubSpot, where writing a label instead of a value is refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub option_labels: Vec<(String, String)>,
 }
 
 impl PropertyDef {
@@ -55,6 +69,9 @@ impl PropertyDef {
             kind,
             unique: false,
             read_only: false,
+            calculated: false,
+            label: None,
+            option_labels: Vec::new(),
         }
     }
 
@@ -120,6 +137,64 @@ impl PropertyDef {
         self.read_only = true;
         self
     }
+
+    /// Marks the property as calculated by HubSpot (and so read-only).
+    #[must_use]
+    pub fn calculated(mut self) -> Self {
+        self.calculated = true;
+        self.read_only = true;
+        self
+    }
+
+    /// Sets the label shown in HubSpot's interface.
+    #[must_use]
+    pub fn labelled(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Sets the labels of enumeration options, as (value, label) pairs.
+    #[must_use]
+    pub fn with_option_labels<I, V, L>(mut self, labels: I) -> Self
+    where
+        I: IntoIterator<Item = (V, L)>,
+        V: Into<String>,
+        L: Into<String>,
+    {
+        for (value, label) in labels {
+            let value = value.into();
+            self.option_labels.retain(|(v, _)| *v != value);
+            self.option_labels.push((value, label.into()));
+        }
+        self
+    }
+
+    /// The label shown for the property.
+    pub fn display_label(&self) -> String {
+        self.label.clone().unwrap_or_else(|| humanize(&self.name))
+    }
+
+    /// The label shown for the option `value`.
+    pub fn option_label(&self, value: &str) -> String {
+        self.option_labels
+            .iter()
+            .find(|(v, _)| v == value)
+            .map_or_else(|| humanize(value), |(_, l)| l.clone())
+    }
+}
+
+/// A label made from an internal name or option value: `_` as spaces, the first letter
+/// upper-case and the rest lower-case (`PRODUCT_ISSUE` → `Product issue`).
+fn humanize(raw: &str) -> String {
+    let spaced = raw.replace('_', " ");
+    let mut chars = spaced.chars();
+    match chars.next() {
+        Some(first) => first
+            .to_uppercase()
+            .chain(chars.flat_map(char::to_lowercase))
+            .collect(),
+        None => String::new(),
+    }
 }
 
 /// Adds `property` to a schema, replacing one of the same name.
@@ -150,18 +225,29 @@ pub fn validate_property_name(name: &str) -> Result<(), String> {
 /// The built-in ticket properties the emulator knows about.
 ///
 /// `hs_object_id`, `createdate` and `hs_lastmodifieddate` are read-only and computed by
-/// the emulator; `hs_object_id` is not a unique property as far as upserts are concerned
-/// (HubSpot refuses it as `idProperty`).
+/// the emulator; `time_to_close` is calculated (read-only, never filled in here).
+/// `hs_object_id` is not a unique property as far as upserts are concerned (HubSpot
+/// refuses it as `idProperty`).
 pub fn builtin_ticket_properties() -> Vec<PropertyDef> {
     vec![
         PropertyDef::number("hs_object_id").read_only(),
         PropertyDef::datetime("createdate").read_only(),
         PropertyDef::datetime("hs_lastmodifieddate").read_only(),
-        PropertyDef::string("subject"),
-        PropertyDef::string("content"),
-        PropertyDef::enumeration("hs_pipeline", ["0"]),
-        PropertyDef::enumeration("hs_pipeline_stage", ["1", "2", "3", "4"]),
-        PropertyDef::enumeration("hs_ticket_priority", ["LOW", "MEDIUM", "HIGH"]),
+        PropertyDef::string("subject").labelled("Ticket name"),
+        PropertyDef::string("content").labelled("Ticket description"),
+        PropertyDef::enumeration("hs_pipeline", ["0"])
+            .labelled("Pipeline")
+            .with_option_labels([("0", "Support Pipeline")]),
+        PropertyDef::enumeration("hs_pipeline_stage", ["1", "2", "3", "4"])
+            .labelled("Ticket status")
+            .with_option_labels([
+                ("1", "New"),
+                ("2", "Waiting on contact"),
+                ("3", "Waiting on us"),
+                ("4", "Closed"),
+            ]),
+        PropertyDef::enumeration("hs_ticket_priority", ["LOW", "MEDIUM", "HIGH"])
+            .labelled("Priority"),
         PropertyDef::checkboxes(
             "hs_ticket_category",
             [
@@ -174,6 +260,9 @@ pub fn builtin_ticket_properties() -> Vec<PropertyDef> {
         PropertyDef::enumeration("source_type", ["CHAT", "EMAIL", "FORM", "PHONE"]),
         PropertyDef::number("hubspot_owner_id"),
         PropertyDef::datetime("closed_date"),
+        // Computed by HubSpot from the create and close dates: listed by the
+        // properties operation as calculated, refused on write like the read-only ones.
+        PropertyDef::number("time_to_close").calculated(),
     ]
 }
 

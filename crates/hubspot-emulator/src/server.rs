@@ -44,7 +44,7 @@ const SCOPES_URL: &str = "https://developers.hubspot.com/scopes";
 /// Prefix of the emulator's own routes.
 pub const ADMIN_PREFIX: &str = "/__emulator";
 
-const JSON: &str = "application/json;charset=utf-8";
+pub(crate) const JSON: &str = "application/json;charset=utf-8";
 
 /// Limiter and fault RNG: the per-request decisions, behind one small lock.
 pub(crate) struct Control {
@@ -127,6 +127,14 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route(V3_UPSERT_ROUTE, post(upsert_v3))
         .route(DATED_UPSERT_ROUTE, post(upsert_dated))
+        .route(
+            crate::properties_api::V3_PROPERTIES_ROUTE,
+            get(crate::properties_api::list_v3),
+        )
+        .route(
+            crate::properties_api::DATED_PROPERTIES_ROUTE,
+            get(crate::properties_api::list_dated),
+        )
         .route(
             crate::oauth::TOKEN_ROUTES[0],
             post(crate::oauth::token_endpoint),
@@ -512,7 +520,7 @@ fn rate_headers(h: &mut HeaderMap, rl: RateHeaders) {
     }
 }
 
-fn respond(
+pub(crate) fn respond(
     status: u16,
     content_type: &'static str,
     body: impl Into<Body>,
@@ -552,7 +560,7 @@ fn rate_limit_body(policy: Policy, portal_id: u64, correlation: Uuid) -> Vec<u8>
     .unwrap_or_default()
 }
 
-fn too_many(
+pub(crate) fn too_many(
     policy: Policy,
     retry_after: Option<u64>,
     rl: RateHeaders,
@@ -683,14 +691,18 @@ async fn upsert_dated(
 }
 
 /// HubSpot's answer to an object type it cannot name.
-fn unknown_object_type(object_type: &str, rl: RateHeaders, correlation: Uuid) -> Response {
+pub(crate) fn unknown_object_type(
+    object_type: &str,
+    rl: RateHeaders,
+    correlation: Uuid,
+) -> Response {
     let message = format!("Unable to infer object type from: {object_type}");
     let body = ApiErrorOut::new(&message, correlation, "VALIDATION_ERROR").to_vec();
     respond(400, JSON, body, rl, correlation)
 }
 
 /// HubSpot's answer to a token without the object type's scope.
-fn missing_scope(scope: &str, rl: RateHeaders, correlation: Uuid) -> Response {
+pub(crate) fn missing_scope(scope: &str, rl: RateHeaders, correlation: Uuid) -> Response {
     let body = serde_json::to_vec(&serde_json::json!({
         "status": "error",
         "message": format!(
@@ -708,7 +720,7 @@ fn missing_scope(scope: &str, rl: RateHeaders, correlation: Uuid) -> Response {
     respond(403, JSON, body, rl, correlation)
 }
 
-enum Auth<'h> {
+pub(crate) enum Auth<'h> {
     /// The token, and the key of its rate-limit window: the app's client id for an
     /// OAuth access token (every token of an app shares it), else the token itself.
     Ok(&'h str, std::borrow::Cow<'h, str>),
@@ -718,7 +730,7 @@ enum Auth<'h> {
     Expired(Duration),
 }
 
-fn authenticate<'h>(
+pub(crate) fn authenticate<'h>(
     config: &EmulatorConfig,
     oauth: &crate::oauth::OAuthState,
     headers: &'h HeaderMap,
@@ -752,6 +764,26 @@ fn authenticate<'h>(
     }
 }
 
+/// HubSpot's 401 for a missing, unknown or expired token.
+pub(crate) fn unauthorized(auth: &Auth<'_>, correlation: Uuid) -> Response {
+    let (message, category) = match auth {
+        Auth::Missing => (
+            "Authentication credentials not found. This API supports OAuth 2.0 and private app access tokens, sent as 'Authorization: Bearer <token>'.".to_owned(),
+            "INVALID_AUTHENTICATION",
+        ),
+        Auth::Expired(ago) => (
+            crate::oauth::expired_message(*ago),
+            crate::oauth::EXPIRED_CATEGORY,
+        ),
+        _ => (
+            "The access token provided is invalid, expired or not recognised by this emulator.".to_owned(),
+            "INVALID_AUTHENTICATION",
+        ),
+    };
+    let body = ApiErrorOut::new(&message, correlation, category).to_vec();
+    respond(401, JSON, body, RateHeaders::default(), correlation)
+}
+
 async fn handle(
     s: &Shared,
     conn: Option<&ConnCtx>,
@@ -775,24 +807,9 @@ async fn handle(
     let (token, window) = match authenticate(&s.config, &s.oauth, headers) {
         Auth::Ok(t, window) => (t, window),
         other => {
-            let (message, category) = match other {
-                Auth::Missing => (
-                    "Authentication credentials not found. This API supports OAuth 2.0 and private app access tokens, sent as 'Authorization: Bearer <token>'.".to_owned(),
-                    "INVALID_AUTHENTICATION",
-                ),
-                Auth::Expired(ago) => (
-                    crate::oauth::expired_message(ago),
-                    crate::oauth::EXPIRED_CATEGORY,
-                ),
-                _ => (
-                    "The access token provided is invalid, expired or not recognised by this emulator.".to_owned(),
-                    "INVALID_AUTHENTICATION",
-                ),
-            };
             outcome.status = Some(401);
             s.stats.record(seq, outcome);
-            let body = ApiErrorOut::new(&message, correlation, category).to_vec();
-            return respond(401, JSON, body, RateHeaders::default(), correlation);
+            return unauthorized(&other, correlation);
         }
     };
 

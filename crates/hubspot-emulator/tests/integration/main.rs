@@ -10,6 +10,7 @@ mod faults;
 mod limits;
 mod oauth;
 mod objects;
+mod properties;
 mod rate_limits;
 mod remote;
 mod spec_conformance;
