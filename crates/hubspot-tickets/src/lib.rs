@@ -232,6 +232,7 @@ pub mod error;
 pub mod journal;
 mod limiter;
 pub mod outcomes;
+pub mod preflight;
 pub mod records;
 pub mod resume;
 mod route;
