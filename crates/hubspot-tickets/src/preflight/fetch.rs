@@ -250,4 +250,31 @@ mod tests {
         assert!(!e.to_string().contains("wrong-secret-token"), "{e}");
         emu.shutdown().await.unwrap();
     }
+
+    /// The facade's own call: the client's object type and version, its token.
+    #[tokio::test]
+    async fn the_client_reads_its_object_types_definitions() {
+        let emu = Emulator::start(
+            EmulatorConfig::default()
+                .without_rate_limits()
+                .with_token("tok"),
+        )
+        .await
+        .unwrap();
+        let client = crate::Client::builder()
+            .access_token("tok")
+            .base_url(emu.base_url())
+            .api_version(ApiVersion::V2026_09)
+            .object_type(ObjectType::CONTACTS)
+            .id_property("email")
+            .build()
+            .unwrap();
+        let defs = client.property_definitions().await.unwrap();
+        assert!(defs.get("email").unwrap().unique);
+        assert!(
+            defs.get("external_ticket_id").is_none(),
+            "contacts, not tickets"
+        );
+        emu.shutdown().await.unwrap();
+    }
 }
