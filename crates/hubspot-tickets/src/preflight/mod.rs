@@ -15,11 +15,15 @@
 //! - [`check_record`] and [`check_configuration`]: pure functions over definitions and
 //!   records; nothing here talks to the network.
 //! - [`fetch_definitions`] and [`DefinitionCache`]: one request per object type, kept
-//!   for the run.
+//!   for the run ([`Client::property_definitions`](crate::Client::property_definitions)
+//!   reads the client's own with its token).
+//! - [`Preflight`]: the definitions and the run's `idProperty` together; a record in,
+//!   "send it" or an invalid [`Outcome`](crate::Outcome) out.
 
 mod check;
 mod definitions;
 mod fetch;
+mod gate;
 
 pub use check::{
     ConfigProblem, ConfigurationError, NearMiss, Problem, ValueProblem, check_configuration,
@@ -27,3 +31,4 @@ pub use check::{
 };
 pub use definitions::{PropertyDefinition, PropertyDefinitions, ValueType};
 pub use fetch::{DefinitionCache, PreflightError, PreflightErrorKind, fetch_definitions};
+pub use gate::Preflight;
