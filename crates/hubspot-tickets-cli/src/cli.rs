@@ -29,6 +29,9 @@ pub enum Command {
     /// Create or update tickets from a CSV, JSON Lines or JSON array file (or stdin).
     #[command(after_help = UPSERT_HELP)]
     Upsert(Box<UpsertArgs>),
+    /// Check a file against the portal's property definitions without writing: the
+    /// idProperty, every column and every value (one read request; upsert's options).
+    Check(Box<UpsertArgs>),
     /// See the whole product work against an embedded HubSpot emulator (no account, no
     /// token, a few seconds).
     Demo(DemoArgs),

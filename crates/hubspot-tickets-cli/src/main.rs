@@ -2,9 +2,10 @@
 //! self-contained demo against an embedded emulator, or run the emulator standalone.
 //!
 //! This file parses the command line and dispatches: each subcommand is a module
-//! (`upsert_cmd`, `demo`, `emulator_cmd`), and what they share is in modules of its
+//! (`upsert_cmd`, `check_cmd`, `demo`, `emulator_cmd`), and what they share is in modules of its
 //! own. Exit codes are in [`exit`] and in `--help`.
 
+mod check_cmd;
 mod cli;
 mod credentials;
 mod demo;
@@ -43,7 +44,7 @@ fn main() -> ExitCode {
     // records). Only standard input is read on a thread of its own. `demo` and
     // `emulator` serve an emulator too, which gets its own workers.
     let mut builder = match cli.command {
-        Command::Upsert(_) => tokio::runtime::Builder::new_current_thread(),
+        Command::Upsert(_) | Command::Check(_) => tokio::runtime::Builder::new_current_thread(),
         Command::Demo(_) | Command::Emulator(_) => tokio::runtime::Builder::new_multi_thread(),
     };
     let runtime = match builder.enable_all().build() {
@@ -56,6 +57,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Upsert(args) => upsert_cmd::run(*args).await,
+            Command::Check(args) => check_cmd::run(*args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Emulator(args) => emulator_cmd::run(*args).await,
         }

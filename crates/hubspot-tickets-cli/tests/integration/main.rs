@@ -8,6 +8,7 @@ mod common;
 mod answers;
 
 mod bad_input;
+mod check;
 mod cli;
 mod oauth;
 mod rate_ceiling;

@@ -1,0 +1,186 @@
+//! `hubspot-tickets check`: the preflight alone. Reads the object type's property
+//! definitions (one read request), checks the file's columns and every record against
+//! them, and reports; nothing is written. It takes `upsert`'s options, so a command
+//! line is checked by changing its first word.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+
+use hubspot_tickets::cli_support::check_property_name;
+use hubspot_tickets::preflight::{
+    PreflightErrorKind, PropertyDefinitions, check_configuration, check_record,
+};
+use hubspot_tickets::{Client, RecordInput};
+
+use crate::cli::UpsertArgs;
+use crate::exit::{self, CommandError};
+use crate::input::{self, Item, ParseOptions, Source};
+
+/// At most this many invalid records are listed; the count covers them all.
+const LISTED: usize = 100;
+
+pub async fn run(args: UpsertArgs) -> Result<u8, CommandError> {
+    check_property_name(&args.id_property)
+        .map_err(|e| CommandError::usage(format!("--id-property: {e}")))?;
+    let source = Source::from_arg(&args.input);
+    let name = source.display_name();
+    if let Source::File(p) = &source
+        && !p.exists()
+    {
+        return Err(CommandError::usage(format!(
+            "{}: no such file",
+            p.display()
+        )));
+    }
+    let credentials = crate::credentials::Credentials::resolve(&args)?;
+    let (builder, _) = credentials.apply(Client::builder());
+    let client = builder
+        .base_url(args.base_url.clone())
+        .api_version(args.api_version)
+        .object_type(args.object_type.clone())
+        .id_property(args.id_property.clone())
+        .attempt_timeout(args.timeout)
+        .build()
+        .map_err(|e| CommandError::usage(e.to_string()))?;
+    // The check is the preflight: without the definitions there is nothing to say.
+    let defs = client.property_definitions().await.map_err(|e| {
+        let code = match e.kind {
+            PreflightErrorKind::Auth | PreflightErrorKind::Forbidden => exit::AUTH,
+            PreflightErrorKind::NotFound => exit::CONFIG,
+            PreflightErrorKind::Configuration => exit::USAGE,
+            _ => exit::UNAVAILABLE,
+        };
+        let why = if e.is_forbidden() {
+            format!("{e} (the token needs the object type's read scope for a check)")
+        } else {
+            e.to_string()
+        };
+        CommandError { code, message: why }
+    })?;
+    let opts = ParseOptions {
+        id_column: args
+            .id_column
+            .clone()
+            .unwrap_or_else(|| args.id_property.clone()),
+        keep_raw: false,
+        empty_cells: args.empty_cells,
+    };
+    let id_property = args.id_property.clone();
+    let format = args.format;
+    let checked = tokio::task::spawn_blocking(move || {
+        check_input(&source, name, format, opts, &defs, &id_property)
+    })
+    .await
+    .map_err(|e| CommandError::usage(format!("the check stopped: {e}")))??;
+    let mut out = std::io::stdout().lock();
+    let _ = checked.print(&mut out, &args);
+    Ok(if checked.config.is_some() {
+        exit::CONFIG
+    } else if checked.invalid + checked.unreadable > 0 {
+        exit::PARTIAL
+    } else {
+        exit::SUCCESS
+    })
+}
+
+/// What the check found.
+struct Checked {
+    name: String,
+    records: u64,
+    invalid: u64,
+    unreadable: u64,
+    /// Every configuration problem, when there is one (then records are not listed).
+    config: Option<String>,
+    /// `line N (id X): reasons`, the first [`LISTED`].
+    listed: Vec<String>,
+}
+
+impl Checked {
+    fn print(&self, out: &mut impl Write, args: &UpsertArgs) -> std::io::Result<()> {
+        writeln!(
+            out,
+            "checked {} against the {} property definitions (API version {}, idProperty {}); nothing was written",
+            self.name, args.object_type, args.api_version, args.id_property
+        )?;
+        if let Some(config) = &self.config {
+            writeln!(out, "  configuration   {config}")?;
+            return Ok(());
+        }
+        writeln!(out, "  records         {}", self.records)?;
+        writeln!(out, "  valid           {}", self.records - self.invalid)?;
+        writeln!(out, "  invalid         {}", self.invalid)?;
+        if self.unreadable > 0 {
+            writeln!(out, "  unreadable      {}", self.unreadable)?;
+        }
+        for line in &self.listed {
+            writeln!(out, "  {line}")?;
+        }
+        if self.invalid as usize > self.listed.len() {
+            writeln!(
+                out,
+                "  ... {} more invalid record(s)",
+                self.invalid as usize - self.listed.len()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn check_input(
+    source: &Source,
+    name: String,
+    format: Option<input::Format>,
+    opts: ParseOptions,
+    defs: &PropertyDefinitions,
+    id_property: &str,
+) -> Result<Checked, CommandError> {
+    let (read, format) =
+        input::open(source, format).map_err(|e| CommandError::usage(e.to_string()))?;
+    let reader = input::Reader::new(name.clone(), read, format, opts)
+        .map_err(|e| CommandError::usage(e.to_string()))?;
+    let mut checked = Checked {
+        name,
+        records: 0,
+        invalid: 0,
+        unreadable: 0,
+        config: None,
+        listed: Vec::new(),
+    };
+    // Columns in order of first appearance, for the configuration check.
+    let mut columns: Vec<String> = Vec::new();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    for item in reader {
+        let rec = match item.map_err(|e| CommandError::usage(e.to_string()))? {
+            Item::Good(rec) => rec,
+            Item::Bad(_) => {
+                checked.unreadable += 1;
+                continue;
+            }
+        };
+        checked.records += 1;
+        let mut record = RecordInput::new(rec.id.clone());
+        for (k, v) in &rec.properties {
+            if seen.insert(k.clone()) {
+                columns.push(k.clone());
+            }
+            record = record.property(k.as_str(), v.as_str());
+        }
+        let problems = check_record(defs, id_property, &record);
+        if !problems.is_empty() {
+            checked.invalid += 1;
+            if checked.listed.len() < LISTED {
+                let reasons: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                checked.listed.push(format!(
+                    "line {} (id {:?}): {}",
+                    rec.line,
+                    rec.id,
+                    reasons.join("; ")
+                ));
+            }
+        }
+    }
+    if let Err(e) = check_configuration(defs, id_property, columns.iter().map(String::as_str)) {
+        checked.config = Some(e.to_string());
+    }
+    Ok(checked)
+}
