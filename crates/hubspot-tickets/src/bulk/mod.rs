@@ -103,6 +103,7 @@ pub struct BulkUpsert<'a> {
     return_inputs: bool,
     journal: Option<Journal>,
     before_send: Option<BeforeSend<'a>>,
+    preflight: Option<crate::preflight::Preflight>,
 }
 
 impl std::fmt::Debug for BulkUpsert<'_> {
@@ -126,6 +127,7 @@ impl<'a> BulkUpsert<'a> {
             return_inputs: false,
             journal: None,
             before_send: None,
+            preflight: None,
         }
     }
 
@@ -182,6 +184,18 @@ impl<'a> BulkUpsert<'a> {
         self
     }
 
+    /// Check every record against the portal's property definitions before it is
+    /// batched: one that fails is reported
+    /// [`Failed`](crate::Outcome::Failed) as invalid input with every reason, and never
+    /// sent; the rest go on. Build the [`Preflight`](crate::preflight::Preflight) from
+    /// [`Client::property_definitions`](crate::Client::property_definitions): making it
+    /// checks the `idProperty` and the columns, so a run that could write nothing stops
+    /// before it starts.
+    pub fn preflight(mut self, preflight: crate::preflight::Preflight) -> Self {
+        self.preflight = Some(preflight);
+        self
+    }
+
     /// Report live counts into `progress` (for a progress bar).
     pub fn with_progress(mut self, progress: Progress) -> Self {
         self.progress = progress;
@@ -228,7 +242,7 @@ impl<'a> BulkUpsert<'a> {
         let journal = self
             .journal
             .map(|j| journaled::Sink::new(j, fingerprint_name));
-        BulkOutcomes::new(op, self.input, journal, self.before_send)
+        BulkOutcomes::new(op, self.input, journal, self.before_send).with_preflight(self.preflight)
     }
 
     /// Runs to the end and returns every outcome, sorted by position, with a summary

@@ -56,6 +56,9 @@ pub struct BulkOutcomes<'a> {
     finished: bool,
     journal: Option<Sink>,
     before_send: Option<super::BeforeSend<'a>>,
+    /// Checks each record against the portal's property definitions before it is
+    /// batched ([`BulkUpsert::preflight`](super::BulkUpsert::preflight)).
+    preflight: Option<crate::preflight::Preflight>,
 }
 
 impl std::fmt::Debug for BulkOutcomes<'_> {
@@ -97,7 +100,13 @@ impl<'a> BulkOutcomes<'a> {
             finished: false,
             journal,
             before_send,
+            preflight: None,
         }
+    }
+
+    pub(super) fn with_preflight(mut self, preflight: Option<crate::preflight::Preflight>) -> Self {
+        self.preflight = preflight;
+        self
     }
 }
 
@@ -168,6 +177,16 @@ impl<'a> BulkOutcomes<'a> {
             && !journal.admit(position, &item)
         {
             let o = self.op.unprepared(position, item, Outcome::AlreadyWritten);
+            self.emit(o);
+            return false;
+        }
+        // A record the portal would refuse is reported invalid here and never batched:
+        // it costs no request and cannot fail a batch without trace ids.
+        if let Some(preflight) = &self.preflight
+            && let Err(problems) = preflight.check(&item)
+        {
+            let outcome = crate::preflight::Preflight::invalid_outcome(&problems);
+            let o = self.op.unprepared(position, item, outcome);
             self.emit(o);
             return false;
         }

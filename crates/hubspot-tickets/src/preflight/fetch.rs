@@ -277,4 +277,73 @@ mod tests {
         );
         emu.shutdown().await.unwrap();
     }
+
+    /// A bulk run with a preflight: the records the portal would refuse are reported
+    /// invalid with their reasons and never sent; the rest are written.
+    #[tokio::test]
+    async fn a_bulk_run_sends_only_what_passes_the_preflight() {
+        use crate::preflight::Preflight;
+        use crate::{ErrorKind, Outcome, RecordInput};
+        let emu = Emulator::start(
+            EmulatorConfig::default()
+                .without_rate_limits()
+                .with_token("tok"),
+        )
+        .await
+        .unwrap();
+        let client = crate::Client::builder()
+            .access_token("tok")
+            .base_url(emu.base_url())
+            .id_property("external_ticket_id")
+            .build()
+            .unwrap();
+        let defs = Arc::new(client.property_definitions().await.unwrap());
+        let columns = ["subject", "hs_pipeline_stage", "time_to_close"];
+        let preflight = Preflight::new(defs, client.id_property(), columns).unwrap();
+        let records = vec![
+            RecordInput::new("ok-1").property("subject", "Printer"),
+            RecordInput::new("bad-1").property("hs_pipeline_stage", "Closed"),
+            RecordInput::new("bad-2").property("time_to_close", "3"),
+            RecordInput::new("ok-2").property("hs_pipeline_stage", "4"),
+        ];
+        let report = client
+            .bulk_upsert_iter(records)
+            .preflight(preflight)
+            .report()
+            .await;
+        let outcomes: Vec<_> = report
+            .outcomes
+            .iter()
+            .map(|o| (o.id.as_str(), &o.outcome))
+            .collect();
+        assert!(
+            outcomes[0].1.is_written() && outcomes[3].1.is_written(),
+            "{outcomes:?}"
+        );
+        for (id, outcome) in [outcomes[1], outcomes[2]] {
+            let Outcome::Failed { reason } = outcome else {
+                panic!("{id}: {outcome:?}")
+            };
+            assert_eq!(reason.kind, ErrorKind::InvalidInput, "{id}");
+        }
+        let Outcome::Failed { reason } = outcomes[1].1 else {
+            panic!()
+        };
+        assert!(
+            reason.message.contains("label of option \"4\""),
+            "{}",
+            reason.message
+        );
+        assert_eq!(
+            report.summary.requests, 1,
+            "one batch, the invalid records left out"
+        );
+        assert_eq!(emu.tickets().count(), 2);
+        assert!(
+            emu.tickets()
+                .get_by_unique("external_ticket_id", "bad-1")
+                .is_none()
+        );
+        emu.shutdown().await.unwrap();
+    }
 }
