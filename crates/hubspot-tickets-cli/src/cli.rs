@@ -268,6 +268,19 @@ pub struct UpsertArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Check every record against the object type's property definitions first (one
+    /// read request): a record that would be refused is reported invalid and not sent,
+    /// and a column or idProperty that does not exist stops the run before any write.
+    /// (Off by default for now; `hubspot-tickets check` runs it alone.)
+    #[arg(long)]
+    pub preflight: bool,
+
+    /// Run the preflight and stop when it cannot run (a token that may not read
+    /// properties gets a 403; with --preflight alone the run then goes on unchecked,
+    /// saying so).
+    #[arg(long)]
+    pub require_preflight: bool,
+
     /// Validate the whole input first and send nothing if any line is bad (or an id
     /// repeats).
     #[arg(long)]

@@ -142,6 +142,8 @@ pub async fn run(args: DemoArgs) -> Result<u8, CommandError> {
             label: label.to_owned(),
             display_name: Some(input.to_owned()),
             plain_interval: Duration::from_secs(1),
+            // The demo's records are made to fit the emulator's schema.
+            preflight: None,
         };
         let client = client.clone();
         let report = dir.join(report);

@@ -14,6 +14,7 @@ mod exit;
 mod input;
 mod output;
 mod paths;
+mod preflight;
 mod progress;
 mod rerun;
 mod sample;

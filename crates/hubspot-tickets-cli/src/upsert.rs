@@ -69,6 +69,9 @@ pub struct RunConfig {
     pub display_name: Option<String>,
     /// Interval of plain progress lines.
     pub plain_interval: Duration,
+    /// Each record checked against the portal's property definitions before it is
+    /// batched (`upsert`'s default; see `preflight.rs`).
+    pub preflight: Option<hubspot_tickets::preflight::Preflight>,
 }
 
 /// What a run did.
@@ -642,6 +645,9 @@ pub async fn run(
         .bulk_upsert(inputs)
         .with_progress(progress.clone())
         .with_cancellation(cancel.clone());
+    if let Some(preflight) = config.preflight.clone() {
+        run = run.preflight(preflight);
+    }
     if config.report {
         // Each batch's ids reach the report before its request goes: a kill while it
         // is out leaves them uncertain there, and `--resume` sends them again.

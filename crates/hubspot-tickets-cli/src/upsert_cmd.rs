@@ -257,6 +257,9 @@ pub async fn run(args: UpsertArgs) -> Result<u8, CommandError> {
         input::Reader::new(name.clone(), read, format, parse_options(&args))
             .map_err(|e| CommandError::usage(e.to_string()))?;
     }
+    // The preflight comes before the report is touched: a run it stops leaves no file.
+    let preflight =
+        crate::preflight::prepare(&client, &source, &args, &parse_options(&args)).await?;
     // A report names its scope (object type and idProperty): a tickets report never
     // lets a contacts run skip records.
     let scope = Scope::new(&args.object_type, &args.id_property);
@@ -310,6 +313,7 @@ pub async fn run(args: UpsertArgs) -> Result<u8, CommandError> {
         label: "upsert".to_owned(),
         display_name: Some(name),
         plain_interval: Duration::from_secs(5),
+        preflight,
     };
     let result = upsert::run(config, &client, journal)
         .await

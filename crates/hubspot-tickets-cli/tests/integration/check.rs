@@ -125,3 +125,63 @@ fn all_valid_is_success_and_a_token_without_the_scope_says_why() {
     assert!(!stderr.contains("contacts-only"), "{stderr}");
     emu.shutdown();
 }
+
+/// `upsert --preflight`: records the portal would refuse are reported invalid and not
+/// sent, the rest are written; a column that does not exist stops the run before any
+/// write (no report file).
+#[test]
+fn upsert_with_the_preflight_sends_only_what_passes() {
+    let emu = Emu::start(
+        EmulatorConfig::default()
+            .without_rate_limits()
+            .with_token(TOKEN),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "t.csv",
+        "external_ticket_id,subject,hs_pipeline_stage\nZD-1,Printer,4\nZD-2,Refund,Closed\n",
+    );
+    let report = dir.path().join("report.jsonl");
+    let out = upsert(emu.url(), TOKEN)
+        .args([
+            "--preflight",
+            "--report",
+            report.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(emu.ticket("ZD-1").is_some());
+    assert!(emu.ticket("ZD-2").is_none());
+    let lines = crate::common::report(&report);
+    let bad = lines.iter().find(|l| l["id"] == "ZD-2").unwrap();
+    assert!(bad.to_string().contains("label of option"), "{bad}");
+
+    let bad_column = write(dir.path(), "c.csv", "external_ticket_id,subjekt\nZD-3,x\n");
+    let report2 = dir.path().join("report2.jsonl");
+    let out = upsert(emu.url(), TOKEN)
+        .args([
+            "--preflight",
+            "--report",
+            report2.to_str().unwrap(),
+            bad_column.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("column \"subjekt\" is not a property"),
+        "{stderr}"
+    );
+    assert!(!report2.exists(), "stopped before the report was made");
+    assert!(emu.ticket("ZD-3").is_none());
+    emu.shutdown();
+}
