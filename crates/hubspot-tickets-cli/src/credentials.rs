@@ -86,7 +86,19 @@ impl Credentials {
                     "--client-secret-file is for OAuth, which needs a refresh token too ({REFRESH_TOKEN_ENV} or --refresh-token-file)"
                 )));
             }
-            let token = crate::token::resolve_token(args.token_file.as_ref())?;
+            // Half an OAuth setup (an id or a secret, no refresh token) says what is
+            // missing rather than only asking for an access token.
+            let half_oauth =
+                oauth.client_id.is_some() || std::env::var_os(CLIENT_SECRET_ENV).is_some();
+            let token =
+                crate::token::resolve_token(args.token_file.as_ref()).map_err(|mut e| {
+                    if half_oauth {
+                        e.message.push_str(&format!(
+                            "; for OAuth, give the refresh token too ({REFRESH_TOKEN_ENV} or --refresh-token-file)"
+                        ));
+                    }
+                    e
+                })?;
             return Ok(match &args.token_file {
                 // A regular file can be re-read; a pipe (`<(pass show ...)`) is read once.
                 Some(path) if path.is_file() => Self::File(path.clone()),
