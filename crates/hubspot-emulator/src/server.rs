@@ -775,6 +775,10 @@ async fn handle(
     let (token, window) = match authenticate(&s.config, &s.oauth, headers) {
         Auth::Ok(t, window) => (t, window),
         other => {
+            let expired = match other {
+                Auth::Expired(ago) => Some(ago),
+                _ => None,
+            };
             let (message, category) = match other {
                 Auth::Missing => (
                     "Authentication credentials not found. This API supports OAuth 2.0 and private app access tokens, sent as 'Authorization: Bearer <token>'.".to_owned(),
@@ -791,7 +795,12 @@ async fn handle(
             };
             outcome.status = Some(401);
             s.stats.record(seq, outcome);
-            let body = ApiErrorOut::new(&message, correlation, category).to_vec();
+            let mut out = ApiErrorOut::new(&message, correlation, category);
+            if let Some(ago) = expired {
+                out.context
+                    .insert("expire time", vec![crate::oauth::expire_time(ago)]);
+            }
+            let body = out.to_vec();
             return respond(401, JSON, body, RateHeaders::default(), correlation);
         }
     };

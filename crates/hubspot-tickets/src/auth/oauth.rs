@@ -17,7 +17,8 @@ use crate::error::{Error, ErrorKind};
 use crate::secret::AccessToken;
 
 /// The `category` of HubSpot's 401 for an OAuth access token used after it expired
-/// (message: "The OAuth token used to make this call expired N minute(s) ago.").
+/// (message: "The OAuth token used to make this call expired N second(s) ago.", or
+/// minute(s), hour(s), day(s)).
 pub const OAUTH_TOKEN_CATEGORY_EXPIRED: &str = "EXPIRED_AUTHENTICATION";
 
 /// How long an access token lives when the answer does not say (HubSpot's 30 minutes).
