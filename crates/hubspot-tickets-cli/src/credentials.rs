@@ -132,13 +132,9 @@ impl Credentials {
         let source = OAuthRefresh::with_base_url(client_id, client_secret, refresh, &args.base_url)
             .map_err(|e| Failure::usage(scrub(e.to_string())))?;
         // A refresh waits no longer than a batch's request (--timeout).
-        let http = reqwest::Client::builder()
-            .connect_timeout(args.timeout.min(std::time::Duration::from_secs(10)))
+        let source = source
             .timeout(args.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| Failure::usage(format!("the HTTP client could not be built: {e}")))?;
-        let source = source.http_client(http);
+            .map_err(|e| Failure::usage(e.to_string()))?;
         Ok(Self::OAuth(Box::new(source)))
     }
 
