@@ -39,6 +39,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -885,8 +886,6 @@ def at_latencies(clients: list[str], latencies: list[str], records: int, node_re
     """Our CLI at its defaults (one process, then two sharing a token) and the Node SDK with
     its default limiter, against an emulator that answers like a remote HubSpot (median
     latency L, sigma 0.3) under its default Professional limit: `bench/latency.py`'s run."""
-    import tempfile
-
     import latency as lat  # bench/latency.py, beside this file
 
     ns = argparse.Namespace(bin_dir=str(emulator_bin().parent), cli=str(cli_bin()), emulator_args=[],

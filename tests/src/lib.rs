@@ -114,6 +114,24 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
     }
 }
 
+/// Everything logged so far in this test binary, by every crate, at every level: the
+/// process's global subscriber, installed at the first call.
+pub fn global_trace_logs() -> &'static CapturedLogs {
+    static LOGS: std::sync::OnceLock<CapturedLogs> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = CapturedLogs::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
+            .with_ansi(false)
+            .with_writer(logs.clone())
+            .finish();
+        // A test binary that installed its own first keeps it; these logs stay empty.
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        logs
+    })
+}
+
 /// A subscriber that records every `hubspot_tickets` event and span (all levels) into
 /// `logs`; use with `tracing::subscriber::with_default` or `set_default`.
 pub fn capture_subscriber(logs: CapturedLogs) -> impl tracing::Subscriber + Send + Sync {

@@ -6,7 +6,6 @@
 //! A binary of its own: one global subscriber records everything logged by its tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Once;
 use std::time::Duration;
 
 use hubspot_emulator::{EmulatorConfig, OAuthApp, RateLimitConfig};
@@ -21,22 +20,9 @@ const CLIENT_ID: &str = "sec-oauth-app-4410";
 const CLIENT_SECRET: &str = "cs-8b3e/never+in=any-log";
 const REFRESH_TOKEN: &str = "rt-51aa/never+in=any-log";
 
-static LOGS: std::sync::OnceLock<CapturedLogs> = std::sync::OnceLock::new();
-static INIT: Once = Once::new();
-
+/// Everything logged so far, by every crate, at every level.
 fn logs() -> &'static CapturedLogs {
-    INIT.call_once(|| {
-        let logs = CapturedLogs::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
-            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
-            .with_ansi(false)
-            .with_writer(logs.clone())
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
-        let _ = LOGS.set(logs);
-    });
-    LOGS.get().unwrap()
+    integration_tests::global_trace_logs()
 }
 
 fn assert_hidden(what: &str, text: &str) {

@@ -6,7 +6,6 @@
 //! One global subscriber records everything logged by every test of this binary.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -22,23 +21,9 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 const SECRET: &str = "pat-na1-echo-5ec2e7-do-not-print";
 const PATH: &str = "/crm/v3/objects/tickets/batch/upsert";
 
-static LOGS: std::sync::OnceLock<CapturedLogs> = std::sync::OnceLock::new();
-static INIT: Once = Once::new();
-
 /// Everything logged so far, by every crate, at every level.
 fn logs() -> &'static CapturedLogs {
-    INIT.call_once(|| {
-        let logs = CapturedLogs::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
-            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
-            .with_ansi(false)
-            .with_writer(logs.clone())
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
-        let _ = LOGS.set(logs);
-    });
-    LOGS.get().unwrap()
+    integration_tests::global_trace_logs()
 }
 
 fn assert_hidden(what: &str, text: &str) {

@@ -7,7 +7,8 @@
 //! [`EmulatorConfig::access_token_lifetime`](crate::EmulatorConfig) (30 minutes, like
 //! HubSpot; seconds in tests). A request with an expired access token gets HubSpot's
 //! 401 for it (`EXPIRED_AUTHENTICATION`, "The OAuth token used to make this call
-//! expired N minute(s) ago."), the wording this project's spec records.
+//! expired N second(s) ago." in seconds, minutes, hours or days, and the expiry under
+//! `context."expire time"`), as HubSpot answers it.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -186,12 +187,23 @@ impl OAuthState {
     }
 }
 
-/// HubSpot's 401 message for an expired OAuth access token.
+/// HubSpot's 401 message for an expired OAuth access token: the time since in its
+/// largest whole unit ("0 second(s)", "5 hour(s)", "19884 day(s)" are all seen).
 pub(crate) fn expired_message(ago: Duration) -> String {
-    format!(
-        "The OAuth token used to make this call expired {} minute(s) ago.",
-        ago.as_secs() / 60
-    )
+    let s = ago.as_secs();
+    let (n, unit) = match s {
+        0..60 => (s, "second"),
+        60..3600 => (s / 60, "minute"),
+        3600..86_400 => (s / 3600, "hour"),
+        _ => (s / 86_400, "day"),
+    };
+    format!("The OAuth token used to make this call expired {n} {unit}(s) ago.")
+}
+
+/// When a token that expired `ago` expired, as HubSpot's `context."expire time"`.
+pub(crate) fn expire_time(ago: Duration) -> String {
+    let ago = chrono::Duration::from_std(ago).unwrap_or_else(|_| chrono::Duration::zero());
+    (chrono::Utc::now() - ago).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// The `category` of that 401.
@@ -293,6 +305,14 @@ mod tests {
         assert_eq!(
             expired_message(Duration::from_secs(130)),
             "The OAuth token used to make this call expired 2 minute(s) ago."
+        );
+        assert_eq!(
+            expired_message(Duration::from_millis(900)),
+            "The OAuth token used to make this call expired 0 second(s) ago."
+        );
+        assert_eq!(
+            expired_message(Duration::from_secs(5 * 3600 + 10)),
+            "The OAuth token used to make this call expired 5 hour(s) ago."
         );
         let app = OAuthApp::new("app-1", "the-secret", ["rt-1"]);
         let shown = format!("{app:?}");

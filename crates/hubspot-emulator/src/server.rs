@@ -780,8 +780,12 @@ pub(crate) fn unauthorized(auth: &Auth<'_>, correlation: Uuid) -> Response {
             "INVALID_AUTHENTICATION",
         ),
     };
-    let body = ApiErrorOut::new(&message, correlation, category).to_vec();
-    respond(401, JSON, body, RateHeaders::default(), correlation)
+    let mut out = ApiErrorOut::new(&message, correlation, category);
+    if let Auth::Expired(ago) = auth {
+        out.context
+            .insert("expire time", vec![crate::oauth::expire_time(*ago)]);
+    }
+    respond(401, JSON, out.to_vec(), RateHeaders::default(), correlation)
 }
 
 async fn handle(

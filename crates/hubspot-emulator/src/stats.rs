@@ -82,6 +82,33 @@ pub struct StatsSnapshot {
 }
 
 impl StatsSnapshot {
+    /// The most requests of the log that `keep` selects which arrived within any
+    /// `window` (sliding: a request leaves it `window` after it arrived), as HubSpot
+    /// counts a rate limit: to check that a client kept to one. The log holds the
+    /// latest 1,024 requests.
+    pub fn most_arrived_within(
+        &self,
+        window: std::time::Duration,
+        keep: impl Fn(&RequestLogEntry) -> bool,
+    ) -> usize {
+        let mut at: Vec<DateTime<Utc>> = self
+            .request_log
+            .iter()
+            .filter(|e| keep(e))
+            .filter_map(|e| e.arrived)
+            .collect();
+        at.sort_unstable();
+        let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+        let (mut best, mut j) = (0, 0);
+        for i in 0..at.len() {
+            while at[i] - at[j] >= window {
+                j += 1;
+            }
+            best = best.max(i - j + 1);
+        }
+        best
+    }
+
     /// Responses sent with this status.
     pub fn responses(&self, status: u16) -> u64 {
         self.responses_by_status.get(&status).copied().unwrap_or(0)

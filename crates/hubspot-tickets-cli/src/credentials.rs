@@ -86,7 +86,19 @@ impl Credentials {
                     "--client-secret-file is for OAuth, which needs a refresh token too ({REFRESH_TOKEN_ENV} or --refresh-token-file)"
                 )));
             }
-            let token = crate::token::resolve_token(args.token_file.as_ref())?;
+            // Half an OAuth setup (an id or a secret, no refresh token) says what is
+            // missing rather than only asking for an access token.
+            let half_oauth =
+                oauth.client_id.is_some() || std::env::var_os(CLIENT_SECRET_ENV).is_some();
+            let token =
+                crate::token::resolve_token(args.token_file.as_ref()).map_err(|mut e| {
+                    if half_oauth {
+                        e.message.push_str(&format!(
+                            "; for OAuth, give the refresh token too ({REFRESH_TOKEN_ENV} or --refresh-token-file)"
+                        ));
+                    }
+                    e
+                })?;
             return Ok(match &args.token_file {
                 // A regular file can be re-read; a pipe (`<(pass show ...)`) is read once.
                 Some(path) if path.is_file() => Self::File(path.clone()),
@@ -120,13 +132,9 @@ impl Credentials {
         let source = OAuthRefresh::with_base_url(client_id, client_secret, refresh, &args.base_url)
             .map_err(|e| Failure::usage(scrub(e.to_string())))?;
         // A refresh waits no longer than a batch's request (--timeout).
-        let http = reqwest::Client::builder()
-            .connect_timeout(args.timeout.min(std::time::Duration::from_secs(10)))
+        let source = source
             .timeout(args.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| Failure::usage(format!("the HTTP client could not be built: {e}")))?;
-        let source = source.http_client(http);
+            .map_err(|e| Failure::usage(e.to_string()))?;
         Ok(Self::OAuth(Box::new(source)))
     }
 

@@ -120,7 +120,7 @@ impl ErrorKind {
 
     fn describe(self) -> &'static str {
         match self {
-            Self::Auth => "HubSpot refused the access token",
+            Self::Auth => "HubSpot refused the credentials (the access token, or an OAuth refresh)",
             Self::Forbidden => {
                 "HubSpot refused access (does the token have the object type's write scope?)"
             }

@@ -28,6 +28,18 @@ fn oauth(base_url: &str) -> OAuthRefresh {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// 10 requests a second, 2 in flight: a run long enough for tokens to change under it.
+fn slow_client(source: impl TokenSource + 'static, base_url: &str) -> Client {
+    Client::builder()
+        .token_source(source)
+        .base_url(base_url)
+        .id_property(ID_PROPERTY)
+        .rate_limit(RateLimit::per_window(10, Duration::from_secs(1)))
+        .max_concurrency(2)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn client(source: impl TokenSource + 'static, base_url: &str, per_window: u32) -> Client {
     Client::builder()
         .token_source(source)
@@ -41,27 +53,6 @@ fn client(source: impl TokenSource + 'static, base_url: &str, per_window: u32) -
         )
         .build()
         .unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Most admitted (not 429) arrivals within any `window`, from the server's log.
-fn most_admitted_within(emu: &hubspot_emulator::Emulator, window: Duration) -> usize {
-    let mut at: Vec<i64> = emu
-        .stats()
-        .request_log
-        .iter()
-        .filter(|e| e.status != Some(429))
-        .filter_map(|e| e.arrived.map(|t| t.timestamp_micros()))
-        .collect();
-    at.sort_unstable();
-    let micros = i64::try_from(window.as_micros()).unwrap_or(i64::MAX);
-    let (mut best, mut j) = (0, 0);
-    for i in 0..at.len() {
-        while at[i] - at[j] >= micros {
-            j += 1;
-        }
-        best = best.max(i - j + 1);
-    }
-    best
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,7 +74,9 @@ async fn oauth_renews_5s_tokens_over_20000_records_under_one_limiter() {
     let (grants, _) = emu.oauth_grants();
     assert!(grants >= 3, "{grants} tokens in {:?}", started.elapsed());
     assert_eq!(client.token_renewals(), grants - 1);
-    let most = most_admitted_within(&emu, WINDOW);
+    let most = emu
+        .stats()
+        .most_arrived_within(WINDOW, |e| e.status != Some(429));
     assert!(
         most <= per_window as usize,
         "{most} admitted within a window"
@@ -108,14 +101,7 @@ async fn a_401_mid_run_refreshes_and_sends_the_batch_again() {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
-    let client = Client::builder()
-        .token_source(oauth(emu.base_url()).http_client(http))
-        .base_url(emu.base_url())
-        .id_property(ID_PROPERTY)
-        .rate_limit(RateLimit::per_window(10, Duration::from_secs(1)))
-        .max_concurrency(2)
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let client = slow_client(oauth(emu.base_url()).http_client(http), emu.base_url());
     let run = client.bulk_upsert_iter(tickets("MID", 0..n)).report();
     let expire = async {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -157,14 +143,7 @@ async fn a_token_file_rotated_by_a_sidecar_is_followed() {
             .unwrap_or_else(|e| panic!("{e}"))
     };
     write(fresh().await.expose());
-    let client = Client::builder()
-        .token_source(TokenFile::new(&path))
-        .base_url(emu.base_url())
-        .id_property(ID_PROPERTY)
-        .rate_limit(RateLimit::per_window(10, Duration::from_secs(1)))
-        .max_concurrency(2)
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let client = slow_client(TokenFile::new(&path), emu.base_url());
     let run = client.bulk_upsert_iter(tickets("ROT", 0..n)).report();
     futures::pin_mut!(run);
     let mut rotations = 0;

@@ -89,8 +89,9 @@ async fn refresh_grant_expiry_and_one_window_per_app() {
     assert_eq!(body["status"], "error", "{body}");
     assert_eq!(
         body["message"],
-        "The OAuth token used to make this call expired 0 minute(s) ago."
+        "The OAuth token used to make this call expired 0 second(s) ago."
     );
+    assert!(body["context"]["expire time"][0].is_string(), "{body}");
     assert!(body["correlationId"].is_string(), "{body}");
 }
 

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::common::{Emu, cli, report, write};
+use crate::common::{Emu, all_output, cli, report, write};
 use assert_cmd::Command;
 use hubspot_emulator::{EmulatorConfig, RateLimitConfig};
 use predicates::prelude::*;
@@ -30,15 +30,6 @@ fn by_line(report: &[Value], line: u64) -> &Value {
         .iter()
         .find(|v| v["line"] == line)
         .unwrap_or_else(|| panic!("no report line for input line {line}: {report:?}"))
-}
-
-/// Output of a finished command, for "the token never appears" checks.
-fn all_output(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]

@@ -58,29 +58,6 @@ fn oauth_upsert(emu: &Emu, dir: &Path) -> assert_cmd::Command {
     cmd
 }
 
-/// Admitted arrivals (not 429s) in microseconds, in order.
-fn admitted(emu: &Emu) -> Vec<i64> {
-    let log = emu.emulator().stats().request_log;
-    let mut at: Vec<_> = log
-        .iter()
-        .filter(|e| e.status != Some(429))
-        .filter_map(|e| e.arrived.map(|t| t.timestamp_micros()))
-        .collect();
-    at.sort_unstable();
-    at
-}
-
-fn most_within(at: &[i64], micros: i64) -> usize {
-    let (mut best, mut j) = (0, 0);
-    for i in 0..at.len() {
-        while at[i] - at[j] >= micros {
-            j += 1;
-        }
-        best = best.max(i - j + 1);
-    }
-    best
-}
-
 fn assert_no_secret(what: &str, text: &str) {
     for secret in [CLIENT_SECRET, REFRESH_TOKEN, "emu-oat-"] {
         assert!(
@@ -133,8 +110,10 @@ fn oauth_run_of_20000_records_with_5s_tokens_renews_under_one_limiter_and_prints
     assert!(stdout.contains(&said), "{said:?} not in:\n{stdout}");
 
     // One limiter across every token: no window at the server over the app's limit.
-    let at = admitted(&emu);
-    let most = most_within(&at, 10_000_000);
+    let most = emu
+        .emulator()
+        .stats()
+        .most_arrived_within(Duration::from_secs(10), |e| e.status != Some(429));
     assert!(
         most <= PER_10S as usize,
         "{most} requests admitted within 10 s"
@@ -240,11 +219,7 @@ fn a_refused_refresh_token_or_a_missing_secret_stops_without_printing_secrets() 
         .arg(&data)
         .output()
         .unwrap();
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let all = crate::common::all_output(&out);
     assert_eq!(out.status.code(), Some(3), "{all}");
     assert!(all.contains("BAD_REFRESH_TOKEN"), "{all}");
     assert!(all.contains("refresh token"), "{all}");
@@ -260,11 +235,7 @@ fn a_refused_refresh_token_or_a_missing_secret_stops_without_printing_secrets() 
         .arg(&data)
         .output()
         .unwrap();
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let all = crate::common::all_output(&out);
     assert_eq!(out.status.code(), Some(2), "{all}");
     assert!(all.contains("HUBSPOT_CLIENT_SECRET"), "{all}");
     assert_no_secret("output", &all);

@@ -28,11 +28,7 @@ fn subject(emu: &Emu, id: &str) -> String {
 
 fn run(cmd: &mut Command) -> (Option<i32>, String) {
     let out = cmd.output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = crate::common::all_output(&out);
     (out.status.code(), text)
 }
 

@@ -278,11 +278,7 @@ fn credentials_in_the_base_url_are_never_printed() {
         "http://user:hunter2@10.0.0.1",
     ] {
         let out = upsert_one(url);
-        let output = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let output = crate::common::all_output(&out);
         assert_eq!(out.status.code(), Some(2), "{url}: {output}");
         assert!(output.contains("error:"), "{url}: {output}");
         assert!(!output.contains("hunter2"), "{url}: {output}");

@@ -17,7 +17,8 @@ use crate::error::{Error, ErrorKind};
 use crate::secret::AccessToken;
 
 /// The `category` of HubSpot's 401 for an OAuth access token used after it expired
-/// (message: "The OAuth token used to make this call expired N minute(s) ago.").
+/// (message: "The OAuth token used to make this call expired N second(s) ago.", or
+/// minute(s), hour(s), day(s)).
 pub const OAUTH_TOKEN_CATEGORY_EXPIRED: &str = "EXPIRED_AUTHENTICATION";
 
 /// How long an access token lives when the answer does not say (HubSpot's 30 minutes).
@@ -108,14 +109,7 @@ impl OAuthRefresh {
             }
         }
         let base_url = check_base_url(base_url, false)?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| {
-                Error::configuration("the HTTP client could not be built").with_source(e)
-            })?;
+        let http = own_http(Duration::from_secs(30))?;
         let headers = RequestHeaders::new().with_header(
             USER_AGENT,
             HeaderValue::from_static(concat!(
@@ -150,6 +144,15 @@ impl OAuthRefresh {
         let headers = hubspot_tickets_client::ClientInfo::inner(&self.generated).clone();
         self.generated = hubspot_tickets_client::Client::new_with_client(&base_url, http, headers);
         self
+    }
+
+    /// Each refresh waits at most `timeout` for its answer (30 s by default; at most
+    /// 10 s of it to connect), with the source's own client.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Configuration`] when the HTTP client cannot be built.
+    pub fn timeout(self, timeout: Duration) -> Result<Self, Error> {
+        Ok(self.http_client(own_http(timeout)?))
     }
 
     /// The held access token, if it is still good to send.
@@ -323,6 +326,17 @@ impl OAuthRefresh {
             ),
         }
     }
+}
+
+/// The source's own HTTP client: no redirects (a token endpoint that redirects is not
+/// HubSpot's), `timeout` per refresh.
+fn own_http(timeout: Duration) -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| Error::configuration("the HTTP client could not be built").with_source(e))
 }
 
 /// `text` as `application/x-www-form-urlencoded` writes it (the WHATWG form encoding
