@@ -95,42 +95,15 @@ impl Client {
     }
 
     /// The property definitions of the client's object type, read from HubSpot's
-    /// properties operation with the token the next write would carry (one request, not
-    /// retried; see [`preflight`](crate::preflight) for checking records against them
-    /// and for a cache that reads each object type once per run).
+    /// properties operation with the token the next write would carry: one request,
+    /// through the client's rate limiter and retried like a batch (429 and 423 wait,
+    /// 5xx and timeouts back off). Each call reads them again; see
+    /// [`preflight`](crate::preflight) for checking records against them and for a
+    /// cache that reads each object type once per run.
     pub async fn property_definitions(
         &self,
     ) -> Result<crate::preflight::PropertyDefinitions, crate::preflight::PreflightError> {
-        let object_type = self.object_type();
-        let fail = |kind, message: String| crate::preflight::PreflightError {
-            kind,
-            status: None,
-            object_type: object_type.to_string(),
-            message,
-        };
-        let token = self
-            .engine
-            .next_token()
-            .await
-            .map_err(|e| fail(crate::preflight::PreflightErrorKind::Auth, e.to_string()))?;
-        let client = match &self.engine.transport {
-            crate::engine::transport::Transport::Http(clients) => {
-                clients.client(&token).map_err(|e| {
-                    fail(
-                        crate::preflight::PreflightErrorKind::Configuration,
-                        e.to_string(),
-                    )
-                })?
-            }
-            #[cfg(test)]
-            crate::engine::transport::Transport::Mock(_) => {
-                return Err(fail(
-                    crate::preflight::PreflightErrorKind::Configuration,
-                    "unit tests' mock transport has no properties operation".to_owned(),
-                ));
-            }
-        };
-        crate::preflight::fetch_definitions(&client, self.api_version(), object_type).await
+        crate::preflight::fetch::read(&self.engine).await
     }
 
     /// Creates or updates up to 100 tickets (retried as configured).

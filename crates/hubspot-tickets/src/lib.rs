@@ -148,6 +148,43 @@
 //! # }
 //! ```
 //!
+//! # Check records against the portal first
+//!
+//! [`Client::property_definitions`] reads the object type's property definitions (one
+//! request, through the limiter and retries); a [`Preflight`](preflight::Preflight)
+//! made from them refuses, before any write, a run whose `idProperty` or columns do not
+//! exist, and [`BulkUpsert::preflight`](bulk::BulkUpsert::preflight) keeps back each
+//! record HubSpot would refuse (an unknown or read-only property, a value of the wrong
+//! type, an option's label instead of its value) as a `Failed` outcome of kind
+//! [`ErrorKind::InvalidInput`] whose reason says how to fix it, and sends the rest.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use hubspot_tickets::{Client, RecordInput};
+//! use hubspot_tickets::preflight::Preflight;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let emulator = hubspot_emulator::Emulator::start(
+//! #     hubspot_emulator::EmulatorConfig::default().with_token("pat-na1-example")).await?;
+//! let client = Client::builder()
+//!     .access_token("pat-na1-example")
+//! #   .base_url(emulator.base_url())
+//!     .id_property("external_ticket_id")
+//!     .build()?;
+//! let definitions = Arc::new(client.property_definitions().await?);
+//! // The columns every record may carry: an unknown one stops here, named.
+//! let preflight = Preflight::new(definitions, client.id_property(), ["subject", "hs_pipeline_stage"])?;
+//! let records = vec![
+//!     RecordInput::new("ZD-1").property("subject", "Printer").property("hs_pipeline_stage", "4"),
+//!     RecordInput::new("ZD-2").property("hs_pipeline_stage", "Closed"), // a label, not a value
+//! ];
+//! let (counts, _unread) = client.bulk_upsert_iter(records).preflight(preflight).summary().await;
+//! assert_eq!((counts.created, counts.failed), (1, 1)); // ZD-2 was never sent
+//! # emulator.shutdown().await?;
+//! # Ok(()) }
+//! ```
+//!
 //! # Stop a run without losing input
 //!
 //! A run stopped by [`BulkUpsert::with_cancellation`](bulk::BulkUpsert::with_cancellation), its deadline or a run-stopping

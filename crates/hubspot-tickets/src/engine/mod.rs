@@ -12,7 +12,7 @@ mod attempt;
 pub(crate) mod authorize;
 mod batch;
 mod flight;
-mod policy;
+pub(crate) mod policy;
 pub(crate) mod response;
 pub(crate) mod transport;
 

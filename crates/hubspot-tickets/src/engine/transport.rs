@@ -6,7 +6,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use hubspot_tickets_client::hooks::AnswerTooLong;
 use hubspot_tickets_client::types::{
-    TicketUpsertBatch, TicketUpsertBatchResult, UpsertBatchResult202609, UpsertedTicket,
+    PropertyList, TicketUpsertBatch, TicketUpsertBatchResult, UpsertBatchResult202609,
+    UpsertedTicket,
 };
 use hubspot_tickets_client::{Error as GenError, ResponseValue};
 use reqwest::StatusCode;
@@ -24,16 +25,17 @@ pub(crate) struct RawResponse {
     pub body: Bytes,
 }
 
-/// What one request brought back.
+/// What one request brought back (`B`: a decoded 2xx body; a batch result unless it
+/// was the properties operation).
 #[derive(Debug)]
-pub(crate) enum Answer {
-    /// A 2xx whose body decoded as a batch result (200, 207, or any other 2xx).
+pub(crate) enum Answer<B = TicketUpsertBatchResult> {
+    /// A 2xx whose body decoded (200, 207, or any other 2xx).
     Success {
         status: StatusCode,
         headers: HeaderMap,
-        body: TicketUpsertBatchResult,
+        body: B,
     },
-    /// A 2xx whose body is not a batch result (cut short, say). The status is known
+    /// A 2xx whose body did not decode (cut short, say). The status is known
     /// only when it was read before decoding failed.
     Undecodable {
         status: Option<StatusCode>,
@@ -144,14 +146,39 @@ impl Transport {
             }
         }
     }
+
+    /// Reads `route`'s object type's property definitions (v3's path for v3, the dated
+    /// `2026-03` path for every dated version: HubSpot documents the properties
+    /// operation under `2026-03`, and its answer has kept its shape), with `token`.
+    pub(crate) async fn properties(
+        &self,
+        route: &Route,
+        token: &AccessToken,
+    ) -> Result<Answer<PropertyList>, Error> {
+        match self {
+            Self::Http(clients) => {
+                let client = &clients.client(token)?;
+                let object_type = route.object_type.as_str();
+                if route.version.is_legacy() {
+                    settle(client.list_properties(object_type).await, identity).await
+                } else {
+                    settle(client.list_properties_2026_03(object_type).await, identity).await
+                }
+            }
+            #[cfg(test)]
+            Self::Mock(_) => Err(Error::configuration(
+                "unit tests' mock transport has no properties operation",
+            )),
+        }
+    }
 }
 
-/// One generated call's result as an [`Answer`]; `body` maps a 2xx body onto the v3
-/// result type.
-async fn settle<T>(
+/// One generated call's result as an [`Answer`]; `body` maps a 2xx body (a batch's onto
+/// the v3 result type).
+async fn settle<T, B>(
     result: Result<ResponseValue<T>, GenError<()>>,
-    body: impl FnOnce(T) -> TicketUpsertBatchResult,
-) -> Result<Answer, Error> {
+    body: impl FnOnce(T) -> B,
+) -> Result<Answer<B>, Error> {
     match result {
         Ok(value) => {
             let status = value.status();

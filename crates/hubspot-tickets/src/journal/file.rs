@@ -64,6 +64,21 @@ fn lock(file: &File, path: &Path, regular: bool) -> Result<(), JournalError> {
     }
 }
 
+/// Whether another run holds `path`'s lock now ([`JournalError::Locked`] if so), without
+/// creating, changing or keeping the file: a command that does slow work (a network
+/// read) before opening its journal refuses a busy one first. The lock is still taken
+/// when the journal is opened.
+pub fn check_unlocked(path: &Path) -> Result<(), JournalError> {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    if !meta.is_file() {
+        return Ok(());
+    }
+    let file = File::open(path).map_err(io_error(path))?;
+    lock(&file, path, true)
+}
+
 /// Opens `path` for reading and writing under an exclusive lock, creating
 /// it if missing and without truncating it: a file another run is writing is refused
 /// ([`JournalError::Locked`]) before a byte of it changes. Returns the file and whether

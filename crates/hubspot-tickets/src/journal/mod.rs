@@ -35,7 +35,7 @@ use crate::records::RecordInput;
 use crate::resume::{Fingerprint, Resume};
 use crate::route::ObjectType;
 
-pub use file::{JournalWriter, open_locked};
+pub use file::{JournalWriter, check_unlocked, open_locked};
 
 /// The journal format this build writes (its header's `version`).
 pub const JOURNAL_VERSION: u32 = 2;

@@ -171,21 +171,26 @@ pub enum Problem {
 #[non_exhaustive]
 pub enum ConfigProblem {
     /// The `idProperty` does not exist.
-    #[error("idProperty {name:?} does not exist{}", suggestion(suggest.as_deref()))]
+    #[error("idProperty {name:?} does not exist{}{}", suggestion(suggest.as_deref()), uniques(unique))]
     UnknownIdProperty {
         /// The `idProperty`.
         name: String,
         /// A property whose label (or name, in another case) matches.
         suggest: Option<String>,
+        /// The object type's properties with unique values (what an `idProperty` can be).
+        unique: Vec<String>,
     },
     /// The `idProperty` exists but its values are not unique (`hasUniqueValue` false):
     /// HubSpot refuses every upsert by it.
     #[error(
-        "idProperty {name:?} does not have unique values: HubSpot upserts only by a property created with unique values"
+        "idProperty {name:?} does not have unique values: HubSpot upserts only by a property created with unique values{}",
+        uniques(unique)
     )]
     IdPropertyNotUnique {
         /// The `idProperty`.
         name: String,
+        /// The object type's properties with unique values (what an `idProperty` can be).
+        unique: Vec<String>,
     },
     /// A column (a property every record may carry) does not exist.
     #[error("column {name:?} is not a property{}", suggestion(suggest.as_deref()))]
@@ -205,16 +210,35 @@ pub struct ConfigurationError {
     pub problems: Vec<ConfigProblem>,
 }
 
+/// At most this many configuration problems are put into words; the rest are counted
+/// (every one stays in [`ConfigurationError::problems`]).
+const SHOWN_PROBLEMS: usize = 20;
+
 impl fmt::Display for ConfigurationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "nothing was written: ")?;
-        for (i, p) in self.problems.iter().enumerate() {
+        for (i, p) in self.problems.iter().take(SHOWN_PROBLEMS).enumerate() {
             if i > 0 {
                 f.write_str("; ")?;
             }
             write!(f, "{p}")?;
         }
+        if self.problems.len() > SHOWN_PROBLEMS {
+            write!(f, "; and {} more", self.problems.len() - SHOWN_PROBLEMS)?;
+        }
         Ok(())
+    }
+}
+
+/// `; the properties with unique values are: a, b` (what an `idProperty` can be).
+fn uniques(unique: &[String]) -> String {
+    if unique.is_empty() {
+        "; this object type has no property with unique values (create one in HubSpot)".to_owned()
+    } else {
+        format!(
+            "; the properties with unique values are: {}",
+            unique.join(", ")
+        )
     }
 }
 
@@ -237,13 +261,24 @@ fn suggest(defs: &PropertyDefinitions, name: &str) -> Option<String> {
 }
 
 fn id_property_problem(defs: &PropertyDefinitions, id_property: &str) -> Option<ConfigProblem> {
+    let unique = || {
+        let mut names: Vec<String> = defs
+            .iter()
+            .filter(|d| d.unique)
+            .map(|d| d.name.clone())
+            .collect();
+        names.sort_unstable();
+        names
+    };
     match defs.get(id_property) {
         None => Some(ConfigProblem::UnknownIdProperty {
             name: id_property.to_owned(),
             suggest: suggest(defs, id_property),
+            unique: unique(),
         }),
         Some(d) if !d.unique => Some(ConfigProblem::IdPropertyNotUnique {
             name: id_property.to_owned(),
+            unique: unique(),
         }),
         Some(_) => None,
     }
@@ -261,12 +296,11 @@ where
 {
     let mut problems: Vec<ConfigProblem> =
         id_property_problem(defs, id_property).into_iter().collect();
+    // Each unknown column named once, however wide the header (100 000 columns is a
+    // file someone will try).
+    let mut named = std::collections::HashSet::new();
     for column in columns {
-        let known = defs.get(column).is_some();
-        let named = problems
-            .iter()
-            .any(|p| matches!(p, ConfigProblem::UnknownColumn { name, .. } if name == column));
-        if !known && !named {
+        if defs.get(column).is_none() && named.insert(column) {
             problems.push(ConfigProblem::UnknownColumn {
                 name: column.to_owned(),
                 suggest: suggest(defs, column),

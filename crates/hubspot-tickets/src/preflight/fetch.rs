@@ -1,31 +1,37 @@
-//! Reading the definitions: one request per object type ([`fetch_definitions`]), kept
-//! for the run ([`DefinitionCache`]).
+//! Reading the definitions: one request per object type ([`read`], through the
+//! client's limiter and retries), kept for the run ([`DefinitionCache`]).
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
-use hubspot_tickets_client::Error as GenError;
+use tokio::time::Instant;
+use tracing::{debug, info};
 
 use super::definitions::PropertyDefinitions;
-use crate::route::{ApiVersion, ObjectType};
+use crate::engine::Engine;
+use crate::engine::policy::{self, Verdict};
+use crate::engine::response::classify_error;
+use crate::engine::transport::Answer;
+use crate::error::{Error, ErrorKind};
 
 /// Why the definitions could not be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PreflightErrorKind {
-    /// 401: the token was refused.
+    /// 401 (or no token to be had): the token was refused.
     Auth,
     /// 403: the token may not read the object type's properties (a write-only scope,
     /// say). A caller that does not require the preflight skips it and says why.
     Forbidden,
     /// 404: the object type or version is not known there.
     NotFound,
-    /// 429: the rate limit.
+    /// 429 or 423 after every wait the client's retry policy allows, or the daily limit.
     RateLimited,
-    /// Any other answer that is not a success (5xx included).
+    /// Any other answer that is not a success (5xx after every retry included).
     Status,
-    /// No answer (connection, timeout) or a body that could not be read.
+    /// No answer (connection, timeout) after every retry.
     Transport,
     /// A success whose body is not a property list.
     Undecodable,
@@ -43,8 +49,10 @@ pub struct PreflightError {
     pub status: Option<u16>,
     /// The object type whose definitions were asked for.
     pub object_type: String,
-    /// What happened, in words.
+    /// What happened, in words (HubSpot's message when it gave one).
     pub message: String,
+    /// HubSpot's correlation id for the last answer, when it gave one.
+    pub correlation_id: Option<String>,
 }
 
 impl fmt::Display for PreflightError {
@@ -67,75 +75,126 @@ impl PreflightError {
     pub fn is_forbidden(&self) -> bool {
         self.kind == PreflightErrorKind::Forbidden
     }
+
+    fn from_error(err: &Error, object_type: &str) -> Self {
+        let kind = match (err.kind(), err.status()) {
+            (ErrorKind::Auth, _) | (_, Some(401)) => PreflightErrorKind::Auth,
+            (_, Some(403)) => PreflightErrorKind::Forbidden,
+            (_, Some(404)) => PreflightErrorKind::NotFound,
+            (ErrorKind::RateLimited | ErrorKind::RateLimitedDaily | ErrorKind::Locked, _) => {
+                PreflightErrorKind::RateLimited
+            }
+            (ErrorKind::Timeout | ErrorKind::Transport, _) => PreflightErrorKind::Transport,
+            (ErrorKind::Decode, _) => PreflightErrorKind::Undecodable,
+            (ErrorKind::Configuration, None) => PreflightErrorKind::Configuration,
+            _ => PreflightErrorKind::Status,
+        };
+        let message = match kind {
+            PreflightErrorKind::Forbidden => format!(
+                "the token may not read this object type's properties ({})",
+                err.message()
+            ),
+            _ => err.message().to_owned(),
+        };
+        Self {
+            kind,
+            status: err.status(),
+            object_type: object_type.to_owned(),
+            message,
+            correlation_id: err.correlation_id().map(str::to_owned),
+        }
+    }
 }
 
-/// Reads every property definition of `object_type` with `client` (which carries the
-/// token), from the properties operation of `version`: v3's path for v3, the dated
-/// `2026-03` path for every dated version (HubSpot documents the properties API under
-/// `2026-03`, and its answer has kept its shape).
-pub async fn fetch_definitions(
-    client: &hubspot_tickets_client::Client,
-    version: ApiVersion,
-    object_type: &ObjectType,
-) -> Result<PropertyDefinitions, PreflightError> {
-    let name = object_type.as_str();
-    let answer = if version.is_legacy() {
-        client.list_properties(name).await
-    } else {
-        client.list_properties_2026_03(name).await
-    };
-    let fail = |kind, status: Option<u16>, message: String| PreflightError {
-        kind,
-        status,
-        object_type: name.to_owned(),
-        message,
-    };
-    match answer {
-        Ok(list) => Ok(PropertyDefinitions::from_list(&list.into_inner())),
-        Err(GenError::UnexpectedResponse(resp)) => {
-            let status = resp.status().as_u16();
-            // The body is not read: a refusal's words add little here, and the status
-            // decides what the caller does.
-            let (kind, message) = match status {
-                401 => (PreflightErrorKind::Auth, "the token was refused"),
-                403 => (
-                    PreflightErrorKind::Forbidden,
-                    "the token may not read this object type's properties",
-                ),
-                404 => (
-                    PreflightErrorKind::NotFound,
-                    "the object type or API version is not known",
-                ),
-                429 => (PreflightErrorKind::RateLimited, "rate limited"),
-                _ => (
-                    PreflightErrorKind::Status,
-                    "HubSpot did not answer with the list",
-                ),
-            };
-            Err(fail(kind, Some(status), message.to_owned()))
+/// Reads every property definition of the engine's object type: one request (v3's
+/// path for v3, the dated `2026-03` path for every dated version), with the token the
+/// next write would carry, through the same limiter as the writes (HubSpot counts it in
+/// the same window) and retried as a batch would be ([`policy::after_failure`]
+/// decides: 429 and 423 pause every request, 5xx and timeouts back off).
+pub(crate) async fn read(engine: &Engine) -> Result<PropertyDefinitions, PreflightError> {
+    let route = &engine.settings.route;
+    let object_type = route.object_type.as_str();
+    let retry = &engine.settings.retry;
+    let (mut failures, mut rate_waits, mut lock_waits) = (0_u32, 0_u32, 0_u32);
+    let mut last_answer = Instant::now();
+    loop {
+        let token = engine
+            .next_token()
+            .await
+            .map_err(|e| PreflightError::from_error(&e, object_type))?;
+        let permit = engine.limiter.acquire().await;
+        let timeout = engine.settings.attempt_timeout;
+        let answer = tokio::time::timeout(timeout, engine.transport.properties(route, &token))
+            .await
+            .map_err(|_| {
+                Error::new(
+                    ErrorKind::Timeout,
+                    format!("no answer within {} ms", timeout.as_millis()),
+                )
+            });
+        let err = match answer {
+            Err(e) | Ok(Err(e)) => e,
+            Ok(Ok(Answer::Success { headers, body, .. })) => {
+                engine.limiter.observe(&headers, permit.sent());
+                return Ok(PropertyDefinitions::from_list(&body));
+            }
+            Ok(Ok(Answer::Undecodable { status, error, .. })) => {
+                last_answer = Instant::now();
+                let e = Error::new(
+                    ErrorKind::Decode,
+                    format!("the answer is not a property list: {error}"),
+                );
+                match status {
+                    Some(s) => e.with_status(s.as_u16()),
+                    None => e,
+                }
+            }
+            Ok(Ok(Answer::Other(raw))) => {
+                last_answer = Instant::now();
+                engine.limiter.observe(&raw.headers, permit.sent());
+                classify_error(raw.status, &raw.headers, &raw.body, Some(&token))
+            }
+        };
+        drop(permit);
+        let kind = err.kind();
+        match kind {
+            ErrorKind::RateLimited => rate_waits += 1,
+            ErrorKind::Locked => lock_waits += 1,
+            _ => failures += 1,
         }
-        Err(GenError::InvalidResponsePayload(_, e)) => Err(fail(
-            PreflightErrorKind::Undecodable,
-            None,
-            format!("the answer is not a property list: {e}"),
-        )),
-        Err(GenError::ErrorResponse(value)) => Err(fail(
-            PreflightErrorKind::Status,
-            Some(value.status().as_u16()),
-            "HubSpot did not answer with the list".to_owned(),
-        )),
-        Err(
-            GenError::CommunicationError(e)
-            | GenError::InvalidUpgrade(e)
-            | GenError::ResponseBodyError(e),
-        ) => Err(fail(
-            PreflightErrorKind::Transport,
-            e.status().map(|s| s.as_u16()),
-            // reqwest's message names the URL, never headers: no token in it.
-            e.without_url().to_string(),
-        )),
-        Err(GenError::InvalidRequest(why) | GenError::Custom(why)) => {
-            Err(fail(PreflightErrorKind::Configuration, None, why))
+        let standing = policy::Standing {
+            failures,
+            pauses: if kind == ErrorKind::Locked {
+                lock_waits
+            } else {
+                rate_waits
+            },
+            silent_for: last_answer.elapsed(),
+            window: engine.limiter.interval(),
+            deadline_in: None,
+        };
+        let met = policy::Met {
+            kind,
+            retry_after: err.retry_after(),
+        };
+        match policy::after_failure(met, standing, retry, |d| retry.jittered(d)) {
+            Verdict::PauseAll { wait } => {
+                debug!(%kind, wait_ms = wait.as_millis(), "properties read paused");
+                if kind == ErrorKind::Locked {
+                    engine.limiter.locked(Instant::now() + wait);
+                } else {
+                    engine.limiter.pause_until(Instant::now() + wait);
+                }
+            }
+            Verdict::Retry { wait, .. } => {
+                info!(reason = %err, wait_ms = wait.as_millis(), "reading the property definitions again");
+                tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
+            }
+            Verdict::Refused
+            | Verdict::StopRun
+            | Verdict::GiveUp
+            | Verdict::Deadline
+            | Verdict::Silent => return Err(PreflightError::from_error(&err, object_type)),
         }
     }
 }
@@ -155,26 +214,26 @@ impl DefinitionCache {
         Self::default()
     }
 
-    /// The definitions of `object_type`, read with `client` on first use.
+    /// The definitions of `client`'s object type, read with it on first use
+    /// ([`Client::property_definitions`](crate::Client::property_definitions)).
     pub async fn get(
         &self,
-        client: &hubspot_tickets_client::Client,
-        version: ApiVersion,
-        object_type: &ObjectType,
+        client: &crate::Client,
     ) -> Result<Arc<PropertyDefinitions>, PreflightError> {
+        let object_type = client.object_type();
         // Held across the fetch on purpose: one request per object type, however many
         // tasks ask at once (a run has few object types, so the wait is short).
         let mut entries = self.entries.lock().await;
         if let Some(found) = entries.get(object_type.as_str()) {
             return Ok(Arc::clone(found));
         }
-        let defs = Arc::new(fetch_definitions(client, version, object_type).await?);
+        let defs = Arc::new(client.property_definitions().await?);
         entries.insert(object_type.as_str().to_owned(), Arc::clone(&defs));
         Ok(defs)
     }
 
     /// Definitions already at hand (a test, or a list read elsewhere).
-    pub async fn insert(&self, object_type: &ObjectType, defs: PropertyDefinitions) {
+    pub async fn insert(&self, object_type: &crate::route::ObjectType, defs: PropertyDefinitions) {
         self.entries
             .lock()
             .await
@@ -186,15 +245,32 @@ impl DefinitionCache {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+    use crate::route::{ApiVersion, ObjectType};
     use hubspot_emulator::{Emulator, EmulatorConfig, PropertyDef};
-    use hubspot_tickets_client::RequestHeaders;
 
-    fn client(emu: &Emulator, token: &str) -> hubspot_tickets_client::Client {
-        hubspot_tickets_client::Client::new_with_client(
-            emu.base_url(),
-            reqwest::Client::builder().no_proxy().build().unwrap(),
-            RequestHeaders::bearer(token).unwrap(),
-        )
+    fn client(
+        emu: &Emulator,
+        token: &str,
+        version: ApiVersion,
+        object_type: ObjectType,
+    ) -> crate::Client {
+        crate::Client::builder()
+            .access_token(token)
+            .base_url(emu.base_url())
+            .api_version(version)
+            .id_property(if object_type == ObjectType::CONTACTS {
+                "email"
+            } else {
+                "external_ticket_id"
+            })
+            .object_type(object_type)
+            .retry(
+                crate::RetryPolicy::default()
+                    .max_attempts(2)
+                    .initial_backoff(Duration::from_millis(10)),
+            )
+            .build()
+            .unwrap()
     }
 
     #[tokio::test]
@@ -208,47 +284,110 @@ mod tests {
         )
         .await
         .unwrap();
-        let c = client(&emu, "tok");
         for version in [ApiVersion::V3, ApiVersion::V2026_03, ApiVersion::V2026_09] {
-            let defs = fetch_definitions(&c, version, &ObjectType::TICKETS)
+            let defs = client(&emu, "tok", version, ObjectType::TICKETS)
+                .property_definitions()
                 .await
                 .unwrap();
             assert!(defs.get("external_ticket_id").unwrap().unique, "{version}");
             assert!(defs.get("score").unwrap().calculated);
             assert!(!defs.get("hs_object_id").unwrap().writable());
         }
+        let tickets = client(&emu, "tok", ApiVersion::V3, ObjectType::TICKETS);
         let cache = DefinitionCache::new();
-        let a = cache
-            .get(&c, ApiVersion::V3, &ObjectType::TICKETS)
-            .await
-            .unwrap();
-        let b = cache
-            .get(&c, ApiVersion::V3, &ObjectType::TICKETS)
-            .await
-            .unwrap();
+        let a = cache.get(&tickets).await.unwrap();
+        let b = cache.get(&tickets).await.unwrap();
         assert!(Arc::ptr_eq(&a, &b), "read once");
         let contacts = cache
-            .get(&c, ApiVersion::V3, &ObjectType::CONTACTS)
+            .get(&client(&emu, "tok", ApiVersion::V3, ObjectType::CONTACTS))
             .await
             .unwrap();
         assert!(contacts.get("email").unwrap().unique);
 
-        let scoped = client(&emu, "contacts-only");
-        let e = fetch_definitions(&scoped, ApiVersion::V3, &ObjectType::TICKETS)
-            .await
-            .unwrap_err();
+        let scoped = client(&emu, "contacts-only", ApiVersion::V3, ObjectType::TICKETS);
+        let e = scoped.property_definitions().await.unwrap_err();
         assert!(e.is_forbidden(), "{e}");
         assert_eq!(e.status, Some(403));
-        let e = fetch_definitions(
-            &client(&emu, "wrong-secret-token"),
+        let e = client(
+            &emu,
+            "wrong-secret-token",
             ApiVersion::V3,
-            &ObjectType::TICKETS,
+            ObjectType::TICKETS,
         )
+        .property_definitions()
         .await
         .unwrap_err();
         assert_eq!(e.kind, PreflightErrorKind::Auth);
         assert!(!e.to_string().contains("wrong-secret-token"), "{e}");
+        assert!(e.correlation_id.is_some(), "{e:?}");
         emu.shutdown().await.unwrap();
+    }
+
+    /// The read is one more request in HubSpot's window: a 429 pauses it and a 503
+    /// backs it off, like a batch; a server that keeps failing ends in a typed error.
+    #[tokio::test]
+    async fn the_read_is_retried_like_a_batch() {
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let server = MockServer::start().await;
+        let list = serde_json::json!({"results": [
+            {"name": "subject", "type": "string"},
+            {"name": "external_ticket_id", "type": "string", "hasUniqueValue": true}
+        ]});
+        Mock::given(method("GET"))
+            .and(path("/crm/v3/properties/tickets"))
+            .respond_with(
+                ResponseTemplate::new(429)
+                    .insert_header("Retry-After", "0")
+                    .set_body_json(serde_json::json!({
+                        "status": "error", "message": "You have reached your ten_secondly_rolling limit.",
+                        "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING",
+                        "correlationId": "c-1", "category": "RATE_LIMITS"})),
+            )
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/crm/v3/properties/tickets"))
+            .respond_with(ResponseTemplate::new(503))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/crm/v3/properties/tickets"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(list))
+            .mount(&server)
+            .await;
+        let c = crate::Client::builder()
+            .access_token("tok")
+            .id_property("external_ticket_id")
+            .base_url(server.uri())
+            .retry(crate::RetryPolicy::default().initial_backoff(Duration::from_millis(10)))
+            .build()
+            .unwrap();
+        let defs = c.property_definitions().await.unwrap();
+        assert!(defs.get("external_ticket_id").unwrap().unique);
+        assert_eq!(server.received_requests().await.unwrap().len(), 3);
+
+        let failing = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(502))
+            .mount(&failing)
+            .await;
+        let c = crate::Client::builder()
+            .access_token("tok")
+            .id_property("external_ticket_id")
+            .base_url(failing.uri())
+            .retry(
+                crate::RetryPolicy::default()
+                    .max_attempts(3)
+                    .initial_backoff(Duration::from_millis(10)),
+            )
+            .build()
+            .unwrap();
+        let e = c.property_definitions().await.unwrap_err();
+        assert_eq!((e.kind, e.status), (PreflightErrorKind::Status, Some(502)));
+        assert_eq!(failing.received_requests().await.unwrap().len(), 3);
     }
 
     /// The facade's own call: the client's object type and version, its token.

@@ -14,15 +14,15 @@
 //! - [`PropertyDefinitions`]: one object type's definitions, indexed by name and label.
 //! - [`check_record`] and [`check_configuration`]: pure functions over definitions and
 //!   records; nothing here talks to the network.
-//! - [`fetch_definitions`] and [`DefinitionCache`]: one request per object type, kept
-//!   for the run ([`Client::property_definitions`](crate::Client::property_definitions)
-//!   reads the client's own with its token).
+//! - [`Client::property_definitions`](crate::Client::property_definitions): one
+//!   request for the client's object type, through its limiter and retries;
+//!   [`DefinitionCache`] keeps each object type's for the run.
 //! - [`Preflight`]: the definitions and the run's `idProperty` together; a record in,
 //!   "send it" or an invalid [`Outcome`](crate::Outcome) out.
 
 mod check;
 mod definitions;
-mod fetch;
+pub(crate) mod fetch;
 mod gate;
 
 pub use check::{
@@ -30,5 +30,5 @@ pub use check::{
     check_record, check_value,
 };
 pub use definitions::{PropertyDefinition, PropertyDefinitions, ValueType};
-pub use fetch::{DefinitionCache, PreflightError, PreflightErrorKind, fetch_definitions};
+pub use fetch::{DefinitionCache, PreflightError, PreflightErrorKind};
 pub use gate::Preflight;

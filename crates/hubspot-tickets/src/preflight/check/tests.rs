@@ -195,7 +195,8 @@ fn the_id_fits_its_id_property_and_a_records_own_id_property_is_checked() {
     assert_eq!(
         check_record(&defs(), "external_ticket_id", &own),
         vec![Problem::IdProperty(ConfigProblem::IdPropertyNotUnique {
-            name: "subject".into()
+            name: "subject".into(),
+            unique: vec!["external_ticket_id".into(), "numeric_ref".into()]
         })]
     );
 }
@@ -216,7 +217,8 @@ fn configuration_problems_are_named_together() {
         e.problems,
         vec![
             ConfigProblem::IdPropertyNotUnique {
-                name: "hs_object_id".into()
+                name: "hs_object_id".into(),
+                unique: vec!["external_ticket_id".into(), "numeric_ref".into()]
             },
             ConfigProblem::UnknownColumn {
                 name: "Ticket Name".into(),
@@ -242,7 +244,8 @@ fn configuration_problems_are_named_together() {
         e.problems,
         vec![ConfigProblem::UnknownIdProperty {
             name: "External_Ticket_Id".into(),
-            suggest: Some("external_ticket_id".into())
+            suggest: Some("external_ticket_id".into()),
+            unique: vec!["external_ticket_id".into(), "numeric_ref".into()]
         }]
     );
 }
