@@ -6,11 +6,11 @@
 use std::collections::BTreeSet;
 use std::io::Write;
 
+use hubspot_tickets::RecordInput;
 use hubspot_tickets::cli_support::check_property_name;
 use hubspot_tickets::preflight::{
-    PreflightErrorKind, PropertyDefinitions, check_configuration, check_record,
+    ConfigurationError, PreflightErrorKind, PropertyDefinitions, check_configuration, check_record,
 };
-use hubspot_tickets::{Client, RecordInput};
 
 use crate::cli::UpsertArgs;
 use crate::exit::{self, CommandError};
@@ -19,9 +19,10 @@ use crate::input::{self, Item, ParseOptions, Source};
 /// At most this many invalid records are listed; the count covers them all.
 const LISTED: usize = 100;
 
-pub async fn run(args: UpsertArgs) -> Result<u8, CommandError> {
+pub async fn run(mut args: UpsertArgs) -> Result<u8, CommandError> {
     check_property_name(&args.id_property)
         .map_err(|e| CommandError::usage(format!("--id-property: {e}")))?;
+    args.mapping = crate::mapping::entries(&args)?;
     let source = Source::from_arg(&args.input);
     let name = source.display_name();
     if let Source::File(p) = &source
@@ -33,15 +34,23 @@ pub async fn run(args: UpsertArgs) -> Result<u8, CommandError> {
         )));
     }
     let credentials = crate::credentials::Credentials::resolve(&args)?;
-    let (builder, _) = credentials.apply(Client::builder());
-    let client = builder
-        .base_url(args.base_url.clone())
-        .api_version(args.api_version)
-        .object_type(args.object_type.clone())
-        .id_property(args.id_property.clone())
-        .attempt_timeout(args.timeout)
-        .build()
-        .map_err(|e| CommandError::usage(e.to_string()))?;
+    let checked = check(&args, &source, &name, credentials).await?;
+    let mut out = std::io::stdout().lock();
+    let _ = checked.print(&mut out, &args);
+    Ok(checked.exit_code())
+}
+
+/// The preflight alone on `source`, with `credentials`: the definitions read (one
+/// request), the CSV header checked, then every record; nothing is written.
+pub async fn check(
+    args: &UpsertArgs,
+    source: &Source,
+    name: &str,
+    credentials: crate::credentials::Credentials,
+) -> Result<Checked, CommandError> {
+    let name = name.to_owned();
+    let source = source.clone();
+    let (client, _) = crate::upsert_cmd::client(args, credentials)?;
     // The check is the preflight: without the definitions there is nothing to say.
     let defs = client.property_definitions().await.map_err(|e| {
         let code = match e.kind {
@@ -57,46 +66,65 @@ pub async fn run(args: UpsertArgs) -> Result<u8, CommandError> {
         };
         CommandError { code, message: why }
     })?;
-    let opts = ParseOptions {
-        id_column: args
-            .id_column
-            .clone()
-            .unwrap_or_else(|| args.id_property.clone()),
-        keep_raw: false,
-        empty_cells: args.empty_cells,
+    let opts = crate::upsert_cmd::parse_options(args);
+    // A file's CSV header first, as `upsert` checks it: a column the portal does not
+    // know is named with the property it probably means, before any record is read.
+    let header = match &source {
+        Source::File(_) => input::csv_columns(&source, args.format, &opts),
+        Source::Stdin => None,
     };
     let id_property = args.id_property.clone();
     let format = args.format;
-    let checked = tokio::task::spawn_blocking(move || {
-        check_input(&source, name, format, opts, &defs, &id_property)
-    })
-    .await
-    .map_err(|e| CommandError::usage(format!("the check stopped: {e}")))??;
-    let mut out = std::io::stdout().lock();
-    let _ = checked.print(&mut out, &args);
-    Ok(if checked.config.is_some() {
-        exit::CONFIG
-    } else if checked.invalid + checked.unreadable > 0 {
-        exit::PARTIAL
-    } else {
-        exit::SUCCESS
-    })
+    let checked = match header
+        .map(|columns| check_configuration(&defs, &id_property, columns.iter().map(String::as_str)))
+    {
+        Some(Err(e)) => Checked::configuration(name, &e, args),
+        _ => tokio::task::spawn_blocking(move || {
+            check_input(&source, name, format, opts, &defs, &id_property)
+        })
+        .await
+        .map_err(|e| CommandError::usage(format!("the check stopped: {e}")))??,
+    };
+    Ok(checked)
 }
 
 /// What the check found.
-struct Checked {
+pub struct Checked {
     name: String,
     records: u64,
     invalid: u64,
     unreadable: u64,
     /// Every configuration problem, when there is one (then records are not listed).
-    config: Option<String>,
+    pub config: Option<String>,
     /// `line N (id X): reasons`, the first [`LISTED`].
     listed: Vec<String>,
 }
 
 impl Checked {
-    fn print(&self, out: &mut impl Write, args: &UpsertArgs) -> std::io::Result<()> {
+    /// 5 for a configuration problem, 1 when a record is invalid or unreadable, else 0.
+    pub fn exit_code(&self) -> u8 {
+        if self.config.is_some() {
+            exit::CONFIG
+        } else if self.invalid + self.unreadable > 0 {
+            exit::PARTIAL
+        } else {
+            exit::SUCCESS
+        }
+    }
+
+    /// The check of a run whose configuration is wrong: its records are not read.
+    fn configuration(name: String, e: &ConfigurationError, args: &UpsertArgs) -> Checked {
+        Checked {
+            name,
+            records: 0,
+            invalid: 0,
+            unreadable: 0,
+            config: Some(format!("{e}{}", crate::preflight::fixes(e, args))),
+            listed: Vec::new(),
+        }
+    }
+
+    pub fn print(&self, out: &mut impl Write, args: &UpsertArgs) -> std::io::Result<()> {
         writeln!(
             out,
             "checked {} against the {} property definitions (API version {}, idProperty {}); nothing was written",
@@ -182,5 +210,6 @@ fn check_input(
     if let Err(e) = check_configuration(defs, id_property, columns.iter().map(String::as_str)) {
         checked.config = Some(e.to_string());
     }
+
     Ok(checked)
 }

@@ -170,6 +170,23 @@ pub fn parse_rate_limit(s: &str) -> Result<RateSpec, String> {
     Ok(RateSpec::PerWindow { requests, window })
 }
 
+/// Parses one `--map` (or mapping file) entry: `COLUMN=PROPERTY`, split at the last
+/// `=` (a property name never holds one; a column name may), both sides trimmed.
+pub fn parse_mapping(s: &str) -> Result<(String, String), String> {
+    let (column, property) = s
+        .rsplit_once('=')
+        .ok_or_else(|| format!("expected COLUMN=PROPERTY, got '{s}'"))?;
+    let (column, property) = (column.trim(), property.trim());
+    if column.is_empty() || property.is_empty() {
+        return Err(format!(
+            "expected COLUMN=PROPERTY with both sides named, got '{s}'"
+        ));
+    }
+    hubspot_tickets::cli_support::check_property_name(property)
+        .map_err(|e| format!("'{s}': {e}"))?;
+    Ok((column.to_owned(), property.to_owned()))
+}
+
 /// Parses a duration: `30s`, `500ms`, `2m`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -264,22 +281,38 @@ pub struct UpsertArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
 
-    /// Parse and validate everything and say what would be sent; no network call.
+    /// Parse and validate everything and say what would be sent; nothing is written.
+    /// With a token, the preflight runs too (one read request); without one, no
+    /// network call.
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Check every record against the object type's property definitions first (one
-    /// read request): a record that would be refused is reported invalid and not sent,
-    /// and a column or idProperty that does not exist stops the run before any write.
-    /// (Off by default for now; `hubspot-tickets check` runs it alone.)
-    #[arg(long)]
-    pub preflight: bool,
+    /// Skip the preflight. By default every record is first checked against the
+    /// object type's property definitions (one read request per run): a record HubSpot
+    /// would refuse is reported invalid and not sent, and an idProperty or column that
+    /// does not exist stops the run before any write.
+    #[arg(long, conflicts_with = "require_preflight")]
+    pub no_preflight: bool,
 
-    /// Run the preflight and stop when it cannot run (a token that may not read
-    /// properties gets a 403; with --preflight alone the run then goes on unchecked,
-    /// saying so).
+    /// Stop, writing nothing, when the preflight cannot run (a token that may not read
+    /// properties gets a 403; without this the run goes on unchecked, saying so).
     #[arg(long)]
     pub require_preflight: bool,
+
+    /// Map a CSV column to a HubSpot property: --map "Ticket Title=subject" (repeat for
+    /// more columns; the id column too: --map "Ticket ID=external_ticket_id").
+    #[arg(long = "map", value_name = "COLUMN=PROPERTY", value_parser = parse_mapping)]
+    pub map: Vec<(String, String)>,
+
+    /// A file of COLUMN=PROPERTY lines (blank lines and lines starting with '#'
+    /// ignored), added to --map.
+    #[arg(long, value_name = "PATH")]
+    pub map_file: Option<PathBuf>,
+
+    /// `--map` and `--map-file` together, checked (`mapping::entries`); filled in by
+    /// the command before anything reads the input.
+    #[arg(skip)]
+    pub mapping: Vec<(String, String)>,
 
     /// Validate the whole input first and send nothing if any line is bad (or an id
     /// repeats).

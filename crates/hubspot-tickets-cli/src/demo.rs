@@ -134,6 +134,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, CommandError> {
                 id_column: ID_PROPERTY.to_owned(),
                 keep_raw: true,
                 empty_cells: EmptyCells::Skip,
+                map: Default::default(),
             },
             report: true,
             fingerprint_name: ID_PROPERTY.to_owned(),

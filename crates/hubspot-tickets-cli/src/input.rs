@@ -10,11 +10,12 @@
 //! [`check_property_name`], [`check_property_value`] and [`check_id`]. What stays here is
 //! the input formats themselves: framing, line numbers, and what an empty CSV cell means.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hubspot_tickets::cli_support::{
     JsonRecordErrorKind, check_id, check_property_name, check_property_value, from_json_record,
@@ -167,6 +168,48 @@ pub struct ParseOptions {
     pub keep_raw: bool,
     /// Empty CSV cells.
     pub empty_cells: EmptyCells,
+    /// CSV columns renamed to properties (`--map`, `--map-file`): column -> property.
+    pub map: Arc<HashMap<String, String>>,
+}
+
+impl ParseOptions {
+    /// The property (or id column) a CSV header names, after `--map`.
+    fn mapped<'a>(&'a self, header: &'a str) -> &'a str {
+        self.map.get(header).map_or(header, String::as_str)
+    }
+}
+
+/// The CSV header's columns as properties (after `--map`), the id column left out, in
+/// order and unchecked (the preflight checks them against the portal's definitions,
+/// with hints a name check cannot give); `None` for JSON input or a CSV without a
+/// readable header (the reader says why).
+pub fn csv_columns(
+    source: &Source,
+    format: Option<Format>,
+    opts: &ParseOptions,
+) -> Option<Vec<String>> {
+    let (read, format) = open(source, format).ok()?;
+    if format != Format::Csv {
+        return None;
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(read);
+    let headers = reader.byte_headers().ok()?;
+    // A header that is not UTF-8 is the reader's to refuse, by column number.
+    headers
+        .iter()
+        .map(|h| {
+            std::str::from_utf8(h)
+                .ok()
+                .map(|h| opts.mapped(h).to_owned())
+        })
+        .filter(|h| {
+            h.as_ref()
+                .is_none_or(|h| *h != opts.id_column && !h.is_empty())
+        })
+        .collect()
 }
 
 /// Where the input comes from.
@@ -381,6 +424,13 @@ impl Reader {
         format: Format,
         opts: ParseOptions,
     ) -> Result<Reader, InputError> {
+        if format != Format::Csv && !opts.map.is_empty() {
+            return Err(InputError::Structure {
+                name,
+                line: 1,
+                reason: "--map and --map-file rename CSV columns; this input is JSON (name its keys as HubSpot properties)".to_owned(),
+            });
+        }
         let kind = match format {
             Format::Csv => Kind::Csv(Box::new(CsvState::new(&name, reader, &opts)?)),
             Format::Jsonl => Kind::Jsonl(JsonlState {
@@ -684,32 +734,69 @@ impl CsvState {
                     format!("header column {} is not valid UTF-8", i + 1),
                 ));
             };
-            if !seen.insert(h) {
+            let property = opts.mapped(h);
+            if !seen.insert(property) {
                 return Err(structure(
                     1,
-                    format!("column '{h}' appears twice in the header"),
+                    if property == h {
+                        format!("column '{h}' appears twice in the header")
+                    } else {
+                        format!(
+                            "column '{h}' is mapped to '{property}', which the header has already"
+                        )
+                    },
                 ));
             }
-            if h == opts.id_column {
+            if property == opts.id_column {
                 id_index = Some(i);
                 columns.push(None);
             } else {
-                check_property_name(h)
-                    .map_err(|e| structure(1, format!("header column {}: {e}", i + 1)))?;
-                columns.push(Some(h.to_owned()));
+                check_property_name(property).map_err(|e| {
+                    structure(
+                        1,
+                        format!(
+                            "header column {}: {e}; name the HubSpot property it holds with --map \"{h}=PROPERTY\"",
+                            i + 1
+                        ),
+                    )
+                })?;
+                columns.push(Some(property.to_owned()));
             }
         }
-        let Some(id_index) = id_index else {
+        let unknown: Vec<&str> = opts
+            .map
+            .keys()
+            .map(String::as_str)
+            .filter(|c| !headers.iter().any(|h| h == c.as_bytes()))
+            .collect();
+        if !unknown.is_empty() {
+            let mut unknown = unknown;
+            unknown.sort_unstable();
             return Err(structure(
                 1,
                 format!(
-                    "no column named '{}' holds the ids (columns: {}); use --id-column to name it",
-                    opts.id_column,
+                    "--map names column(s) the header does not have: '{}' (columns: {})",
+                    unknown.join("', '"),
                     headers
                         .iter()
                         .map(|f| String::from_utf8_lossy(f).into_owned())
                         .collect::<Vec<_>>()
                         .join(", ")
+                ),
+            ));
+        }
+        let Some(id_index) = id_index else {
+            return Err(structure(
+                1,
+                format!(
+                    "no column named '{}' holds the ids (columns: {}); use --id-column to name it (or --map \"COLUMN={}\")",
+                    opts.id_column,
+                    headers
+                        .iter()
+                        .map(|f| String::from_utf8_lossy(f).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    opts.id_column,
                 ),
             ));
         };
@@ -1132,6 +1219,7 @@ mod tests {
             id_column: "external_ticket_id".to_owned(),
             keep_raw: true,
             empty_cells: EmptyCells::Skip,
+            map: Default::default(),
         }
     }
 

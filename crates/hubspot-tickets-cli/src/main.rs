@@ -12,6 +12,7 @@ mod demo;
 mod emulator_cmd;
 mod exit;
 mod input;
+mod mapping;
 mod output;
 mod paths;
 mod preflight;

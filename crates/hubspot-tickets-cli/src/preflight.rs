@@ -6,48 +6,24 @@
 use std::sync::Arc;
 
 use hubspot_tickets::Client;
-use hubspot_tickets::preflight::{Preflight, PreflightErrorKind};
+use hubspot_tickets::preflight::{
+    ConfigProblem, ConfigurationError, Preflight, PreflightErrorKind,
+};
 
 use crate::cli::UpsertArgs;
 use crate::exit::{self, CommandError};
 use crate::input::{self, ParseOptions, Source};
 use crate::progress::eprint_line;
 
-/// The CSV header's columns, the id column left out (it is not sent as a property);
-/// none for JSON input, whose keys are only known record by record (an unknown one
-/// makes its record invalid instead).
-fn columns(source: &Source, args: &UpsertArgs, opts: &ParseOptions) -> Vec<String> {
-    let Source::File(_) = source else {
-        return Vec::new();
-    };
-    let Ok((read, format)) = input::open(source, args.format) else {
-        return Vec::new();
-    };
-    let Ok(reader) = input::Reader::new(source.display_name(), read, format, opts.clone()) else {
-        return Vec::new();
-    };
-    reader
-        .csv_headers()
-        .map(|(headers, _)| {
-            headers
-                .iter()
-                .map(|h| String::from_utf8_lossy(h).trim().to_owned())
-                .filter(|h| *h != opts.id_column && !h.is_empty())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The preflight for this run (`--preflight`, `--require-preflight`), `None` when it is
-/// off or was skipped (said on stderr);
-/// an error stops the command before anything is written.
+/// The preflight for this run (on unless `--no-preflight`), `None` when it is off or was
+/// skipped (said on stderr); an error stops the command before anything is written.
 pub async fn prepare(
     client: &Client,
     source: &Source,
     args: &UpsertArgs,
     opts: &ParseOptions,
 ) -> Result<Option<Preflight>, CommandError> {
-    if !args.preflight && !args.require_preflight {
+    if args.no_preflight {
         return Ok(None);
     }
     let defs = match client.property_definitions().await {
@@ -65,7 +41,7 @@ pub async fn prepare(
                 e.to_string()
             };
             eprint_line(&format!(
-                "preflight skipped ({why}): records go to HubSpot unchecked; --require-preflight stops instead"
+                "preflight skipped ({why}): records go to HubSpot unchecked; --require-preflight stops instead, --no-preflight skips it without a word"
             ));
             return Ok(None);
         }
@@ -81,15 +57,57 @@ pub async fn prepare(
             });
         }
     };
-    let columns = columns(source, args, opts);
+    // A file's CSV header, read apart from the records (standard input is read once,
+    // by the run: its columns are checked record by record instead).
+    let columns = match source {
+        Source::File(_) => input::csv_columns(source, args.format, opts).unwrap_or_default(),
+        Source::Stdin => Vec::new(),
+    };
     Preflight::new(
         Arc::new(defs),
         args.id_property.clone(),
         columns.iter().map(String::as_str),
     )
     .map(Some)
-    .map_err(|e| CommandError {
+    .map_err(|e| config_error(&e, args))
+}
+
+/// A configuration problem as the command's error: every problem, then the flags that
+/// would fix the ones the definitions suggest a fix for.
+pub fn config_error(e: &ConfigurationError, args: &UpsertArgs) -> CommandError {
+    CommandError {
         code: exit::CONFIG,
-        message: e.to_string(),
-    })
+        message: format!("{e}{}", fixes(e, args)),
+    }
+}
+
+/// `; to fix: --map "Ticket name=subject" --id-property ...`, or nothing.
+pub fn fixes(e: &ConfigurationError, args: &UpsertArgs) -> String {
+    let mut fixes = Vec::new();
+    for p in e.problems.iter().take(20) {
+        match p {
+            ConfigProblem::UnknownColumn {
+                name,
+                suggest: Some(s),
+                ..
+            } => {
+                // The header's own words, when --map had renamed it already.
+                let column = args
+                    .mapping
+                    .iter()
+                    .find(|(_, p)| p == name)
+                    .map_or(name.as_str(), |(c, _)| c.as_str());
+                fixes.push(format!("--map \"{column}={s}\""));
+            }
+            ConfigProblem::UnknownIdProperty {
+                suggest: Some(s), ..
+            } => fixes.push(format!("--id-property {s}")),
+            _ => {}
+        }
+    }
+    if fixes.is_empty() {
+        String::new()
+    } else {
+        format!("\n  to fix: {}", fixes.join(" "))
+    }
 }

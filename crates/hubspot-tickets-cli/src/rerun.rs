@@ -85,6 +85,19 @@ pub fn command(args: &UpsertArgs, file: &Path) -> String {
     if changed(&|d| d.timeout == args.timeout) {
         flag("timeout", &format!("{}ms", args.timeout.as_millis()));
     }
+    // The failed file keeps the input's header: it needs the same column names.
+    for (column, property) in &args.map {
+        flag("map", &format!("{column}={property}"));
+    }
+    if let Some(p) = &args.map_file {
+        flag("map-file", &path_word(p));
+    }
+    if args.no_preflight {
+        out.push_str(" --no-preflight");
+    }
+    if args.require_preflight {
+        out.push_str(" --require-preflight");
+    }
     out.push(' ');
     out.push_str(&shell_word(&path_word(file)));
     out

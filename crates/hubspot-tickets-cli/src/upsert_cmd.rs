@@ -34,8 +34,28 @@ fn rate_limit(args: &UpsertArgs) -> (RateLimit, Option<(u32, Duration)>) {
     }
 }
 
+/// The client the command line describes, and what kind of token it carries.
+pub(crate) fn client(
+    args: &UpsertArgs,
+    credentials: crate::credentials::Credentials,
+) -> Result<(Client, crate::credentials::Kind), CommandError> {
+    let (builder, token_kind) = credentials.apply(Client::builder());
+    let client = builder
+        .base_url(args.base_url.clone())
+        .api_version(args.api_version)
+        .object_type(args.object_type.clone())
+        .id_property(args.id_property.clone())
+        .rate_limit(rate_limit(args).0)
+        .max_concurrency(usize::from(args.concurrency))
+        .retry(RetryPolicy::default().max_attempts(args.max_retries.saturating_add(1)))
+        .attempt_timeout(args.timeout)
+        .build()
+        .map_err(|e| CommandError::usage(e.to_string()))?;
+    Ok((client, token_kind))
+}
+
 /// How the input is read; records' text is not kept (only a `--failed` file needs it).
-fn parse_options(args: &UpsertArgs) -> ParseOptions {
+pub(crate) fn parse_options(args: &UpsertArgs) -> ParseOptions {
     ParseOptions {
         id_column: args
             .id_column
@@ -43,6 +63,7 @@ fn parse_options(args: &UpsertArgs) -> ParseOptions {
             .unwrap_or_else(|| args.id_property.clone()),
         keep_raw: false,
         empty_cells: args.empty_cells,
+        map: std::sync::Arc::new(args.mapping.iter().cloned().collect()),
     }
 }
 
@@ -134,10 +155,98 @@ async fn spool_stdin() -> Result<std::fs::File, CommandError> {
     .map_err(|e| CommandError::usage(format!("reading stdin stopped: {e}")))?
 }
 
+/// Standard input copied to a temporary file, and the path that reads it again.
+async fn spooled_stdin() -> Result<(std::fs::File, Source), CommandError> {
+    use std::os::fd::AsRawFd;
+    let file = spool_stdin().await?;
+    let path = format!("/proc/self/fd/{}", file.as_raw_fd());
+    Ok((file, Source::File(path.into())))
+}
+
+/// `--dry-run`: the whole input validated without a request; then, given a token (and
+/// no `--no-preflight`), the preflight against the portal's definitions (one read
+/// request). Nothing is written either way.
+async fn dry_run(
+    args: UpsertArgs,
+    mut source: Source,
+    name: &str,
+    rate: Option<(u32, Duration)>,
+) -> Result<u8, CommandError> {
+    let credentials = (!args.no_preflight).then(|| crate::credentials::Credentials::resolve(&args));
+    let mut _spooled = None;
+    if source == Source::Stdin && matches!(credentials, Some(Ok(_))) {
+        // Read twice (the validation, the preflight).
+        let (file, path) = spooled_stdin().await?;
+        source = path;
+        _spooled = Some(file);
+    }
+    // The preflight first: a configuration it refuses (a header the portal does not
+    // know, with the --map that fixes it) makes the rest moot.
+    let checked = match credentials {
+        Some(Ok(credentials)) => {
+            match crate::check_cmd::check(&args, &source, name, credentials).await {
+                Ok(checked) => Some(Ok(checked)),
+                Err(e) if args.require_preflight => return Err(e),
+                Err(e) => Some(Err(format!("skipped ({})", e.message))),
+            }
+        }
+        Some(Err(e)) => Some(Err(format!(
+            "not run ({}): with a token, --dry-run checks the file against the portal's property definitions",
+            e.message
+        ))),
+        None => None,
+    };
+    if let Some(Ok(c)) = &checked
+        && c.config.is_some()
+    {
+        let _ = c.print(&mut std::io::stdout().lock(), &args);
+        return Ok(c.exit_code());
+    }
+    let (v, format) = validate_input(&source, name, &args, args.report.as_ref()).await?;
+    let mut out = std::io::stdout().lock();
+    let _ = v.describe(&mut out, name, format.name(), rate);
+    let _ = writeln!(
+        out,
+        "  {:<16}POST {}{}  (API version {}, object type {})",
+        "would call",
+        args.base_url.trim_end_matches('/'),
+        args.api_version.upsert_path(&args.object_type),
+        args.api_version,
+        args.object_type
+    );
+    if let Some(p) = &args.report {
+        let _ = writeln!(out, "  report          {}", p.display());
+    }
+    let code = if args.strict && v.invalid + v.duplicates > 0 {
+        exit::USAGE
+    } else if v.invalid > 0 {
+        exit::PARTIAL
+    } else {
+        exit::SUCCESS
+    };
+    Ok(match checked {
+        Some(Ok(c)) => {
+            let _ = writeln!(out);
+            let _ = c.print(&mut out, &args);
+            if code == exit::SUCCESS {
+                c.exit_code()
+            } else {
+                code
+            }
+        }
+        Some(Err(why)) => {
+            let _ = writeln!(out, "  {:<16}{}", "preflight", token::redact(&why));
+            code
+        }
+        None => code,
+    })
+}
+
 /// Runs `hubspot-tickets upsert`; the exit code.
-pub async fn run(args: UpsertArgs) -> Result<u8, CommandError> {
+pub async fn run(mut args: UpsertArgs) -> Result<u8, CommandError> {
     check_property_name(&args.id_property)
         .map_err(|e| CommandError::usage(format!("--id-property: {e}")))?;
+    args.mapping = crate::mapping::entries(&args)?;
     let mut source = Source::from_arg(&args.input);
     let name = source.display_name();
     if let Source::File(p) = &source
@@ -185,31 +294,10 @@ pub async fn run(args: UpsertArgs) -> Result<u8, CommandError> {
             }
         )));
     }
-    let (limit, rate) = rate_limit(&args);
+    let (_, rate) = rate_limit(&args);
 
     if args.dry_run {
-        let (v, format) = validate_input(&source, &name, &args, args.report.as_ref()).await?;
-        let mut out = std::io::stdout().lock();
-        let _ = v.describe(&mut out, &name, format.name(), rate);
-        let _ = writeln!(
-            out,
-            "  {:<16}POST {}{}  (API version {}, object type {})",
-            "would call",
-            args.base_url.trim_end_matches('/'),
-            args.api_version.upsert_path(&args.object_type),
-            args.api_version,
-            args.object_type
-        );
-        if let Some(p) = &args.report {
-            let _ = writeln!(out, "  report          {}", p.display());
-        }
-        return Ok(if args.strict && v.invalid + v.duplicates > 0 {
-            exit::USAGE
-        } else if v.invalid > 0 {
-            exit::PARTIAL
-        } else {
-            exit::SUCCESS
-        });
+        return dry_run(args, source, &name, rate).await;
     }
 
     let credentials = crate::credentials::Credentials::resolve(&args)?;
@@ -218,10 +306,8 @@ pub async fn run(args: UpsertArgs) -> Result<u8, CommandError> {
     // goes through a temporary file first.
     let mut _spooled = None;
     if source == Source::Stdin && (args.strict || args.resume.is_some()) {
-        use std::os::fd::AsRawFd;
-        let file = spool_stdin().await?;
-        let path = format!("/proc/self/fd/{}", file.as_raw_fd());
-        source = Source::File(path.into());
+        let (file, path) = spooled_stdin().await?;
+        source = path;
         _spooled = Some(file);
     }
     if args.strict {
@@ -234,39 +320,16 @@ pub async fn run(args: UpsertArgs) -> Result<u8, CommandError> {
         }
     }
 
-    let (builder, token_kind) = credentials.apply(Client::builder());
-    let client = builder
-        .base_url(args.base_url.clone())
-        .api_version(args.api_version)
-        .object_type(args.object_type.clone())
-        .id_property(args.id_property.clone())
-        .rate_limit(limit)
-        .max_concurrency(usize::from(args.concurrency))
-        .retry(RetryPolicy::default().max_attempts(args.max_retries.saturating_add(1)))
-        .attempt_timeout(args.timeout)
-        .build()
-        .map_err(|e| CommandError::usage(e.to_string()))?;
+    let (client, token_kind) = client(&args, credentials)?;
 
-    // The input opens (a file that cannot be read is said before the report is
-    // touched); standard input is left unread.
-    if let Source::File(_) = &source {
-        let (read, format) =
-            input::open(&source, args.format).map_err(|e| CommandError::usage(e.to_string()))?;
-        // Its header too (a CSV without the id column is refused here, before the
-        // report is created).
-        input::Reader::new(name.clone(), read, format, parse_options(&args))
-            .map_err(|e| CommandError::usage(e.to_string()))?;
-    }
-    // The preflight comes before the report is touched: a run it stops leaves no file.
-    let preflight =
-        crate::preflight::prepare(&client, &source, &args, &parse_options(&args)).await?;
     // A report names its scope (object type and idProperty): a tickets report never
-    // lets a contacts run skip records.
+    // lets a contacts run skip records. A --resume report is opened (and its scope
+    // checked) before the preflight's request: a local mistake is said first.
     let scope = Scope::new(&args.object_type, &args.id_property);
-    let journal = match (&args.resume, &args.report) {
+    let resumed = match &args.resume {
         // --resume: the earlier report says what is written already; this run appends
         // to it.
-        (Some(path), _) => {
+        Some(path) => {
             let mut journal = Journal::open(path, &scope)
                 .map_err(|e| CommandError::usage(format!("--resume {e}")))?;
             let loaded = journal.loaded();
@@ -293,6 +356,32 @@ pub async fn run(args: UpsertArgs) -> Result<u8, CommandError> {
             ));
             Some(journal)
         }
+        None => None,
+    };
+    // A report another run is writing is refused before the preflight's request (it
+    // can wait for the rate limit), as it was before there was one (a --resume report
+    // is locked already, above).
+    if let (None, Some(p)) = (&resumed, &args.report) {
+        hubspot_tickets::journal::check_unlocked(p)
+            .map_err(|e| CommandError::usage(format!("--report {e}")))?;
+    }
+    // The preflight comes first: a header the portal does not know is named with the
+    // property it probably means (and the --map that says so), and a run it stops
+    // leaves no file.
+    let preflight =
+        crate::preflight::prepare(&client, &source, &args, &parse_options(&args)).await?;
+    // The input opens (a file that cannot be read is said before the report is
+    // touched); standard input is left unread.
+    if let Source::File(_) = &source {
+        let (read, format) =
+            input::open(&source, args.format).map_err(|e| CommandError::usage(e.to_string()))?;
+        // Its header too (a CSV without the id column is refused here, before the
+        // report is created).
+        input::Reader::new(name.clone(), read, format, parse_options(&args))
+            .map_err(|e| CommandError::usage(e.to_string()))?;
+    }
+    let journal = match (resumed, &args.report) {
+        (Some(journal), _) => Some(journal),
         (None, Some(path)) => Some(
             Journal::create(path, &scope)
                 .map_err(|e| CommandError::usage(format!("--report {e}")))?,

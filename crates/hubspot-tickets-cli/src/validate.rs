@@ -226,6 +226,7 @@ mod tests {
             id_column: "external_ticket_id".into(),
             keep_raw: false,
             empty_cells: EmptyCells::Skip,
+            map: Default::default(),
         };
         let reader = Reader::new("t.csv".into(), r, Format::Csv, opts).unwrap();
         let dir = tempfile::tempdir().unwrap();

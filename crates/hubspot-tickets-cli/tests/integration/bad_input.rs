@@ -596,6 +596,9 @@ fn run_case(emu: &Emu, dir: &Path, c: &Case) -> Result<(), String> {
             "none",
             "--rate-limit",
             "off",
+            // What the reader and HubSpot itself say (the preflight's words are
+            // tested in check.rs).
+            "--no-preflight",
         ]);
     if c.file.ends_with(".txt") {
         cmd.args(["--format", "json"]);
@@ -1086,8 +1089,10 @@ fn wide_rows_keep_memory_bounded() {
     let input = dir.path().join("wide.csv");
     std::fs::write(&input, wide_csv("W", 20, 100_000)).unwrap();
     let report_path = dir.path().join("r.jsonl");
+    // The preflight would stop this file at its header (below); the write path is
+    // what is measured here.
     let mut child = upsert_process(&url)
-        .args(["--progress", "none", "--report"])
+        .args(["--no-preflight", "--progress", "none", "--report"])
         .arg(&report_path)
         .arg(&input)
         .stdout(std::process::Stdio::piped())
@@ -1097,6 +1102,25 @@ fn wide_rows_keep_memory_bounded() {
     let (status, peak) = watch(&mut child, None);
     // VmHWM is the high-water mark: read after the run, it covers all of it.
     let emulator_peak = peak_rss_kib(emulator.id()).unwrap_or(0);
+    // With the preflight, the header alone stops the run: 99,999 unknown columns named
+    // in a few lines, nothing written.
+    let preflight = upsert_process(&url)
+        .args(["--progress", "none"])
+        .arg(&input)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let preflight_err = String::from_utf8_lossy(&preflight.stderr);
+    assert_eq!(preflight.status.code(), Some(5), "{preflight_err}");
+    assert!(
+        preflight_err.contains("column \"p1\" is not a property"),
+        "{preflight_err}"
+    );
+    assert!(
+        preflight_err.contains("; and 99979 more"),
+        "{preflight_err}"
+    );
+    assert!(preflight_err.len() < 4096, "{} bytes", preflight_err.len());
     emulator.kill().unwrap();
     let _ = emulator.wait();
     let stderr = stderr_of(&mut child);

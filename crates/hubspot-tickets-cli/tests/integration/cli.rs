@@ -83,8 +83,13 @@ fn csv_file_with_bad_lines_report_and_failed_file_then_fixed_rerun_succeeds() {
     assert_eq!(by_line(&r, 5)["outcome"], "invalid");
     assert_eq!(by_line(&r, 6)["outcome"], "failed");
     assert_eq!(by_line(&r, 6)["id"], "ZD-3");
-    assert!(by_line(&r, 6)["error_category"].is_string());
-    assert!(by_line(&r, 6)["error_message"].is_string());
+    // Kept back by the preflight: URGENT is not one of the priority's options.
+    assert_eq!(by_line(&r, 6)["error_kind"], "invalid_input");
+    let why = by_line(&r, 6)["error_message"].as_str().unwrap().to_owned();
+    assert!(
+        why.contains("hs_ticket_priority") && why.contains("URGENT"),
+        "{why}"
+    );
     assert_eq!(by_line(&r, 7)["outcome"], "invalid");
     assert_eq!(by_line(&r, 8)["outcome"], "created");
 
@@ -306,6 +311,8 @@ fn wrong_token_exits_3_and_never_prints_either_token() {
             "--progress",
             "plain",
             "-vv",
+            // The write's 401 is what is tested (the preflight's is below).
+            "--no-preflight",
         ])
         .arg("--token-file")
         .arg(&token_file)
@@ -350,6 +357,32 @@ fn wrong_token_exits_3_and_never_prints_either_token() {
         2
     );
     assert!(emu.ticket("W-1").is_none());
+
+    // With the preflight, its read meets the 401 first: exit 3 before any file is
+    // made, and neither token printed.
+    let report_path = dir.path().join("r2.jsonl");
+    let out = cli()
+        .args([
+            "upsert",
+            "--id-property",
+            "external_ticket_id",
+            "--base-url",
+            emu.url(),
+            "-vv",
+        ])
+        .arg("--token-file")
+        .arg(&token_file)
+        .arg("--report")
+        .arg(&report_path)
+        .write_stdin("{\"external_ticket_id\":\"W-1\"}\n")
+        .assert()
+        .code(3)
+        .get_output()
+        .clone();
+    let text = all_output(&out);
+    assert!(!text.contains(wrong), "{text}");
+    assert!(text.contains("(401)"), "{text}");
+    assert!(!report_path.exists());
 }
 
 #[test]

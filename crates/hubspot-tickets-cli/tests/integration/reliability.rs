@@ -125,7 +125,9 @@ fn daily_limit_stops_at_once_and_the_failed_file_reruns_exactly_the_rest() {
     let state = dir.path().join("state.json");
     let n = 1000;
     let input = csv_input(dir.path(), n);
-    let daily = RateLimitConfig::per_window(100, Duration::from_secs(10)).with_daily(Some(3));
+    // Four requests a day: the preflight's read (HubSpot counts it too), then three
+    // batches.
+    let daily = RateLimitConfig::per_window(100, Duration::from_secs(10)).with_daily(Some(4));
     let emu = start(
         EmulatorConfig::default()
             .with_rate_limit(daily)
@@ -287,6 +289,8 @@ fn a_wrong_id_property_stops_the_run_at_once() {
             emu.url(),
             "--progress",
             "none",
+            // HubSpot's own refusal is what is tested (the preflight's is below).
+            "--no-preflight",
         ])
         .arg(&input)
         .arg("--report")
@@ -307,6 +311,34 @@ fn a_wrong_id_property_stops_the_run_at_once() {
         "{:?}",
         r[0]
     );
+
+    // With the preflight: stopped before any write and any file, naming the
+    // properties that can be an idProperty.
+    let report_path = dir.path().join("r2.jsonl");
+    let out = crate::common::cli()
+        .env("HUBSPOT_ACCESS_TOKEN", TOKEN)
+        .args([
+            "upsert",
+            "--id-property",
+            "external_ticket_idd",
+            "--id-column",
+            "external_ticket_id",
+            "--base-url",
+            emu.url(),
+        ])
+        .arg(&input)
+        .arg("--report")
+        .arg(&report_path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("idProperty \"external_ticket_idd\" does not exist; the properties with unique values are: external_ticket_id"),
+        "{stderr}"
+    );
+    assert_eq!(emu.emulator().stats().requests, requests, "no write");
+    assert!(!report_path.exists());
 }
 
 /// The failed file is truncated when the run starts: it can never be the input, by
@@ -804,8 +836,9 @@ fn a_hostile_retry_after_waits_one_window_and_says_so() {
     let input = csv_input(dir.path(), 300);
     let t0 = Instant::now();
     // Without the cap this run would wait an hour: it is cut at a minute.
+    // This server answers writes only.
     let out = cli(&format!("http://127.0.0.1:{}", serve_each(hubspot)))
-        .args(["--rate-limit", "100/4s"])
+        .args(["--rate-limit", "100/4s", "--no-preflight"])
         .arg(&input)
         .timeout(Duration::from_secs(60))
         .output()

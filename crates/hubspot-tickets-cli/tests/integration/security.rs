@@ -93,6 +93,20 @@ fn answer(n: usize, auth: &str, body: &[u8]) -> Vec<u8> {
     .into_bytes()
 }
 
+/// A 403 to the properties read, quoting the token in its message, category,
+/// correlation id and a header.
+fn refuse_read(auth: &str) -> Vec<u8> {
+    let token = auth.trim_start_matches("Bearer ");
+    let text = json!({"status": "error", "message": format!("This app hasn't been granted all required scopes ({auth})"),
+                      "category": token, "correlationId": token})
+    .to_string();
+    format!(
+        "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: {}\r\nx-hubspot-correlation-id: {token}\r\nconnection: close\r\n\r\n{text}",
+        text.len()
+    )
+    .into_bytes()
+}
+
 /// A loopback server echoing the token; returns its base URL.
 fn echo_server() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -105,6 +119,12 @@ fn echo_server() -> String {
             std::thread::spawn(move || {
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
                 if let Some((auth, body)) = read_request(&mut stream) {
+                    // The preflight's read (no body) is refused, echoing the token in
+                    // every field; the writes count through the sequence above.
+                    if body.is_empty() {
+                        let _ = stream.write_all(&refuse_read(&auth));
+                        return;
+                    }
                     let n = calls.fetch_add(1, Ordering::SeqCst);
                     let _ = stream.write_all(&answer(n % 4, &auth, &body));
                 }
