@@ -125,6 +125,29 @@ pub async fn run(args: DemoArgs) -> Result<u8, CommandError> {
         .build()
         .map_err(|e| CommandError::usage(e.to_string()))?;
 
+    // The preflight, as `upsert` runs it by default: the definitions read once (one
+    // request, retried through faults like any other), then each record checked.
+    let definitions = client
+        .property_definitions()
+        .await
+        .map_err(|e| CommandError {
+            code: exit::UNAVAILABLE,
+            message: e.to_string(),
+        })?;
+    say(&format!(
+        "preflight: {} ticket property definitions read (1 request); a record HubSpot would refuse is kept back, with the reason",
+        definitions.len()
+    ));
+    let preflight = hubspot_tickets::preflight::Preflight::new(
+        std::sync::Arc::new(definitions),
+        ID_PROPERTY,
+        std::iter::empty(),
+    )
+    .map_err(|e| CommandError {
+        code: exit::CONFIG,
+        message: e.to_string(),
+    })?;
+
     let progress = args.progress.resolve();
     let run = |label: &str, input: &str, report: &str, failed: &str| {
         let config = RunConfig {
@@ -143,8 +166,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, CommandError> {
             label: label.to_owned(),
             display_name: Some(input.to_owned()),
             plain_interval: Duration::from_secs(1),
-            // The demo's records are made to fit the emulator's schema.
-            preflight: None,
+            preflight: Some(preflight.clone()),
         };
         let client = client.clone();
         let report = dir.join(report);
@@ -191,7 +213,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, CommandError> {
     }
 
     say(&format!(
-        "run 2: changes.csv: {} updates, {} new tickets, {} values HubSpot refuses, {} malformed lines",
+        "run 2: changes.csv: {} updates, {} new tickets, {} values HubSpot would refuse (kept back by the preflight), {} malformed lines",
         thousands(plan.updated),
         thousands(plan.created),
         plan.refused,
@@ -350,6 +372,7 @@ fn print_failures(run: &RunResult, input: &str, dir: &Path, kept: bool, version:
                 .as_str()
                 .unwrap_or("")
                 .trim_start_matches("Property values were not valid: ")
+                .trim_start_matches("not sent: the preflight found ")
         ));
     }
     if failures.len() > 10 {
