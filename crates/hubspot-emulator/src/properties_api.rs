@@ -44,6 +44,34 @@ fn wire_types(kind: &PropertyKind) -> (&'static str, &'static str) {
 
 /// One definition as HubSpot lists it.
 pub(crate) fn definition_json(def: &PropertyDef, order: usize) -> Value {
+    // HubSpot lists its owner property as an enumeration whose options come from the
+    // account's users (`externalOptions`, no `options`); writes take an owner id,
+    // which this emulator checks as a number.
+    if def.name == "hubspot_owner_id" {
+        return json!({
+            "name": def.name,
+            "label": def.display_label(),
+            "type": "enumeration",
+            "fieldType": "select",
+            "groupName": "information",
+            "description": "",
+            "displayOrder": order,
+            "options": [],
+            "externalOptions": true,
+            "referencedObjectType": "OWNER",
+            "hasUniqueValue": false,
+            "calculated": false,
+            "hidden": false,
+            "formField": true,
+            "archived": false,
+            "modificationMetadata": {
+                "archivable": true,
+                "readOnlyDefinition": true,
+                "readOnlyValue": false,
+                "readOnlyOptions": true,
+            },
+        });
+    }
     let (kind, field_type) = wire_types(&def.kind);
     let options: Vec<Value> = match &def.kind {
         PropertyKind::Enumeration(values) | PropertyKind::Checkboxes(values) => values

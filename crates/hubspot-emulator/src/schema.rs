@@ -276,7 +276,8 @@ pub(crate) fn validate_value(def: &PropertyDef, value: &str) -> Result<(), Detai
             }
         }
         PropertyKind::Checkboxes(options) => {
-            for part in value.split(';') {
+            // Empty pieces choose nothing (HubSpot's own values start with `;`).
+            for part in value.split(';').filter(|p| !p.is_empty()) {
                 if !options.iter().any(|o| o == part) {
                     return Err(Detail::new(
                         "INVALID_OPTION",
@@ -303,14 +304,23 @@ pub(crate) fn validate_value(def: &PropertyDef, value: &str) -> Result<(), Detai
                         Some(name),
                     ))
                 }
-            } else if chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok() {
+            } else if chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok()
+                || chrono::DateTime::parse_from_rfc3339(value)
+                    .is_ok_and(|t| t.timestamp_millis().rem_euclid(86_400_000) == 0)
+            {
+                // A day, or ISO 8601 at midnight UTC.
                 Ok(())
             } else {
                 bad("INVALID_DATE", "date")
             }
         }
         PropertyKind::DateTime => {
-            if value.parse::<i64>().is_ok() || chrono::DateTime::parse_from_rfc3339(value).is_ok() {
+            // ISO 8601 with a time or a day alone (taken as its midnight UTC), or epoch
+            // milliseconds.
+            if value.parse::<i64>().is_ok()
+                || chrono::DateTime::parse_from_rfc3339(value).is_ok()
+                || chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok()
+            {
                 Ok(())
             } else {
                 bad("INVALID_DATETIME", "datetime")

@@ -3,11 +3,9 @@
 //! them, and reports; nothing is written. It takes `upsert`'s options, so a command
 //! line is checked by changing its first word.
 
-use std::collections::BTreeSet;
 use std::io::Write;
 
 use hubspot_tickets::RecordInput;
-use hubspot_tickets::cli_support::check_property_name;
 use hubspot_tickets::preflight::{
     ConfigurationError, PreflightErrorKind, PropertyDefinitions, check_configuration, check_record,
 };
@@ -20,19 +18,8 @@ use crate::input::{self, Item, ParseOptions, Source};
 const LISTED: usize = 100;
 
 pub async fn run(mut args: UpsertArgs) -> Result<u8, CommandError> {
-    check_property_name(&args.id_property)
-        .map_err(|e| CommandError::usage(format!("--id-property: {e}")))?;
-    args.mapping = crate::mapping::entries(&args)?;
-    let source = Source::from_arg(&args.input);
+    let source = crate::upsert_cmd::prepare_args(&mut args)?;
     let name = source.display_name();
-    if let Source::File(p) = &source
-        && !p.exists()
-    {
-        return Err(CommandError::usage(format!(
-            "{}: no such file",
-            p.display()
-        )));
-    }
     let credentials = crate::credentials::Credentials::resolve(&args)?;
     let checked = check(&args, &source, &name, credentials).await?;
     let mut out = std::io::stdout().lock();
@@ -70,7 +57,8 @@ pub async fn check(
     // A file's CSV header first, as `upsert` checks it: a column the portal does not
     // know is named with the property it probably means, before any record is read.
     let header = match &source {
-        Source::File(_) => input::csv_columns(&source, args.format, &opts),
+        Source::File(_) => input::csv_columns(&source, args.format, &opts)
+            .map_err(|e| CommandError::usage(e.to_string()))?,
         Source::Stdin => None,
     };
     let id_property = args.id_property.clone();
@@ -174,9 +162,12 @@ fn check_input(
         config: None,
         listed: Vec::new(),
     };
-    // Columns in order of first appearance, for the configuration check.
-    let mut columns: Vec<String> = Vec::new();
-    let mut seen: BTreeSet<String> = BTreeSet::new();
+    // The idProperty (a CSV's columns were checked before): a JSON key the portal does
+    // not know is a problem of its record, as `upsert` judges it.
+    if let Err(e) = check_configuration(defs, id_property, std::iter::empty()) {
+        checked.config = Some(e.to_string());
+        return Ok(checked);
+    }
     for item in reader {
         let rec = match item.map_err(|e| CommandError::usage(e.to_string()))? {
             Item::Good(rec) => rec,
@@ -188,9 +179,6 @@ fn check_input(
         checked.records += 1;
         let mut record = RecordInput::new(rec.id.clone());
         for (k, v) in &rec.properties {
-            if seen.insert(k.clone()) {
-                columns.push(k.clone());
-            }
             record = record.property(k.as_str(), v.as_str());
         }
         let problems = check_record(defs, id_property, &record);
@@ -207,9 +195,5 @@ fn check_input(
             }
         }
     }
-    if let Err(e) = check_configuration(defs, id_property, columns.iter().map(String::as_str)) {
-        checked.config = Some(e.to_string());
-    }
-
     Ok(checked)
 }

@@ -173,32 +173,76 @@ pub struct ParseOptions {
 }
 
 impl ParseOptions {
-    /// The property (or id column) a CSV header names, after `--map`.
+    /// The property (or id column) a CSV header names, after `--map` (a mapping names
+    /// a header as written or trimmed: spreadsheet exports leave spaces around them).
     fn mapped<'a>(&'a self, header: &'a str) -> &'a str {
-        self.map.get(header).map_or(header, String::as_str)
+        match self.map.get(header).or_else(|| self.map.get(header.trim())) {
+            Some(property) => property,
+            None => header,
+        }
+    }
+
+    /// `--map` entries naming a column the header does not have (said before anything
+    /// else about the header: a typo in a mapping must not hide behind other problems).
+    fn unmapped(&self, headers: &csv::ByteRecord) -> Option<String> {
+        let mut unknown: Vec<&str> = self
+            .map
+            .keys()
+            .map(String::as_str)
+            .filter(|c| {
+                !headers
+                    .iter()
+                    .any(|h| h == c.as_bytes() || h.trim_ascii() == c.as_bytes())
+            })
+            .collect();
+        if unknown.is_empty() {
+            return None;
+        }
+        unknown.sort_unstable();
+        Some(format!(
+            "--map names column(s) the header does not have: '{}' (columns: {})",
+            unknown.join("', '"),
+            headers
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
     }
 }
 
 /// The CSV header's columns as properties (after `--map`), the id column left out, in
 /// order and unchecked (the preflight checks them against the portal's definitions,
 /// with hints a name check cannot give); `None` for JSON input or a CSV without a
-/// readable header (the reader says why).
+/// readable header (the reader says why). A `--map` entry the header does not have is
+/// an error.
 pub fn csv_columns(
     source: &Source,
     format: Option<Format>,
     opts: &ParseOptions,
-) -> Option<Vec<String>> {
-    let (read, format) = open(source, format).ok()?;
+) -> Result<Option<Vec<String>>, InputError> {
+    let Ok((read, format)) = open(source, format) else {
+        return Ok(None);
+    };
     if format != Format::Csv {
-        return None;
+        return Ok(None);
     }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
         .from_reader(read);
-    let headers = reader.byte_headers().ok()?;
+    let Ok(headers) = reader.byte_headers() else {
+        return Ok(None);
+    };
+    if let Some(reason) = opts.unmapped(headers) {
+        return Err(InputError::Structure {
+            name: source.display_name(),
+            line: 1,
+            reason,
+        });
+    }
     // A header that is not UTF-8 is the reader's to refuse, by column number.
-    headers
+    Ok(headers
         .iter()
         .map(|h| {
             std::str::from_utf8(h)
@@ -209,7 +253,7 @@ pub fn csv_columns(
             h.as_ref()
                 .is_none_or(|h| *h != opts.id_column && !h.is_empty())
         })
-        .collect()
+        .collect())
 }
 
 /// Where the input comes from.
@@ -763,27 +807,8 @@ impl CsvState {
                 columns.push(Some(property.to_owned()));
             }
         }
-        let unknown: Vec<&str> = opts
-            .map
-            .keys()
-            .map(String::as_str)
-            .filter(|c| !headers.iter().any(|h| h == c.as_bytes()))
-            .collect();
-        if !unknown.is_empty() {
-            let mut unknown = unknown;
-            unknown.sort_unstable();
-            return Err(structure(
-                1,
-                format!(
-                    "--map names column(s) the header does not have: '{}' (columns: {})",
-                    unknown.join("', '"),
-                    headers
-                        .iter()
-                        .map(|f| String::from_utf8_lossy(f).into_owned())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
+        if let Some(reason) = opts.unmapped(&headers) {
+            return Err(structure(1, reason));
         }
         let Some(id_index) = id_index else {
             return Err(structure(

@@ -41,8 +41,9 @@ pub struct FailedWriter {
     written: u64,
     /// Where each record's text is in the file.
     entries: Vec<(u64, usize)>,
-    /// Failed records by id: the entries a later write of that id supersedes.
-    failed_ids: HashMap<Box<str>, Vec<usize>>,
+    /// Failed records by id, with their input positions: the entries a write of that
+    /// id from a later position supersedes.
+    failed_ids: HashMap<Box<str>, Vec<(usize, u64)>>,
     superseded: Vec<usize>,
 }
 
@@ -102,9 +103,10 @@ impl FailedWriter {
         Ok((w, kept))
     }
 
-    /// Appends one record's original text; `failed_id` names a failed record that a
-    /// later write of the same id would supersede.
-    pub fn write(&mut self, raw: &Raw, failed_id: Option<&str>) -> io::Result<()> {
+    /// Appends one record's original text; `failed` names a failed record (its id and
+    /// input position) that a write of the same id from a later position would
+    /// supersede.
+    pub fn write(&mut self, raw: &Raw, failed: Option<(&str, u64)>) -> io::Result<()> {
         let text = match (self.format, raw) {
             (Format::Jsonl | Format::Json, Raw::Text(t)) | (Format::Csv, Raw::Csv(t)) => t,
             _ => {
@@ -118,28 +120,41 @@ impl FailedWriter {
         let offset = self.written + separator(self.format, index).len() as u64;
         self.written += write_entry(&mut self.out, self.format, index, text)?;
         self.entries.push((offset, text.len()));
-        if let Some(id) = failed_id {
+        if let Some((id, position)) = failed {
             let k = self.entries.len() - 1;
-            self.failed_ids.entry(id.into()).or_default().push(k);
+            self.failed_ids
+                .entry(id.into())
+                .or_default()
+                .push((k, position));
         }
         Ok(())
     }
 
-    /// A record with this id was written: failed records of it written here before
-    /// are superseded. Returns how many.
-    pub fn written_again(&mut self, id: &str) -> u64 {
+    /// The record at input `position` with this id was written: failed records of it
+    /// from earlier positions are superseded (re-running them would put an older value
+    /// back). One from a later position is not: it failed without being sent (the
+    /// preflight judges a record before an earlier one's answer comes), and it holds
+    /// the newer value. Returns how many were superseded.
+    pub fn written_again(&mut self, id: &str, position: u64) -> u64 {
         // Every written record passes here: no lookup while nothing has failed.
         if self.failed_ids.is_empty() {
             return 0;
         }
-        match self.failed_ids.remove(id) {
-            Some(entries) => {
-                let n = entries.len() as u64;
-                self.superseded.extend(entries);
-                n
+        let Some(entries) = self.failed_ids.get_mut(id) else {
+            return 0;
+        };
+        let before = self.superseded.len();
+        entries.retain(|&(k, failed_at)| {
+            let older = failed_at < position;
+            if older {
+                self.superseded.push(k);
             }
-            None => 0,
+            !older
+        });
+        if entries.is_empty() {
+            self.failed_ids.remove(id);
         }
+        (self.superseded.len() - before) as u64
     }
 
     /// Writes the records gathered so far into the file.
@@ -342,19 +357,22 @@ mod tests {
                 Format::Csv => Raw::Csv(format!("{t},x\n").into_bytes()),
                 _ => Raw::Text(format!("{{\"id\":\"{t}\"}}").into_bytes()),
             };
-            w.write(&raw("A"), Some("A")).unwrap();
-            w.write(&raw("B"), Some("B")).unwrap();
+            w.write(&raw("A"), Some(("A", 0))).unwrap();
+            w.write(&raw("B"), Some(("B", 1))).unwrap();
             // Not sent: never superseded.
             w.write(&raw("C"), None).unwrap();
-            w.write(&raw("A"), Some("A")).unwrap();
-            assert_eq!(w.written_again("A"), 2);
-            assert_eq!(w.written_again("C"), 0);
-            assert_eq!(w.finish().unwrap().1, 2);
+            w.write(&raw("A"), Some(("A", 3))).unwrap();
+            // A later record of D failed before an earlier one was written: it stays.
+            w.write(&raw("D"), Some(("D", 9))).unwrap();
+            assert_eq!(w.written_again("A", 4), 2);
+            assert_eq!(w.written_again("C", 5), 0);
+            assert_eq!(w.written_again("D", 6), 0);
+            assert_eq!(w.finish().unwrap().1, 3, "B, C and D kept");
             let text = std::fs::read_to_string(&p).unwrap();
             let expected = match format {
-                Format::Jsonl => "{\"id\":\"B\"}\n{\"id\":\"C\"}\n",
-                Format::Json => "[\n{\"id\":\"B\"},\n{\"id\":\"C\"}\n]\n",
-                Format::Csv => "id,subject\nB,x\nC,x\n",
+                Format::Jsonl => "{\"id\":\"B\"}\n{\"id\":\"C\"}\n{\"id\":\"D\"}\n",
+                Format::Json => "[\n{\"id\":\"B\"},\n{\"id\":\"C\"},\n{\"id\":\"D\"}\n]\n",
+                Format::Csv => "id,subject\nB,x\nC,x\nD,x\n",
             };
             assert_eq!(text, expected, "{format:?}");
         }

@@ -60,7 +60,9 @@ pub async fn prepare(
     // A file's CSV header, read apart from the records (standard input is read once,
     // by the run: its columns are checked record by record instead).
     let columns = match source {
-        Source::File(_) => input::csv_columns(source, args.format, opts).unwrap_or_default(),
+        Source::File(_) => input::csv_columns(source, args.format, opts)
+            .map_err(|e| CommandError::usage(e.to_string()))?
+            .unwrap_or_default(),
         Source::Stdin => Vec::new(),
     };
     Preflight::new(

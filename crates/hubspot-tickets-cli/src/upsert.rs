@@ -180,13 +180,14 @@ impl Outputs {
             // sent (or invalid) is left as it is.
             let id = (line.outcome == OutcomeKind::Failed)
                 .then_some(line.id)
-                .flatten();
+                .flatten()
+                .map(|id| (id, line.position));
             let r = failed.write(raw, id);
             self.note(OutputFile::Failed, r);
         } else if line.object_id.is_some()
             && let Some(id) = line.id
         {
-            self.superseded += failed.written_again(id);
+            self.superseded += failed.written_again(id, line.position);
         }
     }
 }

@@ -191,8 +191,11 @@ async fn dry_run(
             }
         }
         Some(Err(e)) => Some(Err(format!(
-            "not run ({}): with a token, --dry-run checks the file against the portal's property definitions",
+            "not run: {}; given a token, --dry-run also checks the records against the portal's property definitions (one read request)",
             e.message
+                .split(" (use --dry-run")
+                .next()
+                .unwrap_or_default()
         ))),
         None => None,
     };
@@ -242,13 +245,13 @@ async fn dry_run(
     })
 }
 
-/// Runs `hubspot-tickets upsert`; the exit code.
-pub async fn run(mut args: UpsertArgs) -> Result<u8, CommandError> {
+/// What `upsert` and `check` check first: the `--id-property`, the mapping (filled into
+/// `args.mapping`) and that the input exists; the input's source.
+pub(crate) fn prepare_args(args: &mut UpsertArgs) -> Result<Source, CommandError> {
     check_property_name(&args.id_property)
         .map_err(|e| CommandError::usage(format!("--id-property: {e}")))?;
-    args.mapping = crate::mapping::entries(&args)?;
-    let mut source = Source::from_arg(&args.input);
-    let name = source.display_name();
+    args.mapping = crate::mapping::entries(args)?;
+    let source = Source::from_arg(&args.input);
     if let Source::File(p) = &source
         && !p.exists()
     {
@@ -257,6 +260,13 @@ pub async fn run(mut args: UpsertArgs) -> Result<u8, CommandError> {
             p.display()
         )));
     }
+    Ok(source)
+}
+
+/// Runs `hubspot-tickets upsert`; the exit code.
+pub async fn run(mut args: UpsertArgs) -> Result<u8, CommandError> {
+    let mut source = prepare_args(&mut args)?;
+    let name = source.display_name();
     // Every file is checked before any is written: nothing is truncated, locked or cut
     // for a command that is then refused.
     let report_arg = match (&args.resume, &args.report) {

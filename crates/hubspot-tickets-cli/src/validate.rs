@@ -159,7 +159,7 @@ impl Validation {
     ) -> std::io::Result<()> {
         writeln!(
             out,
-            "dry run of {input} ({format}): nothing was sent, no network call was made"
+            "dry run of {input} ({format}): nothing was written; these counts are the file's own (the preflight, when it runs, checks the records against the portal below)"
         )?;
         let rows: [(&str, u64); 4] = [
             ("records read", self.read),
@@ -269,7 +269,7 @@ mod tests {
         )
         .unwrap();
         let out = String::from_utf8(out).unwrap();
-        assert!(out.contains("no network call"), "{out}");
+        assert!(out.contains("nothing was written"), "{out}");
         assert!(out.contains("properties      subject (2)"), "{out}");
         assert!(
             out.contains(r#""idProperty":"external_ticket_id""#),

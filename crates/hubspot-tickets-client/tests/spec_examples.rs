@@ -381,6 +381,10 @@ fn the_properties_operations_and_their_example() {
         Some(true)
     );
     assert_eq!(by_name("time_to_close_days").calculated, Some(true));
+    let owner = by_name("hubspot_owner_id");
+    assert_eq!(owner.external_options, Some(true));
+    assert_eq!(owner.referenced_object_type.as_deref(), Some("OWNER"));
+    assert!(owner.options.is_empty());
     let sparse: PropertyList = serde_json::from_value(json!({
         "results": [{"name": "x", "brandNewField": {"a": 1}}],
         "paging": {"next": {"after": "1"}}

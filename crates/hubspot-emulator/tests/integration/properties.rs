@@ -150,6 +150,8 @@ async fn the_list_agrees_with_what_a_write_accepts() {
             "bool" => "true",
             "date" => "2026-11-28",
             "datetime" => "2026-11-28T09:00:00Z",
+            // Options from elsewhere (the owner): an owner id.
+            "enumeration" if p["externalOptions"] == true => "52550153",
             "enumeration" => p["options"][0]["value"].as_str().unwrap(),
             _ => "text",
         };

@@ -250,7 +250,10 @@ fn dry_run_validates_without_network_or_token() {
         .arg(&report_path)
         .assert()
         .code(1)
-        .stdout(predicate::str::contains("no network call"))
+        .stdout(predicate::str::contains("nothing was written"))
+        .stdout(predicate::str::contains(
+            "preflight       not run: no access token",
+        ))
         .stdout(predicate::str::contains("valid records"))
         .stderr(predicate::str::contains(
             "t.jsonl:2: invalid property name 'Subject'",

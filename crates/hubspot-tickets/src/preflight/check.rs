@@ -262,9 +262,10 @@ fn suggest(defs: &PropertyDefinitions, name: &str) -> Option<String> {
 
 fn id_property_problem(defs: &PropertyDefinitions, id_property: &str) -> Option<ConfigProblem> {
     let unique = || {
+        // `hs_object_id` is listed unique but HubSpot refuses it as an idProperty.
         let mut names: Vec<String> = defs
             .iter()
-            .filter(|d| d.unique)
+            .filter(|d| d.unique && d.name != "hs_object_id")
             .map(|d| d.name.clone())
             .collect();
         names.sort_unstable();
@@ -296,14 +297,26 @@ where
 {
     let mut problems: Vec<ConfigProblem> =
         id_property_problem(defs, id_property).into_iter().collect();
+    let columns: Vec<&str> = columns.into_iter().collect();
+    // A suggestion is a property no column holds yet (nor the id), and is made once:
+    // following every hint must never give two columns one property.
+    let mut taken: std::collections::HashSet<&str> = columns
+        .iter()
+        .copied()
+        .filter(|c| defs.get(c).is_some())
+        .chain([id_property])
+        .collect();
     // Each unknown column named once, however wide the header (100 000 columns is a
     // file someone will try).
     let mut named = std::collections::HashSet::new();
     for column in columns {
         if defs.get(column).is_none() && named.insert(column) {
+            let suggest = defs
+                .suggest(column)
+                .filter(|s| *s != column && taken.insert(s));
             problems.push(ConfigProblem::UnknownColumn {
                 name: column.to_owned(),
-                suggest: suggest(defs, column),
+                suggest: suggest.map(str::to_owned),
             });
         }
     }
@@ -325,16 +338,18 @@ pub fn check_record(
 ) -> Vec<Problem> {
     let mut problems = Vec::new();
     let id_property = record.id_property().unwrap_or(default_id_property);
-    match id_property_problem(defs, id_property) {
-        Some(p) => problems.push(Problem::IdProperty(p)),
-        None => {
-            if let Some(def) = defs.get(id_property)
-                && let Err(problem) = check_value(def, record.id())
-            {
+    match defs.get(id_property) {
+        Some(def) if def.unique => {
+            if let Err(problem) = check_value(def, record.id()) {
                 problems.push(Problem::InvalidId {
                     name: id_property.to_owned(),
                     problem,
                 });
+            }
+        }
+        _ => {
+            if let Some(p) = id_property_problem(defs, id_property) {
+                problems.push(Problem::IdProperty(p));
             }
         }
     }
@@ -386,7 +401,12 @@ pub fn check_value(def: &PropertyDefinition, value: &str) -> Result<(), ValuePro
             }
         },
         ValueType::Enumeration => check_option(def, value),
-        ValueType::MultipleChoice => value.split(';').try_for_each(|p| check_option(def, p)),
+        // Empty pieces are nothing chosen: HubSpot writes its own values with a
+        // leading `;`, and a trailing one is common in exports.
+        ValueType::MultipleChoice => value
+            .split(';')
+            .filter(|p| !p.is_empty())
+            .try_for_each(|p| check_option(def, p)),
         ValueType::Date => {
             if let Ok(ms) = value.parse::<i64>() {
                 if ms.rem_euclid(DAY_MS) == 0 {
@@ -396,19 +416,31 @@ pub fn check_value(def: &PropertyDefinition, value: &str) -> Result<(), ValuePro
                 }
             } else if chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok() {
                 Ok(())
+            } else if let Ok(t) = chrono::DateTime::parse_from_rfc3339(value) {
+                // ISO 8601 at midnight UTC (`2026-02-03T00:00:00Z`) is a date too.
+                if t.timestamp_millis().rem_euclid(DAY_MS) == 0 {
+                    Ok(())
+                } else {
+                    Err(ValueProblem::DateNotMidnight)
+                }
             } else {
                 Err(ValueProblem::NotADate)
             }
         }
         ValueType::DateTime => {
-            if value.parse::<i64>().is_ok() || chrono::DateTime::parse_from_rfc3339(value).is_ok() {
+            // ISO 8601 with a time, or a date alone (HubSpot takes it as that day's
+            // midnight UTC), or epoch milliseconds.
+            if value.parse::<i64>().is_ok()
+                || chrono::DateTime::parse_from_rfc3339(value).is_ok()
+                || chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok()
+            {
                 Ok(())
             } else {
                 Err(ValueProblem::NotADateTime)
             }
         }
         // Left for HubSpot to judge: the preflight refuses only what it knows is wrong.
-        ValueType::Other(_) => Ok(()),
+        ValueType::ExternalOptions { .. } | ValueType::Other(_) => Ok(()),
     }
 }
 

@@ -19,6 +19,13 @@ pub enum ValueType {
     Enumeration,
     /// Several options' values joined with `;` (`fieldType: checkbox`).
     MultipleChoice,
+    /// An enumeration whose values come from elsewhere in the account
+    /// (`externalOptions`: `hubspot_owner_id` takes owner ids, `OWNER`), so its listed
+    /// options say nothing of what may be written: left for HubSpot to judge.
+    ExternalOptions {
+        /// What the values refer to (`referencedObjectType`), when HubSpot says.
+        referenced: Option<String>,
+    },
     /// `YYYY-MM-DD`, or epoch milliseconds at midnight UTC.
     Date,
     /// ISO 8601 (RFC 3339), or epoch milliseconds.
@@ -29,7 +36,13 @@ pub enum ValueType {
 }
 
 impl ValueType {
-    fn from_wire(kind: Option<&str>, field_type: Option<&str>) -> Self {
+    fn from_wire(wire: &WireDefinition) -> Self {
+        let (kind, field_type) = (wire.type_.as_deref(), wire.field_type.as_deref());
+        if kind == Some("enumeration") && wire.external_options == Some(true) {
+            return Self::ExternalOptions {
+                referenced: wire.referenced_object_type.clone(),
+            };
+        }
         match kind {
             Some("string") => Self::String,
             Some("number") => Self::Number,
@@ -71,7 +84,7 @@ impl PropertyDefinition {
         Self {
             name: wire.name.clone(),
             label: wire.label.clone(),
-            value_type: ValueType::from_wire(wire.type_.as_deref(), wire.field_type.as_deref()),
+            value_type: ValueType::from_wire(wire),
             options: wire
                 .options
                 .iter()
@@ -97,9 +110,10 @@ impl PropertyDefinition {
 /// hints (a column named after a label).
 #[derive(Clone, Debug, Default)]
 pub struct PropertyDefinitions {
-    by_name: HashMap<String, PropertyDefinition>,
+    // foldhash: every property of every record is looked up here.
+    by_name: HashMap<String, PropertyDefinition, foldhash::fast::RandomState>,
     /// Lower-cased label or name → internal name, for "did you mean" hints.
-    loose: HashMap<String, String>,
+    loose: HashMap<String, String, foldhash::fast::RandomState>,
 }
 
 impl PropertyDefinitions {

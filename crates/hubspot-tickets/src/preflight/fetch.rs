@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tracing::{debug, info};
+use tracing::warn;
 
 use super::definitions::PropertyDefinitions;
 use crate::engine::Engine;
@@ -136,6 +136,18 @@ pub(crate) async fn read(engine: &Engine) -> Result<PropertyDefinitions, Preflig
             Err(e) | Ok(Err(e)) => e,
             Ok(Ok(Answer::Success { headers, body, .. })) => {
                 engine.limiter.observe(&headers, permit.sent());
+                if body.results.is_empty() {
+                    // Every object type has properties: an empty list is a list that
+                    // cannot be checked against, not a portal where nothing exists.
+                    return Err(PreflightError {
+                        kind: PreflightErrorKind::Undecodable,
+                        status: None,
+                        object_type: object_type.to_owned(),
+                        message: "HubSpot listed no properties: there is nothing to check against"
+                            .to_owned(),
+                        correlation_id: None,
+                    });
+                }
                 return Ok(PropertyDefinitions::from_list(&body));
             }
             Ok(Ok(Answer::Undecodable { status, error, .. })) => {
@@ -179,7 +191,8 @@ pub(crate) async fn read(engine: &Engine) -> Result<PropertyDefinitions, Preflig
         };
         match policy::after_failure(met, standing, retry, |d| retry.jittered(d)) {
             Verdict::PauseAll { wait } => {
-                debug!(%kind, wait_ms = wait.as_millis(), "properties read paused");
+                // Said at the default verbosity: nothing else is on screen yet.
+                warn!(reason = %err, wait_ms = wait.as_millis(), "reading the property definitions: waiting, then trying again");
                 if kind == ErrorKind::Locked {
                     engine.limiter.locked(Instant::now() + wait);
                 } else {
@@ -187,7 +200,7 @@ pub(crate) async fn read(engine: &Engine) -> Result<PropertyDefinitions, Preflig
                 }
             }
             Verdict::Retry { wait, .. } => {
-                info!(reason = %err, wait_ms = wait.as_millis(), "reading the property definitions again");
+                warn!(reason = %err, wait_ms = wait.as_millis(), "reading the property definitions: trying again");
                 tokio::time::sleep(wait.min(Duration::from_secs(60))).await;
             }
             Verdict::Refused

@@ -90,7 +90,7 @@ mod tests {
 
     #[test]
     fn a_bad_configuration_stops_before_any_record() {
-        let e = Preflight::new(defs(), "subject", ["Ticket name", "vip"]).unwrap_err();
+        let e = Preflight::new(defs(), "vip", ["Ticket name", "vip"]).unwrap_err();
         assert_eq!(e.problems.len(), 2);
         assert!(matches!(
             &e.problems[1],

@@ -23,6 +23,8 @@ fn defs() -> PropertyDefinitions {
         {"name": "hs_ticket_category", "type": "enumeration", "fieldType": "checkbox", "options": [
             {"value": "PRODUCT_ISSUE", "label": "Product issue"}, {"value": "BILLING_ISSUE", "label": "Billing issue"}]},
         {"name": "geo", "type": "object_coordinates", "fieldType": "text"},
+        {"name": "hubspot_owner_id", "label": "Ticket owner", "type": "enumeration", "fieldType": "select",
+         "externalOptions": true, "referencedObjectType": "OWNER", "options": []},
         {"name": "untyped"}
     ]});
     let list: hubspot_tickets_client::types::PropertyList = serde_json::from_value(list).unwrap();
@@ -72,6 +74,29 @@ fn values_fit_their_types_as_the_emulator_reads_them() {
         value("closed_date", "yesterday"),
         Err(ValueProblem::NotADateTime)
     );
+    // A day alone is a date-time (its midnight), midnight UTC in ISO 8601 a date.
+    assert_eq!(value("closed_date", "2026-11-28"), Ok(()));
+    assert_eq!(value("due", "2026-11-28T00:00:00Z"), Ok(()));
+    assert_eq!(value("due", "2026-11-28T00:00:00.000Z"), Ok(()));
+    assert_eq!(
+        value("due", "2026-11-28T10:00:00Z"),
+        Err(ValueProblem::DateNotMidnight)
+    );
+    // Empty pieces of a multiple choice choose nothing (HubSpot's own `;A;B`).
+    for ok in [
+        ";PRODUCT_ISSUE",
+        "PRODUCT_ISSUE;",
+        "PRODUCT_ISSUE;;BILLING_ISSUE",
+        ";",
+    ] {
+        assert_eq!(value("hs_ticket_category", ok), Ok(()), "{ok}");
+    }
+    // Options from elsewhere in the account (owners): the listed none say nothing.
+    assert_eq!(value("hubspot_owner_id", "52550153"), Ok(()));
+    assert!(matches!(
+        defs().get("hubspot_owner_id").unwrap().value_type,
+        ValueType::ExternalOptions { referenced: Some(ref r) } if r == "OWNER"
+    ));
     // Types the preflight does not know, and a definition without a type, are left to HubSpot.
     assert_eq!(value("geo", "anything"), Ok(()));
     assert_eq!(value("untyped", "anything"), Ok(()));
@@ -220,9 +245,10 @@ fn configuration_problems_are_named_together() {
                 name: "hs_object_id".into(),
                 unique: vec!["external_ticket_id".into(), "numeric_ref".into()]
             },
+            // `subject` is a column already: no hint to make a second one.
             ConfigProblem::UnknownColumn {
                 name: "Ticket Name".into(),
-                suggest: Some("subject".into())
+                suggest: None
             },
             ConfigProblem::UnknownColumn {
                 name: "colour".into(),
@@ -255,4 +281,35 @@ fn reasons_quote_values_briefly() {
     let long = "y".repeat(500);
     let shown = value("hs_ticket_priority", &long).unwrap_err().to_string();
     assert!(shown.len() < 200, "{shown}");
+}
+
+#[test]
+fn suggestions_never_give_two_columns_one_property() {
+    // `subject` is a column already: "Ticket name" gets no hint to become it; of two
+    // columns meaning `hs_ticket_priority`, only the first is pointed at it.
+    let e = check_configuration(
+        &defs(),
+        "external_ticket_id",
+        ["subject", "Ticket name", "Priority", "priority"],
+    )
+    .unwrap_err();
+    let hints: Vec<(&str, Option<&str>)> = e
+        .problems
+        .iter()
+        .map(|p| match p {
+            ConfigProblem::UnknownColumn { name, suggest } => (name.as_str(), suggest.as_deref()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        hints,
+        [
+            ("Ticket name", None),
+            ("Priority", Some("hs_ticket_priority")),
+            ("priority", None)
+        ]
+    );
+    // hs_object_id is never offered as an idProperty.
+    let e = check_configuration(&defs(), "nope", std::iter::empty()).unwrap_err();
+    assert!(!e.to_string().contains("hs_object_id"), "{e}");
 }
