@@ -20,7 +20,13 @@ const LISTED: usize = 100;
 pub async fn run(mut args: UpsertArgs) -> Result<u8, CommandError> {
     let source = crate::upsert_cmd::prepare_args(&mut args)?;
     let name = source.display_name();
-    let credentials = crate::credentials::Credentials::resolve(&args)?;
+    let credentials = crate::credentials::Credentials::resolve(&args).map_err(|mut e| {
+        // `check` needs the token: the hint to dry-run without one is upsert's.
+        if let Some(cut) = e.message.find(" (use --dry-run") {
+            e.message.truncate(cut);
+        }
+        e
+    })?;
     let checked = check(&args, &source, &name, credentials).await?;
     let mut out = std::io::stdout().lock();
     let _ = checked.print(&mut out, &args);
@@ -39,20 +45,22 @@ pub async fn check(
     let source = source.clone();
     let (client, _) = crate::upsert_cmd::client(args, credentials)?;
     // The check is the preflight: without the definitions there is nothing to say.
-    let defs = client.property_definitions().await.map_err(|e| {
-        let code = match e.kind {
-            PreflightErrorKind::Auth | PreflightErrorKind::Forbidden => exit::AUTH,
-            PreflightErrorKind::NotFound => exit::CONFIG,
-            PreflightErrorKind::Configuration => exit::USAGE,
-            _ => exit::UNAVAILABLE,
-        };
-        let why = if e.is_forbidden() {
-            format!("{e} (the token needs the object type's read scope for a check)")
-        } else {
-            e.to_string()
-        };
-        CommandError { code, message: why }
-    })?;
+    let defs = crate::preflight::read_definitions(&client)
+        .await
+        .map_err(|e| {
+            let code = match e.kind {
+                PreflightErrorKind::Auth | PreflightErrorKind::Forbidden => exit::AUTH,
+                PreflightErrorKind::NotFound => exit::CONFIG,
+                PreflightErrorKind::Configuration => exit::USAGE,
+                _ => exit::UNAVAILABLE,
+            };
+            let why = if e.is_forbidden() {
+                format!("{e} (the token needs the object type's read scope for a check)")
+            } else {
+                e.to_string()
+            };
+            CommandError { code, message: why }
+        })?;
     let opts = crate::upsert_cmd::parse_options(args);
     // A file's CSV header first, as `upsert` checks it: a column the portal does not
     // know is named with the property it probably means, before any record is read.
@@ -131,11 +139,12 @@ impl Checked {
         for line in &self.listed {
             writeln!(out, "  {line}")?;
         }
-        if self.invalid as usize > self.listed.len() {
+        let found = (self.invalid + self.unreadable) as usize;
+        if found > self.listed.len() {
             writeln!(
                 out,
-                "  ... {} more invalid record(s)",
-                self.invalid as usize - self.listed.len()
+                "  ... {} more invalid or unreadable record(s)",
+                found - self.listed.len()
             )?;
         }
         Ok(())
@@ -171,8 +180,16 @@ fn check_input(
     for item in reader {
         let rec = match item.map_err(|e| CommandError::usage(e.to_string()))? {
             Item::Good(rec) => rec,
-            Item::Bad(_) => {
+            Item::Bad(bad) => {
+                // Said as `upsert` says it: where, and why.
                 checked.unreadable += 1;
+                if checked.listed.len() < LISTED {
+                    checked.listed.push(format!(
+                        "line {} (unreadable): {}",
+                        bad.line,
+                        crate::token::redact(&bad.reason)
+                    ));
+                }
                 continue;
             }
         };

@@ -768,6 +768,10 @@ impl CsvState {
                 "empty input: a CSV file needs a header row of property names".to_owned(),
             ));
         }
+        // A mapping that names no column first: its typo explains what follows.
+        if let Some(reason) = opts.unmapped(&headers) {
+            return Err(structure(1, reason));
+        }
         let mut columns = Vec::with_capacity(headers.len());
         let mut id_index = None;
         let mut seen = std::collections::HashSet::new();
@@ -806,9 +810,6 @@ impl CsvState {
                 })?;
                 columns.push(Some(property.to_owned()));
             }
-        }
-        if let Some(reason) = opts.unmapped(&headers) {
-            return Err(structure(1, reason));
         }
         let Some(id_index) = id_index else {
             return Err(structure(

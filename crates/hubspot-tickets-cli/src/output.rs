@@ -39,8 +39,11 @@ pub struct FailedWriter {
     prefix: u64,
     /// Bytes written so far.
     written: u64,
-    /// Where each record's text is in the file.
-    entries: Vec<(u64, usize)>,
+    /// Where each record's text is in the file, and its input position.
+    entries: Vec<(u64, usize, u64)>,
+    /// Whether records were written out of input order (a record kept back by the
+    /// preflight is written before an earlier one's answer comes).
+    unordered: bool,
     /// Failed records by id, with their input positions: the entries a write of that
     /// id from a later position supersedes.
     failed_ids: HashMap<Box<str>, Vec<(usize, u64)>>,
@@ -99,14 +102,15 @@ impl FailedWriter {
             entries: Vec::new(),
             failed_ids: HashMap::new(),
             superseded: Vec::new(),
+            unordered: false,
         };
         Ok((w, kept))
     }
 
-    /// Appends one record's original text; `failed` names a failed record (its id and
-    /// input position) that a write of the same id from a later position would
+    /// Appends the original text of the record at input `position`; `failed_id` names
+    /// a failed record that a write of the same id from a later position would
     /// supersede.
-    pub fn write(&mut self, raw: &Raw, failed: Option<(&str, u64)>) -> io::Result<()> {
+    pub fn write(&mut self, raw: &Raw, position: u64, failed_id: Option<&str>) -> io::Result<()> {
         let text = match (self.format, raw) {
             (Format::Jsonl | Format::Json, Raw::Text(t)) | (Format::Csv, Raw::Csv(t)) => t,
             _ => {
@@ -119,8 +123,11 @@ impl FailedWriter {
         let index = self.entries.len();
         let offset = self.written + separator(self.format, index).len() as u64;
         self.written += write_entry(&mut self.out, self.format, index, text)?;
-        self.entries.push((offset, text.len()));
-        if let Some((id, position)) = failed {
+        if self.entries.last().is_some_and(|&(_, _, p)| p > position) {
+            self.unordered = true;
+        }
+        self.entries.push((offset, text.len(), position));
+        if let Some(id) = failed_id {
             let k = self.entries.len() - 1;
             self.failed_ids
                 .entry(id.into())
@@ -165,7 +172,9 @@ impl FailedWriter {
     /// Closes the JSON array if any, leaves superseded records out, and flushes.
     /// Returns the path and the number of records in the file.
     pub fn finish(mut self) -> io::Result<(PathBuf, u64)> {
-        if !self.superseded.is_empty() && self.regular {
+        // In input order, without superseded records: a re-run of the file then sends
+        // each id's records oldest first, as the input had them.
+        if (!self.superseded.is_empty() || self.unordered) && self.regular {
             return self.rewrite();
         }
         self.out
@@ -174,8 +183,8 @@ impl FailedWriter {
         Ok((self.path, self.entries.len() as u64))
     }
 
-    /// Writes the file again without the superseded records, beside it, then renames
-    /// it over the first (a stop in between leaves the longer file).
+    /// Writes the file again in input order without the superseded records, beside it,
+    /// then renames it over the first (a stop in between leaves the longer file).
     fn rewrite(mut self) -> io::Result<(PathBuf, u64)> {
         use std::os::unix::fs::FileExt;
         self.out.flush()?;
@@ -193,10 +202,13 @@ impl FailedWriter {
         w.write_all(&prefix)?;
         let mut kept = 0_usize;
         let mut text = Vec::new();
-        for (&(offset, len), dropped) in self.entries.iter().zip(dropped) {
-            if dropped {
+        let mut order: Vec<usize> = (0..self.entries.len()).collect();
+        order.sort_by_key(|&k| self.entries.get(k).map_or(0, |e| e.2));
+        for k in order {
+            let (Some(&(offset, len, _)), Some(false)) = (self.entries.get(k), dropped.get(k))
+            else {
                 continue;
-            }
+            };
             text.resize(len, 0);
             old.read_exact_at(&mut text, offset)?;
             write_entry(&mut w, self.format, kept, &text)?;
@@ -307,10 +319,10 @@ mod tests {
         )
         .unwrap()
         .0;
-        w.write(&Raw::Csv(b"A,\"has, comma\"\r\n".to_vec()), None)
+        w.write(&Raw::Csv(b"A,\"has, comma\"\r\n".to_vec()), 0, None)
             .unwrap();
         // The last record of a file may have no line end; an unclosed quote stays so.
-        w.write(&Raw::Csv(b"B,\"open".to_vec()), None).unwrap();
+        w.write(&Raw::Csv(b"B,\"open".to_vec()), 1, None).unwrap();
         assert_eq!(w.finish().unwrap().1, 2);
         assert_eq!(
             std::fs::read_to_string(&p).unwrap(),
@@ -319,8 +331,8 @@ mod tests {
 
         let p = dir.path().join("f.json");
         let mut w = FailedWriter::create(&p, Format::Json, None).unwrap().0;
-        w.write(&Raw::Text(b"{\"a\":1}".to_vec()), None).unwrap();
-        w.write(&Raw::Text(b"{\"a\":2}".to_vec()), None).unwrap();
+        w.write(&Raw::Text(b"{\"a\":1}".to_vec()), 0, None).unwrap();
+        w.write(&Raw::Text(b"{\"a\":2}".to_vec()), 1, None).unwrap();
         w.finish().unwrap();
         let text = std::fs::read_to_string(&p).unwrap();
         assert_eq!(text, "[\n{\"a\":1},\n{\"a\":2}\n]\n");
@@ -337,8 +349,8 @@ mod tests {
 
         let p = dir.path().join("f.jsonl");
         let mut w = FailedWriter::create(&p, Format::Jsonl, None).unwrap().0;
-        w.write(&Raw::Text(b"{\"a\":1}".to_vec()), None).unwrap();
-        assert!(w.write(&Raw::Csv(Vec::new()), None).is_err());
+        w.write(&Raw::Text(b"{\"a\":1}".to_vec()), 0, None).unwrap();
+        assert!(w.write(&Raw::Csv(Vec::new()), 1, None).is_err());
         w.finish().unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "{\"a\":1}\n");
     }
@@ -357,13 +369,14 @@ mod tests {
                 Format::Csv => Raw::Csv(format!("{t},x\n").into_bytes()),
                 _ => Raw::Text(format!("{{\"id\":\"{t}\"}}").into_bytes()),
             };
-            w.write(&raw("A"), Some(("A", 0))).unwrap();
-            w.write(&raw("B"), Some(("B", 1))).unwrap();
+            w.write(&raw("A"), 0, Some("A")).unwrap();
+            w.write(&raw("B"), 1, Some("B")).unwrap();
+            // A later record of D failed before an earlier one was written: it stays,
+            // and the file is put back in input order (D after C).
+            w.write(&raw("D"), 9, Some("D")).unwrap();
             // Not sent: never superseded.
-            w.write(&raw("C"), None).unwrap();
-            w.write(&raw("A"), Some(("A", 3))).unwrap();
-            // A later record of D failed before an earlier one was written: it stays.
-            w.write(&raw("D"), Some(("D", 9))).unwrap();
+            w.write(&raw("C"), 2, None).unwrap();
+            w.write(&raw("A"), 3, Some("A")).unwrap();
             assert_eq!(w.written_again("A", 4), 2);
             assert_eq!(w.written_again("C", 5), 0);
             assert_eq!(w.written_again("D", 6), 0);

@@ -26,7 +26,7 @@ pub async fn prepare(
     if args.no_preflight {
         return Ok(None);
     }
-    let defs = match client.property_definitions().await {
+    let defs = match read_definitions(client).await {
         Ok(defs) => defs,
         Err(e) if e.kind == PreflightErrorKind::Auth => {
             return Err(CommandError {
@@ -72,6 +72,28 @@ pub async fn prepare(
     )
     .map(Some)
     .map_err(|e| config_error(&e, args))
+}
+
+/// The definitions, saying so on stderr when they take more than a few seconds (a slow
+/// or silent HubSpot would otherwise look like a hung command: the first timeout is 30 s
+/// by default).
+pub async fn read_definitions(
+    client: &Client,
+) -> Result<
+    hubspot_tickets::preflight::PropertyDefinitions,
+    hubspot_tickets::preflight::PreflightError,
+> {
+    let read = client.property_definitions();
+    tokio::pin!(read);
+    tokio::select! {
+        r = &mut read => return r,
+        () = tokio::time::sleep(std::time::Duration::from_secs(3)) => {}
+    }
+    eprint_line(&format!(
+        "preflight: waiting for HubSpot's {} property definitions (--no-preflight skips the preflight)",
+        client.object_type()
+    ));
+    read.await
 }
 
 /// A configuration problem as the command's error: every problem, then the flags that

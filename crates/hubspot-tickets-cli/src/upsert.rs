@@ -180,9 +180,8 @@ impl Outputs {
             // sent (or invalid) is left as it is.
             let id = (line.outcome == OutcomeKind::Failed)
                 .then_some(line.id)
-                .flatten()
-                .map(|id| (id, line.position));
-            let r = failed.write(raw, id);
+                .flatten();
+            let r = failed.write(raw, line.position, id);
             self.note(OutputFile::Failed, r);
         } else if line.object_id.is_some()
             && let Some(id) = line.id

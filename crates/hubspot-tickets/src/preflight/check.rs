@@ -93,7 +93,7 @@ impl fmt::Display for ValueProblem {
                 f.write_str("not a date (YYYY-MM-DD, or epoch milliseconds at midnight UTC)")
             }
             Self::DateNotMidnight => f.write_str(
-                "epoch milliseconds that are not midnight UTC: a date property takes a day",
+                "a time that is not midnight UTC: a date property takes a day (YYYY-MM-DD, or its midnight UTC)",
             ),
             Self::NotADateTime => f.write_str(
                 "not a date-time (ISO 8601 such as 2026-11-28T09:00:00Z, or epoch milliseconds)",
@@ -277,10 +277,13 @@ fn id_property_problem(defs: &PropertyDefinitions, id_property: &str) -> Option<
             suggest: suggest(defs, id_property),
             unique: unique(),
         }),
-        Some(d) if !d.unique => Some(ConfigProblem::IdPropertyNotUnique {
-            name: id_property.to_owned(),
-            unique: unique(),
-        }),
+        // HubSpot refuses `hs_object_id` as an idProperty however it is listed.
+        Some(d) if !d.unique || d.name == "hs_object_id" => {
+            Some(ConfigProblem::IdPropertyNotUnique {
+                name: id_property.to_owned(),
+                unique: unique(),
+            })
+        }
         Some(_) => None,
     }
 }
@@ -339,7 +342,7 @@ pub fn check_record(
     let mut problems = Vec::new();
     let id_property = record.id_property().unwrap_or(default_id_property);
     match defs.get(id_property) {
-        Some(def) if def.unique => {
+        Some(def) if def.unique && def.name != "hs_object_id" => {
             if let Err(problem) = check_value(def, record.id()) {
                 problems.push(Problem::InvalidId {
                     name: id_property.to_owned(),
