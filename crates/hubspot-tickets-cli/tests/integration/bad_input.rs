@@ -850,9 +850,11 @@ fn refused_at_once(cmd: &mut std::process::Command, what: &str) -> String {
     let stderr = stderr_of(&mut child);
     assert_eq!(status.and_then(|s| s.code()), Some(2), "{what}: {stderr}");
     assert!(took < REFUSED_WITHIN, "{what}: refused after {took:?}");
+    // A process that exits before the first sample (10 ms apart) shows no peak; the
+    // callers' check of what it said (the first bytes refused) covers that case.
     assert!(
-        peak > 0 && peak < REFUSED_PEAK_KIB,
-        "{what}: peak RSS {peak} KiB"
+        (peak > 0 || took < Duration::from_millis(100)) && peak < REFUSED_PEAK_KIB,
+        "{what}: peak RSS {peak} KiB after {took:?}"
     );
     stderr
 }
