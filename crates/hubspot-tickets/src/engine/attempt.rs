@@ -119,9 +119,7 @@ impl Sending {
         let records = batch.inputs.len();
         let retry = &c.settings.retry;
         let mut attempt = 0_u32;
-        let mut failures = 0_u32;
-        let mut rate_waits = 0_u32;
-        let mut lock_waits = 0_u32;
+        let mut tally = policy::Tally::default();
         // New tokens asked for after a 401, for this batch.
         let mut renewed = 0_u32;
         let mut last: Option<Error> = None;
@@ -234,33 +232,16 @@ impl Sending {
                 }
             }
             let kind = err.kind();
-            match kind {
-                ErrorKind::RateLimited => rate_waits += 1,
-                ErrorKind::Locked => lock_waits += 1,
-                ErrorKind::Server
-                | ErrorKind::Timeout
-                | ErrorKind::Transport
-                | ErrorKind::Decode => {
-                    failures += 1;
-                    if !err.was_not_sent() {
-                        self.maybe_written = true;
-                    }
-                }
-                _ => {}
+            if tally.count(kind) && !err.was_not_sent() {
+                self.maybe_written = true;
             }
-            let standing = policy::Standing {
-                failures,
-                pauses: if kind == ErrorKind::Locked {
-                    lock_waits
-                } else {
-                    rate_waits
-                },
-                silent_for: op.silent_for(),
-                window: c.limiter.interval(),
-                deadline_in: op
-                    .deadline
+            let standing = tally.standing(
+                kind,
+                op.silent_for(),
+                c.limiter.interval(),
+                op.deadline
                     .map(|d| d.saturating_duration_since(Instant::now())),
-            };
+            );
             let met = policy::Met {
                 kind,
                 retry_after: err.retry_after(),

@@ -71,6 +71,53 @@ pub(crate) struct Standing {
     pub deadline_in: Option<Duration>,
 }
 
+/// One request's failed attempts so far, counted as [`after_failure`] reads them: the
+/// batch's attempts and the preflight's properties read keep the same tally.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Tally {
+    failures: u32,
+    rate_waits: u32,
+    lock_waits: u32,
+}
+
+impl Tally {
+    /// Counts a failed attempt of `kind`; whether a backoff answers it (5xx, timeouts,
+    /// connections, undecodable successes).
+    pub(crate) fn count(&mut self, kind: ErrorKind) -> bool {
+        match kind {
+            ErrorKind::RateLimited => self.rate_waits += 1,
+            ErrorKind::Locked => self.lock_waits += 1,
+            ErrorKind::Server | ErrorKind::Timeout | ErrorKind::Transport | ErrorKind::Decode => {
+                self.failures += 1;
+                return true;
+            }
+            _ => {}
+        }
+        false
+    }
+
+    /// Where the request stands after an attempt of `kind`.
+    pub(crate) fn standing(
+        &self,
+        kind: ErrorKind,
+        silent_for: Duration,
+        window: Duration,
+        deadline_in: Option<Duration>,
+    ) -> Standing {
+        Standing {
+            failures: self.failures,
+            pauses: if kind == ErrorKind::Locked {
+                self.lock_waits
+            } else {
+                self.rate_waits
+            },
+            silent_for,
+            window,
+            deadline_in,
+        }
+    }
+}
+
 /// What the engine does next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Verdict {

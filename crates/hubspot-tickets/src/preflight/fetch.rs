@@ -115,7 +115,7 @@ pub(crate) async fn read(engine: &Engine) -> Result<PropertyDefinitions, Preflig
     let route = &engine.settings.route;
     let object_type = route.object_type.as_str();
     let retry = &engine.settings.retry;
-    let (mut failures, mut rate_waits, mut lock_waits) = (0_u32, 0_u32, 0_u32);
+    let mut tally = policy::Tally::default();
     let mut last_answer = Instant::now();
     loop {
         let token = engine
@@ -169,22 +169,8 @@ pub(crate) async fn read(engine: &Engine) -> Result<PropertyDefinitions, Preflig
         };
         drop(permit);
         let kind = err.kind();
-        match kind {
-            ErrorKind::RateLimited => rate_waits += 1,
-            ErrorKind::Locked => lock_waits += 1,
-            _ => failures += 1,
-        }
-        let standing = policy::Standing {
-            failures,
-            pauses: if kind == ErrorKind::Locked {
-                lock_waits
-            } else {
-                rate_waits
-            },
-            silent_for: last_answer.elapsed(),
-            window: engine.limiter.interval(),
-            deadline_in: None,
-        };
+        tally.count(kind);
+        let standing = tally.standing(kind, last_answer.elapsed(), engine.limiter.interval(), None);
         let met = policy::Met {
             kind,
             retry_after: err.retry_after(),
