@@ -441,4 +441,6 @@ impl RateLimiter {
 }
 
 #[cfg(test)]
+mod sim;
+#[cfg(test)]
 mod tests;
