@@ -11,7 +11,7 @@ mod answer;
 mod attempt;
 pub(crate) mod authorize;
 mod batch;
-mod flight;
+pub(crate) mod flight;
 pub(crate) mod policy;
 pub(crate) mod response;
 pub(crate) mod transport;

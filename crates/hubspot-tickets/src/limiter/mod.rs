@@ -171,7 +171,17 @@ impl State {
             w.max
         };
         let seen = self.used(now);
-        let used = seen.saturating_add(o.unseen(w, now));
+        // The others' rise is projected (see `others`), but no further than their own
+        // limiters let it go: each lets a request start only while HubSpot's count of
+        // ours, as its answers told it, leaves room, and those answers are at least as
+        // old as our fastest (the others' answers take about as long as ours). Places of
+        // ours that freed up since are news to them: ours to take again.
+        let then = now.checked_sub(w.fastest(now)).unwrap_or(now);
+        let room_they_saw = w
+            .max
+            .saturating_sub(w.surely_counted_at(then))
+            .saturating_sub(count(o.theirs()));
+        let used = seen.saturating_add(o.unseen(w, now).min(room_they_saw));
         if used >= cap {
             // The others' projected rise is a guess that only our answers correct:
             // with none coming, one request goes to look.
@@ -440,5 +450,7 @@ impl RateLimiter {
     }
 }
 
+#[cfg(test)]
+mod sim;
 #[cfg(test)]
 mod tests;

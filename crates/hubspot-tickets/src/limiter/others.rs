@@ -21,7 +21,9 @@
 //! see the other a second late, and overshoot it by what the other sent in that
 //! second. So while the others' count is *rising*, its trend over the last latency is
 //! projected to now (*unseen* places); a flat count, as when the window is full and
-//! each process only replaces its own requests, projects nothing.
+//! each process only replaces its own requests, projects nothing. Nor does the
+//! projection go beyond the room the others' limiters can have seen: our places that
+//! freed up within the last answer's time are news to them, ours to take again.
 
 use std::collections::VecDeque;
 use std::time::Duration;

@@ -112,6 +112,22 @@ async fn remaining_below_our_view_reserves_the_difference() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn our_request_answered_late_but_arrived_before_the_window_is_not_in_its_count() {
+    let lim = RateLimiter::new(&RateLimit::per_window(190, Duration::from_secs(10)));
+    // Sent at 0 and answered at 2 s: it arrived by its reach, 250 ms.
+    let a = lim.acquire().await;
+    tokio::time::advance(Duration::from_secs(2)).await;
+    drop(a);
+    // At 10.5 s HubSpot's window no longer holds it: a count of 6 is this request
+    // and 5 of someone else's.
+    tokio::time::advance(Duration::from_millis(8_500)).await;
+    let b = lim.acquire().await;
+    lim.observe(&headers(190, 184, 10_000), b.sent());
+    drop(b);
+    assert_eq!(lim.status().others_in_window, 5);
+}
+
+#[tokio::test(start_paused = true)]
 async fn places_others_give_up_are_probed_one_at_a_time() {
     let lim = RateLimiter::new(&RateLimit::per_window(10, Duration::from_secs(1)));
     lim.observe_now(&headers(10, 0, 1_000));

@@ -32,6 +32,14 @@ struct Slot {
     done: Option<Instant>,
 }
 
+impl Slot {
+    /// The latest the request may have arrived: its answer, or its reach.
+    fn arrived_by(&self) -> Instant {
+        self.done
+            .map_or(self.sent + REACH, |d| d.min(self.sent + REACH))
+    }
+}
+
 /// Our slots and the window's current size.
 #[derive(Debug)]
 pub(super) struct Window {
@@ -60,7 +68,8 @@ pub(super) const REACH: Duration = Duration::from_millis(250);
 pub(super) struct Counted {
     /// Not answered before the answered request's window began.
     pub possibly: u32,
-    /// Of those, sent up to the answered request (requests arrive about in order).
+    /// Of those that may have arrived within its window, sent up to the answered
+    /// request (requests arrive about in order).
     pub before: u32,
     /// Of these, sent within its window.
     pub in_window: u32,
@@ -84,8 +93,7 @@ impl Window {
     /// margin) after the latest it may have arrived. The others' places are kept
     /// from the same moment (see `others.rs`), so a shared window is counted alike.
     fn release(s: &Slot, interval: Duration) -> Instant {
-        let arrived_by = s.done.map_or(s.sent + REACH, |d| d.min(s.sent + REACH));
-        arrived_by + interval + margin(interval)
+        s.arrived_by() + interval + margin(interval)
     }
 
     /// Forgets slots that can no longer matter, to a window of `longest` (the longer of
@@ -165,6 +173,30 @@ impl Window {
             .unwrap_or_default()
     }
 
+    /// The shortest time one of our requests answered in the last window took.
+    pub fn fastest(&self, now: Instant) -> Duration {
+        let from = now.checked_sub(self.interval);
+        self.slots
+            .iter()
+            .filter_map(|s| Some((s.sent, s.done?)))
+            .filter(|(_, d)| from.is_none_or(|f| *d > f))
+            .map(|(s, d)| d.saturating_duration_since(s))
+            .min()
+            .unwrap_or_default()
+    }
+
+    /// Our requests that HubSpot surely counted at `t`: arrived by then (see
+    /// [`REACH`]), and sent less than a window before it.
+    pub fn surely_counted_at(&self, t: Instant) -> u32 {
+        let from = t.checked_sub(self.interval);
+        count(
+            self.slots
+                .iter()
+                .filter(|s| s.arrived_by() <= t && from.is_none_or(|f| s.sent > f))
+                .count(),
+        )
+    }
+
     /// When the next request may start at the window's average pace: at most `burst`
     /// of ours within `burst` average spacings (`interval / max`).
     pub fn paced_until(&self, now: Instant, burst: u32, share: f64) -> Option<Instant> {
@@ -188,6 +220,11 @@ impl Window {
                 continue;
             }
             c.possibly += 1;
+            // Answered within the window, but surely arrived before it began: HubSpot
+            // no longer counted it (at a 2 s latency, two seconds of ours).
+            if from.is_some_and(|f| s.arrived_by() <= f) {
+                continue;
+            }
             if s.sent <= sent {
                 c.before += 1;
                 if from.is_none_or(|f| s.sent > f) {
