@@ -18,6 +18,21 @@ use crate::input::{self, Item, ParseOptions, Source};
 const LISTED: usize = 100;
 
 pub async fn run(mut args: UpsertArgs) -> Result<u8, CommandError> {
+    // Options of upsert that check would silently ignore are refused instead.
+    let ignored = [
+        (args.no_preflight, "--no-preflight (check is the preflight)"),
+        (
+            args.report.is_some(),
+            "--report (check writes no file; `upsert --dry-run --report FILE` does)",
+        ),
+        (args.failed.is_some(), "--failed (check writes no file)"),
+        (args.resume.is_some(), "--resume"),
+        (args.dry_run, "--dry-run (check never writes)"),
+        (args.strict, "--strict"),
+    ];
+    if let Some((_, flag)) = ignored.iter().find(|(given, _)| *given) {
+        return Err(CommandError::usage(format!("check does not take {flag}")));
+    }
     let source = crate::upsert_cmd::prepare_args(&mut args)?;
     let name = source.display_name();
     let credentials = crate::credentials::Credentials::resolve(&args).map_err(|mut e| {

@@ -575,3 +575,35 @@ fn review_cases_of_the_preflight() {
     assert!(stdout.contains("line 2 (id \"J2\")"), "{stdout}");
     emu.shutdown();
 }
+
+/// Options of upsert that `check` cannot honour are refused, not ignored.
+#[test]
+fn check_refuses_the_options_it_cannot_honour() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "t.csv", "external_ticket_id,subject\nZD-1,x\n");
+    for (flag, value) in [
+        ("--no-preflight", None),
+        ("--report", Some("r.jsonl")),
+        ("--failed", Some("f.csv")),
+        ("--dry-run", None),
+    ] {
+        let mut cmd = cli();
+        cmd.env("HUBSPOT_ACCESS_TOKEN", TOKEN).args([
+            "check",
+            "--id-property",
+            "external_ticket_id",
+            flag,
+        ]);
+        if let Some(v) = value {
+            cmd.arg(dir.path().join(v));
+        }
+        let out = cmd.arg(&file).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {stderr}");
+        assert!(
+            stderr.contains(&format!("check does not take {flag}")),
+            "{stderr}"
+        );
+        assert!(!dir.path().join("r.jsonl").exists() && !dir.path().join("f.csv").exists());
+    }
+}
