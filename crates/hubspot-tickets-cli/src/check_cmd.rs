@@ -21,10 +21,7 @@ pub async fn run(mut args: UpsertArgs) -> Result<u8, CommandError> {
     // Options of upsert that check would silently ignore are refused instead.
     let ignored = [
         (args.no_preflight, "--no-preflight (check is the preflight)"),
-        (
-            args.report.is_some(),
-            "--report (check writes no file; `upsert --dry-run --report FILE` does)",
-        ),
+        (args.report.is_some(), "--report (check writes no file)"),
         (args.failed.is_some(), "--failed (check writes no file)"),
         (args.resume.is_some(), "--resume"),
         (args.dry_run, "--dry-run (check never writes)"),
