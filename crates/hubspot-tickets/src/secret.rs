@@ -63,16 +63,58 @@ impl AccessToken {
     }
 
     /// Replaces every occurrence of the token in `text` with `<redacted>` (HubSpot or a
-    /// proxy may echo it). A token shorter than 4 characters is left alone: it cannot
-    /// be told from ordinary text (`t` would redact every letter t), and no real token
-    /// is that short.
+    /// proxy may echo it): as it is, in another case, and percent-encoded (a server
+    /// that quotes the request's URL or form body), matched ignoring ASCII case. A
+    /// token shorter than 4 characters is left alone: it cannot be told from ordinary
+    /// text (`t` would redact every letter t), and no real token is that short.
     pub fn scrub(&self, text: String) -> String {
-        if self.0.len() >= MIN_SCRUBBED_LEN && text.contains(&*self.0) {
-            text.replace(&*self.0, "<redacted>")
-        } else {
-            text
+        if self.0.len() < MIN_SCRUBBED_LEN {
+            return text;
         }
+        // Percent-encoded: every byte but letters and digits, or only those outside
+        // the unreserved `-._~` (both encoders are common).
+        let encode = |keep: &dyn Fn(u8) -> bool| -> String {
+            self.0
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || keep(b) {
+                        char::from(b).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect()
+        };
+        let forms = [
+            self.0.to_string(),
+            encode(&|_| false),
+            encode(&|b| b"-._~".contains(&b)),
+        ];
+        forms
+            .iter()
+            .fold(text, |text, form| replace_ignoring_ascii_case(text, form))
     }
+}
+
+/// `text` with every occurrence of `needle`, in any ASCII case, replaced by
+/// `<redacted>`.
+fn replace_ignoring_ascii_case(text: String, needle: &str) -> String {
+    // Lower-casing ASCII keeps every byte where it was, so positions found in the
+    // lowered copy are positions in `text`.
+    let lowered = text.to_ascii_lowercase();
+    let needle = needle.to_ascii_lowercase();
+    if needle.is_empty() || !lowered.contains(&needle) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut from = 0;
+    for (at, _) in lowered.match_indices(&needle) {
+        out.push_str(text.get(from..at).unwrap_or_default());
+        out.push_str("<redacted>");
+        from = at + needle.len();
+    }
+    out.push_str(text.get(from..).unwrap_or_default());
+    out
 }
 
 /// Shorter tokens are not scrubbed from text (see [`AccessToken::scrub`]).
@@ -125,6 +167,19 @@ mod tests {
         assert_eq!(
             t.scrub("bad token pat-na1-secret-123 here".into()),
             "bad token <redacted> here"
+        );
+        // In another case, and percent-encoded either way (a quoted URL or form body).
+        assert_eq!(
+            t.scrub(
+                "PAT-NA1-SECRET-123 / pat%2Dna1%2Dsecret%2D123 / pat-na1-secret-123&x=Pat%2dNa1"
+                    .into()
+            ),
+            "<redacted> / <redacted> / <redacted>&x=Pat%2dNa1"
+        );
+        let spaced = AccessToken::new("a b+c/d=ef");
+        assert_eq!(
+            spaced.scrub("q=a%20b%2Bc%2Fd%3Def and a b+c/d=ef".into()),
+            "q=<redacted> and <redacted>"
         );
         // A one-letter token is not hunted for in text: it would eat every `t`.
         assert_eq!(
