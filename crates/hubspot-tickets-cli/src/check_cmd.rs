@@ -5,7 +5,6 @@
 
 use std::io::Write;
 
-use hubspot_tickets::RecordInput;
 use hubspot_tickets::preflight::{
     ConfigurationError, PreflightErrorKind, PropertyDefinitions, check_configuration, check_record,
 };
@@ -206,19 +205,16 @@ fn check_input(
             }
         };
         checked.records += 1;
-        let mut record = RecordInput::new(rec.id.clone());
-        for (k, v) in &rec.properties {
-            record = record.property(k.as_str(), v.as_str());
-        }
+        let line = rec.line;
+        let record = crate::upsert::to_input(rec.id, rec.properties, None);
         let problems = check_record(defs, id_property, &record);
         if !problems.is_empty() {
             checked.invalid += 1;
             if checked.listed.len() < LISTED {
                 let reasons: Vec<String> = problems.iter().map(ToString::to_string).collect();
                 checked.listed.push(format!(
-                    "line {} (id {:?}): {}",
-                    rec.line,
-                    rec.id,
+                    "line {line} (id {:?}): {}",
+                    record.id(),
                     reasons.join("; ")
                 ));
             }

@@ -243,7 +243,7 @@ impl Shared {
 }
 
 /// Turns a parsed record into the facade's input, without copying the properties.
-fn to_input(
+pub(crate) fn to_input(
     id: String,
     properties: std::collections::BTreeMap<String, String>,
     trace: Option<String>,

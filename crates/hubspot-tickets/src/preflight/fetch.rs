@@ -253,9 +253,21 @@ mod tests {
         version: ApiVersion,
         object_type: ObjectType,
     ) -> crate::Client {
+        client_at(emu.base_url(), token, version, object_type, 2)
+    }
+
+    /// A client of `base` for `object_type` by its usual unique property, retrying
+    /// `attempts` times 10 ms apart.
+    fn client_at(
+        base: &str,
+        token: &str,
+        version: ApiVersion,
+        object_type: ObjectType,
+        attempts: u32,
+    ) -> crate::Client {
         crate::Client::builder()
             .access_token(token)
-            .base_url(emu.base_url())
+            .base_url(base)
             .api_version(version)
             .id_property(if object_type == ObjectType::CONTACTS {
                 "email"
@@ -265,7 +277,7 @@ mod tests {
             .object_type(object_type)
             .retry(
                 crate::RetryPolicy::default()
-                    .max_attempts(2)
+                    .max_attempts(attempts)
                     .initial_backoff(Duration::from_millis(10)),
             )
             .build()
@@ -357,13 +369,7 @@ mod tests {
             .respond_with(ResponseTemplate::new(200).set_body_json(list))
             .mount(&server)
             .await;
-        let c = crate::Client::builder()
-            .access_token("tok")
-            .id_property("external_ticket_id")
-            .base_url(server.uri())
-            .retry(crate::RetryPolicy::default().initial_backoff(Duration::from_millis(10)))
-            .build()
-            .unwrap();
+        let c = client_at(&server.uri(), "tok", ApiVersion::V3, ObjectType::TICKETS, 5);
         let defs = c.property_definitions().await.unwrap();
         assert!(defs.get("external_ticket_id").unwrap().unique);
         assert_eq!(server.received_requests().await.unwrap().len(), 3);
@@ -373,17 +379,13 @@ mod tests {
             .respond_with(ResponseTemplate::new(502))
             .mount(&failing)
             .await;
-        let c = crate::Client::builder()
-            .access_token("tok")
-            .id_property("external_ticket_id")
-            .base_url(failing.uri())
-            .retry(
-                crate::RetryPolicy::default()
-                    .max_attempts(3)
-                    .initial_backoff(Duration::from_millis(10)),
-            )
-            .build()
-            .unwrap();
+        let c = client_at(
+            &failing.uri(),
+            "tok",
+            ApiVersion::V3,
+            ObjectType::TICKETS,
+            3,
+        );
         let e = c.property_definitions().await.unwrap_err();
         assert_eq!((e.kind, e.status), (PreflightErrorKind::Status, Some(502)));
         assert_eq!(failing.received_requests().await.unwrap().len(), 3);
@@ -399,14 +401,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let client = crate::Client::builder()
-            .access_token("tok")
-            .base_url(emu.base_url())
-            .api_version(ApiVersion::V2026_09)
-            .object_type(ObjectType::CONTACTS)
-            .id_property("email")
-            .build()
-            .unwrap();
+        let client = client(&emu, "tok", ApiVersion::V2026_09, ObjectType::CONTACTS);
         let defs = client.property_definitions().await.unwrap();
         assert!(defs.get("email").unwrap().unique);
         assert!(
@@ -429,12 +424,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let client = crate::Client::builder()
-            .access_token("tok")
-            .base_url(emu.base_url())
-            .id_property("external_ticket_id")
-            .build()
-            .unwrap();
+        let client = client(&emu, "tok", ApiVersion::V3, ObjectType::TICKETS);
         let defs = Arc::new(client.property_definitions().await.unwrap());
         let columns = ["subject", "hs_pipeline_stage", "time_to_close"];
         let preflight = Preflight::new(defs, client.id_property(), columns).unwrap();
