@@ -16,12 +16,12 @@
 //! HubSpot's count and held against HubSpot's window only: the user's limit is this
 //! client's own.
 //!
-//! Once another process is seen, room is shared carefully: a little headroom is left
-//! free; while room is scarce, requests are spread at the window's average pace; where
-//! there is much room (at the start, or after the other process left) at most half of
-//! it is in flight at once, so two processes filling it never overshoot together.
+//! Once another process is seen, the window is split as [`share`] says: each process
+//! keeps its places and takes a part of the room HubSpot's latest count shows free,
+//! paced, with a little headroom left free.
 
 mod others;
+mod share;
 mod window;
 
 use std::sync::{Arc, Mutex};
@@ -33,6 +33,7 @@ use tokio::time::Instant;
 
 use crate::config::{LimitMode, RateLimit};
 use others::Others;
+use share::Share;
 use window::Window;
 
 /// The `X-HubSpot-RateLimit-*` headers of the latest answer that carried them.
@@ -120,6 +121,7 @@ struct State {
     /// Our requests, and HubSpot's window (`max`, `interval`).
     window: Window,
     others: Others,
+    share: Share,
     /// Every request waits until then (a 429's pause).
     blocked_until: Option<Instant>,
     /// After a 423 Locked, until then: requests keep to the window's average pace.
@@ -134,10 +136,19 @@ fn count(n: usize) -> u32 {
 }
 
 impl State {
+    fn pause(&mut self, until: Instant) {
+        if self.blocked_until.is_none_or(|t| t < until) {
+            self.blocked_until = Some(until);
+        }
+        // After the pause, send one request and read its headers before the rest.
+        self.others.probe_first = true;
+        self.share.forget();
+    }
+
     fn prune(&mut self, now: Instant) {
         let longest = self.user.map_or(Duration::ZERO, |u| u.interval);
         self.window.prune(now, longest);
-        self.others.prune(&self.window, now);
+        self.others.prune(now);
     }
 
     /// When the user's own limit has room again, if it is full now.
@@ -163,67 +174,66 @@ impl State {
         if let Some(wait) = self.user_full_until(now) {
             return Err(wait);
         }
+        if self.others.shared() || self.share.recent(now) {
+            return self.admit_shared(now);
+        }
         let (w, o) = (&self.window, &self.others);
-        let shared = o.shared();
-        let cap = if shared {
-            w.max - Others::headroom(w.max)
-        } else {
-            w.max
-        };
-        let seen = self.used(now);
-        // The others' rise is projected (see `others`), but no further than their own
-        // limiters let it go: each lets a request start only while HubSpot's count of
-        // ours, as its answers told it, leaves room, and those answers are at least as
-        // old as our fastest (the others' answers take about as long as ours). Places of
-        // ours that freed up since are news to them: ours to take again.
-        let then = now.checked_sub(w.fastest(now)).unwrap_or(now);
-        let room_they_saw = w
-            .max
-            .saturating_sub(w.surely_counted_at(then))
-            .saturating_sub(count(o.theirs()));
-        let used = seen.saturating_add(o.unseen(w, now).min(room_they_saw));
-        if used >= cap {
-            // The others' projected rise is a guess that only our answers correct:
-            // with none coming, one request goes to look.
-            if seen < cap && w.in_flight() == 0 && o.probe.is_none() {
-                return Ok(true);
-            }
+        let used = self.used(now);
+        if used >= w.max {
             let expiry = [w.next_expiry(now), o.next_expiry()]
                 .into_iter()
                 .flatten()
                 .min();
-            // Full, but another process's count stayed low: one request into the
-            // headroom finds out whether it let those places go (it finished, say).
-            if shared
-                && used < w.max
-                && o.probe.is_none()
-                && let Some(t) = o.recheck_at(w, now)
-            {
-                if t <= now {
-                    return Ok(true);
-                }
-                return Err(Wait::Until(expiry.map_or(t, |e| e.min(t))));
-            }
             return Err(expiry.map_or(Wait::Notified, Wait::Until));
         }
-        // Shared, with room scarce, or lately locked: keep to the window's average pace
-        // (our share of it). With plenty, go at once while fewer than half the room left
-        // is in flight.
-        let ours = f64::from(count(w.ours(now)).max(1));
-        let share = ours / (ours + f64::from(used.saturating_sub(count(w.ours(now)))));
-        let smooth = self.smooth_until.is_some_and(|t| now < t);
-        if (smooth || shared && w.in_flight().saturating_mul(2) >= cap - used)
-            && let Some(t) = w.paced_until(now, PACE_BURST, share)
+        if self.smooth(now)
+            && let Some(t) = w.paced_until(now, PACE_BURST, 1.0)
         {
             return Err(Wait::Until(t));
         }
         // Room that only lapsed assumptions freed is tried by a probe first.
-        let probing = o.probe_first || used.saturating_add(o.unverified) >= cap;
+        let probing = o.probe_first || used.saturating_add(o.unverified) >= w.max;
         if probing && o.probe.is_some() {
             // Wait for the probe's answer.
             return Err(Wait::Notified);
         }
         Ok(probing)
+    }
+
+    /// [`State::admit`] while another process shares the window (see [`share`]).
+    fn admit_shared(&self, now: Instant) -> Result<bool, Wait> {
+        let (w, o) = (&self.window, &self.others);
+        let Some(e) = self.share.entitled() else {
+            // No count read since a pause: one request goes to read it.
+            if w.in_flight() > 0 || o.probe.is_some() {
+                return Err(Wait::Notified);
+            }
+            return Ok(true);
+        };
+        if count(w.ours(now)) >= e.max(1) {
+            return Err(w.next_expiry(now).map_or(Wait::Notified, Wait::Until));
+        }
+        let cap = w.max - Others::headroom(w.max);
+        // Lately locked: no faster than the pace that holds our places.
+        let pace = if self.smooth(now) {
+            f64::from(e.max(1)) / f64::from(w.max.max(1))
+        } else {
+            Share::pace(w, now, e, cap)
+        };
+        if let Some(t) = w.paced_until(now, PACE_BURST, pace) {
+            return Err(Wait::Until(t));
+        }
+        if o.probe_first {
+            if o.probe.is_some() {
+                return Err(Wait::Notified);
+            }
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn smooth(&self, now: Instant) -> bool {
+        self.smooth_until.is_some_and(|t| now < t)
     }
 }
 
@@ -281,6 +291,7 @@ impl RateLimiter {
                     // the configured one.
                     window: Window::new(cfg.max, cfg.interval),
                     others: Others::new(cfg.adaptive && cfg.mode != LimitMode::Disabled),
+                    share: Share::new(),
                     blocked_until: None,
                     smooth_until: None,
                     last: None,
@@ -363,8 +374,15 @@ impl RateLimiter {
                 st.window.max = m;
                 st.window.interval = i;
                 if let Some(r) = h.remaining {
-                    let State { window, others, .. } = &mut *st;
-                    others.observe(window, m.saturating_sub(r), r == 0, sent, now);
+                    let State {
+                        window,
+                        others,
+                        share,
+                        ..
+                    } = &mut *st;
+                    let counted = m.saturating_sub(r);
+                    others.observe(window, counted, r == 0, sent, now);
+                    share.observe(window, counted, r == 0, sent, now, others.shared());
                 }
             }
             if st.mode == LimitMode::Disabled
@@ -381,18 +399,16 @@ impl RateLimiter {
     /// Holds every request of every clone until `until` (after a 429).
     pub(crate) fn pause_until(&self, until: Instant) {
         let mut st = crate::lock(&self.shared.state);
-        if st.blocked_until.is_none_or(|t| t < until) {
-            st.blocked_until = Some(until);
-        }
-        // After the pause, send one request and read its headers before the rest.
-        st.others.probe_first = true;
+        st.pause(until);
+        let interval = st.window.interval;
+        st.share.refused(Instant::now(), interval);
     }
 
     /// Holds every request until `until` (after a 423 Locked), then keeps to the
     /// window's average pace for a window.
     pub(crate) fn locked(&self, until: Instant) {
-        self.pause_until(until);
         let mut st = crate::lock(&self.shared.state);
+        st.pause(until);
         let smooth = until + st.window.interval;
         if st.smooth_until.is_none_or(|t| t < smooth) {
             st.smooth_until = Some(smooth);

@@ -1,5 +1,7 @@
 //! What other processes on the same app hold in the window, inferred from HubSpot's
-//! `X-HubSpot-RateLimit-Remaining` in our own answers.
+//! `X-HubSpot-RateLimit-Remaining` in our own answers: whether the window is shared at
+//! all (then [`share`](super::share) splits it), and, for the status and the in-flight
+//! window, about how many places the others hold.
 //!
 //! Terms. A *place* is one request another process was seen to have in HubSpot's
 //! window: HubSpot counted more requests than we could have sent. Each answer counts
@@ -14,18 +16,7 @@
 //! to get back in. A *probe* is a request sent alone while nothing else is in flight
 //! whose answer tells whether room is real: the first request, the first after a 429
 //! pause, and room that only lapsed assumptions freed (*unverified* places).
-//!
-//! Every count is a latency old: it shows the others as they were when our request
-//! arrived, not what they sent while HubSpot took its time to answer. At a remote
-//! HubSpot's latency (a second, say) two processes filling the window together each
-//! see the other a second late, and overshoot it by what the other sent in that
-//! second. So while the others' count is *rising*, its trend over the last latency is
-//! projected to now (*unseen* places); a flat count, as when the window is full and
-//! each process only replaces its own requests, projects nothing. Nor does the
-//! projection go beyond the room the others' limiters can have seen: our places that
-//! freed up within the last answer's time are news to them, ours to take again.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -57,8 +48,6 @@ pub(super) struct Others {
     pub probe_first: bool,
     /// The probe in flight, if any (its slot id).
     pub probe: Option<u64>,
-    /// Their count in each recent answer, by when its request was sent (in order).
-    trend: VecDeque<(Instant, u32)>,
 }
 
 impl Others {
@@ -69,7 +58,6 @@ impl Others {
             unverified: 0,
             probe_first,
             probe: None,
-            trend: VecDeque::new(),
         }
     }
 
@@ -89,11 +77,7 @@ impl Others {
     }
 
     /// Forgets places whose time ran out; surely held ones become unverified room.
-    pub fn prune(&mut self, w: &Window, now: Instant) {
-        let keep = w.interval + w.slowest(now);
-        while self.trend.front().is_some_and(|(t, _)| *t + keep <= now) {
-            self.trend.pop_front();
-        }
+    pub fn prune(&mut self, now: Instant) {
         let before = self.places.len();
         self.places.retain(|p| p.until > now);
         let lapsed = count(before - self.places.len());
@@ -104,42 +88,6 @@ impl Others {
     /// Other processes' places, by the larger of the two estimates (they overlap).
     pub fn theirs(&self) -> usize {
         self.places.len().max(self.maybe.len())
-    }
-
-    /// Places the others have most likely taken since the latest count (see the
-    /// module's doc): their count's rise over the latency before it, per second, times
-    /// the time since, at most one latency (our slowest recent request: older news
-    /// is not made up by projecting further; answers or lapsing places renew it).
-    pub fn unseen(&self, w: &Window, now: Instant) -> u32 {
-        let Some(&(last, n)) = self.trend.back() else {
-            return 0;
-        };
-        if !self.shared() {
-            return 0;
-        }
-        let latency = w.slowest(now);
-        let span = latency.max(w.interval / 20);
-        let base = self
-            .trend
-            .iter()
-            .rev()
-            .find(|(t, _)| *t + span <= last)
-            .or_else(|| self.trend.front());
-        let Some(&(first, m)) = base else {
-            return 0;
-        };
-        let took = last.saturating_duration_since(first).as_secs_f64();
-        if n <= m || took < w.interval.as_secs_f64() / 50.0 {
-            return 0;
-        }
-        let age = now.saturating_duration_since(last).min(latency);
-        let per_sec = f64::from(n - m) / took;
-        let unseen = (per_sec * age.as_secs_f64()).ceil();
-        if unseen.is_finite() && unseen < f64::from(w.max) {
-            unseen as u32
-        } else {
-            w.max
-        }
     }
 
     /// When a place frees up next without an answer.
@@ -158,9 +106,6 @@ impl Others {
         // it could have: a process alone must not mistake its own requests for
         // another's for long.
         let certain = counted > ours.possibly;
-        let low = counted.saturating_sub(ours.before);
-        let at = self.trend.partition_point(|(t, _)| *t <= sent);
-        self.trend.insert(at, (sent, low));
         self.account(
             w,
             counted.saturating_sub(ours.before),
@@ -227,20 +172,6 @@ impl Others {
             let dipped = *p.dipped.get_or_insert(sent);
             sent <= dipped + grace
         });
-    }
-
-    /// When to re-check places that answers stopped counting, if at least the
-    /// headroom's worth did: a grace after the first answer that left them out. (Fewer
-    /// is the usual wobble of a busy process's count.)
-    pub fn recheck_at(&self, w: &Window, now: Instant) -> Option<Instant> {
-        let dipped = self.places.iter().filter_map(|p| p.dipped);
-        let (n, first) = dipped.fold((0_u32, None::<Instant>), |(n, first), d| {
-            (n + 1, Some(first.map_or(d, |f| f.min(d))))
-        });
-        if n < Self::headroom(w.max) {
-            return None;
-        }
-        Some(first? + Self::grace(w, now) + w.margin())
     }
 }
 

@@ -173,30 +173,6 @@ impl Window {
             .unwrap_or_default()
     }
 
-    /// The shortest time one of our requests answered in the last window took.
-    pub fn fastest(&self, now: Instant) -> Duration {
-        let from = now.checked_sub(self.interval);
-        self.slots
-            .iter()
-            .filter_map(|s| Some((s.sent, s.done?)))
-            .filter(|(_, d)| from.is_none_or(|f| *d > f))
-            .map(|(s, d)| d.saturating_duration_since(s))
-            .min()
-            .unwrap_or_default()
-    }
-
-    /// Our requests that HubSpot surely counted at `t`: arrived by then (see
-    /// [`REACH`]), and sent less than a window before it.
-    pub fn surely_counted_at(&self, t: Instant) -> u32 {
-        let from = t.checked_sub(self.interval);
-        count(
-            self.slots
-                .iter()
-                .filter(|s| s.arrived_by() <= t && from.is_none_or(|f| s.sent > f))
-                .count(),
-        )
-    }
-
     /// When the next request may start at the window's average pace: at most `burst`
     /// of ours within `burst` average spacings (`interval / max`).
     pub fn paced_until(&self, now: Instant, burst: u32, share: f64) -> Option<Instant> {
