@@ -16,8 +16,10 @@ pub use crate::secret::{AccessToken, TOKEN_ENV};
 ///   `max_backoff`), up to `max_attempts` attempts in all. A `Retry-After` on such an
 ///   answer is honoured as a minimum.
 /// * 429 `TEN_SECONDLY_ROLLING` (or any 429 other than `DAILY`): wait for
-///   `Retry-After` (at most one window: a rolling window frees up within one), or for
-///   the window to roll, up to `rate_limit_waits` times.
+///   `Retry-After` (at most one window: a rolling window frees up within one), or,
+///   without one, an eighth of the window, doubled with each 429 of the same batch up
+///   to a window (one request then goes alone to read HubSpot's count), up to
+///   `rate_limit_waits` times: with the default 12 and a 10 s window, about 100 s.
 ///   Every clone of the client pauses, not just the request that was refused.
 /// * 423 Locked (HubSpot locks an object type for about 2 s after many upserts in a
 ///   short period): every clone pauses for at least 2 s (or `Retry-After`, up to a
@@ -37,13 +39,13 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// 5 attempts, backoff from 500 ms up to 30 s with full jitter, 10 rate-limit waits.
+    /// 5 attempts, backoff from 500 ms up to 30 s with full jitter, 12 rate-limit waits.
     fn default() -> Self {
         Self {
             max_attempts: 5,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
-            rate_limit_waits: 10,
+            rate_limit_waits: 12,
             jitter: true,
         }
     }
@@ -167,8 +169,10 @@ pub(crate) enum LimitMode {
 /// it may have arrived: its answer, or 250 ms after it was sent, whichever is sooner
 /// (a slow answer does not cost a window a latency more). It also
 /// reads `X-HubSpot-RateLimit-Remaining`: when HubSpot has counted more requests than
-/// this process sent (another process shares the app), the difference is treated as
-/// used until the window rolls, and our requests then hold their places until answered.
+/// this process sent (another process shares the app), the window is split. Each
+/// process keeps the places it holds and takes a part of the room the latest count
+/// shows free (half of it, less after a 429 shows more processes), at a steady pace, so
+/// processes a latency apart land on HubSpot's limit together, without 429s.
 ///
 /// A limit given with [`RateLimit::per_window`] or [`RateLimit::tier`] is a ceiling
 /// kept beside HubSpot's announced window, whatever the two windows' lengths: `20` per

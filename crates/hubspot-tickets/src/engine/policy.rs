@@ -8,7 +8,7 @@
 //!
 //! | HubSpot answered | what happens |
 //! | --- | --- |
-//! | 429 `TEN_SECONDLY_ROLLING` | every request pauses (its `Retry-After`, at most one window), the batch is retried; after `rate_limit_waits` pauses, its records fail |
+//! | 429 `TEN_SECONDLY_ROLLING` | every request pauses (its `Retry-After`; without one an eighth of the window, doubling with each 429 of the batch; at most one window), the batch is retried; after `rate_limit_waits` pauses, its records fail |
 //! | 429 `DAILY` | the run stops at once; the rest is not attempted |
 //! | 423 Locked | every request pauses (at least the 2 s lock; `Retry-After` up to a minute), fewer go at once, the batch is retried; after `rate_limit_waits` locks, its records fail |
 //! | 477 Migration in Progress | the run stops at once, with HubSpot's `Retry-After` in its reason |
@@ -138,6 +138,25 @@ pub(crate) enum Verdict {
     Silent,
 }
 
+/// The pause after a request's `pauses`-th 429 of the rolling window: its
+/// `Retry-After`, or, without one, an eighth of the window doubled with each 429 of the
+/// request, and never more than a window (a rolling window frees up within one).
+///
+/// Why not a whole window at once? A 429 at the ceiling usually means one request too
+/// many (another process joined, say): room comes back as the oldest requests leave, and
+/// a whole window's pause of every request gave away 8 s of a full window. After the
+/// pause one request goes alone and its count tells the limiter how much room there is;
+/// a window that stays full meets longer pauses.
+pub(crate) fn rolling_pause(
+    retry_after: Option<Duration>,
+    pauses: u32,
+    window: Duration,
+) -> Duration {
+    let first = window / 8;
+    let doubled = first.saturating_mul(1 << pauses.saturating_sub(1).min(16));
+    retry_after.unwrap_or(doubled).min(window)
+}
+
 /// The verdict on a failed attempt. `jitter` spreads a backoff ceiling (it is
 /// [`RetryPolicy::jittered`] outside tests).
 pub(crate) fn after_failure(
@@ -150,8 +169,7 @@ pub(crate) fn after_failure(
     match met.kind {
         ErrorKind::RateLimitedDaily | ErrorKind::Unavailable => Verdict::StopRun,
         ErrorKind::RateLimited => {
-            // A rolling window frees up within one window, whatever `Retry-After` says.
-            let wait = met.retry_after.map_or(s.window, |ra| ra.min(s.window));
+            let wait = rolling_pause(met.retry_after, s.pauses, s.window);
             if s.pauses > policy.rate_limit_waits {
                 Verdict::GiveUp
             } else if outlasts(wait) {
@@ -372,7 +390,7 @@ mod tests {
     /// Every row of the module's table, and its edges.
     #[test]
     fn every_answer_has_its_verdict() {
-        let p = RetryPolicy::default(); // 5 attempts, 10 pauses, 0.5 s doubling
+        let p = RetryPolicy::default(); // 5 attempts, 12 pauses, 0.5 s doubling
         let none = |d: Duration| d;
         use ErrorKind as K;
         use Verdict as V;
@@ -390,9 +408,21 @@ mod tests {
                 V::StopRun,
             ),
             (
-                "429 without Retry-After",
+                "429 without Retry-After: an eighth of the window",
                 met(K::RateLimited, None),
                 standing(0, 1),
+                V::PauseAll { wait: 1250 * MS },
+            ),
+            (
+                "the batch's third 429 without Retry-After: doubled twice",
+                met(K::RateLimited, None),
+                standing(0, 3),
+                V::PauseAll { wait: 5 * S },
+            ),
+            (
+                "the batch's fifth: a window at most",
+                met(K::RateLimited, None),
+                standing(0, 5),
                 V::PauseAll { wait: 10 * S },
             ),
             (
@@ -410,7 +440,7 @@ mod tests {
             (
                 "429, pauses used up",
                 met(K::RateLimited, None),
-                standing(0, 11),
+                standing(0, 13),
                 V::GiveUp,
             ),
             (
@@ -434,7 +464,7 @@ mod tests {
             (
                 "423, locks used up",
                 met(K::Locked, None),
-                standing(0, 11),
+                standing(0, 13),
                 V::GiveUp,
             ),
             (

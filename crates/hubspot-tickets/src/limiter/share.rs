@@ -11,9 +11,11 @@
 //! is our own count when that request arrived (known from our log) plus one *part* of
 //! the room then free (`cap − HubSpot's count`, negative when over). Processes reading
 //! the same count take parts of the same room, so together they land on the cap
-//! whatever their latency; one whose count fell behind (a slow answer, a pause) does not
-//! take the others' places, and places that leave the window are replaced by their
-//! holder at once (that frees exactly the place it takes). Room is split in two parts
+//! whatever their latency. Places that leave the window are replaced by their holder
+//! (that takes exactly the place it frees); places a process did not replace (slow
+//! answers, a pause, its work done) show up as free room, which the others share. Even
+//! when the count shows no room at all, a process keeps one request in the window, to
+//! read the count that tells it when room comes back. Room is split in two parts
 //! (two processes is the common case); each 429 shows that more processes split it,
 //! and adds a part (at most [`MAX_PARTS`]); a part is taken back after
 //! [`CALM_WINDOWS`] windows without one.
@@ -36,7 +38,7 @@ use super::window::Window;
 pub(super) const MAX_PARTS: u32 = 8;
 
 /// Windows without a 429 after which free room is split in one part fewer.
-const CALM_WINDOWS: u32 = 3;
+const CALM_WINDOWS: u32 = 6;
 
 /// How long after the others were last seen the window is still treated as shared: a
 /// pause empties every view, and processes that all think themselves alone after it
@@ -113,6 +115,10 @@ impl Share {
     /// After a 429: the room was split among more than we thought.
     pub fn refused(&mut self, now: Instant, interval: Duration) {
         self.entitled = None;
+        // Someone else is there, whether or not a count showed them: a process alone at
+        // the ceiling cannot tell a newcomer's first request from its own (it sees a
+        // full window either way), until a 429.
+        self.seen = Some(now);
         if self.changed.is_none_or(|t| now >= t + interval) {
             self.parts = (self.parts + 1).min(MAX_PARTS);
             self.changed = Some(now);

@@ -106,6 +106,7 @@ async fn attempt(
     server: &Mutex<Server>,
     median: Duration,
     who: usize,
+    pauses: &mut u32,
 ) -> bool {
     let ticket = flight.acquire(|| lim.rate()).await;
     let permit = lim.acquire().await;
@@ -119,7 +120,10 @@ async fn attempt(
     lim.observe(&headers, permit.sent());
     if !ok {
         // A 429 without Retry-After: a window's pause.
-        lim.pause_until(Instant::now() + WINDOW / env("SIM_PAUSE_DIV", 1));
+        // As the engine's policy decides it.
+        *pauses += 1;
+        let wait = crate::engine::policy::rolling_pause(None, *pauses, WINDOW);
+        lim.pause_until(Instant::now() + wait);
     }
     let took = permit.sent().elapsed();
     drop(permit);
@@ -160,10 +164,13 @@ impl RateLimiter {
 
 /// One client process: the first request alone, then up to 64 at once.
 async fn process(server: Arc<Mutex<Server>>, median: Duration, requests: usize, who: usize) {
-    tokio::time::sleep(Duration::from_millis(7 * who as u64)).await;
+    // SIM_STAGGER_MS: a process joining a run already going.
+    let stagger = env("SIM_STAGGER_MS", 7_u64);
+    tokio::time::sleep(Duration::from_millis(stagger * who as u64)).await;
     let lim = RateLimiter::new(&RateLimit::tier(Tier::Professional));
     let flight = Arc::new(Flight::new(64));
-    while !attempt(&lim, &flight, &server, median, who).await {}
+    let mut pauses = 0;
+    while !attempt(&lim, &flight, &server, median, who, &mut pauses).await {}
     let done = Arc::new(AtomicUsize::new(1));
     if env("SIM_DEBUG", usize::MAX) == who {
         let (lim, server, done) = (lim.clone(), Arc::clone(&server), Arc::clone(&done));
@@ -191,7 +198,8 @@ async fn process(server: Arc<Mutex<Server>>, median: Duration, requests: usize, 
         );
         tasks.push(tokio::spawn(async move {
             while done.fetch_add(1, Ordering::SeqCst) < requests {
-                while !attempt(&lim, &flight, &server, median, who).await {}
+                let mut pauses = 0;
+                while !attempt(&lim, &flight, &server, median, who, &mut pauses).await {}
             }
         }));
     }
