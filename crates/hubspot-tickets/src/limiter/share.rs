@@ -58,6 +58,8 @@ pub(super) struct Share {
     changed: Option<Instant>,
     /// When another process was last seen.
     seen: Option<Instant>,
+    /// Whether any answer carried HubSpot's count.
+    counted: bool,
 }
 
 impl Share {
@@ -67,6 +69,7 @@ impl Share {
             parts: 2,
             changed: None,
             seen: None,
+            counted: false,
         }
     }
 
@@ -91,6 +94,7 @@ impl Share {
         now: Instant,
         others: bool,
     ) {
+        self.counted = true;
         if others {
             self.seen = Some(now);
         }
@@ -114,11 +118,14 @@ impl Share {
 
     /// After a 429: the room was split among more than we thought.
     pub fn refused(&mut self, now: Instant, interval: Duration) {
-        self.entitled = None;
         // Someone else is there, whether or not a count showed them: a process alone at
         // the ceiling cannot tell a newcomer's first request from its own (it sees a
-        // full window either way), until a 429.
-        self.seen = Some(now);
+        // full window either way), until a 429. Only where answers carry counts: without
+        // them the split has nothing to go on.
+        if self.counted {
+            self.seen = Some(now);
+        }
+        self.entitled = None;
         if self.changed.is_none_or(|t| now >= t + interval) {
             self.parts = (self.parts + 1).min(MAX_PARTS);
             self.changed = Some(now);

@@ -641,3 +641,57 @@ async fn hubspots_stricter_window_holds_under_a_users_looser_one() {
     assert!(s.peak() <= 10);
     assert_eq!(lim.status().max, 10);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_429_without_counts_does_not_hold_requests_to_one_at_a_time() {
+    // A server that sends no rate-limit headers: after its 429's pause, requests go
+    // as they did before it (the split needs counts), not one at a time.
+    let lim = RateLimiter::new(&RateLimit::per_window(50, Duration::from_secs(1)));
+    lim.pause_until(Instant::now() + Duration::from_millis(125));
+    tokio::time::advance(Duration::from_millis(130)).await;
+    let first = lim.acquire().await;
+    drop(first);
+    let t0 = Instant::now();
+    let rest = futures::future::join_all((0..9).map(|_| lim.acquire()));
+    let rest = tokio::time::timeout(Duration::from_secs(5), rest).await;
+    assert!(rest.is_ok(), "held to one request at a time");
+    assert_eq!(t0.elapsed(), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_at_the_ceiling_shares_the_window_with_the_newcomer() {
+    // Alone at the ceiling, a process cannot tell a newcomer's request from its own:
+    // its count shows a full window either way. The 429 tells it; from then on it
+    // takes a part of the room the counts show, paced, not all of it at once.
+    let (max, interval) = (20, Duration::from_secs(1));
+    let lim = RateLimiter::new(&RateLimit::per_window(max, interval));
+    let first = lim.acquire().await;
+    lim.observe(&headers(max, max - 1, 1_000), first.sent());
+    drop(first);
+    let held: Vec<_> = futures::future::join_all((0..19).map(|_| lim.acquire())).await;
+    drop(held);
+    assert_eq!(lim.status().others_in_window, 0);
+    lim.pause_until(Instant::now() + interval / 8);
+    // Our places leave the window; after the pause one request goes alone...
+    tokio::time::advance(Duration::from_millis(1_300)).await;
+    let probe = lim.acquire().await;
+    let second = tokio::time::timeout(Duration::from_millis(100), lim.acquire()).await;
+    assert!(
+        second.is_err(),
+        "nothing beside the probe before its answer"
+    );
+    // ...and its count shows the window empty but for it.
+    lim.observe(&headers(max, max - 1, 1_000), probe.sent());
+    drop(probe);
+    let t0 = Instant::now();
+    let starts: Vec<_> = futures::future::join_all((0..18).map(|_| async {
+        let p = lim.acquire().await;
+        let at = t0.elapsed();
+        drop(p);
+        at
+    }))
+    .await;
+    // Alone it would send the 18 at once; sharing, a part, paced.
+    let at_once = starts.iter().filter(|t| t.is_zero()).count();
+    assert!(at_once <= 2, "{at_once} at once: {starts:?}");
+}
