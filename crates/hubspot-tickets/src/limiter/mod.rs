@@ -426,10 +426,24 @@ impl RateLimiter {
         let per_sec = |max: u32, interval: Duration| {
             f64::from(max) / interval.as_secs_f64().max(f64::MIN_POSITIVE)
         };
-        // Shared: the room the others leave. Each process then keeps its part of the
-        // window in flight, not the whole window's, which would arrive in a burst.
-        let room = st.window.max.saturating_sub(count(st.others.theirs()));
-        let hub = per_sec(room.max(1), st.window.interval);
+        // Each process keeps its part of the window in flight, not the whole window's,
+        // which would arrive in a burst.
+        let now = Instant::now();
+        let shared = st.others.shared() || st.share.recent(now);
+        let hub = match st.share.entitled().filter(|_| shared) {
+            // Shared: the pace the split allows us (see `share`); the others' places,
+            // kept until answers stop counting them, would size the in-flight window
+            // for less than that, the more so the longer answers take.
+            Some(e) => {
+                let w = &st.window;
+                let cap = w.max - Others::headroom(w.max);
+                Share::pace(w, now, e, cap) * per_sec(w.max, w.interval)
+            }
+            None => {
+                let room = st.window.max.saturating_sub(count(st.others.theirs()));
+                per_sec(room.max(1), st.window.interval)
+            }
+        };
         Some(st.user.map_or(hub, |u| hub.min(per_sec(u.max, u.interval))))
     }
 
