@@ -235,13 +235,15 @@ impl Sending {
             if tally.count(kind) && !err.was_not_sent() {
                 self.maybe_written = true;
             }
-            let standing = tally.standing(
-                kind,
-                op.silent_for(),
-                c.limiter.interval(),
-                op.deadline
-                    .map(|d| d.saturating_duration_since(Instant::now())),
-            );
+            let standing = tally
+                .standing(
+                    kind,
+                    op.silent_for(),
+                    c.limiter.interval(),
+                    op.deadline
+                        .map(|d| d.saturating_duration_since(Instant::now())),
+                )
+                .counted(c.limiter.counted());
             let met = policy::Met {
                 kind,
                 retry_after: err.retry_after(),

@@ -8,7 +8,7 @@
 //!
 //! | HubSpot answered | what happens |
 //! | --- | --- |
-//! | 429 `TEN_SECONDLY_ROLLING` | every request pauses (its `Retry-After`; without one an eighth of the window, doubling with each 429 of the batch; at most one window), the batch is retried; after `rate_limit_waits` pauses, its records fail |
+//! | 429 `TEN_SECONDLY_ROLLING` | every request pauses (its `Retry-After`; without one an eighth of the window, doubling with each 429 of the batch, or the window where answers carry no count; at most one window), the batch is retried; after `rate_limit_waits` pauses, its records fail |
 //! | 429 `DAILY` | the run stops at once; the rest is not attempted |
 //! | 423 Locked | every request pauses (at least the 2 s lock; `Retry-After` up to a minute), fewer go at once, the batch is retried; after `rate_limit_waits` locks, its records fail |
 //! | 477 Migration in Progress | the run stops at once, with HubSpot's `Retry-After` in its reason |
@@ -69,6 +69,14 @@ pub(crate) struct Standing {
     pub window: Duration,
     /// Time left before the run's deadline, if it has one.
     pub deadline_in: Option<Duration>,
+    /// Whether answers carry HubSpot's count (`X-HubSpot-RateLimit-Remaining`).
+    pub counted: bool,
+}
+
+impl Standing {
+    pub(crate) fn counted(self, counted: bool) -> Self {
+        Self { counted, ..self }
+    }
 }
 
 /// One request's failed attempts so far, counted as [`after_failure`] reads them: the
@@ -114,6 +122,7 @@ impl Tally {
             silent_for,
             window,
             deadline_in,
+            counted: true,
         }
     }
 }
@@ -146,12 +155,17 @@ pub(crate) enum Verdict {
 /// many (another process joined, say): room comes back as the oldest requests leave, and
 /// a whole window's pause of every request gave away 8 s of a full window. After the
 /// pause one request goes alone and its count tells the limiter how much room there is;
-/// a window that stays full meets longer pauses.
+/// a window that stays full meets longer pauses. Without counts (a server that sends no
+/// rate-limit headers) that request learns nothing, so the pause is the window.
 pub(crate) fn rolling_pause(
     retry_after: Option<Duration>,
     pauses: u32,
     window: Duration,
+    counted: bool,
 ) -> Duration {
+    if !counted {
+        return retry_after.map_or(window, |ra| ra.min(window));
+    }
     let first = window / 8;
     let doubled = first.saturating_mul(1 << pauses.saturating_sub(1).min(16));
     retry_after.unwrap_or(doubled).min(window)
@@ -169,7 +183,7 @@ pub(crate) fn after_failure(
     match met.kind {
         ErrorKind::RateLimitedDaily | ErrorKind::Unavailable => Verdict::StopRun,
         ErrorKind::RateLimited => {
-            let wait = rolling_pause(met.retry_after, s.pauses, s.window);
+            let wait = rolling_pause(met.retry_after, s.pauses, s.window, s.counted);
             if s.pauses > policy.rate_limit_waits {
                 Verdict::GiveUp
             } else if outlasts(wait) {
@@ -377,6 +391,7 @@ mod tests {
             silent_for: Duration::ZERO,
             window: 10 * S,
             deadline_in: None,
+            counted: true,
         }
     }
 
@@ -418,6 +433,12 @@ mod tests {
                 met(K::RateLimited, None),
                 standing(0, 3),
                 V::PauseAll { wait: 5 * S },
+            ),
+            (
+                "429 without Retry-After from a server that sends no counts: a window",
+                met(K::RateLimited, None),
+                standing(0, 1).counted(false),
+                V::PauseAll { wait: 10 * S },
             ),
             (
                 "the batch's fifth: a window at most",

@@ -361,6 +361,9 @@ impl RateLimiter {
             let mut st = crate::lock(&self.shared.state);
             let now = Instant::now();
             st.prune(now);
+            if h.remaining.is_some() {
+                st.share.saw_count();
+            }
             if st.adaptive
                 && st.mode != LimitMode::Disabled
                 && let Some(m) = h.max.filter(|m| *m > 0)
@@ -445,6 +448,11 @@ impl RateLimiter {
             }
         };
         Some(st.user.map_or(hub, |u| hub.min(per_sec(u.max, u.interval))))
+    }
+
+    /// Whether any answer carried HubSpot's count (`X-HubSpot-RateLimit-Remaining`).
+    pub(crate) fn counted(&self) -> bool {
+        crate::lock(&self.shared.state).share.counted()
     }
 
     /// The current window length (from headers when known).

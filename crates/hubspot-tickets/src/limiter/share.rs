@@ -60,6 +60,8 @@ pub(super) struct Share {
     seen: Option<Instant>,
     /// Whether any answer carried HubSpot's count.
     counted: bool,
+    /// Whether the split has followed a count (the limiter adapts to headers).
+    followed: bool,
 }
 
 impl Share {
@@ -70,12 +72,23 @@ impl Share {
             changed: None,
             seen: None,
             counted: false,
+            followed: false,
         }
     }
 
     /// Whether another process was seen lately (see [`MEMORY`]).
     pub fn recent(&self, now: Instant) -> bool {
         self.seen.is_some_and(|t| now < t + MEMORY)
+    }
+
+    /// Whether any answer carried HubSpot's count.
+    pub fn counted(&self) -> bool {
+        self.counted
+    }
+
+    /// An answer carried HubSpot's count (whether or not the limiter follows it).
+    pub fn saw_count(&mut self) {
+        self.counted = true;
     }
 
     /// Our entitlement, unless no count was read since the last pause.
@@ -94,7 +107,7 @@ impl Share {
         now: Instant,
         others: bool,
     ) {
-        self.counted = true;
+        self.followed = true;
         if others {
             self.seen = Some(now);
         }
@@ -122,7 +135,7 @@ impl Share {
         // the ceiling cannot tell a newcomer's first request from its own (it sees a
         // full window either way), until a 429. Only where answers carry counts: without
         // them the split has nothing to go on.
-        if self.counted {
+        if self.followed {
             self.seen = Some(now);
         }
         self.entitled = None;

@@ -128,7 +128,7 @@ async fn attempt(
         // A 429 without Retry-After: a window's pause.
         // As the engine's policy decides it.
         *pauses += 1;
-        let wait = crate::engine::policy::rolling_pause(None, *pauses, WINDOW);
+        let wait = crate::engine::policy::rolling_pause(None, *pauses, WINDOW, true);
         lim.pause_until(Instant::now() + wait);
     }
     let took = permit.sent().elapsed();

@@ -170,7 +170,9 @@ pub(crate) async fn read(engine: &Engine) -> Result<PropertyDefinitions, Preflig
         drop(permit);
         let kind = err.kind();
         tally.count(kind);
-        let standing = tally.standing(kind, last_answer.elapsed(), engine.limiter.interval(), None);
+        let standing = tally
+            .standing(kind, last_answer.elapsed(), engine.limiter.interval(), None)
+            .counted(engine.limiter.counted());
         let met = policy::Met {
             kind,
             retry_after: err.retry_after(),
