@@ -174,7 +174,7 @@ impl State {
         if let Some(wait) = self.user_full_until(now) {
             return Err(wait);
         }
-        if self.others.shared() || self.share.recent(now) {
+        if self.shared(now) {
             return self.admit_shared(now);
         }
         let (w, o) = (&self.window, &self.others);
@@ -213,12 +213,11 @@ impl State {
         if count(w.ours(now)) >= e.max(1) {
             return Err(w.next_expiry(now).map_or(Wait::Notified, Wait::Until));
         }
-        let cap = w.max - Others::headroom(w.max);
         // Lately locked: no faster than the pace that holds our places.
         let pace = if self.smooth(now) {
             f64::from(e.max(1)) / f64::from(w.max.max(1))
         } else {
-            Share::pace(w, now, e, cap)
+            Share::pace(w, now, e)
         };
         if let Some(t) = w.paced_until(now, PACE_BURST, pace) {
             return Err(Wait::Until(t));
@@ -230,6 +229,11 @@ impl State {
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// Whether another process shares the window (seen now, or lately: see [`share`]).
+    fn shared(&self, now: Instant) -> bool {
+        self.others.shared() || self.share.recent(now)
     }
 
     fn smooth(&self, now: Instant) -> bool {
@@ -384,8 +388,10 @@ impl RateLimiter {
                         ..
                     } = &mut *st;
                     let counted = m.saturating_sub(r);
-                    others.observe(window, counted, r == 0, sent, now);
-                    share.observe(window, counted, r == 0, sent, now, others.shared());
+                    // What of ours the count may include (a 0 may be an uncounted 429).
+                    let ours = window.counted_by(sent, r == 0);
+                    others.observe(window, counted, &ours, sent, now);
+                    share.observe(window, counted, &ours, sent, now, others.shared());
                 }
             }
             if st.mode == LimitMode::Disabled
@@ -432,16 +438,11 @@ impl RateLimiter {
         // Each process keeps its part of the window in flight, not the whole window's,
         // which would arrive in a burst.
         let now = Instant::now();
-        let shared = st.others.shared() || st.share.recent(now);
-        let hub = match st.share.entitled().filter(|_| shared) {
+        let hub = match st.share.entitled().filter(|_| st.shared(now)) {
             // Shared: the pace the split allows us (see `share`); the others' places,
             // kept until answers stop counting them, would size the in-flight window
             // for less than that, the more so the longer answers take.
-            Some(e) => {
-                let w = &st.window;
-                let cap = w.max - Others::headroom(w.max);
-                Share::pace(w, now, e, cap) * per_sec(w.max, w.interval)
-            }
+            Some(e) => Share::pace(&st.window, now, e) * per_sec(st.window.max, st.window.interval),
             None => {
                 let room = st.window.max.saturating_sub(count(st.others.theirs()));
                 per_sec(room.max(1), st.window.interval)

@@ -11,9 +11,7 @@
 //! request that left the window with its next one. A *dip* is an answer whose count
 //! leaves a place out; a place is given up when two answers to requests sent more than
 //! a grace apart both leave it out (its holder did not replace it). A *maybe place*
-//! is a count that may be our own requests in flight, kept only briefly. *Headroom* is
-//! the few places left free while the app is shared, for a process that lost its share
-//! to get back in. A *probe* is a request sent alone while nothing else is in flight
+//! is a count that may be our own requests in flight, kept only briefly. A *probe* is a request sent alone while nothing else is in flight
 //! whose answer tells whether room is real: the first request, the first after a 429
 //! pause, and room that only lapsed assumptions freed (*unverified* places).
 
@@ -22,7 +20,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::count;
-use super::window::{REACH, Window};
+use super::window::{Counted, REACH, Window};
 
 /// A place in HubSpot's window that another process was seen holding.
 #[derive(Clone, Copy, Debug)]
@@ -71,11 +69,6 @@ impl Others {
         !self.places.is_empty()
     }
 
-    /// Places left free while the app is shared.
-    pub fn headroom(max: u32) -> u32 {
-        (max / 20).max(1).min(max.saturating_sub(1))
-    }
-
     /// Forgets places whose time ran out; surely held ones become unverified room.
     pub fn prune(&mut self, now: Instant) {
         let before = self.places.len();
@@ -97,11 +90,17 @@ impl Others {
         sure.into_iter().chain(maybe).min()
     }
 
-    /// Splits HubSpot's count when the request sent at `sent` arrived (`counted`, or
-    /// `full` if the window was full) into ours and other processes', and updates the
+    /// Splits HubSpot's count when the request sent at `sent` arrived (`counted`) into
+    /// ours (`ours`, what of ours it may include) and other processes', and updates the
     /// places.
-    pub fn observe(&mut self, w: &Window, counted: u32, full: bool, sent: Instant, now: Instant) {
-        let ours = w.counted_by(sent, full);
+    pub fn observe(
+        &mut self,
+        w: &Window,
+        counted: u32,
+        ours: &Counted,
+        sent: Instant,
+        now: Instant,
+    ) {
         // Someone else is surely there only if HubSpot counted more than all of ours
         // it could have: a process alone must not mistake its own requests for
         // another's for long.

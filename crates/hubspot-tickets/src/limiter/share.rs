@@ -15,7 +15,9 @@
 //! (that takes exactly the place it frees); places a process did not replace (slow
 //! answers, a pause, its work done) show up as free room, which the others share. Even
 //! when the count shows no room at all, a process keeps one request in the window, to
-//! read the count that tells it when room comes back. Room is split in two parts
+//! read the count that tells it when room comes back. The *cap* is the window less a
+//! little *headroom* left free while it is shared, for a process that lost its share to
+//! get back in. Room is split in two parts
 //! (two processes is the common case); each 429 shows that more processes split it,
 //! and adds a part (at most [`MAX_PARTS`]); a part is taken back after
 //! [`CALM_WINDOWS`] windows without one.
@@ -32,7 +34,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::count;
-use super::window::Window;
+use super::window::{Counted, Window};
 
 /// The most parts free room is split into (processes sharing one app's window).
 pub(super) const MAX_PARTS: u32 = 8;
@@ -47,6 +49,12 @@ const MEMORY: Duration = Duration::from_secs(60);
 
 /// The pace of our requests over what holds our entitlement, while there is room.
 const PACE_OVER: f64 = 1.3;
+
+/// The places of a window of `max` that processes sharing it fill: all but a twentieth
+/// (the headroom; at least one, and one place at least is usable).
+pub(super) fn cap(max: u32) -> u32 {
+    max - (max / 20).max(1).min(max.saturating_sub(1))
+}
 
 #[derive(Debug)]
 pub(super) struct Share {
@@ -96,13 +104,14 @@ impl Share {
         self.entitled.map(|(_, e)| e)
     }
 
-    /// Learns from HubSpot's count (`counted`, or `full`) in the answer to the request
-    /// sent at `sent`; `others` if another process is seen in the window now.
+    /// Learns from HubSpot's count (`counted`, of which `ours` may be ours) in the
+    /// answer to the request sent at `sent`; `others` if another process is seen in the
+    /// window now.
     pub fn observe(
         &mut self,
         w: &Window,
         counted: u32,
-        full: bool,
+        ours: &Counted,
         sent: Instant,
         now: Instant,
         others: bool,
@@ -122,14 +131,14 @@ impl Share {
         if self.entitled.is_some_and(|(t, _)| t > sent) {
             return;
         }
-        let cap = i64::from(w.max - super::others::Others::headroom(w.max));
-        let ours = i64::from(w.counted_by(sent, full).before);
-        let free = cap - i64::from(counted);
+        let ours = i64::from(ours.before);
+        let free = i64::from(cap(w.max)) - i64::from(counted);
         let e = ours + free.div_euclid(i64::from(self.parts));
         self.entitled = Some((sent, u32::try_from(e.max(0)).unwrap_or(u32::MAX)));
     }
 
-    /// After a 429: the room was split among more than we thought.
+    /// After a 429 (its pause has [`Share::forget`]-ed the entitlement): the room was
+    /// split among more than we thought.
     pub fn refused(&mut self, now: Instant, interval: Duration) {
         // Someone else is there, whether or not a count showed them: a process alone at
         // the ceiling cannot tell a newcomer's first request from its own (it sees a
@@ -138,7 +147,6 @@ impl Share {
         if self.followed {
             self.seen = Some(now);
         }
-        self.entitled = None;
         if self.changed.is_none_or(|t| now >= t + interval) {
             self.parts = (self.parts + 1).min(MAX_PARTS);
             self.changed = Some(now);
@@ -152,9 +160,9 @@ impl Share {
 
     /// The share of the window's average pace (`max / interval`) our requests keep to
     /// now, given our entitlement `e` (see the module's doc).
-    pub fn pace(w: &Window, now: Instant, e: u32, cap: u32) -> f64 {
+    pub fn pace(w: &Window, now: Instant, e: u32) -> f64 {
         let gap = e.saturating_sub(count(w.ours(now)));
-        let base = f64::from(e.max(cap / 2)) * PACE_OVER;
+        let base = f64::from(e.max(cap(w.max) / 2)) * PACE_OVER;
         ((base + 2.0 * f64::from(gap)) / f64::from(w.max.max(1))).min(1.0)
     }
 }

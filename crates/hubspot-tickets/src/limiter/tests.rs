@@ -58,6 +58,13 @@ impl RateLimiter {
     fn observe_now(&self, h: &HeaderMap) {
         self.observe(h, Instant::now());
     }
+
+    /// Sends one request whose answer says HubSpot counted `counted` of `max` (in a
+    /// 1 s window).
+    async fn answered(&self, max: u32, counted: u32) {
+        let p = self.acquire().await;
+        self.observe(&headers(max, max - counted, 1_000), p.sent());
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -94,11 +101,9 @@ async fn auto_mode_follows_headers_and_fixed_mode_only_lowers() {
 async fn a_shared_window_gives_us_our_places_and_a_part_of_the_free_room() {
     let (max, interval) = (20, Duration::from_secs(1));
     let lim = RateLimiter::new(&RateLimit::per_window(max, interval));
-    let first = lim.acquire().await;
     // HubSpot has counted 11 (we sent 1): 10 belong to someone else. 8 places are free
     // (20 less a headroom of 1, less 11): half of them are ours.
-    lim.observe(&headers(max, max - 11, 1_000), first.sent());
-    drop(first);
+    lim.answered(max, 11).await;
     assert_eq!(lim.status().others_in_window, 10);
     let t0 = Instant::now();
     let mut starts = Vec::new();
@@ -556,10 +561,8 @@ async fn a_process_takes_over_the_room_its_partner_left() {
 async fn while_shared_growth_into_free_room_is_paced() {
     let (max, interval) = (50, Duration::from_secs(1));
     let lim = RateLimiter::new(&RateLimit::per_window(max, interval));
-    let first = lim.acquire().await;
     // 30 of someone else's: 17 places free (50 - 2 headroom - 31), 8 of them ours.
-    lim.observe(&headers(max, max - 31, 1_000), first.sent());
-    drop(first);
+    lim.answered(max, 31).await;
     let mut starts = Vec::new();
     let mut held = Vec::new();
     for _ in 0..9 {
@@ -665,9 +668,7 @@ async fn a_429_at_the_ceiling_shares_the_window_with_the_newcomer() {
     // takes a part of the room the counts show, paced, not all of it at once.
     let (max, interval) = (20, Duration::from_secs(1));
     let lim = RateLimiter::new(&RateLimit::per_window(max, interval));
-    let first = lim.acquire().await;
-    lim.observe(&headers(max, max - 1, 1_000), first.sent());
-    drop(first);
+    lim.answered(max, 1).await;
     let held: Vec<_> = futures::future::join_all((0..19).map(|_| lim.acquire())).await;
     drop(held);
     assert_eq!(lim.status().others_in_window, 0);
